@@ -1,0 +1,32 @@
+/* lamp._core: module definition (multi-phase init). Each area of the C core
+ * registers its own functions and types from csrc/py/<area>.c. */
+#define LAMP_MODULE_MAIN
+#include "binding.h"
+
+static int core_exec(PyObject *module)
+{
+    if (PyArray_ImportNumPyAPI() < 0)
+        return -1;
+    if (lamp_events_exec(module) < 0 || lamp_hawkes_exec(module) < 0 || lamp_kg_exec(module) < 0 ||
+        lamp_match_exec(module) < 0 || lamp_http_exec(module) < 0 || lamp_rank_exec(module) < 0)
+        return -1;
+    return 0;
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, (void *)core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "lamp._core",
+    .m_doc = "Compiled kernels of lamp: Hawkes processes, text matching, ranking and HTTP transport.",
+    .m_size = 0,
+    .m_slots = core_slots,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}

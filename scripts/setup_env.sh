@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set-up shared by the README's commands: system packages, a virtual
+# environment and the build of lamp._core.  Safe to run again: it only does
+# what is missing.  Usage: scripts/setup_env.sh [main|test]
+#   LAMP_VENV   where the virtual environment lives (default: .venv in the repo)
+#   PYTHON      the interpreter to create it with (default: python3)
+set -euo pipefail
+profile="${1:-main}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${LAMP_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+
+say() { printf '\033[1m[lamp setup]\033[0m %s\n' "$*"; }
+
+# --- system packages ---------------------------------------------------------
+apt_packages=(pkg-config gcc make libopenblas-dev libcurl4-openssl-dev)
+[ "$profile" = test ] && apt_packages+=(valgrind)
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "lamp needs these system packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# --- virtual environment -----------------------------------------------------
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install -U "pip>=23" "setuptools>=77" wheel "numpy>=2.0" 2>&1 | grep -v "^WARNING: Location" || true
+
+if [ "$profile" = test ]; then
+  # torch must come from the machine's local wheel (2.13.0, CPU) before
+  # easy-tpp asks for an unpinned torch, which would pull a multi-GB build.
+  if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    say "installing torch 2.13.0 (CPU) for the EasyTPP parity tests"
+    "${pip[@]}" install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  "${pip[@]}" install -r "$root/requirements-test.txt" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
+say "building lamp._core"
+export LAMP_WERROR="${LAMP_WERROR:-1}"
+"${pip[@]}" install --no-build-isolation -e "$root" 2>&1 | grep -v "^WARNING: Location" || true
+"$venv/bin/python" -c "import lamp._core" || { echo "lamp._core failed to import after the build" >&2; exit 1; }

@@ -1,0 +1,81 @@
+"""Build of lamp._core, the C core of lamp.
+
+The extension links OpenBLAS (cblas) and libcurl from the system.  Both are
+located with pkg-config; when either is missing the build stops at once with
+the package to install instead of failing later with a bare compiler error.
+
+Environment:
+  LAMP_WERROR=1   compile with -Werror (CI does)
+  LAMP_DEBUG=1    -O0 -g, for debugging the C core
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# name used by pkg-config, header that must exist, Debian package, Fedora package
+SYSTEM_LIBRARIES = [
+    ("openblas", "cblas.h", "libopenblas-dev", "openblas-devel"),
+    ("libcurl", "curl/curl.h", "libcurl4-openssl-dev", "libcurl-devel"),
+]
+
+
+def _missing(debian, fedora, what):
+    sys.exit(
+        f"\nlamp: cannot build lamp._core: {what}.\n"
+        f"  Debian/Ubuntu:  sudo apt-get install {debian} pkg-config\n"
+        f"  Fedora/RHEL:    sudo dnf install {fedora} pkgconf\n"
+        f"  conda:          conda install -c conda-forge openblas libcurl pkg-config\n"
+    )
+
+
+def _pkg_config(name, header, debian, fedora):
+    if shutil.which("pkg-config") is None:
+        _missing(debian, fedora, "pkg-config is not installed")
+    try:
+        cflags = subprocess.check_output(["pkg-config", "--cflags", name], text=True, stderr=subprocess.PIPE).split()
+        libs = subprocess.check_output(["pkg-config", "--libs", name], text=True, stderr=subprocess.PIPE).split()
+    except subprocess.CalledProcessError:
+        _missing(debian, fedora, f"pkg-config does not know '{name}' (the {debian} development files are missing)")
+    include_dirs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/include", "/usr/local/include"]
+    if not any(os.path.exists(os.path.join(d, header)) for d in include_dirs):
+        _missing(debian, fedora, f"header <{header}> was not found in {include_dirs}")
+    return (
+        [f[2:] for f in cflags if f.startswith("-I")],
+        [f[2:] for f in libs if f.startswith("-L")],
+        [f[2:] for f in libs if f.startswith("-l")],
+    )
+
+
+def _extension():
+    include_dirs, library_dirs, libraries = [numpy.get_include()], [], []
+    for name, header, debian, fedora in SYSTEM_LIBRARIES:
+        inc, libdirs, libs = _pkg_config(name, header, debian, fedora)
+        include_dirs += inc
+        library_dirs += libdirs
+        libraries += libs
+    sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/py/*.c"))
+    extra = ["-std=gnu11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if os.environ.get("LAMP_WERROR") == "1":
+        extra.append("-Werror")
+    extra += ["-O0", "-g"] if os.environ.get("LAMP_DEBUG") == "1" else ["-O3"]
+    return Extension(
+        "lamp._core",
+        sources=sources,
+        depends=sorted(glob.glob("csrc/*.h")) + sorted(glob.glob("csrc/py/*.h")),
+        include_dirs=include_dirs,
+        library_dirs=library_dirs,
+        runtime_library_dirs=library_dirs,
+        libraries=libraries + ["m"],
+        extra_compile_args=extra,
+    )
+
+
+os.chdir(HERE)
+setup(ext_modules=[_extension()])
