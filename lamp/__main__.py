@@ -1,0 +1,3 @@
+from lamp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Command line: ``lamp run CONFIG``, ``lamp info``, ``lamp datasets``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lamp import __version__
+
+
+def _cmd_datasets(args) -> int:
+    from lamp import datasets
+
+    for name in datasets.available():
+        print(f"{name:24s} {datasets.ATTRIBUTION[name]}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from lamp import config as lamp_config
+    from lamp import datasets
+
+    if args.target.endswith((".yaml", ".yml")):
+        cfg = lamp_config.load(args.target, args.experiment)
+        store = cfg.load_data()
+    else:
+        loaders = {"icews14": datasets.load_icews14, "gdelt_sample": datasets.load_gdelt_sample,
+                   "amazon_reviews_sample": datasets.load_amazon_sample}
+        if args.target not in loaders:
+            print(f"lamp info: unknown data set {args.target!r}; bundled: {sorted(loaders)}", file=sys.stderr)
+            return 2
+        store = loaders[args.target]()
+    print(store.summary())
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from lamp.pipeline import Pipeline
+
+    pipeline = Pipeline.from_yaml(args.config, experiment=args.experiment, out=args.out, limit=args.limit,
+                                  resume=args.resume)
+    pipeline.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lamp", description="LLM-assisted event prediction (LAMP) with a C core.")
+    parser.add_argument("--version", action="version", version=f"lamp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the LAMP pipeline of a config")
+    run.add_argument("config", help="YAML config (EasyTPP layout with a lamp experiment block)")
+    run.add_argument("--experiment", help="experiment block to run (default: the only lamp block)")
+    run.add_argument("--limit", type=int, help="evaluate only the first N test queries")
+    run.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>)")
+    run.add_argument("--resume", action="store_true", help="reuse finished stages of an earlier run (default on)")
+    run.set_defaults(func=_cmd_run)
+
+    info = sub.add_parser("info", help="summarise a bundled data set or the data of a config")
+    info.add_argument("target", help="icews14 | gdelt_sample | amazon_reviews_sample | CONFIG.yaml")
+    info.add_argument("--experiment")
+    info.set_defaults(func=_cmd_info)
+
+    ds = sub.add_parser("datasets", help="list the bundled data sets")
+    ds.set_defaults(func=_cmd_datasets)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,310 @@
+"""YAML configuration in EasyTPP's layout, plus a ``lamp`` section for this project's stages.
+
+A config file has EasyTPP's top level::
+
+    pipeline_config_id: runner_config
+    data:
+      icews14:                      # dataset_id
+        data_format: tkg            # json | pkl (EasyTPP) | tkg | amazon_jsonl
+        data_dir: lamp://icews14    # a folder, or a bundled data set
+    lamp:                           # defaults for every lamp experiment (optional)
+      proposer: {model: kg_hawkes}
+    LAMP_icews14_object:            # an experiment block
+      base_config: {stage: lamp, dataset_id: icews14}
+      lamp: {task: object, num_candidates: 20}
+
+EasyTPP experiment blocks (``base_config``/``trainer_config``/``model_config``)
+may sit in the same file and load as they are.  Unlike EasyTPP, which
+ignores unknown keys silently, every key is checked: an unknown key is a
+:class:`ConfigError` naming it and the nearest valid key.  (EasyTPP's own
+example files contain keys EasyTPP never reads, such as ``dropout``; load
+them with ``strict=False`` to turn those errors into warnings.)
+
+Relative paths are resolved against the config file's folder when they exist
+there, else against the working directory (EasyTPP's rule).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "Config", "load", "loads", "LAMP_DEFAULTS", "load_dataset"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key path and the problem."""
+
+
+ANY = object()  # a free-form mapping (model-specific options)
+
+_THINNING = {k: None for k in ("num_seq", "num_sample", "num_exp", "look_ahead_time", "patience_counter",
+                                "over_sample_rate", "num_samples_boundary", "dtime_max", "num_step_gen")}
+
+# Keys EasyTPP 0.2.x/0.3.0 reads (from its config_factory); anything else is an error.
+EASYTPP_SCHEMA = {
+    "base_config": {k: None for k in ("stage", "backend", "dataset_id", "runner_id", "model_id", "exp_id",
+                                      "base_dir", "specs")},
+    "trainer_config": {k: None for k in ("seed", "gpu", "batch_size", "max_epoch", "shuffle", "optimizer",
+                                         "learning_rate", "valid_freq", "use_tfb", "metrics")},
+    "model_config": {
+        **{k: None for k in ("rnn_type", "hidden_size", "time_emb_size", "num_layers", "num_heads",
+                             "sharing_param_layer", "use_mc_samples", "loss_integral_num_sample_per_step",
+                             "dropout_rate", "use_ln", "training", "num_event_types_pad", "num_event_types",
+                             "event_pad_index", "model_id", "pretrained_model_dir", "gpu", "pad_token_id")},
+        "thinning": _THINNING,
+        "model_specs": ANY,
+    },
+    "data_config": ANY,
+    "hpo_config": ANY,
+}
+
+DATA_SPECS = {k: None for k in ("num_event_types", "pad_token_id", "padding_side", "truncation_side",
+                                "padding_strategy", "max_len", "truncation_strategy", "model_input_names",
+                                "rescale_time", "time_scale")}
+DATA_SCHEMA = {
+    "data_format": None, "train_dir": None, "valid_dir": None, "test_dir": None, "data_specs": DATA_SPECS,
+    # lamp's formats
+    "data_dir": None, "stream": None, "time_unit": None, "time_origin": None, "categories": None,
+}
+DATA_FORMATS = ("json", "pkl", "tkg", "amazon_jsonl")
+
+TASKS = ("object", "relation", "pair", "next_type", "next_time")
+
+# Defaults of the lamp section; its keys are the schema of the section.
+LAMP_DEFAULTS: dict[str, Any] = {
+    "task": "object",
+    "num_candidates": None,          # M; None = the task's default (object 20, relation 5, pair 100, typed 5)
+    "query_limit": None,             # evaluate the first N test queries (None = all)
+    "train_query_limit": None,       # ranker training queries (None = all)
+    "seed": 0,
+    "run_dir": "runs",
+    "proposer": {"model": "kg_hawkes", "params": ANY, "checkpoint": None},
+    "abduction": {
+        "backend": "local",          # local | openai | replay | none
+        "model": None, "base_url": None, "api_key_env": None, "model_path": None,
+        "num_shots": 8, "temperature": 0.0, "max_tokens": 256, "concurrency": 8,
+        "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True,
+    },
+    "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
+                 "scope": None, "k1": 1.2, "b": 0.75},
+    "ranker": {"width": 64, "heads": 2, "layers": 2, "dropout": 0.1, "epochs": 20, "batch_size": 32,
+               "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax"},
+    "evaluation": {"bootstrap": 1000, "ablations": ["no_llm", "random_evidence", "recent_evidence"],
+                   "plot": True},
+}
+
+TOP_LEVEL = ("pipeline_config_id", "data", "lamp")
+
+
+def _suggest(key: str, valid) -> str:
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(map(str, valid)))}"
+
+
+def _check(mapping: Any, schema: dict, where: str, strict: bool) -> None:
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+    for key, value in mapping.items():
+        if key not in schema:
+            message = f"unknown key '{where}.{key}'{_suggest(key, schema)}"
+            if strict:
+                raise ConfigError(message)
+            warnings.warn(message + " (ignored)", stacklevel=4)
+            continue
+        sub = schema[key]
+        if isinstance(sub, dict) and value is not None:
+            _check(value, sub, f"{where}.{key}", strict)
+
+
+def _lamp_schema() -> dict:
+    return LAMP_DEFAULTS
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _strip_any(d: Any) -> Any:
+    if d is ANY:
+        return {}
+    if isinstance(d, dict):
+        return {k: _strip_any(v) for k, v in d.items()}
+    return copy.deepcopy(d)
+
+
+@dataclass
+class Config:
+    """A loaded, validated configuration.
+
+    Attributes
+    ----------
+    raw : dict
+        The whole file as parsed.
+    path : str or None
+        The file it came from.
+    experiment_id : str or None
+        The selected experiment block.
+    experiment : dict
+        That block (empty when none was selected).
+    dataset_id : str or None
+        ``base_config.dataset_id`` of the experiment, or the only data set.
+    data : dict
+        The data section of ``dataset_id``.
+    lamp : dict
+        The lamp settings: defaults, then the file's top-level ``lamp``, then
+        the experiment's ``lamp`` block.
+    """
+
+    raw: dict
+    path: str | None
+    experiment_id: str | None
+    experiment: dict = field(default_factory=dict)
+    dataset_id: str | None = None
+    data: dict = field(default_factory=dict)
+    lamp: dict = field(default_factory=dict)
+
+    @property
+    def experiments(self) -> list[str]:
+        return [k for k in self.raw if k not in TOP_LEVEL]
+
+    def resolve_path(self, value: str | None) -> str | None:
+        """Resolve a path of the config (see the module docstring)."""
+        if value is None or str(value).startswith("lamp://") or os.path.isabs(str(value)):
+            return value
+        if self.path is not None:
+            beside = os.path.join(os.path.dirname(os.path.abspath(self.path)), str(value))
+            if os.path.exists(beside):
+                return beside
+        return os.path.abspath(str(value))
+
+    def load_data(self):
+        """Load the experiment's data set as an :class:`~lamp.data.EventStore`."""
+        return load_dataset(self.data, resolve=self.resolve_path, name=self.dataset_id)
+
+
+def load_dataset(data: dict, resolve=lambda p: p, name: str | None = None):
+    """Load a data section (``data_format`` + paths) into an :class:`~lamp.data.EventStore`."""
+    from lamp import data as lamp_data
+    from lamp import datasets
+
+    fmt = data.get("data_format")
+    if fmt not in DATA_FORMATS:
+        raise ConfigError(f"data.{name}.data_format must be one of {DATA_FORMATS}, got {fmt!r}")
+    if fmt == "tkg":
+        folder = data.get("data_dir")
+        if folder is None:
+            raise ConfigError(f"data.{name}: data_format 'tkg' needs data_dir (a folder, or lamp://icews14)")
+        if str(folder).startswith("lamp://"):
+            bundled = str(folder)[len("lamp://"):]
+            loaders = {"icews14": datasets.load_icews14, "gdelt_sample": datasets.load_gdelt_sample}
+            if bundled not in loaders:
+                raise ConfigError(f"data.{name}.data_dir: unknown bundled TKG {bundled!r}; "
+                                  f"available: {sorted(loaders)}")
+            return loaders[bundled]()
+        return lamp_data.load_tkg(resolve(folder), name=name, stream=data.get("stream"),
+                                  time_unit=data.get("time_unit") or "unit", time_origin=data.get("time_origin"))
+    if fmt == "amazon_jsonl":
+        if data.get("data_dir") == "lamp://amazon_reviews_sample":
+            return datasets.load_amazon_sample()
+        paths = {k: resolve(data.get(f"{k}_dir")) for k in ("train", "valid", "test")}
+        if paths["train"] is None:
+            raise ConfigError(f"data.{name}: data_format 'amazon_jsonl' needs train_dir (or "
+                              "data_dir: lamp://amazon_reviews_sample)")
+        train = lamp_data.load_amazon_jsonl(paths["train"], categories=data.get("categories"))
+        cats = train.type_names
+        splits = {k: None if p is None else lamp_data.load_amazon_jsonl(p, categories=cats)
+                  for k, p in paths.items() if k != "train"}
+        return lamp_data.EventStore(name=name or "amazon", kind="typed", train=train, num_types=len(cats),
+                                    type_names=cats, time_unit="day", time_origin="1970-01-01", **splits)
+    specs = data.get("data_specs") or {}
+    store = lamp_data.load_easytpp_splits(*(resolve(data.get(f"{k}_dir")) for k in ("train", "valid", "test")),
+                                          name=name or "easytpp", num_types=specs.get("num_event_types"))
+    return store
+
+
+def loads(text: str, experiment: str | None = None, *, strict: bool = True, path: str | None = None) -> Config:
+    """Parse and validate a config from a YAML string (see :func:`load`)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path or '<string>'}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or '<string>'}: a config must be a mapping at the top level")
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError("data: expected a mapping of dataset_id -> data section")
+    for dataset_id, section in data.items():
+        _check(section, DATA_SCHEMA, f"data.{dataset_id}", strict)
+        if isinstance(section, dict) and section.get("data_format") not in DATA_FORMATS:
+            raise ConfigError(f"data.{dataset_id}.data_format must be one of {DATA_FORMATS}, "
+                              f"got {section.get('data_format')!r}")
+    lamp_schema = _lamp_schema()
+    if "lamp" in raw:
+        _check(raw["lamp"] or {}, lamp_schema, "lamp", strict)
+    experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema}
+    for key, block in raw.items():
+        if key in TOP_LEVEL:
+            continue
+        if not isinstance(block, dict) or not ({"base_config", "lamp"} & set(block)):
+            raise ConfigError(f"unknown top-level key '{key}': expected one of {list(TOP_LEVEL)} or an "
+                              f"experiment block (a mapping with base_config or lamp){_suggest(key, TOP_LEVEL)}")
+        _check(block, experiment_schema, key, strict)
+
+    cfg = Config(raw=raw, path=path, experiment_id=experiment)
+    experiments = cfg.experiments
+    if experiment is None:
+        lamp_experiments = [k for k in experiments if "lamp" in raw[k]]
+        if len(lamp_experiments) == 1:
+            experiment = lamp_experiments[0]
+    elif experiment not in raw or experiment in TOP_LEVEL:
+        raise ConfigError(f"experiment {experiment!r} is not in the config; it has {experiments}"
+                          f"{_suggest(experiment, experiments) if experiments else ''}")
+    cfg.experiment_id = experiment
+    cfg.experiment = copy.deepcopy(raw.get(experiment, {})) if experiment else {}
+    dataset_id = (cfg.experiment.get("base_config") or {}).get("dataset_id")
+    if dataset_id is None and len(data) == 1:
+        dataset_id = next(iter(data))
+    if dataset_id is not None and dataset_id not in data:
+        raise ConfigError(f"{experiment}.base_config.dataset_id={dataset_id!r} is not in data "
+                          f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
+    cfg.dataset_id = dataset_id
+    cfg.data = copy.deepcopy(data.get(dataset_id, {})) if dataset_id else {}
+    cfg.lamp = _merge(_merge(_strip_any(LAMP_DEFAULTS), raw.get("lamp") or {}), cfg.experiment.get("lamp") or {})
+    if cfg.lamp["task"] not in TASKS:
+        raise ConfigError(f"lamp.task must be one of {TASKS}, got {cfg.lamp['task']!r}")
+    return cfg
+
+
+def load(path, experiment: str | None = None, *, strict: bool = True) -> Config:
+    """Load and validate a YAML config file.
+
+    Parameters
+    ----------
+    path : str or path
+        The YAML file (EasyTPP layout, optionally with ``lamp`` sections).
+    experiment : str, optional
+        The experiment block to select.  By default the only block with a
+        ``lamp`` section, if there is exactly one.
+    strict : bool
+        Unknown keys are errors (default) or, with ``strict=False``, warnings.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such config file")
+    with open(path, "r", encoding="utf-8") as f:
+        text = f.read()
+    if not text.strip():
+        raise ConfigError(f"{path}: the config file is empty")
+    return loads(text, experiment, strict=strict, path=path)

@@ -1,0 +1,123 @@
+"""Config loading: EasyTPP layout, lamp sections, unknown keys, bad files."""
+import textwrap
+
+import pytest
+
+from lamp import config
+from lamp.config import ConfigError
+
+EASYTPP = textwrap.dedent("""
+    pipeline_config_id: runner_config
+    data:
+      taxi:
+        data_format: json
+        train_dir: ./data/taxi/train.json
+        valid_dir: ./data/taxi/dev.json
+        test_dir: ./data/taxi/test.json
+        data_specs:
+          num_event_types: 10
+          pad_token_id: 10
+          padding_side: right
+          truncation_side: right
+    NHP_train:
+      base_config: {stage: train, backend: torch, dataset_id: taxi, runner_id: std_tpp, model_id: NHP,
+                    base_dir: ./checkpoints/}
+      trainer_config: {seed: 2019, gpu: -1, batch_size: 256, max_epoch: 20, shuffle: false, optimizer: adam,
+                       learning_rate: 1.e-3, valid_freq: 1, use_tfb: false, metrics: [acc, rmse]}
+      model_config:
+        hidden_size: 64
+        loss_integral_num_sample_per_step: 20
+        thinning: {num_seq: 10, num_sample: 1, num_exp: 500, look_ahead_time: 10, patience_counter: 5,
+                   over_sample_rate: 5, num_samples_boundary: 5, dtime_max: 5, num_step_gen: 1}
+        model_specs: {anything: goes}
+""")
+
+
+def test_easytpp_config_loads_as_is():
+    cfg = config.loads(EASYTPP, "NHP_train")
+    assert cfg.dataset_id == "taxi"
+    assert cfg.data["data_specs"]["num_event_types"] == 10
+    assert cfg.experiment["model_config"]["thinning"]["num_exp"] == 500
+    assert cfg.lamp["task"] == "object"  # defaults are filled in
+
+
+def test_lamp_block_beside_easytpp_experiments():
+    text = EASYTPP + textwrap.dedent("""
+        lamp:
+          abduction: {backend: none}
+        LAMP_taxi:
+          base_config: {stage: lamp, dataset_id: taxi}
+          lamp: {task: next_type, num_candidates: 5, ranker: {epochs: 3}}
+    """)
+    cfg = config.loads(text)  # the only lamp block is chosen
+    assert cfg.experiment_id == "LAMP_taxi"
+    assert cfg.lamp["task"] == "next_type" and cfg.lamp["num_candidates"] == 5
+    assert cfg.lamp["ranker"]["epochs"] == 3 and cfg.lamp["ranker"]["width"] == 64
+    assert cfg.lamp["abduction"]["backend"] == "none"
+    assert set(cfg.experiments) == {"NHP_train", "LAMP_taxi"}
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("hidden_size: 64", "hiden_size: 64", "did you mean 'hidden_size'"),
+    ("model_specs: {anything: goes}", "dropout: 0.1", "model_config.dropout"),
+    ("num_exp: 500", "num_exps: 500", "did you mean 'num_exp'"),
+    ("pad_token_id: 10", "pad_token: 10", "did you mean 'pad_token_id'"),
+    ("data_format: json", "data_format: csv", "data_format must be one of"),
+])
+def test_unknown_keys_are_errors(old, new, expected):
+    text = EASYTPP.replace(old, new)
+    with pytest.raises(ConfigError, match=expected):
+        config.loads(text, "NHP_train")
+    if "must be one of" not in expected:
+        with pytest.warns(UserWarning, match="ignored"):
+            config.loads(text, "NHP_train", strict=False)
+
+
+def test_lamp_section_errors():
+    base = "data: {d: {data_format: tkg, data_dir: lamp://icews14}}\n"
+    with pytest.raises(ConfigError, match="did you mean 'num_candidates'"):
+        config.loads(base + "E: {lamp: {num_candidate: 3}}")
+    with pytest.raises(ConfigError, match="lamp.task must be one of"):
+        config.loads(base + "E: {lamp: {task: subject}}")
+    with pytest.raises(ConfigError, match="did you mean 'ranker'"):
+        config.loads(base + "lamp: {rankr: {}}")
+    with pytest.raises(ConfigError, match="unknown top-level key 'dta'"):
+        config.loads(base + "dta: 3")
+    with pytest.raises(ConfigError, match="experiment 'F' is not in the config"):
+        config.loads(base + "E: {lamp: {}}", "F")
+    with pytest.raises(ConfigError, match="dataset_id='x' is not in data"):
+        config.loads(base + "E: {base_config: {dataset_id: x}, lamp: {}}")
+
+
+def test_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such config"):
+        config.load(tmp_path / "none.yaml")
+    (tmp_path / "empty.yaml").write_text("  \n")
+    with pytest.raises(ConfigError, match="empty"):
+        config.load(tmp_path / "empty.yaml")
+    (tmp_path / "bad.yaml").write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(tmp_path / "bad.yaml")
+
+
+def test_shipped_config_loads_bundled_data():
+    import os
+
+    import lamp
+
+    path = os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_object.yaml")
+    cfg = config.load(path)
+    store = cfg.load_data()
+    assert len(store.test) == 7371 and cfg.lamp["num_candidates"] == 20
+
+
+def test_tkg_folder_relative_to_config(tmp_path):
+    folder = tmp_path / "kg"
+    folder.mkdir()
+    (folder / "entity2id.txt").write_text("A\t0\nB\t1\n")
+    (folder / "relation2id.txt").write_text("r\t0\n")
+    for split, t in (("train", 0), ("valid", 1), ("test", 2)):
+        (folder / f"{split}.txt").write_text(f"0\t0\t1\t{t}\n")
+    (tmp_path / "c.yaml").write_text("data: {kg: {data_format: tkg, data_dir: kg}}\nE: {lamp: {}}\n")
+    store = config.load(tmp_path / "c.yaml").load_data()
+    assert store.num_entities == 2 and len(store.test) == 1
