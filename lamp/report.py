@@ -1,0 +1,162 @@
+"""Metrics of reranked proposals, paired bootstrap intervals, and the report files (JSON, CSV, PNG).
+
+Each method orders the same M proposals of the same queries.  ``rank`` is the
+1-based position of the ground truth in a method's order, or 0 when the truth
+is not among the proposals (a *miss*: the proposer did not cover it).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import Mapping
+
+import numpy as np
+
+__all__ = ["truth_ranks", "rank_metrics", "paired_bootstrap", "metrics_table", "write_report"]
+
+
+def truth_ranks(order: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """1-based rank of the truth under ``order``, 0 for a miss.
+
+    Parameters
+    ----------
+    order : int array (Q, M)
+        Candidate indices (0..M-1) from best to worst, per query.
+    truth : int array (Q,)
+        Index of the true candidate among the M proposals, or -1 when absent.
+    """
+    order = np.asarray(order)
+    truth = np.asarray(truth)
+    if order.ndim != 2 or truth.shape != (order.shape[0],):
+        raise ValueError(f"order must be (Q, M) and truth (Q,), got {order.shape} and {truth.shape}")
+    hit = order == truth[:, None]
+    ranks = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
+    ranks[truth < 0] = 0
+    return ranks.astype(np.int64)
+
+
+def rank_metrics(ranks: np.ndarray, m: int) -> dict[str, float]:
+    """The paper's metrics and the full-coverage ones.
+
+    ``mr``/``mrr``/``hits@k`` are over the queries whose truth is among the
+    proposals (the paper's convention; random order gives MR = (M + 1)/2);
+    ``coverage`` is the share of such queries; ``mr_all``/``mrr_all`` count a
+    miss as rank M + 1.
+    """
+    ranks = np.asarray(ranks)
+    covered = ranks[ranks > 0]
+    n = int(len(ranks))
+    all_ranks = np.where(ranks > 0, ranks, m + 1).astype(np.float64)
+    out = {
+        "n": int(len(covered)),
+        "n_queries": n,
+        "coverage": float(len(covered) / n) if n else float("nan"),
+        "mr": float(covered.mean()) if len(covered) else float("nan"),
+        "mrr": float((1.0 / covered).mean()) if len(covered) else float("nan"),
+        "hits@1": float((covered <= 1).mean()) if len(covered) else float("nan"),
+        "hits@3": float((covered <= 3).mean()) if len(covered) else float("nan"),
+        "mr_all": float(all_ranks.mean()) if n else float("nan"),
+        "mrr_all": float((1.0 / all_ranks).mean()) if n else float("nan"),
+        "random_mr": (m + 1) / 2,
+    }
+    return out
+
+
+def paired_bootstrap(base_ranks: np.ndarray, other_ranks: np.ndarray, num_samples: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Paired bootstrap of the MR difference ``other - base`` over covered queries.
+
+    Returns the observed difference, its ``level`` interval, and the share of
+    resamples in which ``other`` is not better (a one-sided p-value).  A gain
+    is significant when the whole interval is below zero.
+    """
+    base_ranks = np.asarray(base_ranks)
+    other_ranks = np.asarray(other_ranks)
+    if base_ranks.shape != other_ranks.shape:
+        raise ValueError("base_ranks and other_ranks must describe the same queries")
+    covered = (base_ranks > 0) & (other_ranks > 0)
+    diff = (other_ranks[covered] - base_ranks[covered]).astype(np.float64)
+    if len(diff) == 0:
+        return {"delta_mr": float("nan"), "low": float("nan"), "high": float("nan"), "p_not_better": float("nan"),
+                "n": 0}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(num_samples, len(diff)))
+    means = diff[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2
+    return {"delta_mr": float(diff.mean()), "low": float(np.quantile(means, alpha)),
+            "high": float(np.quantile(means, 1 - alpha)), "p_not_better": float((means >= 0).mean()),
+            "n": int(len(diff))}
+
+
+def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """A plain-text table of ``{task: {method: metrics}}`` for the terminal."""
+    lines = []
+    for task, methods in metrics.items():
+        lines.append(f"task: {task}")
+        lines.append(f"  {'method':18s} {'MR':>7s} {'MRR':>7s} {'H@1':>6s} {'H@3':>6s} {'cover':>6s} "
+                     f"{'n':>5s}  {'MR 95% CI (vs base)':>22s}")
+        for method, m in methods.items():
+            ci = m.get("vs_base")
+            ci_text = f"{ci['delta_mr']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]" if ci else ""
+            lines.append(f"  {method:18s} {m['mr']:7.3f} {m['mrr']:7.3f} {m['hits@1']:6.3f} {m['hits@3']:6.3f} "
+                         f"{m['coverage']:6.3f} {m['n']:5d}  {ci_text:>22s}")
+        first = next(iter(methods.values()))
+        lines.append(f"  (random order: MR {first['random_mr']:.1f}; MR/MRR/Hits over the {first['n']} queries "
+                     f"whose truth is in the top M)")
+    return "\n".join(lines)
+
+
+def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, float]]], plot: bool = True) -> dict:
+    """Write ``metrics.json``, ``metrics.csv`` and (optionally) ``metrics.png`` into ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    paths = {"json": os.path.join(folder, "metrics.json"), "csv": os.path.join(folder, "metrics.csv")}
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2, allow_nan=True)
+    keys = ["mr", "mrr", "hits@1", "hits@3", "coverage", "n", "n_queries", "mr_all", "mrr_all"]
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "method", *keys, "delta_mr_vs_base", "ci_low", "ci_high"])
+        for task, methods in metrics.items():
+            for method, m in methods.items():
+                ci = m.get("vs_base") or {}
+                writer.writerow([task, method, *[m.get(k) for k in keys], ci.get("delta_mr"), ci.get("low"),
+                                 ci.get("high")])
+    if plot:
+        paths["png"] = os.path.join(folder, "metrics.png")
+        _plot(metrics, paths["png"])
+    return paths
+
+
+def _plot(metrics, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(metrics)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        methods = list(metrics[task])
+        mr = [metrics[task][m]["mr"] for m in methods]
+        err_low, err_high = [], []
+        for m in methods:
+            ci = metrics[task][m].get("vs_base")
+            base_mr = metrics[task][methods[0]]["mr"]
+            if ci:  # the interval of this method's MR, from the paired difference to the base
+                err_low.append(max(0.0, metrics[task][m]["mr"] - (base_mr + ci["low"])))
+                err_high.append(max(0.0, (base_mr + ci["high"]) - metrics[task][m]["mr"]))
+            else:
+                err_low.append(0.0)
+                err_high.append(0.0)
+        colors = ["#777777" if m == "base" else "#c0392b" if m == "lamp" else "#5d8aa8" for m in methods]
+        ax.bar(range(len(methods)), mr, yerr=[err_low, err_high], color=colors, capsize=4)
+        ax.axhline(metrics[task][methods[0]]["random_mr"], color="k", linestyle=":", linewidth=1, label="random")
+        ax.set_xticks(range(len(methods)))
+        ax.set_xticklabels(methods, rotation=30, ha="right")
+        ax.set_ylabel("mean rank of the truth (lower is better)")
+        ax.set_title(f"{task} (n = {metrics[task][methods[0]]['n']})")
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
