@@ -5,6 +5,7 @@ located with pkg-config; when either is missing the build stops at once with
 the package to install instead of failing later with a bare compiler error.
 
 Environment:
+  PKG_CONFIG      the pkg-config program to use (default: pkg-config)
   LAMP_WERROR=1   compile with -Werror (CI does)
   LAMP_DEBUG=1    -O0 -g, for debugging the C core
 """
@@ -36,11 +37,12 @@ def _missing(debian, fedora, what):
 
 
 def _pkg_config(name, header, debian, fedora):
-    if shutil.which("pkg-config") is None:
-        _missing(debian, fedora, "pkg-config is not installed")
+    program = os.environ.get("PKG_CONFIG", "pkg-config")
+    if shutil.which(program) is None:
+        _missing(debian, fedora, f"{program} is not installed")
     try:
-        cflags = subprocess.check_output(["pkg-config", "--cflags", name], text=True, stderr=subprocess.PIPE).split()
-        libs = subprocess.check_output(["pkg-config", "--libs", name], text=True, stderr=subprocess.PIPE).split()
+        cflags = subprocess.check_output([program, "--cflags", name], text=True, stderr=subprocess.PIPE).split()
+        libs = subprocess.check_output([program, "--libs", name], text=True, stderr=subprocess.PIPE).split()
     except subprocess.CalledProcessError:
         _missing(debian, fedora, f"pkg-config does not know '{name}' (the {debian} development files are missing)")
     include_dirs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/include", "/usr/local/include"]

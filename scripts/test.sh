@@ -12,6 +12,9 @@ make -s -C "$root/csrc/tests" test
 echo "== C kernel tests under AddressSanitizer + UBSan"
 make -s -C "$root/csrc/tests" asan
 
+echo "== packaging: a wheel installs into a fresh virtual environment and imports from another directory"
+"$root/scripts/check_wheel.sh"
+
 echo "== pytest"
 cd "$root"
 "$venv/bin/python" -m pytest -q "$@"
