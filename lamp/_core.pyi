@@ -6,3 +6,19 @@ import numpy.typing as npt
 def check_sequences(
     times: npt.ArrayLike, marks: npt.ArrayLike, offsets: npt.ArrayLike, num_types: int
 ) -> None: ...
+
+# --- kg (knowledge-graph Hawkes proposer) -----------------------------------
+def kg_features(
+    stream_subjects: npt.ArrayLike, stream_relations: npt.ArrayLike, stream_objects: npt.ArrayLike,
+    stream_times: npt.ArrayLike, query_subjects: npt.ArrayLike, query_relations: npt.ArrayLike,
+    query_objects: npt.ArrayLike, query_times: npt.ArrayLike, query_targets: npt.ArrayLike,
+    num_entities: int, num_relations: int, rates: npt.ArrayLike, task: str,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def kg_score(
+    stream_subjects: npt.ArrayLike, stream_relations: npt.ArrayLike, stream_objects: npt.ArrayLike,
+    stream_times: npt.ArrayLike, query_subjects: npt.ArrayLike, query_relations: npt.ArrayLike,
+    query_objects: npt.ArrayLike, query_times: npt.ArrayLike, query_targets: npt.ArrayLike | None,
+    num_entities: int, num_relations: int, rates: npt.ArrayLike, task: str, weights: npt.ArrayLike, m: int,
+    filter_offsets: npt.ArrayLike | None = ..., filter_ids: npt.ArrayLike | None = ...,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...
+def kg_nll(phi_true: npt.ArrayLike, phi_total: npt.ArrayLike, weights: npt.ArrayLike) -> tuple[float, np.ndarray]: ...

@@ -1,0 +1,796 @@
+#include "kg_hawkes.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------
+ * uint64 -> int64 hash map (open addressing, linear probing).  Keys are stored
+ * plus one so that 0 marks an empty bucket. */
+
+typedef struct {
+    uint64_t *keys;
+    int64_t *values;
+    int64_t capacity; /* power of two */
+    int64_t size;
+} u64map;
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int u64map_init(u64map *m, int64_t capacity)
+{
+    int64_t cap = 64;
+    while (cap < 2 * capacity)
+        cap <<= 1;
+    m->keys = calloc((size_t)cap, sizeof *m->keys);
+    m->values = malloc((size_t)cap * sizeof *m->values);
+    m->capacity = cap;
+    m->size = 0;
+    return (m->keys && m->values) ? 0 : -1;
+}
+
+static void u64map_free(u64map *m)
+{
+    free(m->keys);
+    free(m->values);
+    m->keys = NULL;
+    m->values = NULL;
+}
+
+static int64_t u64map_get(const u64map *m, uint64_t key)
+{
+    uint64_t stored = key + 1, mask = (uint64_t)m->capacity - 1;
+    for (uint64_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == stored)
+            return m->values[i];
+        if (m->keys[i] == 0)
+            return -1;
+    }
+}
+
+static int u64map_grow(u64map *m)
+{
+    u64map bigger;
+    if (u64map_init(&bigger, m->capacity) < 0) {
+        u64map_free(&bigger);
+        return -1;
+    }
+    uint64_t mask = (uint64_t)bigger.capacity - 1;
+    for (int64_t j = 0; j < m->capacity; j++) {
+        if (m->keys[j] == 0)
+            continue;
+        uint64_t i = mix64(m->keys[j] - 1) & mask;
+        while (bigger.keys[i] != 0)
+            i = (i + 1) & mask;
+        bigger.keys[i] = m->keys[j];
+        bigger.values[i] = m->values[j];
+    }
+    bigger.size = m->size;
+    u64map_free(m);
+    *m = bigger;
+    return 0;
+}
+
+/* Value of `key`, inserting `fresh` when absent; *added tells which. -2 on allocation failure. */
+static int64_t u64map_get_or_put(u64map *m, uint64_t key, int64_t fresh, int *added)
+{
+    if (2 * (m->size + 1) > m->capacity && u64map_grow(m) < 0)
+        return -2;
+    uint64_t stored = key + 1, mask = (uint64_t)m->capacity - 1;
+    for (uint64_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+        if (m->keys[i] == stored) {
+            *added = 0;
+            return m->values[i];
+        }
+        if (m->keys[i] == 0) {
+            m->keys[i] = stored;
+            m->values[i] = fresh;
+            m->size++;
+            *added = 1;
+            return fresh;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * Decayed accumulators: S values and a last-update time per slot. */
+
+typedef struct {
+    double *values; /* slots x S */
+    double *last;   /* slots */
+    int64_t slots, capacity;
+    int scales;
+} accumulators;
+
+static int acc_init(accumulators *a, int64_t capacity, int scales)
+{
+    a->capacity = capacity < 16 ? 16 : capacity;
+    a->slots = 0;
+    a->scales = scales;
+    a->values = calloc((size_t)(a->capacity * scales), sizeof(double));
+    a->last = calloc((size_t)a->capacity, sizeof(double));
+    return (a->values && a->last) ? 0 : -1;
+}
+
+static void acc_free(accumulators *a)
+{
+    free(a->values);
+    free(a->last);
+}
+
+static int64_t acc_new_slot(accumulators *a)
+{
+    if (a->slots == a->capacity) {
+        int64_t cap = 2 * a->capacity;
+        double *v = realloc(a->values, (size_t)(cap * a->scales) * sizeof(double));
+        if (!v)
+            return -1;
+        a->values = v;
+        double *l = realloc(a->last, (size_t)cap * sizeof(double));
+        if (!l)
+            return -1;
+        a->last = l;
+        memset(a->values + a->slots * a->scales, 0, (size_t)((cap - a->slots) * a->scales) * sizeof(double));
+        memset(a->last + a->slots, 0, (size_t)(cap - a->slots) * sizeof(double));
+        a->capacity = cap;
+    }
+    return a->slots++;
+}
+
+static void acc_add(accumulators *a, int64_t slot, double t, const double *rates)
+{
+    double *v = a->values + slot * a->scales;
+    double dt = t - a->last[slot];
+    for (int k = 0; k < a->scales; k++)
+        v[k] = v[k] * exp(-rates[k] * dt) + 1.0;
+    a->last[slot] = t;
+}
+
+static void acc_read(const accumulators *a, int64_t slot, double t, const double *rates, double *out)
+{
+    if (slot < 0) {
+        for (int k = 0; k < a->scales; k++)
+            out[k] = 0.0;
+        return;
+    }
+    const double *v = a->values + slot * a->scales;
+    double dt = t - a->last[slot];
+    for (int k = 0; k < a->scales; k++)
+        out[k] = v[k] * exp(-rates[k] * dt);
+}
+
+/* A keyed family: a map from key to accumulator slot. */
+typedef struct {
+    u64map index;
+    accumulators acc;
+} family;
+
+static int family_init(family *f, int64_t capacity, int scales)
+{
+    int a = u64map_init(&f->index, capacity), b = acc_init(&f->acc, capacity, scales);
+    return (a < 0 || b < 0) ? -1 : 0;
+}
+
+static void family_free(family *f)
+{
+    u64map_free(&f->index);
+    acc_free(&f->acc);
+}
+
+/* Adds one event to key's accumulator; *added says whether the key is new. -1 on allocation failure. */
+static int family_add(family *f, uint64_t key, double t, const double *rates, int *added)
+{
+    int64_t slot = u64map_get_or_put(&f->index, key, f->acc.slots, added);
+    if (slot == -2)
+        return -1;
+    if (*added && acc_new_slot(&f->acc) < 0)
+        return -1;
+    acc_add(&f->acc, slot, t, rates);
+    return 0;
+}
+
+static void family_read(const family *f, uint64_t key, double t, const double *rates, double *out)
+{
+    acc_read(&f->acc, u64map_get(&f->index, key), t, rates, out);
+}
+
+/* ---------------------------------------------------------------------------
+ * Adjacency lists: key -> growing array of ids. */
+
+typedef struct {
+    int64_t *items;
+    int64_t n, capacity;
+} id_list;
+
+typedef struct {
+    u64map index;
+    id_list *lists;
+    int64_t count, capacity;
+} list_family;
+
+static int lists_init(list_family *l, int64_t capacity)
+{
+    l->capacity = capacity < 16 ? 16 : capacity;
+    l->count = 0;
+    l->lists = calloc((size_t)l->capacity, sizeof(id_list));
+    return (u64map_init(&l->index, capacity) < 0 || !l->lists) ? -1 : 0;
+}
+
+static void lists_free(list_family *l)
+{
+    for (int64_t i = 0; i < l->count; i++)
+        free(l->lists[i].items);
+    free(l->lists);
+    u64map_free(&l->index);
+}
+
+static int lists_append(list_family *l, uint64_t key, int64_t id)
+{
+    int added;
+    int64_t which = u64map_get_or_put(&l->index, key, l->count, &added);
+    if (which == -2)
+        return -1;
+    if (added) {
+        if (l->count == l->capacity) {
+            id_list *bigger = realloc(l->lists, (size_t)(2 * l->capacity) * sizeof(id_list));
+            if (!bigger)
+                return -1;
+            memset(bigger + l->capacity, 0, (size_t)l->capacity * sizeof(id_list));
+            l->lists = bigger;
+            l->capacity *= 2;
+        }
+        l->count++;
+    }
+    id_list *list = &l->lists[which];
+    if (list->n == list->capacity) {
+        int64_t cap = list->capacity ? 2 * list->capacity : 4;
+        int64_t *items = realloc(list->items, (size_t)cap * sizeof(int64_t));
+        if (!items)
+            return -1;
+        list->items = items;
+        list->capacity = cap;
+    }
+    list->items[list->n++] = id;
+    return 0;
+}
+
+static const id_list *lists_get(const list_family *l, uint64_t key)
+{
+    int64_t which = u64map_get(&l->index, key);
+    return which < 0 ? NULL : &l->lists[which];
+}
+
+/* ---------------------------------------------------------------------------
+ * The history state. */
+
+typedef struct {
+    const lamp_kg_config *cfg;
+    int64_t E, R2;
+    family triple;    /* (h, rr, t) */
+    family head_rel;  /* (h, rr): sum over t of triple */
+    family pair;      /* (h, t) */
+    family rel_tail;  /* (rr, t) */
+    accumulators head_total; /* per h: sum over t of pair (dense E) */
+    accumulators rel_total;  /* per rr (dense 2R) */
+    accumulators activity;   /* per entity as tail (dense E) */
+    accumulators global;     /* one slot */
+    double *tail_count;      /* E */
+    double *rel_count;       /* 2R */
+    double total_tail;
+    list_family tails_of_head_rel; /* (h, rr) -> t */
+    list_family tails_of_head;     /* h -> t (any relation) */
+    list_family tails_of_rel;      /* rr -> t */
+    list_family rels_of_pair;      /* (h, t) -> rr */
+} kg_state;
+
+static uint64_t key2(uint64_t a, uint64_t b, uint64_t nb) { return a * nb + b; }
+static uint64_t key3(uint64_t a, uint64_t b, uint64_t c, uint64_t nb, uint64_t nc) { return (a * nb + b) * nc + c; }
+
+static int dense_init(accumulators *a, int64_t n, int scales)
+{
+    if (acc_init(a, n, scales) < 0)
+        return -1;
+    a->slots = n;
+    return 0;
+}
+
+static void state_free(kg_state *st)
+{
+    family_free(&st->triple);
+    family_free(&st->head_rel);
+    family_free(&st->pair);
+    family_free(&st->rel_tail);
+    acc_free(&st->head_total);
+    acc_free(&st->rel_total);
+    acc_free(&st->activity);
+    acc_free(&st->global);
+    free(st->tail_count);
+    free(st->rel_count);
+    lists_free(&st->tails_of_head_rel);
+    lists_free(&st->tails_of_head);
+    lists_free(&st->tails_of_rel);
+    lists_free(&st->rels_of_pair);
+}
+
+static int state_init(kg_state *st, const lamp_kg_config *cfg, int64_t expected_events)
+{
+    memset(st, 0, sizeof *st);
+    st->cfg = cfg;
+    st->E = cfg->num_entities;
+    st->R2 = 2 * cfg->num_relations;
+    int S = cfg->num_scales;
+    int64_t cap = 2 * expected_events + 16;
+    int bad = 0;
+    bad |= family_init(&st->triple, cap, S);
+    bad |= family_init(&st->head_rel, cap, S);
+    bad |= family_init(&st->pair, cap, S);
+    bad |= family_init(&st->rel_tail, cap, S);
+    bad |= dense_init(&st->head_total, st->E, S);
+    bad |= dense_init(&st->rel_total, st->R2, S);
+    bad |= dense_init(&st->activity, st->E, S);
+    bad |= dense_init(&st->global, 1, S);
+    bad |= lists_init(&st->tails_of_head_rel, cap);
+    bad |= lists_init(&st->tails_of_head, st->E);
+    bad |= lists_init(&st->tails_of_rel, st->R2);
+    bad |= lists_init(&st->rels_of_pair, cap);
+    st->tail_count = calloc((size_t)st->E, sizeof(double));
+    st->rel_count = calloc((size_t)st->R2, sizeof(double));
+    if (bad || !st->tail_count || !st->rel_count) {
+        state_free(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Inserts one directed event (h, rr, t) at time `when`. */
+static int state_insert_directed(kg_state *st, int64_t h, int64_t rr, int64_t t, double when)
+{
+    const double *rates = st->cfg->rates;
+    uint64_t E = (uint64_t)st->E, R2 = (uint64_t)st->R2;
+    int added;
+    if (family_add(&st->triple, key3((uint64_t)h, (uint64_t)rr, (uint64_t)t, R2, E), when, rates, &added) < 0)
+        return -1;
+    if (added && (lists_append(&st->tails_of_head_rel, key2((uint64_t)h, (uint64_t)rr, R2), t) < 0 ||
+                  lists_append(&st->rels_of_pair, key2((uint64_t)h, (uint64_t)t, E), rr) < 0))
+        return -1;
+    if (family_add(&st->head_rel, key2((uint64_t)h, (uint64_t)rr, R2), when, rates, &added) < 0)
+        return -1;
+    if (family_add(&st->pair, key2((uint64_t)h, (uint64_t)t, E), when, rates, &added) < 0)
+        return -1;
+    if (added && lists_append(&st->tails_of_head, (uint64_t)h, t) < 0)
+        return -1;
+    if (family_add(&st->rel_tail, key2((uint64_t)rr, (uint64_t)t, E), when, rates, &added) < 0)
+        return -1;
+    if (added && lists_append(&st->tails_of_rel, (uint64_t)rr, t) < 0)
+        return -1;
+    acc_add(&st->head_total, h, when, rates);
+    acc_add(&st->rel_total, rr, when, rates);
+    acc_add(&st->activity, t, when, rates);
+    acc_add(&st->global, 0, when, rates);
+    st->tail_count[t] += 1.0;
+    st->rel_count[rr] += 1.0;
+    st->total_tail += 1.0;
+    return 0;
+}
+
+static int64_t inverse_relation(int64_t rr, int64_t R)
+{
+    return rr < R ? rr + R : rr - R;
+}
+
+/* ---------------------------------------------------------------------------
+ * Validation shared by both passes. */
+
+static int check_inputs(const lamp_kg_config *cfg, const lamp_kg_stream *s, const lamp_kg_queries *q, int task,
+                        lamp_error *err)
+{
+    if (cfg->num_entities <= 0 || cfg->num_relations <= 0)
+        return lamp_error_set(err, LAMP_EVALUE, "num_entities and num_relations must be positive");
+    if (cfg->num_scales < 1 || cfg->num_scales > LAMP_KG_MAX_SCALES)
+        return lamp_error_set(err, LAMP_EVALUE, "the number of decay scales must be in 1..%d", LAMP_KG_MAX_SCALES);
+    for (int k = 0; k < cfg->num_scales; k++)
+        if (!(cfg->rates[k] > 0.0) || !isfinite(cfg->rates[k]))
+            return lamp_error_set(err, LAMP_EVALUE, "decay rate %d is %g; rates must be positive and finite", k,
+                                  cfg->rates[k]);
+    double E = (double)cfg->num_entities, R2 = 2.0 * (double)cfg->num_relations;
+    if (E * R2 * E >= 9.0e18)
+        return lamp_error_set(err, LAMP_EVALUE, "too many entities and relations for 64-bit keys");
+    if (task != LAMP_KG_TASK_OBJECT && task != LAMP_KG_TASK_RELATION)
+        return lamp_error_set(err, LAMP_EVALUE, "unknown task %d", task);
+    for (int64_t i = 0; i < s->n; i++) {
+        if (s->subjects[i] < 0 || s->subjects[i] >= cfg->num_entities || s->objects[i] < 0 ||
+            s->objects[i] >= cfg->num_entities)
+            return lamp_error_set(err, LAMP_EVALUE, "history event %lld: entity id out of range [0, %lld)",
+                                  (long long)i, (long long)cfg->num_entities);
+        if (s->relations[i] < 0 || s->relations[i] >= cfg->num_relations)
+            return lamp_error_set(err, LAMP_EVALUE, "history event %lld: relation %lld out of range [0, %lld)",
+                                  (long long)i, (long long)s->relations[i], (long long)cfg->num_relations);
+        if (!isfinite(s->times[i]) || (i > 0 && s->times[i] < s->times[i - 1]))
+            return lamp_error_set(err, LAMP_EVALUE, "history event %lld: time %g is not finite or not sorted",
+                                  (long long)i, s->times[i]);
+    }
+    for (int64_t i = 0; i < q->n; i++) {
+        if (q->subjects[i] < 0 || q->subjects[i] >= cfg->num_entities)
+            return lamp_error_set(err, LAMP_EVALUE, "query %lld: subject id out of range", (long long)i);
+        if (!isfinite(q->times[i]) || (i > 0 && q->times[i] < q->times[i - 1]))
+            return lamp_error_set(err, LAMP_EVALUE, "query %lld: time %g is not finite or not sorted",
+                                  (long long)i, q->times[i]);
+        if (task == LAMP_KG_TASK_OBJECT) {
+            if (q->relations[i] < 0 || q->relations[i] >= 2 * cfg->num_relations)
+                return lamp_error_set(err, LAMP_EVALUE, "query %lld: relation %lld out of range [0, 2R)",
+                                      (long long)i, (long long)q->relations[i]);
+            if (q->targets && (q->targets[i] < -1 || q->targets[i] >= cfg->num_entities))
+                return lamp_error_set(err, LAMP_EVALUE, "query %lld: target entity out of range", (long long)i);
+        } else {
+            if (q->objects[i] < 0 || q->objects[i] >= cfg->num_entities)
+                return lamp_error_set(err, LAMP_EVALUE, "query %lld: object id out of range", (long long)i);
+            if (q->targets && (q->targets[i] < -1 || q->targets[i] >= cfg->num_relations))
+                return lamp_error_set(err, LAMP_EVALUE, "query %lld: target relation out of range", (long long)i);
+        }
+    }
+    return LAMP_OK;
+}
+
+/* Inserts history events with time < t, starting at *next. */
+static int advance(kg_state *st, const lamp_kg_stream *s, int64_t *next, double t)
+{
+    int64_t R = st->cfg->num_relations;
+    while (*next < s->n && s->times[*next] < t) {
+        int64_t i = *next;
+        if (state_insert_directed(st, s->subjects[i], s->relations[i], s->objects[i], s->times[i]) < 0 ||
+            state_insert_directed(st, s->objects[i], s->relations[i] + R, s->subjects[i], s->times[i]) < 0)
+            return -1;
+        (*next)++;
+    }
+    return 0;
+}
+
+/* phi for one object candidate o of query (s, rr) at time t. */
+static void object_phi(const kg_state *st, int64_t s, int64_t rr, int64_t o, double t, double *phi)
+{
+    const double *rates = st->cfg->rates;
+    int S = st->cfg->num_scales;
+    uint64_t E = (uint64_t)st->E, R2 = (uint64_t)st->R2;
+    int64_t inv = inverse_relation(rr, st->cfg->num_relations);
+    double tmp[LAMP_KG_MAX_SCALES];
+    phi[0] = 1.0;
+    phi[1] = st->tail_count[o];
+    double *f = phi + 2;
+    family_read(&st->triple, key3((uint64_t)s, (uint64_t)rr, (uint64_t)o, R2, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
+    family_read(&st->triple, key3((uint64_t)s, (uint64_t)inv, (uint64_t)o, R2, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
+    family_read(&st->pair, key2((uint64_t)s, (uint64_t)o, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
+    family_read(&st->rel_tail, key2((uint64_t)rr, (uint64_t)o, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
+    acc_read(&st->activity, o, t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+}
+
+/* Phi (sum over all object candidates) from running totals. */
+static void object_totals(const kg_state *st, int64_t s, int64_t rr, double t, double *total)
+{
+    const double *rates = st->cfg->rates;
+    int S = st->cfg->num_scales;
+    uint64_t R2 = (uint64_t)st->R2;
+    int64_t inv = inverse_relation(rr, st->cfg->num_relations);
+    double tmp[LAMP_KG_MAX_SCALES];
+    total[0] = (double)st->E;
+    total[1] = st->total_tail;
+    double *f = total + 2;
+    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)rr, R2), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
+    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)inv, R2), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
+    acc_read(&st->head_total, s, t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
+    acc_read(&st->rel_total, rr, t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
+    acc_read(&st->global, 0, t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+}
+
+/* phi for one relation candidate r (original, < R) of query (s, ?, o) at time t. */
+static void relation_phi(const kg_state *st, int64_t s, int64_t r, int64_t o, double t, double *phi)
+{
+    const double *rates = st->cfg->rates;
+    int S = st->cfg->num_scales;
+    uint64_t E = (uint64_t)st->E, R2 = (uint64_t)st->R2;
+    int64_t R = st->cfg->num_relations;
+    double tmp[LAMP_KG_MAX_SCALES];
+    phi[0] = 1.0;
+    phi[1] = st->rel_count[r];
+    double *f = phi + 2;
+    family_read(&st->triple, key3((uint64_t)s, (uint64_t)r, (uint64_t)o, R2, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
+    family_read(&st->triple, key3((uint64_t)s, (uint64_t)(r + R), (uint64_t)o, R2, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
+    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)r, R2), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
+    family_read(&st->rel_tail, key2((uint64_t)r, (uint64_t)o, E), t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
+    acc_read(&st->rel_total, r, t, rates, tmp);
+    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+}
+
+int lamp_kg_features(const lamp_kg_config *cfg, const lamp_kg_stream *stream, const lamp_kg_queries *q,
+                     int task, double *true_features, double *total_features, lamp_error *err)
+{
+    int rc = check_inputs(cfg, stream, q, task, err);
+    if (rc != LAMP_OK)
+        return rc;
+    if (!q->targets)
+        return lamp_error_set(err, LAMP_EVALUE, "fitting needs the true targets of the queries");
+    for (int64_t i = 0; i < q->n; i++)
+        if (q->targets[i] < 0)
+            return lamp_error_set(err, LAMP_EVALUE, "query %lld has no target (-1); fitting needs one",
+                                  (long long)i);
+    kg_state st;
+    if (state_init(&st, cfg, stream->n) < 0)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory for the history indexes");
+    int64_t F = LAMP_KG_NUM_FEATURES(cfg->num_scales), next = 0;
+    double *phi = malloc((size_t)F * sizeof(double));
+    if (!phi) {
+        state_free(&st);
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < q->n && rc == LAMP_OK; i++) {
+        double t = q->times[i];
+        if (advance(&st, stream, &next, t) < 0) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory while indexing the history");
+            break;
+        }
+        double *truef = true_features + i * F, *totalf = total_features + i * F;
+        if (task == LAMP_KG_TASK_OBJECT) {
+            object_phi(&st, q->subjects[i], q->relations[i], q->targets[i], t, truef);
+            object_totals(&st, q->subjects[i], q->relations[i], t, totalf);
+        } else {
+            relation_phi(&st, q->subjects[i], q->targets[i], q->objects[i], t, truef);
+            memset(totalf, 0, (size_t)F * sizeof(double));
+            for (int64_t r = 0; r < cfg->num_relations; r++) {
+                relation_phi(&st, q->subjects[i], r, q->objects[i], t, phi);
+                for (int64_t f = 0; f < F; f++)
+                    totalf[f] += phi[f];
+            }
+        }
+    }
+    free(phi);
+    state_free(&st);
+    return rc;
+}
+
+/* "a before b": higher score, or equal score and smaller id. */
+static int better(double sa, int64_t ia, double sb, int64_t ib)
+{
+    return sa > sb || (sa == sb && ia < ib);
+}
+
+/* Min-heap (worst at the root) of the best m candidates. */
+static void heap_sift_down(double *s, int64_t *id, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && better(s[w], id[w], s[l], id[l]))
+            w = l;
+        if (r < n && better(s[w], id[w], s[r], id[r]))
+            w = r;
+        if (w == i)
+            return;
+        double ts = s[i];
+        s[i] = s[w];
+        s[w] = ts;
+        int64_t ti = id[i];
+        id[i] = id[w];
+        id[w] = ti;
+        i = w;
+    }
+}
+
+static void top_m(const double *scores, int64_t n, int64_t m, int64_t *out_ids, double *out_scores)
+{
+    int64_t size = 0;
+    for (int64_t c = 0; c < n; c++) {
+        if (size < m) {
+            out_scores[size] = scores[c];
+            out_ids[size] = c;
+            size++;
+            if (size == m)
+                for (int64_t i = m / 2; i >= 0; i--)
+                    heap_sift_down(out_scores, out_ids, m, i);
+        } else if (better(scores[c], c, out_scores[0], out_ids[0])) {
+            out_scores[0] = scores[c];
+            out_ids[0] = c;
+            heap_sift_down(out_scores, out_ids, m, 0);
+        }
+    }
+    /* heap-sort into best-first order */
+    for (int64_t end = size - 1; end > 0; end--) {
+        double ts = out_scores[0];
+        out_scores[0] = out_scores[end];
+        out_scores[end] = ts;
+        int64_t ti = out_ids[0];
+        out_ids[0] = out_ids[end];
+        out_ids[end] = ti;
+        heap_sift_down(out_scores, out_ids, end, 0);
+    }
+}
+
+static double dot(const double *a, const double *b, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Intensities of every object candidate; the parts that only depend on time
+ * (constant, popularity, activity) are recomputed only when the time changes. */
+static void object_scores(const kg_state *st, int64_t s, int64_t rr, double t, const double *w, double *base,
+                          double *base_time, double *scores)
+{
+    const double *rates = st->cfg->rates;
+    int S = st->cfg->num_scales;
+    int64_t E = st->E, R = st->cfg->num_relations;
+    const double *wf = w + 2;
+    double tmp[LAMP_KG_MAX_SCALES];
+    if (*base_time != t) {
+        for (int64_t o = 0; o < E; o++) {
+            double v = w[0] + w[1] * st->tail_count[o];
+            acc_read(&st->activity, o, t, rates, tmp);
+            for (int k = 0; k < S; k++)
+                v += wf[k * 5 + 4] * tmp[k];
+            base[o] = v;
+        }
+        *base_time = t;
+    }
+    memcpy(scores, base, (size_t)E * sizeof(double));
+    uint64_t E64 = (uint64_t)E, R2 = (uint64_t)st->R2;
+    const id_list *lists[4] = {
+        lists_get(&st->tails_of_head_rel, key2((uint64_t)s, (uint64_t)rr, R2)),
+        lists_get(&st->tails_of_head_rel, key2((uint64_t)s, (uint64_t)inverse_relation(rr, R), R2)),
+        lists_get(&st->tails_of_head, (uint64_t)s),
+        lists_get(&st->tails_of_rel, (uint64_t)rr),
+    };
+    for (int which = 0; which < 4; which++) {
+        const id_list *list = lists[which];
+        if (!list)
+            continue;
+        for (int64_t j = 0; j < list->n; j++) {
+            int64_t o = list->items[j];
+            switch (which) {
+            case 0:
+                family_read(&st->triple, key3((uint64_t)s, (uint64_t)rr, (uint64_t)o, R2, E64), t, rates, tmp);
+                break;
+            case 1:
+                family_read(&st->triple, key3((uint64_t)s, (uint64_t)inverse_relation(rr, R), (uint64_t)o, R2, E64),
+                            t, rates, tmp);
+                break;
+            case 2:
+                family_read(&st->pair, key2((uint64_t)s, (uint64_t)o, E64), t, rates, tmp);
+                break;
+            default:
+                family_read(&st->rel_tail, key2((uint64_t)rr, (uint64_t)o, E64), t, rates, tmp);
+                break;
+            }
+            for (int k = 0; k < S; k++)
+                scores[o] += wf[k * 5 + which] * tmp[k];
+        }
+    }
+}
+
+int lamp_kg_score(const lamp_kg_config *cfg, const lamp_kg_stream *stream, const lamp_kg_queries *q, int task,
+                  const double *weights, int64_t m, int64_t *top_ids, double *top_scores,
+                  const int64_t *filter_offsets, const int64_t *filter_ids, double *ranks, lamp_error *err)
+{
+    int rc = check_inputs(cfg, stream, q, task, err);
+    if (rc != LAMP_OK)
+        return rc;
+    int64_t F = LAMP_KG_NUM_FEATURES(cfg->num_scales);
+    for (int64_t f = 0; f < F; f++)
+        if (!(weights[f] >= 0.0) || !isfinite(weights[f]))
+            return lamp_error_set(err, LAMP_EVALUE, "weight %lld is %g; weights must be finite and >= 0",
+                                  (long long)f, weights[f]);
+    int64_t n_cand = task == LAMP_KG_TASK_OBJECT ? cfg->num_entities : cfg->num_relations;
+    if (m < 1 || m > n_cand)
+        return lamp_error_set(err, LAMP_EVALUE, "m=%lld must be in 1..%lld (the number of candidates)",
+                              (long long)m, (long long)n_cand);
+    if (ranks && filter_offsets) {
+        for (int64_t i = 0; i < q->n; i++)
+            if (filter_offsets[i + 1] < filter_offsets[i])
+                return lamp_error_set(err, LAMP_EVALUE, "filter offsets must be non-decreasing");
+        for (int64_t j = 0; j < filter_offsets[q->n]; j++)
+            if (filter_ids[j] < 0 || filter_ids[j] >= n_cand)
+                return lamp_error_set(err, LAMP_EVALUE, "filter id %lld out of range", (long long)filter_ids[j]);
+    }
+    kg_state st;
+    if (state_init(&st, cfg, stream->n) < 0)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory for the history indexes");
+    double *scores = malloc((size_t)n_cand * sizeof(double));
+    double *base = malloc((size_t)n_cand * sizeof(double));
+    double *phi = malloc((size_t)F * sizeof(double));
+    unsigned char *filtered = calloc((size_t)n_cand, 1);
+    double base_time = NAN;
+    int64_t next = 0;
+    if (!scores || !base || !phi || !filtered) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+        goto finally;
+    }
+    for (int64_t i = 0; i < q->n; i++) {
+        double t = q->times[i];
+        if (advance(&st, stream, &next, t) < 0) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory while indexing the history");
+            goto finally;
+        }
+        if (task == LAMP_KG_TASK_OBJECT) {
+            object_scores(&st, q->subjects[i], q->relations[i], t, weights, base, &base_time, scores);
+        } else {
+            for (int64_t r = 0; r < n_cand; r++) {
+                relation_phi(&st, q->subjects[i], r, q->objects[i], t, phi);
+                scores[r] = dot(weights, phi, F);
+            }
+        }
+        top_m(scores, n_cand, m, top_ids + i * m, top_scores + i * m);
+        if (ranks) {
+            int64_t target = q->targets ? q->targets[i] : -1;
+            if (target < 0) {
+                ranks[i] = 0.0;
+                continue;
+            }
+            if (filter_offsets)
+                for (int64_t j = filter_offsets[i]; j < filter_offsets[i + 1]; j++)
+                    filtered[filter_ids[j]] = 1;
+            double st_score = scores[target], greater = 0.0, equal = 0.0;
+            for (int64_t c = 0; c < n_cand; c++) {
+                if (c == target || filtered[c])
+                    continue;
+                if (scores[c] > st_score)
+                    greater += 1.0;
+                else if (scores[c] == st_score)
+                    equal += 1.0;
+            }
+            ranks[i] = 1.0 + greater + 0.5 * equal;
+            if (filter_offsets)
+                for (int64_t j = filter_offsets[i]; j < filter_offsets[i + 1]; j++)
+                    filtered[filter_ids[j]] = 0;
+        }
+    }
+finally:
+    free(scores);
+    free(base);
+    free(phi);
+    free(filtered);
+    state_free(&st);
+    return rc;
+}
+
+int lamp_kg_nll(const double *true_features, const double *total_features, int64_t n, int64_t num_features,
+                const double *weights, double *nll, double *grad, lamp_error *err)
+{
+    if (n <= 0)
+        return lamp_error_set(err, LAMP_EVALUE, "no queries");
+    double total = 0.0;
+    for (int64_t f = 0; f < num_features; f++)
+        grad[f] = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *a = true_features + i * num_features, *b = total_features + i * num_features;
+        double la = dot(weights, a, num_features), lb = dot(weights, b, num_features);
+        if (!(la > 0.0) || !(lb > 0.0))
+            return lamp_error_set(err, LAMP_EVALUE,
+                                  "query %lld: the intensity of the observed candidate is %g (must be > 0; "
+                                  "give the constant weight a positive value)", (long long)i, la);
+        total += log(la) - log(lb);
+        for (int64_t f = 0; f < num_features; f++)
+            grad[f] -= a[f] / la - b[f] / lb;
+    }
+    *nll = -total / (double)n;
+    for (int64_t f = 0; f < num_features; f++)
+        grad[f] /= (double)n;
+    return LAMP_OK;
+}
