@@ -135,9 +135,10 @@ class Pipeline:
         queries = stages.select_queries(self)
         proposer = stages.fit_proposer(self)
         proposals = stages.propose(self, proposer, queries)
-        causes = stages.abduce(self, queries, proposals)
-        evidence = stages.retrieve_evidence(self, queries, proposals, causes)
-        energies = stages.rank(self, queries, proposals, evidence)
+        quality = stages.proposer_quality(self, proposer, queries)
+        with open(os.path.join(self.run_dir.path, "proposer_metrics.json"), "w", encoding="utf-8") as f:
+            json.dump({self.task: quality}, f, indent=2)
+        energies = stages.rerank(self, queries, proposals)
         metrics = self.evaluate(queries, proposals, energies)
         self._say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics

@@ -99,3 +99,110 @@ def recent_evidence(stream_subjects: np.ndarray, stream_objects: np.ndarray, cut
             merged = np.unique(np.concatenate(pools))[-length:]
             out[q, j, length - len(merged):] = merged
     return out
+
+
+# ---------------------------------------------------------------------------- proposer
+
+PROPOSERS = ("kg_hawkes", "recurrency")
+
+
+def fit_proposer(pipe):
+    """Fit the proposer on the training split (decay scales chosen on valid), or load a checkpoint."""
+    from lamp.config import ConfigError
+    from lamp.tpp import KGHawkes, RecurrencyBaseline
+
+    store = pipe.load_data()
+    settings = pipe.settings["proposer"]
+    name = settings["model"]
+    if pipe.task not in ("object", "relation"):
+        raise ConfigError(f"lamp.task={pipe.task!r}: this version proposes for the knowledge-graph object and "
+                          "relation tasks (proposer.model kg_hawkes or recurrency)")
+    if name not in PROPOSERS:
+        raise ConfigError(f"lamp.proposer.model must be one of {PROPOSERS}, got {name!r}")
+    if settings.get("checkpoint"):
+        model = KGHawkes.load(pipe.config.resolve_path(settings["checkpoint"]), store)
+        pipe._say(f"proposer: loaded {settings['checkpoint']}")
+        return model
+    cls = KGHawkes if name == "kg_hawkes" else RecurrencyBaseline
+    params = dict(settings.get("params") or {})
+
+    def compute():
+        model = cls(task=pipe.task, **params).fit(store)
+        folder = pipe.run_dir.stage_dir("proposer")
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(folder)) as tmp:
+            path = os.path.join(tmp, "model.npz")
+            model.save(path)
+            with np.load(path) as saved:
+                out = {k: saved[k] for k in saved.files}
+        out["fit_report"] = model.fit_report
+        return out
+
+    out = pipe.run_dir.stage("proposer", {"model": name, "params": params, "task": pipe.task},
+                             [pipe.data_fingerprint], compute, resume=pipe.resume)
+    model = KGHawkes.load(pipe.run_dir.stage_dir("proposer") + "/arrays.npz", store)
+    model.fingerprint = out.fingerprint
+    pipe._say(f"proposer: {name} ({'reused' if out.loaded else 'fitted'}), half-lives {model.half_lives} x "
+              f"step {model.step:g}")
+    return model
+
+
+def propose(pipe, proposer, queries: dict) -> dict:
+    """Top-M proposals for every query of every split.
+
+    Returns ``{split: {"candidates" (Q, M), "scores" (Q, M), "truth" (Q,)}}``;
+    ``truth`` is the index of the true answer among the candidates or -1.  In
+    the training split a missing truth replaces the last candidate (the
+    ranker needs the real event among its candidates).
+    """
+    m = pipe.m
+
+    def compute():
+        out = {}
+        for split, q in queries.items():
+            ids, scores = proposer.propose(q.events, task=pipe.task, m=m)
+            hit = ids == q.truth[:, None]
+            truth = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+            if split == "train":
+                missing = truth < 0
+                ids[missing, -1] = q.truth[missing]
+                truth[missing] = m - 1
+            out[f"{split}_candidates"] = ids
+            out[f"{split}_scores"] = scores
+            out[f"{split}_truth"] = truth.astype(np.int64)
+        return out
+
+    settings = {"m": m, "task": pipe.task,
+                **{f"{k}_queries": v.events for k, v in queries.items()}}
+    out = pipe.run_dir.stage("proposals", settings, [proposer.fingerprint], compute, resume=pipe.resume)
+    result = {split: {"candidates": out[f"{split}_candidates"], "scores": out[f"{split}_scores"],
+                      "truth": out[f"{split}_truth"]} for split in queries}
+    covered = float(np.mean(result["test"]["truth"] >= 0))
+    pipe._say(f"proposals: top-{m} for {sum(len(q) for q in queries.values())} queries; the truth is in the "
+              f"top {m} for {covered:.1%} of test queries")
+    return result
+
+
+def proposer_quality(pipe, proposer, queries: dict) -> dict:
+    """Time-aware filtered MRR / Hits of the proposer over all candidates, on the evaluated test queries."""
+    from lamp.tpp.kg import _ranking_metrics
+
+    q = queries["test"].events
+    metrics = _ranking_metrics(proposer._score(q, pipe.task, pipe.m, proposer.weights, want_ranks=True), q, pipe.task,
+                               pipe.m)
+    pipe._say("proposer over all candidates (time-aware filter): " +
+              ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "n"))
+    return metrics
+
+
+def rerank(pipe, queries: dict, proposals: dict) -> dict:
+    """Energies of LAMP and of the ablations for the test proposals, ``{method: (Q, M)}``.
+
+    Abduction, matching and the energy-based ranker land in later versions
+    (issues 4, 5 and 6); until then the pipeline reports the proposer's order.
+    """
+    pipe._say("reranking: the abduction, matching and ranker stages are not in this version yet; reporting the "
+              "proposer's order (base)")
+    return {}
