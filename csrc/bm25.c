@@ -1,0 +1,577 @@
+#include "bm25.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lamp_bm25 {
+    /* vocabulary: term t is arena[term_start[t] .. term_start[t] + term_len[t]) */
+    char *arena;
+    int64_t arena_size, arena_cap;
+    int64_t *term_start, *term_len;
+    unsigned char *term_stop;
+    int64_t num_terms, terms_cap;
+    int64_t *table; /* open addressing: term id + 1, 0 = empty */
+    int64_t table_cap;
+    /* postings (CSR by term) */
+    int64_t *post_offsets; /* num_terms + 1 */
+    int64_t *post_doc;
+    double *post_tf;
+    double *idf;
+    /* documents */
+    int64_t num_docs;
+    double *doc_norm; /* k1 * (1 - b + b * len / avgdl) */
+    int64_t *entities; /* num_docs x 2 or NULL */
+    double k1, b, avgdl;
+};
+
+static int is_token_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+static uint64_t hash_token(const char *s, int64_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int64_t i = 0; i < n; i++) {
+        h ^= lower((unsigned char)s[i]);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int token_equals(const lamp_bm25 *ix, int64_t term, const char *s, int64_t n)
+{
+    if (ix->term_len[term] != n)
+        return 0;
+    const char *t = ix->arena + ix->term_start[term];
+    for (int64_t i = 0; i < n; i++)
+        if (t[i] != (char)lower((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* Term id of a token, or -1. */
+static int64_t lookup(const lamp_bm25 *ix, const char *s, int64_t n)
+{
+    uint64_t mask = (uint64_t)ix->table_cap - 1;
+    for (uint64_t i = hash_token(s, n) & mask;; i = (i + 1) & mask) {
+        int64_t v = ix->table[i];
+        if (v == 0)
+            return -1;
+        if (token_equals(ix, v - 1, s, n))
+            return v - 1;
+    }
+}
+
+static int grow_table(lamp_bm25 *ix)
+{
+    int64_t cap = ix->table_cap ? 2 * ix->table_cap : 1024;
+    int64_t *table = calloc((size_t)cap, sizeof(int64_t));
+    if (!table)
+        return -1;
+    uint64_t mask = (uint64_t)cap - 1;
+    for (int64_t t = 0; t < ix->num_terms; t++) {
+        uint64_t i = hash_token(ix->arena + ix->term_start[t], ix->term_len[t]) & mask;
+        while (table[i] != 0)
+            i = (i + 1) & mask;
+        table[i] = t + 1;
+    }
+    free(ix->table);
+    ix->table = table;
+    ix->table_cap = cap;
+    return 0;
+}
+
+/* Term id of a token, adding it when new; -2 on allocation failure. */
+static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
+{
+    int64_t found = ix->table_cap ? lookup(ix, s, n) : -1;
+    if (found >= 0) {
+        if (stop)
+            ix->term_stop[found] = 1;
+        return found;
+    }
+    if (2 * (ix->num_terms + 1) > ix->table_cap && grow_table(ix) < 0)
+        return -2;
+    if (ix->num_terms == ix->terms_cap) {
+        int64_t cap = ix->terms_cap ? 2 * ix->terms_cap : 1024;
+        int64_t *start = realloc(ix->term_start, (size_t)cap * sizeof(int64_t));
+        if (!start)
+            return -2;
+        ix->term_start = start;
+        int64_t *len = realloc(ix->term_len, (size_t)cap * sizeof(int64_t));
+        if (!len)
+            return -2;
+        ix->term_len = len;
+        unsigned char *st = realloc(ix->term_stop, (size_t)cap);
+        if (!st)
+            return -2;
+        ix->term_stop = st;
+        ix->terms_cap = cap;
+    }
+    if (ix->arena_size + n > ix->arena_cap) {
+        int64_t cap = ix->arena_cap ? 2 * ix->arena_cap : 65536;
+        while (cap < ix->arena_size + n)
+            cap *= 2;
+        char *arena = realloc(ix->arena, (size_t)cap);
+        if (!arena)
+            return -2;
+        ix->arena = arena;
+        ix->arena_cap = cap;
+    }
+    for (int64_t i = 0; i < n; i++)
+        ix->arena[ix->arena_size + i] = (char)lower((unsigned char)s[i]);
+    int64_t t = ix->num_terms++;
+    ix->term_start[t] = ix->arena_size;
+    ix->term_len[t] = n;
+    ix->term_stop[t] = (unsigned char)(stop != 0);
+    ix->arena_size += n;
+    uint64_t mask = (uint64_t)ix->table_cap - 1, i = hash_token(s, n) & mask;
+    while (ix->table[i] != 0)
+        i = (i + 1) & mask;
+    ix->table[i] = t + 1;
+    return t;
+}
+
+void lamp_bm25_free(lamp_bm25 *ix)
+{
+    if (!ix)
+        return;
+    free(ix->arena);
+    free(ix->term_start);
+    free(ix->term_len);
+    free(ix->term_stop);
+    free(ix->table);
+    free(ix->post_offsets);
+    free(ix->post_doc);
+    free(ix->post_tf);
+    free(ix->idf);
+    free(ix->doc_norm);
+    free(ix->entities);
+    free(ix);
+}
+
+int64_t lamp_bm25_num_documents(const lamp_bm25 *ix) { return ix->num_docs; }
+int64_t lamp_bm25_vocabulary_size(const lamp_bm25 *ix) { return ix->num_terms; }
+
+static int cmp_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, const char *stop_text,
+                           const int64_t *stop_offsets, int64_t n_stop, const int64_t *entities, double k1, double b,
+                           lamp_error *err)
+{
+    if (n <= 0) {
+        lamp_error_set(err, LAMP_EVALUE, "the corpus is empty: BM25 needs at least one document");
+        return NULL;
+    }
+    if (!(k1 >= 0.0) || !isfinite(k1) || !(b >= 0.0 && b <= 1.0)) {
+        lamp_error_set(err, LAMP_EVALUE, "k1 must be >= 0 and b in [0, 1], got k1=%g b=%g", k1, b);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (offsets[i + 1] < offsets[i]) {
+            lamp_error_set(err, LAMP_EVALUE, "document offsets must be non-decreasing");
+            return NULL;
+        }
+    lamp_bm25 *ix = calloc(1, sizeof *ix);
+    int64_t *doc_terms = NULL, *triples = NULL, *counts = NULL;
+    int64_t n_triples = 0, triples_cap = 0, doc_terms_cap = 0;
+    if (!ix)
+        goto oom;
+    ix->k1 = k1;
+    ix->b = b;
+    ix->num_docs = n;
+    for (int64_t i = 0; i < n_stop; i++) {
+        const char *s = stop_text + stop_offsets[i];
+        int64_t len = stop_offsets[i + 1] - stop_offsets[i], p = 0;
+        while (p < len) {
+            while (p < len && !is_token_byte((unsigned char)s[p]))
+                p++;
+            int64_t q = p;
+            while (q < len && is_token_byte((unsigned char)s[q]))
+                q++;
+            if (q > p && intern(ix, s + p, q - p, 1) == -2)
+                goto oom;
+            p = q;
+        }
+    }
+    ix->doc_norm = malloc((size_t)n * sizeof(double));
+    if (!ix->doc_norm)
+        goto oom;
+    double total_len = 0.0;
+    /* triples: (term, doc, tf) appended doc by doc */
+    for (int64_t d = 0; d < n; d++) {
+        const char *s = text + offsets[d];
+        int64_t len = offsets[d + 1] - offsets[d], p = 0, count = 0;
+        while (p < len) {
+            while (p < len && !is_token_byte((unsigned char)s[p]))
+                p++;
+            int64_t q = p;
+            while (q < len && is_token_byte((unsigned char)s[q]))
+                q++;
+            if (q > p) {
+                int64_t t = intern(ix, s + p, q - p, 0);
+                if (t == -2)
+                    goto oom;
+                if (!ix->term_stop[t]) {
+                    if (count == doc_terms_cap) {
+                        doc_terms_cap = doc_terms_cap ? 2 * doc_terms_cap : 64;
+                        int64_t *bigger = realloc(doc_terms, (size_t)doc_terms_cap * sizeof(int64_t));
+                        if (!bigger)
+                            goto oom;
+                        doc_terms = bigger;
+                    }
+                    doc_terms[count++] = t;
+                }
+            }
+            p = q;
+        }
+        ix->doc_norm[d] = (double)count; /* length for now */
+        total_len += (double)count;
+        qsort(doc_terms, (size_t)count, sizeof(int64_t), cmp_int64);
+        for (int64_t i = 0; i < count;) {
+            int64_t j = i;
+            while (j < count && doc_terms[j] == doc_terms[i])
+                j++;
+            if (n_triples == triples_cap) {
+                triples_cap = triples_cap ? 2 * triples_cap : 4096;
+                int64_t *bigger = realloc(triples, (size_t)(3 * triples_cap) * sizeof(int64_t));
+                if (!bigger)
+                    goto oom;
+                triples = bigger;
+            }
+            triples[3 * n_triples] = doc_terms[i];
+            triples[3 * n_triples + 1] = d;
+            triples[3 * n_triples + 2] = j - i;
+            n_triples++;
+            i = j;
+        }
+    }
+    ix->avgdl = total_len / (double)n;
+    for (int64_t d = 0; d < n; d++)
+        ix->doc_norm[d] = k1 * (1.0 - b + (ix->avgdl > 0 ? b * ix->doc_norm[d] / ix->avgdl : 0.0));
+    /* counting sort by term (stable: documents stay in order within a term) */
+    int64_t V = ix->num_terms;
+    ix->post_offsets = calloc((size_t)(V + 1), sizeof(int64_t));
+    ix->post_doc = malloc((size_t)(n_triples ? n_triples : 1) * sizeof(int64_t));
+    ix->post_tf = malloc((size_t)(n_triples ? n_triples : 1) * sizeof(double));
+    ix->idf = malloc((size_t)(V ? V : 1) * sizeof(double));
+    counts = calloc((size_t)(V ? V : 1), sizeof(int64_t));
+    if (!ix->post_offsets || !ix->post_doc || !ix->post_tf || !ix->idf || !counts)
+        goto oom;
+    for (int64_t i = 0; i < n_triples; i++)
+        ix->post_offsets[triples[3 * i] + 1]++;
+    for (int64_t t = 0; t < V; t++)
+        ix->post_offsets[t + 1] += ix->post_offsets[t];
+    for (int64_t i = 0; i < n_triples; i++) {
+        int64_t t = triples[3 * i], at = ix->post_offsets[t] + counts[t]++;
+        ix->post_doc[at] = triples[3 * i + 1];
+        ix->post_tf[at] = (double)triples[3 * i + 2];
+    }
+    for (int64_t t = 0; t < V; t++) {
+        double df = (double)(ix->post_offsets[t + 1] - ix->post_offsets[t]);
+        ix->idf[t] = log(1.0 + ((double)n - df + 0.5) / (df + 0.5));
+    }
+    if (entities) {
+        ix->entities = malloc((size_t)(2 * n) * sizeof(int64_t));
+        if (!ix->entities)
+            goto oom;
+        memcpy(ix->entities, entities, (size_t)(2 * n) * sizeof(int64_t));
+    }
+    free(doc_terms);
+    free(triples);
+    free(counts);
+    return ix;
+oom:
+    free(doc_terms);
+    free(triples);
+    free(counts);
+    lamp_bm25_free(ix);
+    lamp_error_set(err, LAMP_ENOMEM, "out of memory while building the BM25 index");
+    return NULL;
+}
+
+int64_t lamp_bm25_tokenize(const lamp_bm25 *ix, const char *s, int64_t len, int64_t *terms, int64_t cap)
+{
+    int64_t p = 0, count = 0;
+    while (p < len && count < cap) {
+        while (p < len && !is_token_byte((unsigned char)s[p]))
+            p++;
+        int64_t q = p;
+        while (q < len && is_token_byte((unsigned char)s[q]))
+            q++;
+        if (q > p) {
+            int64_t t = lookup(ix, s + p, q - p);
+            if (t < 0 || !ix->term_stop[t])
+                terms[count++] = t;
+        }
+        p = q;
+    }
+    return count;
+}
+
+/* --------------------------------------------------------------------------- search */
+
+typedef struct {
+    const lamp_bm25 *ix;
+    const char *text;
+    const int64_t *offsets, *before, *scope;
+    int64_t q, k;
+    int64_t *ids;
+    double *scores;
+    int worker, workers;
+    int failed;
+} search_job;
+
+/* "a ranks above b": higher score, or equal score and more recent (larger) document. */
+static int above(double sa, int64_t da, double sb, int64_t db)
+{
+    return sa > sb || (sa == sb && da > db);
+}
+
+static void sift_down(double *s, int64_t *d, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && above(s[w], d[w], s[l], d[l]))
+            w = l;
+        if (r < n && above(s[w], d[w], s[r], d[r]))
+            w = r;
+        if (w == i)
+            return;
+        double ts = s[i];
+        s[i] = s[w];
+        s[w] = ts;
+        int64_t td = d[i];
+        d[i] = d[w];
+        d[w] = td;
+        i = w;
+    }
+}
+
+static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t value)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < value)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void *search_worker(void *arg)
+{
+    search_job *job = arg;
+    const lamp_bm25 *ix = job->ix;
+    double *acc = calloc((size_t)ix->num_docs, sizeof(double));
+    int64_t *touched = malloc((size_t)ix->num_docs * sizeof(int64_t));
+    int64_t terms_cap = 256;
+    int64_t *terms = malloc((size_t)terms_cap * sizeof(int64_t));
+    if (!acc || !touched || !terms) {
+        job->failed = 1;
+        goto done;
+    }
+    for (int64_t qi = job->worker; qi < job->q; qi += job->workers) {
+        const char *s = job->text + job->offsets[qi];
+        int64_t len = job->offsets[qi + 1] - job->offsets[qi];
+        if (len + 1 > terms_cap) {
+            terms_cap = len + 1;
+            int64_t *bigger = realloc(terms, (size_t)terms_cap * sizeof(int64_t));
+            if (!bigger) {
+                job->failed = 1;
+                goto done;
+            }
+            terms = bigger;
+        }
+        int64_t n_terms = lamp_bm25_tokenize(ix, s, len, terms, terms_cap);
+        int64_t cutoff = job->before ? job->before[qi] : ix->num_docs;
+        const int64_t *scope = job->scope ? job->scope + 2 * qi : NULL;
+        int64_t n_touched = 0;
+        for (int64_t j = 0; j < n_terms; j++) {
+            int64_t t = terms[j];
+            if (t < 0)
+                continue;
+            int64_t a = ix->post_offsets[t], end = ix->post_offsets[t + 1];
+            end = lower_bound(ix->post_doc, a, end, cutoff);
+            double idf = ix->idf[t];
+            for (int64_t p = a; p < end; p++) {
+                int64_t d = ix->post_doc[p];
+                if (scope) {
+                    const int64_t *e = ix->entities + 2 * d;
+                    int ok = (scope[0] >= 0 && (e[0] == scope[0] || e[1] == scope[0])) ||
+                             (scope[1] >= 0 && (e[0] == scope[1] || e[1] == scope[1]));
+                    if (!ok)
+                        continue;
+                }
+                double tf = ix->post_tf[p];
+                if (acc[d] == 0.0)
+                    touched[n_touched++] = d;
+                acc[d] += idf * tf * (ix->k1 + 1.0) / (tf + ix->doc_norm[d]);
+            }
+        }
+        int64_t *out_ids = job->ids + qi * job->k;
+        double *out_scores = job->scores + qi * job->k;
+        int64_t size = 0, k = job->k;
+        for (int64_t j = 0; j < n_touched; j++) {
+            int64_t d = touched[j];
+            double sc = acc[d];
+            acc[d] = 0.0;
+            if (size < k) {
+                out_scores[size] = sc;
+                out_ids[size] = d;
+                size++;
+                if (size == k)
+                    for (int64_t i = k / 2; i >= 0; i--)
+                        sift_down(out_scores, out_ids, k, i);
+            } else if (above(sc, d, out_scores[0], out_ids[0])) {
+                out_scores[0] = sc;
+                out_ids[0] = d;
+                sift_down(out_scores, out_ids, k, 0);
+            }
+        }
+        if (size < k)
+            for (int64_t i = size / 2; i >= 0 && size > 0; i--)
+                sift_down(out_scores, out_ids, size, i);
+        for (int64_t end = size - 1; end > 0; end--) {
+            double ts = out_scores[0];
+            out_scores[0] = out_scores[end];
+            out_scores[end] = ts;
+            int64_t td = out_ids[0];
+            out_ids[0] = out_ids[end];
+            out_ids[end] = td;
+            sift_down(out_scores, out_ids, end, 0);
+        }
+        for (int64_t i = size; i < k; i++) {
+            out_ids[i] = -1;
+            out_scores[i] = -INFINITY;
+        }
+    }
+done:
+    free(acc);
+    free(touched);
+    free(terms);
+    return NULL;
+}
+
+int lamp_bm25_search(const lamp_bm25 *ix, const char *text, const int64_t *offsets, int64_t q,
+                     const int64_t *before, const int64_t *scope, int64_t k, int threads, int64_t *ids,
+                     double *scores, lamp_error *err)
+{
+    if (k <= 0)
+        return lamp_error_set(err, LAMP_EVALUE, "k must be positive, got %lld", (long long)k);
+    if (scope && !ix->entities)
+        return lamp_error_set(err, LAMP_EVALUE, "scoped search needs an index built with entities");
+    for (int64_t i = 0; i < q; i++) {
+        if (offsets[i + 1] < offsets[i])
+            return lamp_error_set(err, LAMP_EVALUE, "query offsets must be non-decreasing");
+        if (before && (before[i] < 0 || before[i] > ix->num_docs))
+            return lamp_error_set(err, LAMP_EVALUE, "before[%lld] = %lld is outside [0, %lld]", (long long)i,
+                                  (long long)before[i], (long long)ix->num_docs);
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > 16)
+        threads = 16;
+    if (q < 64)
+        threads = 1;
+    search_job jobs[16];
+    pthread_t handles[16];
+    int started[16] = {0};
+    for (int w = 0; w < threads; w++) {
+        jobs[w] = (search_job){ix, text, offsets, before, scope, q, k, ids, scores, w, threads, 0};
+        if (w > 0)
+            started[w] = pthread_create(&handles[w], NULL, search_worker, &jobs[w]) == 0;
+    }
+    search_worker(&jobs[0]);
+    int failed = jobs[0].failed;
+    for (int w = 1; w < threads; w++) {
+        if (started[w])
+            pthread_join(handles[w], NULL);
+        else
+            search_worker(&jobs[w]);
+        failed |= jobs[w].failed;
+    }
+    if (failed)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory during BM25 search");
+    return LAMP_OK;
+}
+
+/* --------------------------------------------------------------------------- evidence */
+
+typedef struct {
+    const int64_t *s, *r, *o;
+    const double *t;
+} event_columns;
+
+/* time, then subject, relation, object, then index */
+static int event_before(const event_columns *ev, int64_t a, int64_t b)
+{
+    if (ev->t[a] != ev->t[b])
+        return ev->t[a] < ev->t[b];
+    if (ev->s[a] != ev->s[b])
+        return ev->s[a] < ev->s[b];
+    if (ev->r[a] != ev->r[b])
+        return ev->r[a] < ev->r[b];
+    if (ev->o[a] != ev->o[b])
+        return ev->o[a] < ev->o[b];
+    return a < b;
+}
+
+static int same_event(const event_columns *ev, int64_t a, int64_t b)
+{
+    return ev->t[a] == ev->t[b] && ev->s[a] == ev->s[b] && ev->r[a] == ev->r[b] && ev->o[a] == ev->o[b];
+}
+
+int lamp_assemble_evidence(const int64_t *hits, int64_t n, int64_t per, const int64_t *subjects,
+                           const int64_t *relations, const int64_t *objects, const double *times, int64_t n_events,
+                           int64_t L, int64_t *out, lamp_error *err)
+{
+    if (L <= 0 || per < 0)
+        return lamp_error_set(err, LAMP_EVALUE, "evidence length must be positive");
+    for (int64_t i = 0; i < n * per; i++)
+        if (hits[i] < -1 || hits[i] >= n_events)
+            return lamp_error_set(err, LAMP_EVALUE, "hit %lld is outside [-1, %lld)", (long long)hits[i],
+                                  (long long)n_events);
+    int64_t *buf = malloc((size_t)(per > 0 ? per : 1) * sizeof(int64_t));
+    if (!buf)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+    event_columns ev = {subjects, relations, objects, times};
+    for (int64_t c = 0; c < n; c++) {
+        int64_t m = 0;
+        for (int64_t j = 0; j < per; j++) {
+            int64_t h = hits[c * per + j];
+            if (h < 0)
+                continue;
+            int64_t p = m++;
+            while (p > 0 && event_before(&ev, h, buf[p - 1])) {
+                buf[p] = buf[p - 1];
+                p--;
+            }
+            buf[p] = h;
+        }
+        int64_t u = 0;
+        for (int64_t j = 0; j < m; j++)
+            if (u == 0 || !same_event(&ev, buf[j], buf[u - 1]))
+                buf[u++] = buf[j];
+        int64_t first = u > L ? u - L : 0, *row = out + c * L, w = 0;
+        for (int64_t j = first; j < u; j++)
+            row[w++] = buf[j];
+        for (; w < L; w++)
+            row[w] = -1;
+    }
+    free(buf);
+    return LAMP_OK;
+}
