@@ -38,3 +38,10 @@ def assemble_evidence(
     hits: npt.ArrayLike, subjects: npt.ArrayLike, relations: npt.ArrayLike, objects: npt.ArrayLike,
     times: npt.ArrayLike, length: int,
 ) -> np.ndarray: ...
+
+# --- http (libcurl transport of the LLM client) ------------------------------
+def http_post_batch(
+    url: str, bodies: list[bytes], headers: list[str], concurrency: int, timeout: float, connect_timeout: float,
+    max_retries: int, backoff_base: float, backoff_max: float, max_response: int, verify_tls: bool, seed: int,
+) -> tuple[list[tuple[int, bytes | None, bool, bool, int, str]], bool]: ...
+def http_backoff(attempt: int, retry_after: float, base: float, max: float, jitter01: float) -> float: ...

@@ -1,0 +1,17 @@
+"""LLM access for abduction: an OpenAI-compatible client over the C transport, a durable
+SQLite cache, a local llama.cpp backend and a fault-injecting test server."""
+from lamp.llm.cache import AnswerCache, request_key
+from lamp.llm.client import ChatClient, ChatResult, LLMError, ReplayMissError, RunStats
+
+__all__ = ["AnswerCache", "ChatClient", "ChatResult", "LLMError", "ReplayMissError", "RunStats", "request_key",
+           "LocalServer", "BACKENDS"]
+
+BACKENDS = ("local", "openai", "replay", "none")
+
+
+def __getattr__(name):
+    if name == "LocalServer":
+        from lamp.llm.local import LocalServer
+
+        return LocalServer
+    raise AttributeError(f"module 'lamp.llm' has no attribute {name!r}")

@@ -1,0 +1,113 @@
+"""A durable cache of LLM answers: SQLite in WAL mode, one row per answer.
+
+Keyed by a hash of (model, messages, sampling parameters).  Rows are written
+as answers arrive, in short transactions, so several processes can share one
+cache file and a killed run loses nothing it had received.  The cache stores
+requests and replies only: no URL, no header, no key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Iterable
+
+__all__ = ["AnswerCache", "request_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    text TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    created REAL NOT NULL
+)
+"""
+
+
+def request_key(model: str, messages: list, sampling: dict) -> str:
+    """The cache key of a chat request (hex SHA-256 of its canonical JSON)."""
+    payload = json.dumps({"model": model, "messages": messages, "sampling": sampling}, sort_keys=True,
+                         ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class AnswerCache:
+    """SQLite cache of chat answers.
+
+    Parameters
+    ----------
+    path : str
+        The database file (created with its folder when missing).
+    timeout : float
+        Seconds to wait for another process's write lock.
+    """
+
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0):
+        self.path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        self._local = threading.local()
+        self.timeout = timeout
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+        """Rows of the keys present: ``{key: {"text", "reply", "usage"}}``."""
+        keys = list(keys)
+        out = {}
+        db = self._connect()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            rows = db.execute(f"SELECT key, text, reply, prompt_tokens, completion_tokens FROM answers WHERE key IN "
+                              f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            for key, text, reply, pt, ct in rows:
+                out[key] = {"text": text, "reply": reply,
+                            "usage": {"prompt_tokens": pt, "completion_tokens": ct}}
+        return out
+
+    def put_many(self, rows: Iterable[tuple[str, str, Any, str, str | None, dict | None]]) -> int:
+        """Insert ``(key, model, request, reply, text, usage)`` rows in one short transaction."""
+        rows = [(k, m, json.dumps(req, ensure_ascii=False), reply, text, (u or {}).get("prompt_tokens"),
+                 (u or {}).get("completion_tokens"), time.time()) for k, m, req, reply, text, u in rows]
+        if not rows:
+            return 0
+        db = self._connect()
+        for attempt in range(20):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+                return len(rows)
+            except sqlite3.OperationalError as exc:  # "database is locked" beyond busy_timeout
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if "locked" not in str(exc) or attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return 0
+
+    def __len__(self) -> int:
+        return self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
