@@ -1,7 +1,169 @@
-/* Binding of the rank area of the C core. */
+/* Binding of csrc/ranker.c: the energy-based ranker's forward/backward pass and Adam step. */
 #include "binding.h"
 
+#include "../ranker.h"
+
+static int take_dims(long long ne, long long nr, long long width, double time_scale, lamp_ranker_dims *dims)
+{
+    if (ne < 1 || nr < 1 || width < 2 || width % 2 || !(time_scale > 0)) {
+        PyErr_Format(PyExc_ValueError, "num_entities and num_relations must be >= 1, width even and >= 2, "
+                     "time_scale > 0 (got %lld, %lld, %lld, %g)", ne, nr, width, time_scale);
+        return -1;
+    }
+    *dims = (lamp_ranker_dims){ne, nr, width, time_scale};
+    return 0;
+}
+
+static PyObject *ranker_layout(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long ne, nr, width;
+    double time_scale = 1.0;
+    if (!PyArg_ParseTuple(args, "LLL", &ne, &nr, &width))
+        return NULL;
+    lamp_ranker_dims dims;
+    if (take_dims(ne, nr, width, time_scale, &dims) < 0)
+        return NULL;
+    npy_intp n = LAMP_RANKER_NUM_BLOCKS + 1;
+    PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
+    if (out)
+        lamp_ranker_layout(&dims, PyArray_DATA(out));
+    return (PyObject *)out;
+}
+
+PyDoc_STRVAR(ranker_forward_doc,
+"ranker_forward(params, num_entities, num_relations, width, time_scale, evidence, evidence_times,\n"
+"               candidates, candidate_times, labels, dropout, seed, want_grad)\n--\n\n"
+"Energies (Q, M), the mean softmax loss (None without labels) and, with want_grad,\n"
+"its gradient (same layout as params; None otherwise).");
+
+static PyObject *ranker_forward(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *lab_obj, *result = NULL;
+    long long ne, nr, width;
+    double time_scale, dropout;
+    unsigned long long seed;
+    int want_grad;
+    if (!PyArg_ParseTuple(args, "OLLLdOOOOOdKp", &p_obj, &ne, &nr, &width, &time_scale, &ev_obj, &evt_obj, &c_obj,
+                          &ct_obj, &lab_obj, &dropout, &seed, &want_grad))
+        return NULL;
+    lamp_ranker_dims dims;
+    if (take_dims(ne, nr, width, time_scale, &dims) < 0)
+        return NULL;
+    PyArrayObject *params = NULL, *ev = NULL, *evt = NULL, *cand = NULL, *ct = NULL, *lab = NULL, *energies = NULL,
+                  *grads = NULL;
+    int64_t off[LAMP_RANKER_NUM_BLOCKS + 1];
+    lamp_ranker_layout(&dims, off);
+    if (!(params = lamp_array_from(p_obj, NPY_FLOAT64, 1, "params")) ||
+        lamp_require_dim(params, 0, off[LAMP_RANKER_NUM_BLOCKS], "params") < 0 ||
+        !(ev = lamp_array_from(ev_obj, NPY_INT64, 4, "evidence")) ||
+        !(evt = lamp_array_from(evt_obj, NPY_FLOAT64, 3, "evidence_times")) ||
+        !(cand = lamp_array_from(c_obj, NPY_INT64, 3, "candidates")) ||
+        !(ct = lamp_array_from(ct_obj, NPY_FLOAT64, 2, "candidate_times")))
+        goto finally;
+    npy_intp q = PyArray_DIM(cand, 0), m = PyArray_DIM(cand, 1), l = PyArray_DIM(ev, 2);
+    if (lamp_require_dim(cand, 2, 3, "candidates") < 0 || lamp_require_dim(ev, 0, q, "evidence") < 0 ||
+        lamp_require_dim(ev, 1, m, "evidence") < 0 || lamp_require_dim(ev, 3, 3, "evidence") < 0 ||
+        lamp_require_dim(evt, 0, q, "evidence_times") < 0 || lamp_require_dim(evt, 1, m, "evidence_times") < 0 ||
+        lamp_require_dim(evt, 2, l, "evidence_times") < 0 || lamp_require_dim(ct, 0, q, "candidate_times") < 0 ||
+        lamp_require_dim(ct, 1, m, "candidate_times") < 0)
+        goto finally;
+    if (lab_obj != Py_None &&
+        (!(lab = lamp_array_from(lab_obj, NPY_INT64, 1, "labels")) || lamp_require_dim(lab, 0, q, "labels") < 0))
+        goto finally;
+    if (want_grad && !lab) {
+        PyErr_SetString(PyExc_ValueError, "gradients need 'labels'");
+        goto finally;
+    }
+    npy_intp edims[2] = {q, m};
+    if (!(energies = (PyArrayObject *)PyArray_ZEROS(2, edims, NPY_FLOAT64, 0)))
+        goto finally;
+    if (want_grad && !(grads = (PyArrayObject *)PyArray_ZEROS(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
+        goto finally;
+    lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
+                               lab ? PyArray_DATA(lab) : NULL, q, m, l};
+    lamp_error err;
+    lamp_error_clear(&err);
+    double loss = 0.0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_ranker_forward_backward(&dims, PyArray_DATA(params), &batch, dropout, seed, PyArray_DATA(energies),
+                                      &loss, grads ? PyArray_DATA(grads) : NULL, &err);
+    Py_END_ALLOW_THREADS
+    if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+        goto finally;
+    }
+    PyObject *loss_obj = lab ? PyFloat_FromDouble(loss) : Py_NewRef(Py_None);
+    if (!loss_obj)
+        goto finally;
+    result = Py_BuildValue("ONO", energies, loss_obj, grads ? (PyObject *)grads : Py_None);
+finally:
+    Py_XDECREF(params);
+    Py_XDECREF(ev);
+    Py_XDECREF(evt);
+    Py_XDECREF(cand);
+    Py_XDECREF(ct);
+    Py_XDECREF(lab);
+    Py_XDECREF(energies);
+    Py_XDECREF(grads);
+    return result;
+}
+
+static int writable_f64(PyObject *obj, const char *name, npy_intp n)
+{
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) || !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
+        PyArray_NDIM((PyArrayObject *)obj) != 1 || PyArray_DIM((PyArrayObject *)obj, 0) != n) {
+        PyErr_Format(PyExc_TypeError, "argument '%s' must be a writable C-contiguous float64 array of length %zd",
+                     name, (Py_ssize_t)n);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *ranker_adam(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *p, *g_obj, *m1, *m2;
+    double lr, beta1, beta2, eps, wd, clip;
+    long long step;
+    if (!PyArg_ParseTuple(args, "OOOOddddddL", &p, &g_obj, &m1, &m2, &lr, &beta1, &beta2, &eps, &wd, &clip, &step))
+        return NULL;
+    if (!PyArray_Check(p)) {
+        PyErr_SetString(PyExc_TypeError, "argument 'params' must be a float64 array");
+        return NULL;
+    }
+    npy_intp n = PyArray_SIZE((PyArrayObject *)p);
+    if (writable_f64(p, "params", n) < 0 || writable_f64(m1, "m1", n) < 0 || writable_f64(m2, "m2", n) < 0)
+        return NULL;
+    PyArrayObject *g = lamp_array_from(g_obj, NPY_FLOAT64, 1, "grads");
+    if (!g)
+        return NULL;
+    if (lamp_require_dim(g, 0, n, "grads") < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    lamp_error err;
+    lamp_error_clear(&err);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_ranker_adam(PyArray_DATA((PyArrayObject *)p), PyArray_DATA(g), PyArray_DATA((PyArrayObject *)m1),
+                          PyArray_DATA((PyArrayObject *)m2), n, lr, beta1, beta2, eps, wd, clip, step, &err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(g);
+    if (rc != LAMP_OK)
+        return lamp_raise_kernel_error(&err);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef rank_methods[] = {
+    {"ranker_layout", ranker_layout, METH_VARARGS,
+     "ranker_layout(num_entities, num_relations, width) -> offsets of the parameter blocks"},
+    {"ranker_forward", ranker_forward, METH_VARARGS, ranker_forward_doc},
+    {"ranker_adam", ranker_adam, METH_VARARGS,
+     "ranker_adam(params, grads, m1, m2, lr, beta1, beta2, eps, weight_decay, clip, step): one Adam step in place"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,249 @@
+"""The energy-based ranker (LAMP's last stage): scores each proposal with its evidence and reranks.
+
+:class:`EnergyRanker` is a continuous-time attention energy (see
+``csrc/ranker.h``): the candidate's own (subject, relation, object) embedding
+attends over its evidence events (embeddings plus a sinusoidal encoding of
+the time gap to the candidate), and an MLP over the attended evidence and the
+candidate gives one scalar energy.  Training is contrastive: per query, the
+real event against the other M - 1 proposals, softmax cross-entropy over
+negative energies, Adam with gradient clipping, dropout and weight decay; the
+checkpoint is selected on the validation split (mean rank), never on test.
+Forward, backward and the optimiser step are C (``lamp._core.ranker_*``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from lamp import _core
+from lamp._version import __version__
+
+__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
+
+_FORMAT = 1
+
+
+@dataclass
+class RankingSamples:
+    """Queries with M candidates each and their evidence.
+
+    Parameters
+    ----------
+    evidence : int64 (Q, M, L, 3)
+        (subject, relation, object) of each evidence event; -1 rows are padding.
+    evidence_times : float64 (Q, M, L)
+    candidates : int64 (Q, M, 3)
+        (subject, relation, object) of each candidate (typed sequences: (0, type, 0)).
+    candidate_times : float64 (Q, M)
+    labels : int64 (Q,)
+        Index of the true candidate, or -1 when it is not among them (such
+        queries are skipped by training and by :func:`mean_rank`).
+    """
+
+    evidence: np.ndarray
+    evidence_times: np.ndarray
+    candidates: np.ndarray
+    candidate_times: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self):
+        self.candidates = _int_array(self.candidates, "candidates", 3)
+        q, m, _ = self.candidates.shape
+        if m < 2:
+            raise ValueError(f"candidates must have at least 2 per query (M >= 2) to rank, got M = {m}")
+        self.evidence = _int_array(self.evidence, "evidence", 4)
+        if self.evidence.shape[:2] != (q, m) or self.evidence.shape[3] != 3:
+            raise ValueError(f"evidence must have shape ({q}, {m}, L, 3), got {self.evidence.shape}")
+        if self.evidence.shape[2] == 0:
+            raise ValueError("evidence has L = 0; use L >= 1 with -1 padding for candidates without evidence")
+        self.evidence_times = np.ascontiguousarray(self.evidence_times, dtype=np.float64)
+        if self.evidence_times.shape != self.evidence.shape[:3]:
+            raise ValueError(f"evidence_times must have shape {self.evidence.shape[:3]}, got "
+                             f"{self.evidence_times.shape}")
+        self.candidate_times = np.ascontiguousarray(self.candidate_times, dtype=np.float64)
+        if self.candidate_times.shape != (q, m):
+            raise ValueError(f"candidate_times must have shape ({q}, {m}), got {self.candidate_times.shape}")
+        if not np.all(np.isfinite(self.candidate_times)):
+            raise ValueError("candidate_times has a NaN or infinite value")
+        used = self.evidence[..., 0] >= 0
+        if not np.all(np.isfinite(self.evidence_times[used])):
+            raise ValueError("evidence_times has a NaN or infinite value at a non-padding position")
+        self.labels = np.ascontiguousarray(self.labels)
+        if self.labels.dtype.kind not in "iu":
+            raise TypeError(f"labels must hold integers, got {self.labels.dtype}")
+        self.labels = self.labels.astype(np.int64)
+        if self.labels.shape != (q,):
+            raise ValueError(f"labels must have shape ({q},), got {self.labels.shape}")
+        if np.any((self.labels < -1) | (self.labels >= m)):
+            raise ValueError(f"labels must be in [-1, {m})")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx) -> "RankingSamples":
+        return RankingSamples(self.evidence[idx], self.evidence_times[idx], self.candidates[idx],
+                              self.candidate_times[idx], self.labels[idx])
+
+
+def _int_array(x, name: str, ndim: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer ids, got {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def mean_rank(energies: np.ndarray, labels: np.ndarray) -> float:
+    """Mean 1-based rank of the true candidate (lowest energy first), over labelled queries; ties count half."""
+    keep = labels >= 0
+    e = energies[keep]
+    truth = e[np.arange(len(e)), labels[keep]]
+    ranks = 1 + (e < truth[:, None]).sum(axis=1) + 0.5 * ((e == truth[:, None]).sum(axis=1) - 1)
+    return float(ranks.mean()) if len(ranks) else float("nan")
+
+
+class EnergyRanker:
+    """Energy-based reranker of proposals.
+
+    Parameters
+    ----------
+    num_entities, num_relations : int
+        Vocabulary sizes (typed sequences: num_entities = 1, num_relations = K).
+    width : int
+        Embedding and hidden width (even), default 64.
+    dropout, learning_rate, weight_decay, clip : float
+    epochs, batch_size, patience : int
+        Training length, queries per step, epochs without validation gain before stopping.
+    time_scale : float
+        Time gaps are divided by this before encoding (e.g. the data's time step).
+    seed : int
+    """
+
+    def __init__(self, num_entities: int, num_relations: int, width: int = 64, dropout: float = 0.1,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-5, clip: float = 1.0, epochs: int = 20,
+                 batch_size: int = 32, patience: int = 4, time_scale: float = 1.0, seed: int = 0,
+                 progress: bool = True):
+        if num_entities < 1 or num_relations < 1:
+            raise ValueError("num_entities and num_relations must be positive")
+        if width < 2 or width % 2:
+            raise ValueError(f"width must be even and >= 2, got {width}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.config = dict(num_entities=int(num_entities), num_relations=int(num_relations), width=int(width),
+                           dropout=float(dropout), learning_rate=float(learning_rate),
+                           weight_decay=float(weight_decay), clip=float(clip), epochs=int(epochs),
+                           batch_size=int(batch_size), patience=int(patience), time_scale=float(time_scale),
+                           seed=int(seed), progress=bool(progress))
+        self.offsets = _core.ranker_layout(num_entities, num_relations, width)
+        rng = np.random.default_rng(seed)
+        self.params = np.zeros(int(self.offsets[-1]))
+        for block, std in enumerate((0.1, 0.1, 0.1) + (1.0 / np.sqrt(width),) * 3 + (1.0 / np.sqrt(2 * width),)
+                                    + (0.0,) + (1.0 / np.sqrt(width),) + (0.0,)):
+            lo, hi = self.offsets[block], self.offsets[block + 1]
+            self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
+        self.history: list[dict] = []
+
+    def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False):
+        c = self.config
+        return _core.ranker_forward(self.params if params is None else params, c["num_entities"],
+                                    c["num_relations"], c["width"], c["time_scale"], samples.evidence,
+                                    samples.evidence_times, samples.candidates, samples.candidate_times,
+                                    samples.labels if labels else None, dropout, seed, grad)
+
+    def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
+        """Energies (Q, M); lower means more plausible."""
+        _check_samples(samples)
+        out = [self._forward(samples.subset(slice(i, i + batch_size)), labels=False)[0]
+               for i in range(0, len(samples), batch_size)]
+        return np.concatenate(out)
+
+    def rerank(self, samples: RankingSamples) -> np.ndarray:
+        """Candidate indices per query, lowest energy first (Q, M)."""
+        return np.argsort(self.energy(samples), axis=1, kind="stable")
+
+    def fit(self, train: RankingSamples, valid: RankingSamples) -> "EnergyRanker":
+        """Train on ``train``; keep the parameters with the best validation mean rank (early stopping)."""
+        from tqdm.auto import tqdm
+
+        _check_samples(train)
+        _check_samples(valid)
+        c = self.config
+        train = train.subset(np.flatnonzero(train.labels >= 0))
+        if len(train) == 0:
+            raise ValueError("no training query has its true candidate among the candidates (all labels are -1)")
+        rng = np.random.default_rng(c["seed"])
+        m1, m2 = np.zeros_like(self.params), np.zeros_like(self.params)
+        best = (mean_rank(self.energy(valid), valid.labels), self.params.copy(), 0)
+        step, stale = 0, 0
+        bar = tqdm(range(c["epochs"]), desc="ranker", disable=not c["progress"])
+        for epoch in bar:
+            order = rng.permutation(len(train))
+            losses = []
+            for i in range(0, len(order), c["batch_size"]):
+                batch = train.subset(order[i:i + c["batch_size"]])
+                step += 1
+                _, loss, grads = self._forward(batch, dropout=c["dropout"], seed=c["seed"] * 1000003 + step, grad=True)
+                _core.ranker_adam(self.params, grads, m1, m2, c["learning_rate"], 0.9, 0.999, 1e-8,
+                                  c["weight_decay"], c["clip"], step)
+                losses.append(loss)
+            valid_mr = mean_rank(self.energy(valid), valid.labels)
+            self.history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "valid_mr": valid_mr})
+            bar.set_postfix(loss=f"{np.mean(losses):.3f}", valid_mr=f"{valid_mr:.3f}")
+            if valid_mr < best[0]:
+                best, stale = (valid_mr, self.params.copy(), epoch + 1), 0
+            else:
+                stale += 1
+                if stale >= c["patience"]:
+                    break
+        self.params = best[1]
+        self.best_epoch, self.best_valid_mr = best[2], best[0]
+        return self
+
+    def save(self, path) -> None:
+        """Parameters as ``.npz`` with the config and lamp's version in a JSON header."""
+        header = {"format": _FORMAT, "lamp_version": __version__, "config": self.config}
+        np.savez(path, params=self.params, header=np.array(json.dumps(header)))
+
+    @classmethod
+    def load(cls, path) -> "EnergyRanker":
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such file")
+        with np.load(path, allow_pickle=False) as data:
+            if "header" not in data.files or "params" not in data.files:
+                raise ValueError(f"{path}: not an EnergyRanker file")
+            header = json.loads(str(data["header"]))
+            params = data["params"]
+        if header.get("format") != _FORMAT:
+            raise ValueError(f"{path}: format {header.get('format')} (lamp {header.get('lamp_version')}) is not "
+                             f"this version's format {_FORMAT}")
+        model = cls(**header["config"])
+        if params.shape != model.params.shape:
+            raise ValueError(f"{path}: parameters have shape {params.shape}, expected {model.params.shape}")
+        model.params = params.astype(np.float64)
+        return model
+
+
+def _check_samples(samples) -> None:
+    if not isinstance(samples, RankingSamples):
+        raise TypeError(f"expected RankingSamples, got {type(samples).__name__}")
+
+
+class IdentityRanker:
+    """Baseline: keeps the proposer's order (energy = position)."""
+
+    def energy(self, samples: RankingSamples) -> np.ndarray:
+        q, m, _ = samples.candidates.shape
+        return np.tile(np.arange(m, dtype=np.float64), (q, 1))
+
+
+class EvidenceCountRanker:
+    """Baseline: more evidence events, lower energy (ties keep the proposer's order)."""
+
+    def energy(self, samples: RankingSamples) -> np.ndarray:
+        q, m, _ = samples.candidates.shape
+        count = (samples.evidence[..., 0] >= 0).sum(axis=2)
+        return -count + np.arange(m) / (m + 1.0)

@@ -1,0 +1,129 @@
+"""The energy ranker: gradients against finite differences, parity with NumPy, learning, save/load, bad input."""
+import numpy as np
+import pytest
+
+from lamp import _core
+from lamp._reference import rank as ref
+from lamp.rank import EnergyRanker, EvidenceCountRanker, IdentityRanker, RankingSamples, mean_rank
+
+NE, NR = 6, 3
+
+
+def _samples(seed, q=3, m=4, length=5, signal=False):
+    rng = np.random.default_rng(seed)
+    ev = np.stack([rng.integers(0, NE, (q, m, length)), rng.integers(0, NR, (q, m, length)),
+                   rng.integers(0, NE, (q, m, length))], axis=-1)
+    lengths = rng.integers(0, length + 1, (q, m))
+    lengths[0, 0] = 0  # a candidate with no evidence at all
+    for i in range(q):
+        for j in range(m):
+            ev[i, j, lengths[i, j]:] = -1
+    times = rng.uniform(0, 10, (q, m, length))
+    cand = np.stack([rng.integers(0, NE, (q, m)), rng.integers(0, NR, (q, m)), rng.integers(0, NE, (q, m))], -1)
+    ctimes = np.full((q, m), 12.0)
+    labels = rng.integers(0, m, q)
+    if signal:  # the true candidate's evidence is all relation 0; the others never are
+        for i in range(q):
+            for j in range(m):
+                rel = 0 if j == labels[i] else rng.integers(1, NR, length)
+                ev[i, j, :, 1] = rel
+                ev[i, j, :, 0] = rng.integers(0, NE, length)
+                ev[i, j, :, 2] = rng.integers(0, NE, length)
+    return RankingSamples(ev, times, cand, ctimes, labels)
+
+
+def _model(width=4, **kw):
+    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
+
+
+def test_forward_matches_numpy_reference():
+    model = _model(width=6)
+    model.params = np.random.default_rng(1).normal(0, 0.5, model.params.shape)
+    s = _samples(2)
+    got = model.energy(s)
+    expected = ref.energies(model.params, model.offsets, 6, 2.0, s.evidence, s.evidence_times, s.candidates,
+                            s.candidate_times)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    _, loss, _ = model._forward(s)
+    assert loss == pytest.approx(ref.softmax_loss(expected, s.labels), rel=1e-10)
+
+
+def test_gradient_of_every_parameter_against_finite_differences():
+    model = _model(width=4)
+    rng = np.random.default_rng(3)
+    model.params = rng.normal(0, 0.5, model.params.shape)
+    s = _samples(4)
+    _, _, grads = model._forward(s, grad=True)
+    h = 1e-6
+    for i in range(len(model.params)):
+        p_plus, p_minus = model.params.copy(), model.params.copy()
+        p_plus[i] += h
+        p_minus[i] -= h
+        numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
+        assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+
+
+def test_candidate_itself_changes_the_energy():
+    model = _model(width=8)
+    s = _samples(5)
+    s.evidence[0, 1] = s.evidence[0, 0]
+    s.evidence_times[0, 1] = s.evidence_times[0, 0]
+    s.candidates[0, 1] = (s.candidates[0, 0] + 1) % [NE, NR, NE]
+    e = model.energy(s)
+    assert e[0, 0] != e[0, 1]  # same evidence, different candidate: different energy
+
+
+def test_learns_planted_signal_but_not_noise():
+    train, valid = _samples(10, q=300, m=5, signal=True), _samples(11, q=100, m=5, signal=True)
+    model = _model(width=16, epochs=8, learning_rate=1e-2, dropout=0.0).fit(train, valid)
+    assert model.best_valid_mr < 2.0  # random is 3
+    noise_train, noise_valid = _samples(12, q=300, m=5), _samples(13, q=300, m=5)
+    noise = _model(width=16, epochs=8, learning_rate=1e-2, dropout=0.0).fit(noise_train, noise_valid)
+    fresh = _samples(14, q=400, m=5)
+    assert mean_rank(noise.energy(fresh), fresh.labels) == pytest.approx(3.0, abs=0.35)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _model(width=4, epochs=1).fit(_samples(20, q=20), _samples(21, q=5))
+    model.save(tmp_path / "r.npz")
+    again = EnergyRanker.load(tmp_path / "r.npz")
+    s = _samples(22)
+    np.testing.assert_array_equal(model.energy(s), again.energy(s))
+    np.savez(tmp_path / "bad.npz", params=np.zeros(3))
+    with pytest.raises(ValueError, match="not an EnergyRanker file"):
+        EnergyRanker.load(tmp_path / "bad.npz")
+
+
+def test_baselines():
+    s = _samples(30)
+    assert np.array_equal(np.argsort(IdentityRanker().energy(s), axis=1), np.tile(np.arange(4), (3, 1)))
+    counts = (s.evidence[..., 0] >= 0).sum(axis=2)
+    order = np.argsort(EvidenceCountRanker().energy(s), axis=1, kind="stable")
+    assert np.all(np.diff(np.take_along_axis(counts, order, axis=1), axis=1) <= 0)
+
+
+def test_bad_input():
+    s = _samples(40)
+    with pytest.raises(ValueError, match="M >= 2"):
+        RankingSamples(s.evidence[:, :1], s.evidence_times[:, :1], s.candidates[:, :1], s.candidate_times[:, :1],
+                       np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="L = 0"):
+        RankingSamples(s.evidence[:, :, :0], s.evidence_times[:, :, :0], s.candidates, s.candidate_times, s.labels)
+    with pytest.raises(ValueError, match="evidence must have shape"):
+        RankingSamples(s.evidence[:2], s.evidence_times, s.candidates, s.candidate_times, s.labels)
+    bad_times = s.candidate_times.copy()
+    bad_times[0, 0] = np.nan
+    with pytest.raises(ValueError, match="candidate_times"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates, bad_times, s.labels)
+    with pytest.raises(TypeError, match="candidates must hold integer"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates.astype(float), s.candidate_times, s.labels)
+    with pytest.raises(ValueError, match="labels must be in"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates, s.candidate_times, np.array([9, 0, 0]))
+    big = _samples(41)
+    big.candidates[0, 0, 0] = NE + 5
+    with pytest.raises(ValueError, match="out of the vocabulary"):
+        _model().energy(big)
+    with pytest.raises(ValueError, match="width must be even"):
+        EnergyRanker(NE, NR, width=5)
+    with pytest.raises(TypeError, match="RankingSamples"):
+        _model().energy("samples")
