@@ -8,7 +8,7 @@
 void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *off)
 {
     int64_t d = dims->width, ne = dims->num_entities, nr = dims->num_relations;
-    int64_t sizes[LAMP_RANKER_NUM_BLOCKS] = {ne * d, nr * d, ne * d, d * d, d * d, d * d, d * 2 * d, d, d, 1};
+    int64_t sizes[LAMP_RANKER_NUM_BLOCKS] = {ne * d, nr * d, ne * d, d * d, d * d, d * d, d * 2 * d, d, d, 1, 1};
     off[0] = 0;
     for (int i = 0; i < LAMP_RANKER_NUM_BLOCKS; i++)
         off[i + 1] = off[i] + sizes[i];
@@ -63,6 +63,8 @@ static int check_batch(const lamp_ranker_dims *dims, const lamp_ranker_batch *b,
         if (c[0] < 0 || c[0] >= ne || c[2] < 0 || c[2] >= ne || c[1] < 0 || c[1] >= nr)
             return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has an id out of the vocabulary",
                                   (long long)i);
+        if (b->prior && !isfinite(b->prior[i]))
+            return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has a non-finite prior", (long long)i);
         if (!isfinite(b->candidate_times[i]))
             return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has a non-finite time", (long long)i);
         for (int64_t j = 0; j < b->l; j++) {
@@ -103,7 +105,8 @@ int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *par
                  *obj = params + off[LAMP_RANKER_OBJ], *wq = params + off[LAMP_RANKER_WQ],
                  *wk = params + off[LAMP_RANKER_WK], *wv = params + off[LAMP_RANKER_WV],
                  *w1 = params + off[LAMP_RANKER_W1], *b1 = params + off[LAMP_RANKER_B1],
-                 *w2 = params + off[LAMP_RANKER_W2], *b2 = params + off[LAMP_RANKER_B2];
+                 *w2 = params + off[LAMP_RANKER_W2], *b2 = params + off[LAMP_RANKER_B2],
+                 *gamma = params + off[LAMP_RANKER_GAMMA];
     const double scale = 1.0 / sqrt((double)d);
     /* per-candidate scratch, kept for the backward pass */
     size_t per = (size_t)(L > 0 ? L : 1);
@@ -169,7 +172,7 @@ int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *par
         double *ui = u + i * d;
         memcpy(ui, b1, sizeof(double) * (size_t)d);
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)(2 * d), 1.0, w1, (int)(2 * d), h, 1, 1.0, ui, 1);
-        double energy = b2[0];
+        double energy = b2[0] + (b->prior ? gamma[0] * b->prior[i] : 0.0);
         for (int64_t a = 0; a < d; a++) {
             ui[a] = tanh(ui[a]);
             double kp = 1.0;
@@ -202,7 +205,8 @@ int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *par
            *g_obj = grads + off[LAMP_RANKER_OBJ], *g_wq = grads + off[LAMP_RANKER_WQ],
            *g_wk = grads + off[LAMP_RANKER_WK], *g_wv = grads + off[LAMP_RANKER_WV],
            *g_w1 = grads + off[LAMP_RANKER_W1], *g_b1 = grads + off[LAMP_RANKER_B1],
-           *g_w2 = grads + off[LAMP_RANKER_W2], *g_b2 = grads + off[LAMP_RANKER_B2];
+           *g_w2 = grads + off[LAMP_RANKER_W2], *g_b2 = grads + off[LAMP_RANKER_B2],
+           *g_gamma = grads + off[LAMP_RANKER_GAMMA];
     double *du = tmp, *dz = tmp + d, *dq = tmp + 3 * d;
     double *dx = malloc(sizeof(double) * (size_t)d);
     double *dkv = malloc(sizeof(double) * (size_t)d);
@@ -227,6 +231,8 @@ int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *par
             g_e /= (double)b->q;
             const double *ui = u + i * d, *kp = keep + i * d;
             g_b2[0] += g_e;
+            if (b->prior)
+                g_gamma[0] += g_e * b->prior[i];
             for (int64_t a = 0; a < d; a++) {
                 g_w2[a] += g_e * ui[a] * kp[a];
                 du[a] = g_e * w2[a] * kp[a] * (1.0 - ui[a] * ui[a]); /* through dropout and tanh */

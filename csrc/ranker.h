@@ -5,7 +5,10 @@
  *   c   = Ent[s] + Rel[r] + Obj[o]                            (the candidate's own marks)
  *   q = Wq c,  k_j = Wk x_j,  v_j = Wv x_j
  *   alpha = softmax_j(q . k_j / sqrt(d)) over valid evidence, h = sum_j alpha_j v_j  (h = 0 without evidence)
- *   u = dropout(tanh(W1 [h; c] + b1)),  energy = w2 . u + b2
+ *   u = dropout(tanh(W1 [h; c] + b1)),  energy = w2 . u + b2 + gamma * prior
+ * where prior is an optional per-candidate input (the proposer's log-score,
+ * 0 when absent) and gamma a learned weight, so the ranker starts from the
+ * proposer's order and learns what the evidence adds.
  * The readout sees the candidate itself, so candidates with the same evidence
  * get different energies (the authors' causal mask hid it).
  *
@@ -27,7 +30,7 @@ typedef struct {
 } lamp_ranker_dims;
 
 enum { LAMP_RANKER_ENT, LAMP_RANKER_REL, LAMP_RANKER_OBJ, LAMP_RANKER_WQ, LAMP_RANKER_WK, LAMP_RANKER_WV,
-       LAMP_RANKER_W1, LAMP_RANKER_B1, LAMP_RANKER_W2, LAMP_RANKER_B2, LAMP_RANKER_NUM_BLOCKS };
+       LAMP_RANKER_W1, LAMP_RANKER_B1, LAMP_RANKER_W2, LAMP_RANKER_B2, LAMP_RANKER_GAMMA, LAMP_RANKER_NUM_BLOCKS };
 
 /* Offsets of the parameter blocks in the flat parameter vector (NUM_BLOCKS + 1 entries). */
 void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *offsets);
@@ -37,6 +40,7 @@ typedef struct {
     const double *evidence_times;/* Q x M x L */
     const int64_t *candidates;   /* Q x M x 3 */
     const double *candidate_times; /* Q x M */
+    const double *prior;         /* Q x M, or NULL (0) */
     const int64_t *labels;       /* Q (may be NULL when no loss is wanted) */
     int64_t q, m, l;
 } lamp_ranker_batch;

@@ -82,6 +82,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
     "num_candidates": None,          # M; None = the task's default (object 20, relation 5, pair 100, typed 5)
     "query_limit": None,             # evaluate the first N test queries (None = all)
     "train_query_limit": None,       # ranker training queries (None = all)
+    "valid_query_limit": None,       # ranker validation queries (None = max(20, train/4), or all)
     "seed": 0,
     "run_dir": "runs",
     "proposer": {"model": "kg_hawkes", "params": ANY, "checkpoint": None},
@@ -94,7 +95,8 @@ LAMP_DEFAULTS: dict[str, Any] = {
     "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
                  "scope": None, "k1": 1.2, "b": 0.75},
     "ranker": {"width": 64, "heads": 2, "layers": 2, "dropout": 0.1, "epochs": 20, "batch_size": 32,
-               "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax"},
+               "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax",
+               "use_proposer_score": True},
     "evaluation": {"bootstrap": 1000, "ablations": ["no_llm", "random_evidence", "recent_evidence"],
                    "plot": True},
 }

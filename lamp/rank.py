@@ -41,6 +41,9 @@ class RankingSamples:
     labels : int64 (Q,)
         Index of the true candidate, or -1 when it is not among them (such
         queries are skipped by training and by :func:`mean_rank`).
+    prior : float64 (Q, M), optional
+        A per-candidate prior the energy may use, e.g. the proposer's
+        log-score relative to the query's best (0 for the best).
     """
 
     evidence: np.ndarray
@@ -48,6 +51,7 @@ class RankingSamples:
     candidates: np.ndarray
     candidate_times: np.ndarray
     labels: np.ndarray
+    prior: np.ndarray | None = None
 
     def __post_init__(self):
         self.candidates = _int_array(self.candidates, "candidates", 3)
@@ -79,13 +83,20 @@ class RankingSamples:
             raise ValueError(f"labels must have shape ({q},), got {self.labels.shape}")
         if np.any((self.labels < -1) | (self.labels >= m)):
             raise ValueError(f"labels must be in [-1, {m})")
+        if self.prior is not None:
+            self.prior = np.ascontiguousarray(self.prior, dtype=np.float64)
+            if self.prior.shape != (q, m):
+                raise ValueError(f"prior must have shape ({q}, {m}), got {self.prior.shape}")
+            if not np.all(np.isfinite(self.prior)):
+                raise ValueError("prior has a NaN or infinite value")
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, idx) -> "RankingSamples":
         return RankingSamples(self.evidence[idx], self.evidence_times[idx], self.candidates[idx],
-                              self.candidate_times[idx], self.labels[idx])
+                              self.candidate_times[idx], self.labels[idx],
+                              None if self.prior is None else self.prior[idx])
 
 
 def _int_array(x, name: str, ndim: int) -> np.ndarray:
@@ -121,6 +132,12 @@ class EnergyRanker:
     time_scale : float
         Time gaps are divided by this before encoding (e.g. the data's time step).
     seed : int
+
+    When the samples carry a ``prior`` (the proposer's log-score), the energy
+    adds ``gamma * prior`` with ``gamma`` learned and started at -1, so an
+    untrained ranker reproduces the proposer's order and training learns what
+    the evidence adds.  Without a prior the energy comes from the evidence
+    and the candidate alone (the paper's setting).
     """
 
     def __init__(self, num_entities: int, num_relations: int, width: int = 64, dropout: float = 0.1,
@@ -142,9 +159,10 @@ class EnergyRanker:
         rng = np.random.default_rng(seed)
         self.params = np.zeros(int(self.offsets[-1]))
         for block, std in enumerate((0.1, 0.1, 0.1) + (1.0 / np.sqrt(width),) * 3 + (1.0 / np.sqrt(2 * width),)
-                                    + (0.0,) + (1.0 / np.sqrt(width),) + (0.0,)):
+                                    + (0.0,) + (1.0 / np.sqrt(width),) + (0.0, 0.0)):
             lo, hi = self.offsets[block], self.offsets[block + 1]
             self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
+        self.params[-1] = -1.0  # gamma: start from the proposer's order when a prior is given
         self.history: list[dict] = []
 
     def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False):
@@ -152,7 +170,7 @@ class EnergyRanker:
         return _core.ranker_forward(self.params if params is None else params, c["num_entities"],
                                     c["num_relations"], c["width"], c["time_scale"], samples.evidence,
                                     samples.evidence_times, samples.candidates, samples.candidate_times,
-                                    samples.labels if labels else None, dropout, seed, grad)
+                                    samples.prior, samples.labels if labels else None, dropout, seed, grad)
 
     def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
         """Energies (Q, M); lower means more plausible."""

@@ -5,6 +5,9 @@ computed once per distinct input and reused by later runs.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from lamp.pipeline import TKG_TASKS, Queries
@@ -30,8 +33,10 @@ def select_queries(pipe) -> dict[str, Queries]:
     s = pipe.settings
     rng = np.random.default_rng(int(s["seed"]))
     train_limit = s["train_query_limit"]
-    limits = {"train": train_limit, "valid": None if train_limit is None else max(20, int(train_limit) // 4),
-              "test": s["query_limit"]}
+    valid_limit = s["valid_query_limit"]
+    if valid_limit is None and train_limit is not None:
+        valid_limit = max(20, int(train_limit) // 4)
+    limits = {"train": train_limit, "valid": valid_limit, "test": s["query_limit"]}
     out = {}
     for split in ("train", "valid", "test"):
         seqs = getattr(store, split)
@@ -64,7 +69,7 @@ def history_cutoffs(stream_times: np.ndarray, query_times: np.ndarray) -> np.nda
 
 def random_evidence(cutoffs: np.ndarray, m: int, length: int, seed: int) -> np.ndarray:
     """Ablation: ``length`` events drawn uniformly from each query's past (indices into the stream,
-    time-sorted, -1 padded), the same for all ``m`` candidates of a query."""
+    time-sorted, then -1 padding), the same for all ``m`` candidates of a query."""
     rng = np.random.default_rng(seed)
     out = np.full((len(cutoffs), m, length), -1, dtype=np.int64)
     for q, c in enumerate(cutoffs):
@@ -72,14 +77,14 @@ def random_evidence(cutoffs: np.ndarray, m: int, length: int, seed: int) -> np.n
             continue
         k = min(length, int(c))
         picked = np.sort(rng.choice(int(c), size=k, replace=False))
-        out[q, :, length - k:] = picked
+        out[q, :, :k] = picked
     return out
 
 
 def recent_evidence(stream_subjects: np.ndarray, stream_objects: np.ndarray, cutoffs: np.ndarray,
                     candidate_entities: np.ndarray, length: int, num_entities: int) -> np.ndarray:
     """Ablation: for each candidate, the ``length`` most recent past events involving one of its
-    entities (``candidate_entities`` int (Q, M, E), -1 ignored), time-sorted, -1 padded."""
+    entities (``candidate_entities`` int (Q, M, E), -1 ignored), time-sorted, then -1 padding."""
     entities = np.concatenate([stream_subjects, stream_objects])
     events_all = np.concatenate([np.arange(len(stream_subjects))] * 2)
     order = np.lexsort((events_all, entities))  # by entity, then by time (stream index)
@@ -97,7 +102,7 @@ def recent_evidence(stream_subjects: np.ndarray, stream_objects: np.ndarray, cut
             if not pools:
                 continue
             merged = np.unique(np.concatenate(pools))[-length:]
-            out[q, j, length - len(merged):] = merged
+            out[q, j, :len(merged)] = merged
     return out
 
 
@@ -165,9 +170,13 @@ def propose(pipe, proposer, queries: dict) -> dict:
             ids, scores = proposer.propose(q.events, task=pipe.task, m=m)
             hit = ids == q.truth[:, None]
             truth = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-            if split == "train":
-                missing = truth < 0
+            if split == "train" and np.any(truth < 0):
+                missing = np.flatnonzero(truth < 0)
+                n_all = proposer.num_entities if pipe.task == "object" else proposer.num_relations
+                all_ids, all_scores = proposer.propose(q.events[missing], task=pipe.task, m=n_all)
+                position = np.argmax(all_ids == q.truth[missing][:, None], axis=1)
                 ids[missing, -1] = q.truth[missing]
+                scores[missing, -1] = all_scores[np.arange(len(missing)), position]
                 truth[missing] = m - 1
             out[f"{split}_candidates"] = ids
             out[f"{split}_scores"] = scores
@@ -197,12 +206,245 @@ def proposer_quality(pipe, proposer, queries: dict) -> dict:
     return metrics
 
 
-def rerank(pipe, queries: dict, proposals: dict) -> dict:
-    """Energies of LAMP and of the ablations for the test proposals, ``{method: (Q, M)}``.
+# ---------------------------------------------------------------------------- abduction, matching, ranking
 
-    Abduction, matching and the energy-based ranker land in later versions
-    (issues 4, 5 and 6); until then the pipeline reports the proposer's order.
-    """
-    pipe._say("reranking: the abduction, matching and ranker stages are not in this version yet; reporting the "
-              "proposer's order (base)")
-    return {}
+
+class _World:
+    """The data set's whole event stream in time order, with texts and a BM25 index over them."""
+
+    def __init__(self, pipe, abductor):
+        store = pipe.load_data()
+        parts = [store.train, store.valid, store.test]
+        quads = np.concatenate([p.quadruples() for p in parts])
+        times = np.concatenate([p.times for p in parts])
+        order = np.argsort(times, kind="stable")
+        self.quads, self.times = quads[order], times[order]
+        from lamp.match import BM25Index
+
+        m = pipe.settings["matching"]
+        self.texts = [abductor.event_text(q) for q in self.quads]
+        self.index = BM25Index(self.texts, k1=m["k1"], b=m["b"], entities=self.quads[:, [0, 2]])
+
+    def cutoffs(self, query_times: np.ndarray) -> np.ndarray:
+        return history_cutoffs(self.times, query_times)
+
+
+def _effects(pipe, q: Queries, candidates: np.ndarray) -> np.ndarray:
+    """The effect event of every candidate: (Q * M, 4) rows (s, r, o, t)."""
+    n, m = candidates.shape
+    ev = np.repeat(q.events, m, axis=0).copy()
+    flat = candidates.reshape(-1)
+    if pipe.task == "object":
+        ev[:, 2] = flat
+    else:
+        ev[:, 1] = flat
+    return ev
+
+
+def _make_client(pipe, settings: dict, prompts: list):
+    """The chat client of the configured backend; the local server is started only when the cache misses."""
+    from lamp.llm import AnswerCache, ChatClient, request_key
+    from lamp.llm.client import LLMError
+
+    backend = settings["backend"]
+    cache_path = pipe.config.resolve_path(settings["cache"]) if settings["cache"] else \
+        os.path.join(pipe.run_dir.path, "llm_cache.sqlite")
+    cache = AnswerCache(cache_path)
+    sampling = {"temperature": settings["temperature"], "max_tokens": settings["max_tokens"]}
+    common = dict(cache=cache, concurrency=settings["concurrency"], max_retries=settings["max_retries"],
+                  timeout=settings["timeout"], temperature=settings["temperature"], max_tokens=settings["max_tokens"],
+                  verify_tls=settings["verify_tls"])
+    if backend == "openai":
+        if not settings["base_url"] or not settings["model"]:
+            raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
+        return ChatClient(settings["base_url"], settings["model"], api_key_env=settings["api_key_env"], **common), None
+    if backend == "replay":
+        return ChatClient("http://127.0.0.1:9/v1", settings["model"] or "replay", replay=True, **common), None
+    from lamp.llm.local import LocalServer, default_model_path
+
+    model_path = settings["model_path"] or default_model_path()
+    model = settings["model"] or os.path.basename(model_path)
+    missing = len(prompts) - len(cache.get_many({request_key(model, p, sampling) for p in prompts}))
+    if missing == 0:
+        return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None
+    pipe._say(f"abduction: {missing} prompts are not cached; starting the local llama.cpp server "
+              f"({os.path.basename(model_path)})")
+    server = LocalServer(model_path).start()
+    return ChatClient(server.base_url, model, **dict(common, concurrency=1)), server
+
+
+def abduce(pipe, store, queries: dict, proposals: dict, abductor) -> dict:
+    """LLM causes of every candidate of every query: ``{split: list (Q * M) of list of cause texts}``."""
+    settings = pipe.settings["abduction"]
+    effects = {split: _effects(pipe, q, proposals[split]["candidates"]) for split, q in queries.items()}
+    keep = {k: settings[k] for k in ("backend", "model", "model_path", "num_shots", "temperature", "max_tokens")}
+
+    def compute():
+        prompts_by_split = {split: [abductor.build_prompt(e) for e in ev] for split, ev in effects.items()}
+        everything = [p for ps in prompts_by_split.values() for p in ps]
+        client, server = _make_client(pipe, settings, everything)
+        try:
+            abductor.client = client
+            out, stats = {}, {}
+            for split, ev in effects.items():
+                pipe._say(f"abduction: {len(ev)} prompts for the {split} candidates")
+                causes = abductor.abduce(ev)
+                out[f"{split}_causes"] = [[c.text for c in cs] for cs in causes]
+            stats = abductor.stats.as_dict()
+            stats["llm"] = str(client.stats)
+            out["stats"] = stats
+            return out
+        finally:
+            abductor.client = None
+            if server is not None:
+                server.stop()
+
+    upstream = [fingerprint_of(proposals)]
+    out = pipe.run_dir.stage("abduction", {**keep, "seed": pipe.settings["seed"], "effects": effects}, upstream,
+                             compute, resume=pipe.resume)
+    pipe._say(f"abduction: {out['stats']}")
+    return {split: out[f"{split}_causes"] for split in queries}
+
+
+def fingerprint_of(proposals: dict) -> str:
+    from lamp.runs import fingerprint
+
+    return fingerprint({k: v for split in sorted(proposals) for k, v in proposals[split].items()})
+
+
+def _llm_evidence(pipe, world, queries, causes_by_split, proposals) -> dict:
+    m = pipe.settings["matching"]
+    k, length = int(m["causes_top_k"]), int(m["evidence_length"])
+    from lamp.match import assemble_evidence
+
+    out = {}
+    for split, q in queries.items():
+        causes = causes_by_split[split]
+        n_cand = proposals[split]["candidates"].size
+        cutoffs = np.repeat(world.cutoffs(q.times), proposals[split]["candidates"].shape[1])
+        texts, owner = [], []
+        for c, cs in enumerate(causes):
+            for text in cs:
+                texts.append(text)
+                owner.append(c)
+        per = max(1, max((len(cs) for cs in causes), default=1)) * k
+        hits = np.full((n_cand, per), -1, dtype=np.int64)
+        if texts:
+            owner = np.asarray(owner)
+            ids, _ = world.index.search(texts, k, before=cutoffs[owner])
+            slot = np.zeros(n_cand, dtype=np.int64)
+            for row, c in enumerate(owner):
+                hits[c, slot[c]:slot[c] + k] = ids[row]
+                slot[c] += k
+        out[split] = assemble_evidence(hits, world.quads[:, 0], world.quads[:, 1], world.quads[:, 2],
+                                       world.times, length).reshape(len(q), -1, length)
+    return out
+
+
+def _no_llm_evidence(pipe, world, queries, proposals, abductor) -> dict:
+    from lamp.match import assemble_evidence
+
+    m = pipe.settings["matching"]
+    k, length = int(m["causes_top_k"]), int(m["evidence_length"])
+    out = {}
+    for split, q in queries.items():
+        cands = proposals[split]["candidates"]
+        effects = _effects(pipe, q, cands)
+        cutoffs = np.repeat(world.cutoffs(q.times), cands.shape[1])
+        ids, _ = world.index.search([abductor.event_text(e) for e in effects], min(3 * k, len(world.texts)),
+                                    before=cutoffs)
+        out[split] = assemble_evidence(ids, world.quads[:, 0], world.quads[:, 1], world.quads[:, 2], world.times,
+                                       length).reshape(len(q), -1, length)
+    return out
+
+
+def _samples(pipe, world, q: Queries, prop: dict, evidence_idx: np.ndarray):
+    from lamp.rank import RankingSamples
+
+    cands = prop["candidates"]
+    n, m = cands.shape
+    effects = _effects(pipe, q, cands).reshape(n, m, 4)
+    valid = evidence_idx >= 0
+    safe = np.where(valid, evidence_idx, 0)
+    ev = world.quads[safe][..., :3].copy()
+    ev[~valid] = -1
+    ev_times = np.where(valid, world.times[safe], 0.0)
+    prior = None
+    if pipe.settings["ranker"].get("use_proposer_score", True):
+        scores = np.maximum(prop["scores"], 1e-300)
+        prior = np.log(scores) - np.log(scores.max(axis=1, keepdims=True))
+    return RankingSamples(ev, ev_times, effects[..., :3], np.repeat(q.times[:, None], m, axis=1), prop["truth"],
+                          prior)
+
+
+def rerank(pipe, queries: dict, proposals: dict) -> dict:
+    """Energies of LAMP and of the ablations for the test proposals, ``{method: (Q, M)}``."""
+    from lamp.abduction import Abductor
+    from lamp.rank import EnergyRanker
+
+    store = pipe.load_data()
+    ab = pipe.settings["abduction"]
+    abductor = Abductor(store, None, num_shots=int(ab["num_shots"]), seed=int(pipe.settings["seed"]))
+    world = _World(pipe, abductor)
+    methods = ["lamp"] + [a for a in pipe.settings["evaluation"]["ablations"]]
+    unknown = set(methods) - {"lamp", "no_llm", "random_evidence", "recent_evidence"}
+    if unknown:
+        from lamp.config import ConfigError
+
+        raise ConfigError(f"lamp.evaluation.ablations: unknown {sorted(unknown)}; choose from no_llm, "
+                          "random_evidence, recent_evidence")
+    length = int(pipe.settings["matching"]["evidence_length"])
+    evidence: dict[str, dict] = {}
+    if ab["backend"] == "none":
+        pipe._say("abduction: backend 'none' (no LLM): LAMP evidence is retrieved with each candidate's own text")
+        evidence["lamp"] = _no_llm_evidence(pipe, world, queries, proposals, abductor)
+    else:
+        causes = abduce(pipe, store, queries, proposals, abductor)
+        evidence["lamp"] = _llm_evidence(pipe, world, queries, causes, proposals)
+    if "no_llm" in methods:
+        evidence["no_llm"] = _no_llm_evidence(pipe, world, queries, proposals, abductor)
+    seed = int(pipe.settings["seed"])
+    for split, q in queries.items():
+        m = proposals[split]["candidates"].shape[1]
+        cut = world.cutoffs(q.times)
+        if "random_evidence" in methods:
+            evidence.setdefault("random_evidence", {})[split] = random_evidence(cut, m, length, seed)
+        if "recent_evidence" in methods:
+            ents = _effects(pipe, q, proposals[split]["candidates"]).reshape(len(q), m, 4)[..., [0, 2]]
+            evidence.setdefault("recent_evidence", {})[split] = recent_evidence(
+                world.quads[:, 0], world.quads[:, 2], cut, ents, length, store.num_entities)
+    r = pipe.settings["ranker"]
+    if r["loss"] != "softmax":
+        from lamp.config import ConfigError
+
+        raise ConfigError(f"lamp.ranker.loss={r['loss']!r}: this version trains with 'softmax' only")
+    energies = {}
+    for method in methods:
+        samples = {split: _samples(pipe, world, q, proposals[split], evidence[method][split])
+                   for split, q in queries.items()}
+
+        def compute(samples=samples, method=method):
+            pipe._say(f"ranker[{method}]: training on {len(samples['train'])} queries, selecting on "
+                      f"{len(samples['valid'])}")
+            model = EnergyRanker(store.num_entities, store.num_relations, width=int(r["width"]),
+                                 dropout=float(r["dropout"]), learning_rate=float(r["learning_rate"]),
+                                 weight_decay=float(r["weight_decay"]), clip=float(r["clip"]),
+                                 epochs=int(r["epochs"]), batch_size=int(r["batch_size"]), patience=int(r["patience"]),
+                                 time_scale=_time_step(store), seed=seed,
+                                 progress=os.environ.get("LAMP_PROGRESS") == "1" or sys.stderr.isatty())
+            model.fit(samples["train"], samples["valid"])
+            return {"energies": model.energy(samples["test"]), "params": model.params,
+                    "history": model.history, "best_epoch": model.best_epoch}
+
+        settings = {"ranker": r, "method": method, "seed": seed,
+                    "evidence": {k: v for k, v in evidence[method].items()}}
+        out = pipe.run_dir.stage(f"ranker_{method}", settings, [fingerprint_of(proposals)], compute,
+                                 resume=pipe.resume)
+        energies[method] = out["energies"]
+        pipe._say(f"ranker[{method}]: best epoch {out['best_epoch']}")
+    return energies
+
+
+def _time_step(store) -> float:
+    gaps = np.diff(np.unique(store.train.times))
+    return float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0

@@ -9,7 +9,7 @@ from lamp.rank import EnergyRanker, EvidenceCountRanker, IdentityRanker, Ranking
 NE, NR = 6, 3
 
 
-def _samples(seed, q=3, m=4, length=5, signal=False):
+def _samples(seed, q=3, m=4, length=5, signal=False, with_prior=False):
     rng = np.random.default_rng(seed)
     ev = np.stack([rng.integers(0, NE, (q, m, length)), rng.integers(0, NR, (q, m, length)),
                    rng.integers(0, NE, (q, m, length))], axis=-1)
@@ -29,30 +29,33 @@ def _samples(seed, q=3, m=4, length=5, signal=False):
                 ev[i, j, :, 1] = rel
                 ev[i, j, :, 0] = rng.integers(0, NE, length)
                 ev[i, j, :, 2] = rng.integers(0, NE, length)
-    return RankingSamples(ev, times, cand, ctimes, labels)
+    prior = -rng.exponential(1.0, (q, m)) if with_prior else None
+    return RankingSamples(ev, times, cand, ctimes, labels, prior)
 
 
 def _model(width=4, **kw):
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 
-def test_forward_matches_numpy_reference():
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_forward_matches_numpy_reference(with_prior):
     model = _model(width=6)
     model.params = np.random.default_rng(1).normal(0, 0.5, model.params.shape)
-    s = _samples(2)
+    s = _samples(2, with_prior=with_prior)
     got = model.energy(s)
     expected = ref.energies(model.params, model.offsets, 6, 2.0, s.evidence, s.evidence_times, s.candidates,
-                            s.candidate_times)
+                            s.candidate_times, s.prior)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     _, loss, _ = model._forward(s)
     assert loss == pytest.approx(ref.softmax_loss(expected, s.labels), rel=1e-10)
 
 
-def test_gradient_of_every_parameter_against_finite_differences():
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_gradient_of_every_parameter_against_finite_differences(with_prior):
     model = _model(width=4)
     rng = np.random.default_rng(3)
     model.params = rng.normal(0, 0.5, model.params.shape)
-    s = _samples(4)
+    s = _samples(4, with_prior=with_prior)
     _, _, grads = model._forward(s, grad=True)
     h = 1e-6
     for i in range(len(model.params)):
@@ -81,6 +84,14 @@ def test_learns_planted_signal_but_not_noise():
     noise = _model(width=16, epochs=8, learning_rate=1e-2, dropout=0.0).fit(noise_train, noise_valid)
     fresh = _samples(14, q=400, m=5)
     assert mean_rank(noise.energy(fresh), fresh.labels) == pytest.approx(3.0, abs=0.35)
+
+
+def test_untrained_ranker_with_prior_follows_the_prior():
+    s = _samples(50, q=20, m=5, with_prior=True)
+    model = _model(width=8)
+    model.params[model.offsets[8]:model.offsets[9]] = 0.0  # no evidence contribution yet
+    order = model.rerank(s)
+    np.testing.assert_array_equal(order, np.argsort(-s.prior, axis=1, kind="stable"))
 
 
 def test_save_load_round_trip(tmp_path):

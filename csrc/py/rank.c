@@ -33,26 +33,26 @@ static PyObject *ranker_layout(PyObject *self, PyObject *args)
 
 PyDoc_STRVAR(ranker_forward_doc,
 "ranker_forward(params, num_entities, num_relations, width, time_scale, evidence, evidence_times,\n"
-"               candidates, candidate_times, labels, dropout, seed, want_grad)\n--\n\n"
+"               candidates, candidate_times, prior, labels, dropout, seed, want_grad)\n--\n\n"
 "Energies (Q, M), the mean softmax loss (None without labels) and, with want_grad,\n"
 "its gradient (same layout as params; None otherwise).");
 
 static PyObject *ranker_forward(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *lab_obj, *result = NULL;
+    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL;
     long long ne, nr, width;
     double time_scale, dropout;
     unsigned long long seed;
     int want_grad;
-    if (!PyArg_ParseTuple(args, "OLLLdOOOOOdKp", &p_obj, &ne, &nr, &width, &time_scale, &ev_obj, &evt_obj, &c_obj,
-                          &ct_obj, &lab_obj, &dropout, &seed, &want_grad))
+    if (!PyArg_ParseTuple(args, "OLLLdOOOOOOdKp", &p_obj, &ne, &nr, &width, &time_scale, &ev_obj, &evt_obj, &c_obj,
+                          &ct_obj, &prior_obj, &lab_obj, &dropout, &seed, &want_grad))
         return NULL;
     lamp_ranker_dims dims;
     if (take_dims(ne, nr, width, time_scale, &dims) < 0)
         return NULL;
-    PyArrayObject *params = NULL, *ev = NULL, *evt = NULL, *cand = NULL, *ct = NULL, *lab = NULL, *energies = NULL,
-                  *grads = NULL;
+    PyArrayObject *params = NULL, *ev = NULL, *evt = NULL, *cand = NULL, *ct = NULL, *prior = NULL, *lab = NULL,
+                  *energies = NULL, *grads = NULL;
     int64_t off[LAMP_RANKER_NUM_BLOCKS + 1];
     lamp_ranker_layout(&dims, off);
     if (!(params = lamp_array_from(p_obj, NPY_FLOAT64, 1, "params")) ||
@@ -69,6 +69,10 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
         lamp_require_dim(evt, 2, l, "evidence_times") < 0 || lamp_require_dim(ct, 0, q, "candidate_times") < 0 ||
         lamp_require_dim(ct, 1, m, "candidate_times") < 0)
         goto finally;
+    if (prior_obj != Py_None &&
+        (!(prior = lamp_array_from(prior_obj, NPY_FLOAT64, 2, "prior")) || lamp_require_dim(prior, 0, q, "prior") < 0 ||
+         lamp_require_dim(prior, 1, m, "prior") < 0))
+        goto finally;
     if (lab_obj != Py_None &&
         (!(lab = lamp_array_from(lab_obj, NPY_INT64, 1, "labels")) || lamp_require_dim(lab, 0, q, "labels") < 0))
         goto finally;
@@ -82,7 +86,7 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     if (want_grad && !(grads = (PyArrayObject *)PyArray_ZEROS(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
-                               lab ? PyArray_DATA(lab) : NULL, q, m, l};
+                               prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l};
     lamp_error err;
     lamp_error_clear(&err);
     double loss = 0.0;
@@ -105,6 +109,7 @@ finally:
     Py_XDECREF(evt);
     Py_XDECREF(cand);
     Py_XDECREF(ct);
+    Py_XDECREF(prior);
     Py_XDECREF(lab);
     Py_XDECREF(energies);
     Py_XDECREF(grads);

@@ -18,7 +18,7 @@ static void test_zero_parameters_give_the_bias(void)
     int64_t cand[2 * 3] = {0, 0, 1, 2, 1, 0};
     double ct[2] = {3.0, 3.0};
     int64_t labels[1] = {1};
-    lamp_ranker_batch b = {ev, evt, cand, ct, labels, 1, 2, 2};
+    lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2};
     double energies[2], loss, *grads = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
     lamp_error err;
     CHECK(lamp_ranker_forward_backward(&dims, params, &b, 0.0, 1, energies, &loss, grads, &err) == LAMP_OK);

@@ -2,12 +2,12 @@
 import numpy as np
 
 
-def energies(params, offsets, width, time_scale, evidence, evidence_times, candidates, candidate_times):
+def energies(params, offsets, width, time_scale, evidence, evidence_times, candidates, candidate_times, prior=None):
     d = width
     blocks = [params[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
     ent, rel, obj = blocks[0].reshape(-1, d), blocks[1].reshape(-1, d), blocks[2].reshape(-1, d)
     wq, wk, wv = (b.reshape(d, d) for b in blocks[3:6])
-    w1, b1, w2, b2 = blocks[6].reshape(d, 2 * d), blocks[7], blocks[8], blocks[9][0]
+    w1, b1, w2, b2, gamma = blocks[6].reshape(d, 2 * d), blocks[7], blocks[8], blocks[9][0], blocks[10][0]
     freqs = 1000.0 ** (-(2 * np.arange(d // 2)) / d)
     q_count, m, length, _ = evidence.shape
     out = np.zeros((q_count, m))
@@ -30,7 +30,7 @@ def energies(params, offsets, width, time_scale, evidence, evidence_times, candi
                 alpha /= alpha.sum()
                 h = alpha @ (x @ wv.T)
             u = np.tanh(w1 @ np.concatenate([h, c]) + b1)
-            out[qi, j] = w2 @ u + b2
+            out[qi, j] = w2 @ u + b2 + (0.0 if prior is None else gamma * prior[qi, j])
     return out
 
 
