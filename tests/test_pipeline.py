@@ -1,9 +1,10 @@
-"""The pipeline end to end on the bundled ICEWS14 data: metrics files, resume, invalidation."""
+"""The pipeline end to end on the bundled ICEWS14 data with the LLM test server: metrics, resume, invalidation."""
 import json
 import textwrap
 
 import pytest
 
+from lamp.llm.testserver import TestServer
 from lamp.pipeline import Pipeline
 
 CONFIG = textwrap.dedent("""
@@ -14,48 +15,66 @@ CONFIG = textwrap.dedent("""
       lamp:
         task: object
         num_candidates: {m}
-        query_limit: 60
-        train_query_limit: 80
+        query_limit: 30
+        train_query_limit: 30
+        valid_query_limit: 10
         proposer: {{model: kg_hawkes, params: {{half_lives: [1, 30, 365]}}}}
+        abduction: {{backend: openai, base_url: "{url}", model: test, num_shots: 2}}
+        ranker: {{epochs: 3, width: 16}}
         evaluation: {{bootstrap: 200}}
 """)
 
 
-def _run(tmp_path, m=20):
+@pytest.fixture(scope="module")
+def server():
+    with TestServer() as s:
+        yield s
+
+
+def _run(tmp_path, server, m=10):
     path = tmp_path / "c.yaml"
-    path.write_text(CONFIG.format(m=m))
+    path.write_text(CONFIG.format(m=m, url=server.base_url))
     pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
     return pipe, pipe.run()
 
 
-def test_run_writes_metrics_and_resumes(tmp_path, capsys):
-    pipe, metrics = _run(tmp_path)
+def test_run_writes_metrics_and_resumes(tmp_path, capsys, server):
+    pipe, metrics = _run(tmp_path, server)
     base = metrics["object"]["base"]
-    assert base["n_queries"] == 60 and 0 < base["coverage"] <= 1
-    assert 1 <= base["mr"] <= 20 and base["random_mr"] == 10.5
+    assert base["n_queries"] == 30 and 0 < base["coverage"] <= 1
+    assert 1 <= base["mr"] <= 10 and base["random_mr"] == 5.5
+    assert {"base", "lamp", "no_llm", "random_evidence", "recent_evidence"} <= set(metrics["object"])
+    assert metrics["object"]["lamp"]["n"] == base["n"]
+    sent = server.total
+    assert sent == 70 * 10  # every candidate of every query was asked once
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["object"]["base"]["mr"] == pytest.approx(base["mr"])
     assert (tmp_path / "run" / "metrics.png").exists() and (tmp_path / "run" / "metrics.csv").exists()
     assert "task: object" in capsys.readouterr().out
     log = (tmp_path / "run" / "run.log").read_text()
     assert log.count("stage proposer: computing") == 1
-    # a rerun reuses every finished stage
-    _, again = _run(tmp_path)
-    assert again["object"]["base"]["mr"] == pytest.approx(base["mr"])
+    # a rerun reuses every finished stage and sends nothing
+    _, again = _run(tmp_path, server)
+    assert again["object"]["lamp"]["mr"] == pytest.approx(metrics["object"]["lamp"]["mr"])
     log = (tmp_path / "run" / "run.log").read_text()
-    assert "stage proposer: reusing" in log and "stage proposals: reusing" in log
+    assert "stage proposer: reusing" in log and "stage abduction: reusing" in log
+    assert server.total == sent
+    # an unfinished abduction stage (killed run) resumes from the LLM cache without re-sending
+    (tmp_path / "run" / "abduction" / "DONE").unlink()
+    _run(tmp_path, server)
+    assert server.total == sent
     # changing M recomputes the proposals but not the proposer
-    _, smaller = _run(tmp_path, m=5)
+    _, smaller = _run(tmp_path, server, m=5)
     log = (tmp_path / "run" / "run.log").read_text()
     assert log.count("stage proposer: computing") == 1 and log.count("stage proposals: computing") == 2
     assert smaller["object"]["base"]["random_mr"] == 3.0
 
 
-def test_bad_settings(tmp_path):
+def test_bad_settings(tmp_path, server):
     path = tmp_path / "c.yaml"
-    path.write_text(CONFIG.format(m=1))
+    path.write_text(CONFIG.format(m=1, url=server.base_url))
     with pytest.raises(ValueError, match="num_candidates must be at least 2"):
         Pipeline.from_yaml(path, out=str(tmp_path / "run"))
-    path.write_text(CONFIG.format(m=20))
+    path.write_text(CONFIG.format(m=20, url=server.base_url))
     with pytest.raises(ValueError, match="limit must be a positive"):
         Pipeline.from_yaml(path, out=str(tmp_path / "run"), limit=0)
