@@ -89,6 +89,8 @@ class EventSequences:
     type_names : list of str, optional
         Names of the event types, when known.
 
+    Notes
+    -----
     The columns are validated on construction by the C core; a bad column
     raises :class:`DataError` naming the sequence and event.
     """

@@ -60,6 +60,8 @@ class BM25Index:
     threads : int
         Threads used by :meth:`search` (default 2).
 
+    Notes
+    -----
     Scoring: ``idf(w) = ln(1 + (N - n(w) + 0.5) / (n(w) + 0.5))`` with ``N`` and
     the average length over the whole corpus; every token of a query counts
     (a repeated token counts twice).

@@ -133,6 +133,8 @@ class EnergyRanker:
         Time gaps are divided by this before encoding (e.g. the data's time step).
     seed : int
 
+    Notes
+    -----
     When the samples carry a ``prior`` (the proposer's log-score), the energy
     adds ``gamma * prior`` with ``gamma`` learned and started at -1, so an
     untrained ranker reproduces the proposer's order and training learns what

@@ -433,8 +433,13 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
                                  time_scale=_time_step(store), seed=seed,
                                  progress=os.environ.get("LAMP_PROGRESS") == "1" or sys.stderr.isatty())
             model.fit(samples["train"], samples["valid"])
-            return {"energies": model.energy(samples["test"]), "params": model.params,
-                    "history": model.history, "best_epoch": model.best_epoch}
+            out = {"energies": model.energy(samples["test"]), "params": model.params,
+                   "history": model.history, "best_epoch": model.best_epoch}
+            for split, smp in samples.items():  # the evidence itself: (Q, M, L, 4) of (s, r, o, t), -1 padding
+                ev = np.concatenate([smp.evidence, smp.evidence_times[..., None].astype(np.int64)], axis=-1)
+                ev[smp.evidence[..., 0] < 0] = -1
+                out[f"{split}_evidence"] = ev
+            return out
 
         settings = {"ranker": r, "method": method, "seed": seed,
                     "evidence": {k: v for k, v in evidence[method].items()}}

@@ -116,13 +116,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, body)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops concurrent connects (a 1 s SYN retry)
+
+
 class TestServer:
     """The server, started on a free port of 127.0.0.1 in a background thread."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, faults: dict | None = None, reply=CANNED_REPLY, port: int = 0):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd = _Server(("127.0.0.1", port), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.faults = dict(faults or {})
         self.httpd.reply = reply
