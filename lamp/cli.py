@@ -37,7 +37,7 @@ def _cmd_run(args) -> int:
     from lamp.pipeline import Pipeline
 
     pipeline = Pipeline.from_yaml(args.config, experiment=args.experiment, out=args.out, limit=args.limit,
-                                  resume=args.resume)
+                                  resume=not args.fresh)
     pipeline.run()
     return 0
 
@@ -50,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the LAMP pipeline of a config")
     run.add_argument("config", help="YAML config (EasyTPP layout with a lamp experiment block)")
     run.add_argument("--experiment", help="experiment block to run (default: the only lamp block)")
-    run.add_argument("--limit", type=int, help="evaluate only the first N test queries")
+    run.add_argument("--limit", type=int, help="evaluate N test queries (a seeded random subset)")
     run.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>)")
-    run.add_argument("--resume", action="store_true", help="reuse finished stages of an earlier run (default on)")
+    run.add_argument("--resume", action="store_true",
+                     help="reuse the finished stages of an earlier run in the same directory (the default)")
+    run.add_argument("--fresh", action="store_true",
+                     help="recompute every stage (the LLM cache still answers requests it has seen)")
     run.set_defaults(func=_cmd_run)
 
     info = sub.add_parser("info", help="summarise a bundled data set or the data of a config")
@@ -66,5 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from lamp.config import ConfigError
+    from lamp.data import DataError
+    from lamp.llm.client import LLMError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, LLMError, FileNotFoundError) as exc:
+        print(f"lamp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lamp: interrupted; finished stages and every LLM answer received are kept (rerun to resume)",
+              file=sys.stderr)
+        return 130

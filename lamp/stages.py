@@ -258,12 +258,13 @@ def _make_client(pipe, settings: dict, prompts: list):
         if not settings["base_url"] or not settings["model"]:
             raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
         return ChatClient(settings["base_url"], settings["model"], api_key_env=settings["api_key_env"], **common), None
-    if backend == "replay":
-        return ChatClient("http://127.0.0.1:9/v1", settings["model"] or "replay", replay=True, **common), None
-    from lamp.llm.local import LocalServer, default_model_path
+    from lamp.llm.local import DEFAULT_MODEL_NAME, LocalServer, default_model_path
 
+    model = settings["model"] or (os.path.basename(settings["model_path"]) if settings["model_path"]
+                                  else DEFAULT_MODEL_NAME)
+    if backend == "replay":
+        return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None
     model_path = settings["model_path"] or default_model_path()
-    model = settings["model"] or os.path.basename(model_path)
     missing = len(prompts) - len(cache.get_many({request_key(model, p, sampling) for p in prompts}))
     if missing == 0:
         return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None

@@ -21,7 +21,11 @@ import urllib.request
 
 from lamp.llm.client import LLMError
 
-__all__ = ["LocalServer", "default_model_path"]
+__all__ = ["LocalServer", "default_model_path", "DEFAULT_MODEL_NAME"]
+
+# The model name requests carry when the default GGUF is served (part of every cache key, so that a
+# replay of recorded answers finds them without the model package installed).
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def default_model_path() -> str:
