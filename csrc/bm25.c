@@ -1,5 +1,7 @@
 #include "bm25.h"
 
+#include "topk.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,6 +31,21 @@ struct lamp_bm25 {
 static int is_token_byte(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+/* Finds the next token of s[0..len) at or after *p: sets *start and returns its
+ * length, advancing *p past it; 0 when there is none. */
+static int64_t next_token(const char *s, int64_t len, int64_t *p, int64_t *start)
+{
+    int64_t i = *p;
+    while (i < len && !is_token_byte((unsigned char)s[i]))
+        i++;
+    int64_t j = i;
+    while (j < len && is_token_byte((unsigned char)s[j]))
+        j++;
+    *start = i;
+    *p = j;
+    return j - i;
 }
 
 static unsigned char lower(unsigned char c)
@@ -194,17 +211,10 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
     ix->num_docs = n;
     for (int64_t i = 0; i < n_stop; i++) {
         const char *s = stop_text + stop_offsets[i];
-        int64_t len = stop_offsets[i + 1] - stop_offsets[i], p = 0;
-        while (p < len) {
-            while (p < len && !is_token_byte((unsigned char)s[p]))
-                p++;
-            int64_t q = p;
-            while (q < len && is_token_byte((unsigned char)s[q]))
-                q++;
-            if (q > p && intern(ix, s + p, q - p, 1) == -2)
+        int64_t len = stop_offsets[i + 1] - stop_offsets[i], p = 0, at, n_tok;
+        while ((n_tok = next_token(s, len, &p, &at)) > 0)
+            if (intern(ix, s + at, n_tok, 1) == -2)
                 goto oom;
-            p = q;
-        }
     }
     ix->doc_norm = malloc((size_t)n * sizeof(double));
     if (!ix->doc_norm)
@@ -213,29 +223,21 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
     /* triples: (term, doc, tf) appended doc by doc */
     for (int64_t d = 0; d < n; d++) {
         const char *s = text + offsets[d];
-        int64_t len = offsets[d + 1] - offsets[d], p = 0, count = 0;
-        while (p < len) {
-            while (p < len && !is_token_byte((unsigned char)s[p]))
-                p++;
-            int64_t q = p;
-            while (q < len && is_token_byte((unsigned char)s[q]))
-                q++;
-            if (q > p) {
-                int64_t t = intern(ix, s + p, q - p, 0);
-                if (t == -2)
+        int64_t len = offsets[d + 1] - offsets[d], p = 0, count = 0, at, n_tok;
+        while ((n_tok = next_token(s, len, &p, &at)) > 0) {
+            int64_t t = intern(ix, s + at, n_tok, 0);
+            if (t == -2)
+                goto oom;
+            if (ix->term_stop[t])
+                continue;
+            if (count == doc_terms_cap) {
+                doc_terms_cap = doc_terms_cap ? 2 * doc_terms_cap : 64;
+                int64_t *bigger = realloc(doc_terms, (size_t)doc_terms_cap * sizeof(int64_t));
+                if (!bigger)
                     goto oom;
-                if (!ix->term_stop[t]) {
-                    if (count == doc_terms_cap) {
-                        doc_terms_cap = doc_terms_cap ? 2 * doc_terms_cap : 64;
-                        int64_t *bigger = realloc(doc_terms, (size_t)doc_terms_cap * sizeof(int64_t));
-                        if (!bigger)
-                            goto oom;
-                        doc_terms = bigger;
-                    }
-                    doc_terms[count++] = t;
-                }
+                doc_terms = bigger;
             }
-            p = q;
+            doc_terms[count++] = t;
         }
         ix->doc_norm[d] = (double)count; /* length for now */
         total_len += (double)count;
@@ -304,19 +306,11 @@ oom:
 
 int64_t lamp_bm25_tokenize(const lamp_bm25 *ix, const char *s, int64_t len, int64_t *terms, int64_t cap)
 {
-    int64_t p = 0, count = 0;
-    while (p < len && count < cap) {
-        while (p < len && !is_token_byte((unsigned char)s[p]))
-            p++;
-        int64_t q = p;
-        while (q < len && is_token_byte((unsigned char)s[q]))
-            q++;
-        if (q > p) {
-            int64_t t = lookup(ix, s + p, q - p);
-            if (t < 0 || !ix->term_stop[t])
-                terms[count++] = t;
-        }
-        p = q;
+    int64_t p = 0, count = 0, at, n_tok;
+    while (count < cap && (n_tok = next_token(s, len, &p, &at)) > 0) {
+        int64_t t = lookup(ix, s + at, n_tok);
+        if (t < 0 || !ix->term_stop[t])
+            terms[count++] = t;
     }
     return count;
 }
@@ -333,32 +327,6 @@ typedef struct {
     int worker, workers;
     int failed;
 } search_job;
-
-/* "a ranks above b": higher score, or equal score and more recent (larger) document. */
-static int above(double sa, int64_t da, double sb, int64_t db)
-{
-    return sa > sb || (sa == sb && da > db);
-}
-
-static void sift_down(double *s, int64_t *d, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && above(s[w], d[w], s[l], d[l]))
-            w = l;
-        if (r < n && above(s[w], d[w], s[r], d[r]))
-            w = r;
-        if (w == i)
-            return;
-        double ts = s[i];
-        s[i] = s[w];
-        s[w] = ts;
-        int64_t td = d[i];
-        d[i] = d[w];
-        d[w] = td;
-        i = w;
-    }
-}
 
 static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t value)
 {
@@ -424,36 +392,14 @@ static void *search_worker(void *arg)
         }
         int64_t *out_ids = job->ids + qi * job->k;
         double *out_scores = job->scores + qi * job->k;
-        int64_t size = 0, k = job->k;
+        int64_t k = job->k;
+        lamp_topk heap = {out_scores, out_ids, 0, k, 1};
         for (int64_t j = 0; j < n_touched; j++) {
             int64_t d = touched[j];
-            double sc = acc[d];
+            lamp_topk_push(&heap, acc[d], d);
             acc[d] = 0.0;
-            if (size < k) {
-                out_scores[size] = sc;
-                out_ids[size] = d;
-                size++;
-                if (size == k)
-                    for (int64_t i = k / 2; i >= 0; i--)
-                        sift_down(out_scores, out_ids, k, i);
-            } else if (above(sc, d, out_scores[0], out_ids[0])) {
-                out_scores[0] = sc;
-                out_ids[0] = d;
-                sift_down(out_scores, out_ids, k, 0);
-            }
         }
-        if (size < k)
-            for (int64_t i = size / 2; i >= 0 && size > 0; i--)
-                sift_down(out_scores, out_ids, size, i);
-        for (int64_t end = size - 1; end > 0; end--) {
-            double ts = out_scores[0];
-            out_scores[0] = out_scores[end];
-            out_scores[end] = ts;
-            int64_t td = out_ids[0];
-            out_ids[0] = out_ids[end];
-            out_ids[end] = td;
-            sift_down(out_scores, out_ids, end, 0);
-        }
+        int64_t size = lamp_topk_finish(&heap);
         for (int64_t i = size; i < k; i++) {
             out_ids[i] = -1;
             out_scores[i] = -INFINITY;

@@ -1,5 +1,7 @@
 #include "kg_hawkes.h"
 
+#include "topk.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,60 +568,12 @@ int lamp_kg_features(const lamp_kg_config *cfg, const lamp_kg_stream *stream, co
     return rc;
 }
 
-/* "a before b": higher score, or equal score and smaller id. */
-static int better(double sa, int64_t ia, double sb, int64_t ib)
-{
-    return sa > sb || (sa == sb && ia < ib);
-}
-
-/* Min-heap (worst at the root) of the best m candidates. */
-static void heap_sift_down(double *s, int64_t *id, int64_t n, int64_t i)
-{
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && better(s[w], id[w], s[l], id[l]))
-            w = l;
-        if (r < n && better(s[w], id[w], s[r], id[r]))
-            w = r;
-        if (w == i)
-            return;
-        double ts = s[i];
-        s[i] = s[w];
-        s[w] = ts;
-        int64_t ti = id[i];
-        id[i] = id[w];
-        id[w] = ti;
-        i = w;
-    }
-}
-
 static void top_m(const double *scores, int64_t n, int64_t m, int64_t *out_ids, double *out_scores)
 {
-    int64_t size = 0;
-    for (int64_t c = 0; c < n; c++) {
-        if (size < m) {
-            out_scores[size] = scores[c];
-            out_ids[size] = c;
-            size++;
-            if (size == m)
-                for (int64_t i = m / 2; i >= 0; i--)
-                    heap_sift_down(out_scores, out_ids, m, i);
-        } else if (better(scores[c], c, out_scores[0], out_ids[0])) {
-            out_scores[0] = scores[c];
-            out_ids[0] = c;
-            heap_sift_down(out_scores, out_ids, m, 0);
-        }
-    }
-    /* heap-sort into best-first order */
-    for (int64_t end = size - 1; end > 0; end--) {
-        double ts = out_scores[0];
-        out_scores[0] = out_scores[end];
-        out_scores[end] = ts;
-        int64_t ti = out_ids[0];
-        out_ids[0] = out_ids[end];
-        out_ids[end] = ti;
-        heap_sift_down(out_scores, out_ids, end, 0);
-    }
+    lamp_topk heap = {out_scores, out_ids, 0, m, 0};
+    for (int64_t c = 0; c < n; c++)
+        lamp_topk_push(&heap, scores[c], c);
+    lamp_topk_finish(&heap);
 }
 
 static double dot(const double *a, const double *b, int64_t n)
