@@ -12,14 +12,12 @@ Forward, backward and the optimiser step are C (``lamp._core.ranker_*``).
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from lamp import _core
-from lamp._version import __version__
+from lamp.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
 
@@ -225,21 +223,13 @@ class EnergyRanker:
 
     def save(self, path) -> None:
         """Parameters as ``.npz`` with the config and lamp's version in a JSON header."""
-        header = {"format": _FORMAT, "lamp_version": __version__, "config": self.config}
-        np.savez(path, params=self.params, header=np.array(json.dumps(header)))
+        save_checkpoint(path, "EnergyRanker", _FORMAT, {"config": self.config}, params=self.params)
 
     @classmethod
     def load(cls, path) -> "EnergyRanker":
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such file")
-        with np.load(path, allow_pickle=False) as data:
-            if "header" not in data.files or "params" not in data.files:
-                raise ValueError(f"{path}: not an EnergyRanker file")
-            header = json.loads(str(data["header"]))
-            params = data["params"]
-        if header.get("format") != _FORMAT:
-            raise ValueError(f"{path}: format {header.get('format')} (lamp {header.get('lamp_version')}) is not "
-                             f"this version's format {_FORMAT}")
+        """Read a ranker written by :meth:`save` (a file of another format or shape fails clearly)."""
+        header, arrays = load_checkpoint(path, "EnergyRanker", _FORMAT, ("params",))
+        params = arrays["params"]
         model = cls(**header["config"])
         if params.shape != model.params.shape:
             raise ValueError(f"{path}: parameters have shape {params.shape}, expected {model.params.shape}")

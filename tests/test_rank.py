@@ -101,7 +101,7 @@ def test_save_load_round_trip(tmp_path):
     s = _samples(22)
     np.testing.assert_array_equal(model.energy(s), again.energy(s))
     np.savez(tmp_path / "bad.npz", params=np.zeros(3))
-    with pytest.raises(ValueError, match="not an EnergyRanker file"):
+    with pytest.raises(ValueError, match="not a EnergyRanker checkpoint"):
         EnergyRanker.load(tmp_path / "bad.npz")
 
 

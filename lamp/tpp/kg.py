@@ -17,14 +17,13 @@ data set strictly before its time.
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Sequence
 
 import numpy as np
 from scipy.optimize import minimize
 
 from lamp import _core
+from lamp.checkpoint import load_checkpoint, save_checkpoint
 from lamp.data import EventStore
 
 __all__ = ["KGHawkes", "RecurrencyBaseline", "TASKS", "feature_names", "time_aware_filter"]
@@ -300,23 +299,15 @@ class KGHawkes:
     def save(self, path) -> None:
         """Write the fitted parameters to ``path`` (a .npz file with a JSON header)."""
         self._require_fitted()
-        header = {"format": _FORMAT_VERSION, "class": type(self).__name__, "task": self.task,
-                  "half_lives": self.half_lives, "step": self.step, "l2": self.l2,
-                  "num_entities": self.num_entities, "num_relations": self.num_relations}
-        np.savez(path, weights=self.weights, header=np.array(json.dumps(header)))
+        header = {"class": type(self).__name__, "task": self.task, "half_lives": self.half_lives, "step": self.step,
+                  "l2": self.l2, "num_entities": self.num_entities, "num_relations": self.num_relations}
+        save_checkpoint(path, "KGHawkes", _FORMAT_VERSION, header, weights=self.weights)
 
     @classmethod
     def load(cls, path, store: EventStore | None = None) -> "KGHawkes":
         """Read parameters written by :meth:`save`; ``store`` gives the history for ``propose``."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such file")
-        with np.load(path, allow_pickle=False) as data:
-            if "header" not in data.files or "weights" not in data.files:
-                raise ValueError(f"{path}: not a KGHawkes file (no header/weights)")
-            header = json.loads(str(data["header"]))
-            weights = data["weights"]
-        if header.get("format") != _FORMAT_VERSION:
-            raise ValueError(f"{path}: format {header.get('format')} is not {_FORMAT_VERSION}")
+        header, arrays = load_checkpoint(path, "KGHawkes", _FORMAT_VERSION, ("weights",))
+        weights = arrays["weights"]
         model = cls(half_lives=header["half_lives"], l2=header["l2"], task=header["task"])
         expected = len(feature_names(model.task, model.half_lives))
         if weights.shape != (expected,):
