@@ -57,3 +57,13 @@ def ranker_adam(
     params: np.ndarray, grads: npt.ArrayLike, m1: np.ndarray, m2: np.ndarray, lr: float, beta1: float,
     beta2: float, eps: float, weight_decay: float, clip: float, step: int,
 ) -> None: ...
+
+# --- hawkes (multivariate exponential Hawkes process) ------------------------
+def hawkes_intensity(
+    times: npt.ArrayLike, marks: npt.ArrayLike, mu: npt.ArrayLike, alpha: npt.ArrayLike, beta: npt.ArrayLike,
+    query_times: npt.ArrayLike,
+) -> np.ndarray: ...
+def hawkes_loglik(
+    times: npt.ArrayLike, marks: npt.ArrayLike, mu: npt.ArrayLike, alpha: npt.ArrayLike, beta: npt.ArrayLike,
+    end_time: float, want_grad: bool,
+) -> float | tuple[float, np.ndarray, np.ndarray, np.ndarray]: ...

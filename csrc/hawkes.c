@@ -1,0 +1,213 @@
+#include "hawkes.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                      const double *alpha, const double *beta, double end_time, lamp_error *err)
+{
+    if (K < 1)
+        return lamp_error_set(err, LAMP_EVALUE, "the number of types must be at least 1");
+    double mu_sum = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        if (!(mu[k] >= 0.0) || !isfinite(mu[k]))
+            return lamp_error_set(err, LAMP_EVALUE, "mu[%lld] = %g; mu must be finite and >= 0", (long long)k, mu[k]);
+        mu_sum += mu[k];
+    }
+    for (int64_t i = 0; i < K * K; i++) {
+        if (!(alpha[i] >= 0.0) || !isfinite(alpha[i]))
+            return lamp_error_set(err, LAMP_EVALUE, "alpha[%lld, %lld] = %g; alpha must be finite and >= 0",
+                                  (long long)(i / K), (long long)(i % K), alpha[i]);
+        if (!(beta[i] > 0.0) || !isfinite(beta[i]))
+            return lamp_error_set(err, LAMP_EVALUE, "beta[%lld, %lld] = %g; beta must be finite and > 0",
+                                  (long long)(i / K), (long long)(i % K), beta[i]);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(times[i]))
+            return lamp_error_set(err, LAMP_EVALUE, "times[%lld] = %g is not finite", (long long)i, times[i]);
+        if (i > 0 && times[i] < times[i - 1])
+            return lamp_error_set(err, LAMP_EVALUE, "times[%lld] = %.17g is before times[%lld] = %.17g (times must be "
+                                  "sorted)", (long long)i, times[i], (long long)(i - 1), times[i - 1]);
+        if (marks[i] < 0 || marks[i] >= K)
+            return lamp_error_set(err, LAMP_EVALUE, "marks[%lld] = %lld is outside [0, %lld)", (long long)i,
+                                  (long long)marks[i], (long long)K);
+    }
+    if (!isfinite(end_time) || (n > 0 && end_time < times[n - 1]))
+        return lamp_error_set(err, LAMP_EVALUE, "end_time = %g must be finite and not before the last event (%g)",
+                              end_time, n > 0 ? times[n - 1] : 0.0);
+    (void)mu_sum;
+    return LAMP_OK;
+}
+
+/* Brings column j of the states to time t (lazy decay); D may be NULL. */
+static void bring_column(int64_t K, int64_t j, double t, const double *beta, double *S, double *D, double *last)
+{
+    double dt = t - last[j];
+    if (dt == 0.0)
+        return;
+    for (int64_t k = 0; k < K; k++) {
+        double decay = exp(-beta[k * K + j] * dt);
+        if (D)
+            D[k * K + j] = decay * (D[k * K + j] + dt * S[k * K + j]);
+        S[k * K + j] *= decay;
+    }
+    last[j] = t;
+}
+
+int lamp_hawkes_intensity(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                          const double *alpha, const double *beta, const double *query_times, int64_t q,
+                          double *intensity, lamp_error *err)
+{
+    double end = n > 0 ? times[n - 1] : 0.0;
+    int rc = lamp_hawkes_check(times, marks, n, K, mu, alpha, beta, end, err);
+    if (rc != LAMP_OK)
+        return rc;
+    for (int64_t i = 0; i < q; i++)
+        if (!isfinite(query_times[i]))
+            return lamp_error_set(err, LAMP_EVALUE, "query_times[%lld] is not finite", (long long)i);
+    double *S = calloc((size_t)(K * K), sizeof(double));
+    double *last = calloc((size_t)K, sizeof(double));
+    int64_t *order = malloc((size_t)(q > 0 ? q : 1) * sizeof(int64_t));
+    if (!S || !last || !order) {
+        free(S);
+        free(last);
+        free(order);
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+    }
+    /* queries in time order (insertion sort on indices is enough for typical sizes; use a merge for big q) */
+    for (int64_t i = 0; i < q; i++)
+        order[i] = i;
+    for (int64_t width = 1; width < q; width *= 2) {
+        int64_t *tmp = malloc((size_t)q * sizeof(int64_t));
+        if (!tmp) {
+            free(S);
+            free(last);
+            free(order);
+            return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+        }
+        for (int64_t lo = 0; lo < q; lo += 2 * width) {
+            int64_t mid = lo + width < q ? lo + width : q, hi = lo + 2 * width < q ? lo + 2 * width : q;
+            int64_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi)
+                tmp[o++] = query_times[order[a]] <= query_times[order[b]] ? order[a++] : order[b++];
+            while (a < mid)
+                tmp[o++] = order[a++];
+            while (b < hi)
+                tmp[o++] = order[b++];
+        }
+        memcpy(order, tmp, (size_t)q * sizeof(int64_t));
+        free(tmp);
+    }
+    int64_t next = 0;
+    for (int64_t qi = 0; qi < q; qi++) {
+        int64_t which = order[qi];
+        double t = query_times[which];
+        while (next < n && times[next] < t) {
+            int64_t c = marks[next];
+            bring_column(K, c, times[next], beta, S, NULL, last);
+            for (int64_t k = 0; k < K; k++)
+                S[k * K + c] += 1.0;
+            next++;
+        }
+        double *out = intensity + which * K;
+        for (int64_t k = 0; k < K; k++) {
+            double lam = mu[k];
+            for (int64_t j = 0; j < K; j++) {
+                double b = beta[k * K + j];
+                lam += alpha[k * K + j] * b * S[k * K + j] * exp(-b * (t - last[j]));
+            }
+            out[k] = lam;
+        }
+    }
+    free(S);
+    free(last);
+    free(order);
+    return LAMP_OK;
+}
+
+int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                       const double *alpha, const double *beta, double end_time, double *loglik, double *dmu,
+                       double *dalpha, double *dbeta, lamp_error *err)
+{
+    int rc = lamp_hawkes_check(times, marks, n, K, mu, alpha, beta, end_time, err);
+    if (rc != LAMP_OK)
+        return rc;
+    int grads = dmu && dalpha && dbeta;
+    double *S = calloc((size_t)(K * K), sizeof(double));
+    double *D = grads ? calloc((size_t)(K * K), sizeof(double)) : NULL;
+    double *last = calloc((size_t)K, sizeof(double));
+    double *count = calloc((size_t)K, sizeof(double));
+    if (!S || !last || !count || (grads && !D)) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+        goto finally;
+    }
+    if (grads) {
+        memset(dmu, 0, (size_t)K * sizeof(double));
+        memset(dalpha, 0, (size_t)(K * K) * sizeof(double));
+        memset(dbeta, 0, (size_t)(K * K) * sizeof(double));
+    }
+    double total = 0.0;
+    for (int64_t i = 0; i < n;) {
+        double t = times[i];
+        int64_t g = i;
+        while (g < n && times[g] == t)
+            g++;
+        /* intensities of the whole group before any of it enters the history */
+        for (int64_t e = i; e < g; e++) {
+            int64_t c = marks[e];
+            double lam = mu[c];
+            for (int64_t j = 0; j < K; j++) {
+                double b = beta[c * K + j];
+                lam += alpha[c * K + j] * b * S[c * K + j] * exp(-b * (t - last[j]));
+            }
+            if (!(lam > 0.0)) {
+                rc = lamp_error_set(err, LAMP_EVALUE,
+                                    "the intensity of event %lld (type %lld) is zero: the log-likelihood is -inf "
+                                    "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
+                goto finally;
+            }
+            total += log(lam);
+            if (grads) {
+                dmu[c] += 1.0 / lam;
+                for (int64_t j = 0; j < K; j++) {
+                    double b = beta[c * K + j], dt = t - last[j], decay = exp(-b * dt);
+                    double s = S[c * K + j] * decay, d = decay * (D[c * K + j] + dt * S[c * K + j]);
+                    dalpha[c * K + j] += b * s / lam;
+                    dbeta[c * K + j] += alpha[c * K + j] * (s - b * d) / lam;
+                }
+            }
+        }
+        for (int64_t e = i; e < g; e++) {
+            int64_t c = marks[e];
+            bring_column(K, c, t, beta, S, D, last);
+            for (int64_t k = 0; k < K; k++)
+                S[k * K + c] += 1.0;
+            count[c] += 1.0;
+        }
+        i = g;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        double compensator = mu[k] * end_time;
+        for (int64_t j = 0; j < K; j++) {
+            double b = beta[k * K + j], dt = end_time - last[j], decay = exp(-b * dt);
+            double s = S[k * K + j] * decay;
+            compensator += alpha[k * K + j] * (count[j] - s);
+            if (grads) {
+                double d = decay * (D[k * K + j] + dt * S[k * K + j]);
+                dalpha[k * K + j] -= count[j] - s;
+                dbeta[k * K + j] -= alpha[k * K + j] * d;
+            }
+        }
+        total -= compensator;
+        if (grads)
+            dmu[k] -= end_time;
+    }
+    *loglik = total;
+finally:
+    free(S);
+    free(D);
+    free(last);
+    free(count);
+    return rc;
+}

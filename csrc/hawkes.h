@@ -1,0 +1,39 @@
+/* Multivariate exponential Hawkes process: intensities, exact log-likelihood and its gradient.
+ *
+ *   lambda_k(t) = mu[k] + sum_{t_i < t} alpha[k, c_i] * beta[k, c_i] * exp(-beta[k, c_i] (t - t_i))
+ *
+ * alpha[k, j] is the total excitation of type k by one event of type j (tick's
+ * convention).  beta is K x K (a scalar beta is passed as a constant matrix).
+ * Intensities are left limits: events at exactly t do not count at t, and
+ * events at the same time do not excite each other.
+ *
+ * Cost O(N K) per sequence with O(K^2) memory: per (k, j) the state
+ * S[k][j] = sum_{c_i = j} exp(-beta[k][j] (t - t_i)) is stored at the time of
+ * the last type-j event and decayed lazily; the log-likelihood needs row c_i
+ * at event i (O(K)) and an update of column c_i (O(K)).  The beta gradient
+ * carries D[k][j] = sum_{c_i = j} (t - t_i) exp(-beta (t - t_i)) the same way.
+ */
+#ifndef LAMP_HAWKES_H
+#define LAMP_HAWKES_H
+
+#include <stdint.h>
+
+#include "lamp_error.h"
+
+/* Validates a sequence and parameters: sorted finite times, marks in [0, K),
+ * mu >= 0 (and sum > 0), alpha >= 0, beta > 0, all finite, end_time >= last time. */
+int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                      const double *alpha, const double *beta, double end_time, lamp_error *err);
+
+/* intensity[q * K + k] = lambda_k(query_times[q]) (left limits); query times in any order. */
+int lamp_hawkes_intensity(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                          const double *alpha, const double *beta, const double *query_times, int64_t q,
+                          double *intensity, lamp_error *err);
+
+/* Log-likelihood on [0, end_time]; with dmu/dalpha/dbeta non-NULL also the exact gradient
+ * (dbeta per (k, j); sum it for a scalar beta). */
+int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                       const double *alpha, const double *beta, double end_time, double *loglik, double *dmu,
+                       double *dalpha, double *dbeta, lamp_error *err);
+
+#endif

@@ -1,0 +1,115 @@
+"""Multivariate exponential Hawkes kernels against the NumPy oracle, finite differences and quadrature."""
+import numpy as np
+import pytest
+from scipy import integrate
+
+from lamp._reference import hawkes as ref
+from lamp.tpp import hawkes_intensity, hawkes_loglik, hawkes_loglik_grad
+
+
+def _random(seed, k, n, matrix_beta=True, ties=False):
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(0, 10, n))
+    if ties:
+        times = np.round(times)
+    marks = rng.integers(0, k, n)
+    mu = rng.uniform(0.1, 1.0, k)
+    alpha = rng.uniform(0.0, 0.5, (k, k)) / k
+    beta = rng.uniform(0.5, 3.0, (k, k)) if matrix_beta else float(rng.uniform(0.5, 3.0))
+    return times, marks, mu, alpha, beta
+
+
+CASES = [(1, 30, True, False), (3, 40, True, True), (3, 40, False, False), (50, 60, True, False), (4, 1, True, False)]
+
+
+@pytest.mark.parametrize("k, n, matrix_beta, ties", CASES)
+def test_intensity_and_loglik_match_reference(k, n, matrix_beta, ties):
+    times, marks, mu, alpha, beta = _random(k * 100 + n, k, n, matrix_beta, ties)
+    queries = np.concatenate([times, np.random.default_rng(0).uniform(0, 11, 20)])
+    np.testing.assert_allclose(hawkes_intensity(times, marks, mu, alpha, beta, queries),
+                               ref.intensity(times, marks, mu, alpha, np.asarray(beta), queries), rtol=1e-10)
+    end = times[-1] + 0.5
+    assert hawkes_loglik(times, marks, mu, alpha, beta, end) == pytest.approx(
+        ref.loglik(times, marks, mu, alpha, np.asarray(beta), end), rel=1e-10)
+
+
+def test_left_limits_and_ties():
+    times, marks = np.array([1.0, 1.0]), np.array([0, 0])
+    lam = hawkes_intensity(times, marks, [0.5], [[1.0]], 2.0, [1.0, 1.5])
+    assert lam[0, 0] == pytest.approx(0.5)  # events at t do not count at t
+    assert lam[1, 0] == pytest.approx(0.5 + 2 * 2.0 * np.exp(-1.0))
+    # simultaneous events do not excite each other: both see only mu
+    ll = hawkes_loglik(times, marks, [0.5], [[1.0]], 2.0, 1.0)
+    assert ll == pytest.approx(2 * np.log(0.5) - 0.5 * 1.0)
+
+
+@pytest.mark.parametrize("matrix_beta", [True, False])
+def test_gradients_against_finite_differences(matrix_beta):
+    times, marks, mu, alpha, beta = _random(7, 3, 25, matrix_beta, ties=True)
+    end = 11.0
+    ll, dmu, dalpha, dbeta = hawkes_loglik_grad(times, marks, mu, alpha, beta, end)
+    h = 1e-6
+
+    def f(mu_, alpha_, beta_):
+        return hawkes_loglik(times, marks, mu_, alpha_, beta_, end)
+
+    for i in range(3):
+        e = np.zeros(3)
+        e[i] = h
+        assert dmu[i] == pytest.approx((f(mu + e, alpha, beta) - f(mu - e, alpha, beta)) / (2 * h), rel=1e-5)
+    for i in range(3):
+        for j in range(3):
+            e = np.zeros((3, 3))
+            e[i, j] = h
+            assert dalpha[i, j] == pytest.approx((f(mu, alpha + e, beta) - f(mu, alpha - e, beta)) / (2 * h),
+                                                 rel=1e-5, abs=1e-7)
+            if matrix_beta:
+                assert dbeta[i, j] == pytest.approx((f(mu, alpha, beta + e) - f(mu, alpha, beta - e)) / (2 * h),
+                                                    rel=1e-5, abs=1e-7)
+    if not matrix_beta:
+        assert isinstance(dbeta, float)
+        assert dbeta == pytest.approx((f(mu, alpha, beta + h) - f(mu, alpha, beta - h)) / (2 * h), rel=1e-5)
+
+
+def test_compensator_against_quadrature():
+    times, marks, mu, alpha, beta = _random(3, 2, 15)
+    end = 10.5
+    points = np.concatenate([[0.0], times, [end]])
+    total = 0.0
+    for a, b in zip(points[:-1], points[1:]):
+        if b > a:
+            total += integrate.quad(lambda t: hawkes_intensity(times, marks, mu, alpha, beta, [t]).sum(), a, b,
+                                    epsabs=1e-12, epsrel=1e-12)[0]
+    lam_events = hawkes_intensity(times, marks, mu, alpha, beta, times)[np.arange(len(times)), marks]
+    assert hawkes_loglik(times, marks, mu, alpha, beta, end) == pytest.approx(np.log(lam_events).sum() - total,
+                                                                              rel=1e-9)
+
+
+def test_bad_input():
+    t, m = np.array([0.5, 1.0]), np.array([0, 1])
+    mu, alpha = np.array([0.2, 0.3]), np.full((2, 2), 0.1)
+    with pytest.raises(ValueError, match="sorted"):
+        hawkes_loglik(t[::-1], m, mu, alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match="not finite"):
+        hawkes_loglik(np.array([0.5, np.nan]), m, mu, alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match=r"marks\[1\] = 2 is outside"):
+        hawkes_loglik(t, np.array([0, 2]), mu, alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match="mu"):
+        hawkes_loglik(t, m, -mu, alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match="alpha"):
+        hawkes_loglik(t, m, mu, -alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match="beta"):
+        hawkes_loglik(t, m, mu, alpha, -1.0, 2.0)
+    with pytest.raises(ValueError, match="alpha must have shape"):
+        hawkes_loglik(t, m, mu, np.ones((3, 3)), 1.0, 2.0)
+    with pytest.raises(ValueError, match="end_time"):
+        hawkes_loglik(t, m, mu, alpha, 1.0, 0.7)
+    with pytest.raises(ValueError, match="empty"):
+        hawkes_loglik([], [], mu, alpha, 1.0, 2.0)
+    with pytest.raises(TypeError, match="marks must be integer"):
+        hawkes_loglik(t, np.array([0.0, 1.0]), mu, alpha, 1.0, 2.0)
+    with pytest.raises(ValueError, match="is zero"):
+        hawkes_loglik(t, m, np.zeros(2), alpha, 1.0, 2.0)
+    # non-contiguous arrays are converted, not misread
+    wide = np.array([0.5, 9.0, 1.0, 9.0])[::2]
+    assert hawkes_loglik(wide, m, mu, alpha, 1.0, 2.0) == pytest.approx(hawkes_loglik(t, m, mu, alpha, 1.0, 2.0))
