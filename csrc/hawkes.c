@@ -211,3 +211,139 @@ finally:
     free(count);
     return rc;
 }
+
+static double uniform01(uint64_t *state)
+{
+    uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return ((double)(x >> 11) + 0.5) * 0x1.0p-53; /* in (0, 1) */
+}
+
+/* Intensities at time t of a state S (K x K, all entries at time t0). */
+static double intensities_at(int64_t K, const double *mu, const double *alpha, const double *beta, const double *S,
+                             double dt, double *lam)
+{
+    double total = 0.0;
+    for (int64_t k = 0; k < K; k++) {
+        double v = mu[k];
+        for (int64_t j = 0; j < K; j++) {
+            double b = beta[k * K + j];
+            v += alpha[k * K + j] * b * S[k * K + j] * exp(-b * dt);
+        }
+        lam[k] = v;
+        total += v;
+    }
+    return total;
+}
+
+/* One thinning draw after time t0 from state S (entries at t0): the next time and mark. */
+static int next_event(int64_t K, const double *mu, const double *alpha, const double *beta, const double *S, double t0,
+                      double horizon, uint64_t *rng, double *lam, double *out_t, int64_t *out_k)
+{
+    double t = t0, bound = intensities_at(K, mu, alpha, beta, S, 0.0, lam);
+    if (!(bound > 0.0))
+        return 0; /* nothing ever happens */
+    for (;;) {
+        t += -log(uniform01(rng)) / bound;
+        if (t > horizon)
+            return 0;
+        double total = intensities_at(K, mu, alpha, beta, S, t - t0, lam);
+        if (uniform01(rng) * bound <= total) {
+            double u = uniform01(rng) * total, acc = 0.0;
+            int64_t k = 0;
+            for (; k < K - 1; k++) {
+                acc += lam[k];
+                if (u <= acc)
+                    break;
+            }
+            *out_t = t;
+            *out_k = k;
+            return 1;
+        }
+        bound = total; /* the intensity only decays until the next event */
+    }
+}
+
+int lamp_hawkes_sample_next(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                            const double *alpha, const double *beta, double t_start, int64_t n_samples,
+                            uint64_t seed, double *out_times, int64_t *out_marks, lamp_error *err)
+{
+    int rc = lamp_hawkes_check(times, marks, n, K, mu, alpha, beta, t_start, err);
+    if (rc != LAMP_OK)
+        return rc;
+    double mu_total = 0.0;
+    for (int64_t k = 0; k < K; k++)
+        mu_total += mu[k];
+    if (!(mu_total > 0.0))
+        return lamp_error_set(err, LAMP_EVALUE, "sampling needs sum(mu) > 0 (else the process may never fire)");
+    double *S = calloc((size_t)(K * K), sizeof(double)), *last = calloc((size_t)K, sizeof(double));
+    double *lam = malloc((size_t)K * sizeof(double));
+    if (!S || !last || !lam) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+        goto finally;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        bring_column(K, marks[i], times[i], beta, S, NULL, last);
+        for (int64_t k = 0; k < K; k++)
+            S[k * K + marks[i]] += 1.0;
+    }
+    for (int64_t j = 0; j < K; j++)
+        bring_column(K, j, t_start, beta, S, NULL, last);
+    uint64_t rng = seed;
+    for (int64_t s = 0; s < n_samples; s++)
+        if (!next_event(K, mu, alpha, beta, S, t_start, INFINITY, &rng, lam, &out_times[s], &out_marks[s])) {
+            rc = lamp_error_set(err, LAMP_ERUNTIME, "thinning failed to produce an event");
+            goto finally;
+        }
+finally:
+    free(S);
+    free(last);
+    free(lam);
+    return rc;
+}
+
+int lamp_hawkes_simulate(int64_t K, const double *mu, const double *alpha, const double *beta, double end_time,
+                         int64_t max_events, uint64_t seed, double *out_times, int64_t *out_marks, int64_t *n_out,
+                         lamp_error *err)
+{
+    *n_out = 0;
+    int rc = lamp_hawkes_check(NULL, NULL, 0, K, mu, alpha, beta, end_time, err);
+    if (rc != LAMP_OK)
+        return rc;
+    if (!(end_time >= 0.0))
+        return lamp_error_set(err, LAMP_EVALUE, "end_time must be >= 0");
+    double *S = calloc((size_t)(K * K), sizeof(double)), *lam = malloc((size_t)K * sizeof(double));
+    if (!S || !lam) {
+        free(S);
+        free(lam);
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+    }
+    uint64_t rng = seed;
+    double t = 0.0;
+    int64_t count = 0;
+    for (;;) {
+        double tn;
+        int64_t kn;
+        if (!next_event(K, mu, alpha, beta, S, t, end_time, &rng, lam, &tn, &kn))
+            break;
+        if (count == max_events) {
+            rc = lamp_error_set(err, LAMP_EVALUE, "more than max_events=%lld events before end_time (explosive "
+                                "parameters? the spectral radius of alpha must be < 1)", (long long)max_events);
+            break;
+        }
+        for (int64_t i = 0; i < K * K; i++)
+            S[i] *= exp(-beta[i] * (tn - t));
+        for (int64_t k = 0; k < K; k++)
+            S[k * K + kn] += 1.0;
+        t = tn;
+        out_times[count] = tn;
+        out_marks[count] = kn;
+        count++;
+    }
+    *n_out = count;
+    free(S);
+    free(lam);
+    return rc;
+}

@@ -37,3 +37,20 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
                        double *dalpha, double *dbeta, lamp_error *err);
 
 #endif
+
+/* Ogata thinning with the exact bound, for the process after a history.
+ *
+ * The intensity of an exponential Hawkes process only decays between events,
+ * so the total intensity just after the current point bounds it until the
+ * next acceptance.  lamp_hawkes_sample_next draws n_samples independent next
+ * events after time t_start (>= the last history time) given the history;
+ * lamp_hawkes_simulate draws a whole sequence on [0, end_time] (at most
+ * max_events; *n_out is the count, and LAMP_EVALUE is returned when the cap is
+ * hit).  Both are reproducible from `seed`. */
+int lamp_hawkes_sample_next(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
+                            const double *alpha, const double *beta, double t_start, int64_t n_samples,
+                            uint64_t seed, double *out_times, int64_t *out_marks, lamp_error *err);
+
+int lamp_hawkes_simulate(int64_t K, const double *mu, const double *alpha, const double *beta, double end_time,
+                         int64_t max_events, uint64_t seed, double *out_times, int64_t *out_marks, int64_t *n_out,
+                         lamp_error *err);

@@ -67,3 +67,10 @@ def hawkes_loglik(
     times: npt.ArrayLike, marks: npt.ArrayLike, mu: npt.ArrayLike, alpha: npt.ArrayLike, beta: npt.ArrayLike,
     end_time: float, want_grad: bool,
 ) -> float | tuple[float, np.ndarray, np.ndarray, np.ndarray]: ...
+def hawkes_sample_next(
+    times: npt.ArrayLike, marks: npt.ArrayLike, mu: npt.ArrayLike, alpha: npt.ArrayLike, beta: npt.ArrayLike,
+    t_start: float, n: int, seed: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def hawkes_simulate(
+    mu: npt.ArrayLike, alpha: npt.ArrayLike, beta: npt.ArrayLike, end_time: float, max_events: int, seed: int,
+) -> tuple[np.ndarray, np.ndarray]: ...

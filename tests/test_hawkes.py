@@ -113,3 +113,63 @@ def test_bad_input():
     # non-contiguous arrays are converted, not misread
     wide = np.array([0.5, 9.0, 1.0, 9.0])[::2]
     assert hawkes_loglik(wide, m, mu, alpha, 1.0, 2.0) == pytest.approx(hawkes_loglik(t, m, mu, alpha, 1.0, 2.0))
+
+
+# --- HawkesProcess: fitting, thinning, simulation ---------------------------------------------
+
+from scipy import stats  # noqa: E402
+
+from lamp.tpp import HawkesProcess  # noqa: E402
+
+TRUE = dict(mu=[0.3, 0.2], alpha=[[0.3, 0.2], [0.1, 0.4]], beta=1.5)
+
+
+def test_fit_recovers_known_parameters():
+    truth = HawkesProcess(2).set_params(**TRUE)
+    t, m = truth.simulate(20000, seed=1)
+    assert 15000 < len(t) < 25000
+    fitted = HawkesProcess(2).fit([(t, m)], end_times=[20000.0])
+    assert fitted.fit_result["converged"]
+    np.testing.assert_allclose(fitted.mu, TRUE["mu"], atol=0.03)
+    np.testing.assert_allclose(fitted.alpha, TRUE["alpha"], atol=0.05)
+    assert fitted.beta[0, 0] == pytest.approx(1.5, rel=0.15)
+    fixed = HawkesProcess(2, decay=1.5).fit([(t, m)], end_times=[20000.0])
+    np.testing.assert_allclose(fixed.alpha, TRUE["alpha"], atol=0.05)
+
+
+def test_thinning_matches_the_exact_next_time_distribution():
+    proc = HawkesProcess(2).set_params(**TRUE)
+    history_t, history_m = np.array([0.0, 0.4, 1.0, 1.1]), np.array([0, 1, 1, 0])
+    times, marks = proc.sample_next(history_t, history_m, n=3000, seed=7)
+    assert np.all(times > 1.1)
+    mu, alpha, beta = np.array(TRUE["mu"]), np.array(TRUE["alpha"]), TRUE["beta"]
+
+    def cdf(t):  # 1 - exp(-compensator from the last event to t)
+        t = np.atleast_1d(t)
+        comp = mu.sum() * (t - 1.1)
+        for ti, c in zip(history_t, history_m):
+            comp += alpha[:, c].sum() * (np.exp(-beta * (1.1 - ti)) - np.exp(-beta * (t - ti)))
+        return 1 - np.exp(-comp)
+
+    assert stats.kstest(times, cdf).pvalue > 0.01
+    again = proc.sample_next(history_t, history_m, n=3000, seed=7)
+    np.testing.assert_array_equal(again[0], times)  # seeded and reproducible
+    # the mark of the next event follows the intensities at its time
+    lam = proc.intensity(history_t, history_m, times)
+    expected = (lam[:, 0] / lam.sum(axis=1)).mean()
+    assert np.mean(marks == 0) == pytest.approx(expected, abs=0.04)
+
+
+def test_propose_and_save_load(tmp_path):
+    proc = HawkesProcess(3).set_params([0.1, 0.5, 0.2], np.full((3, 3), 0.1), 1.0)
+    types, probs, next_time = proc.propose(np.array([0.0, 1.0]), np.array([1, 1]), m=2, n_samples=4000)
+    assert types[0] == 1 and probs[0] > probs[1] and next_time > 1.0
+    proc.save(tmp_path / "h.npz")
+    again = HawkesProcess.load(tmp_path / "h.npz")
+    np.testing.assert_array_equal(again.alpha, proc.alpha)
+    with pytest.raises(ValueError, match="m must be in 1..3"):
+        proc.propose(np.array([0.0]), np.array([0]), m=4)
+    with pytest.raises(RuntimeError, match="no parameters"):
+        HawkesProcess(2).simulate(10.0)
+    with pytest.raises(ValueError, match="max_events"):
+        HawkesProcess(1).set_params([5.0], [[0.5]], 1.0).simulate(1000.0, max_events=10)

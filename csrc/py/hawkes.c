@@ -112,7 +112,106 @@ finally:
     return result;
 }
 
+static PyObject *hawkes_sample_next(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *t, *m, *mu, *alpha, *beta, *result = NULL;
+    double t_start;
+    long long n_samples;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOOOdLK", &t, &m, &mu, &alpha, &beta, &t_start, &n_samples, &seed))
+        return NULL;
+    hawkes_args a;
+    PyArrayObject *ot = NULL, *om = NULL;
+    if (take(t, m, mu, alpha, beta, &a) < 0)
+        goto finally;
+    if (n_samples < 1) {
+        PyErr_Format(PyExc_ValueError, "argument 'n' must be positive, got %lld", n_samples);
+        goto finally;
+    }
+    npy_intp dims[1] = {(npy_intp)n_samples};
+    if (!(ot = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)) ||
+        !(om = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_INT64, 0)))
+        goto finally;
+    lamp_error err;
+    lamp_error_clear(&err);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_hawkes_sample_next(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K, PyArray_DATA(a.mu),
+                                 PyArray_DATA(a.alpha), PyArray_DATA(a.beta), t_start, n_samples, seed,
+                                 PyArray_DATA(ot), PyArray_DATA(om), &err);
+    Py_END_ALLOW_THREADS
+    if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+        goto finally;
+    }
+    result = Py_BuildValue("OO", ot, om);
+finally:
+    hawkes_args_release(&a);
+    Py_XDECREF(ot);
+    Py_XDECREF(om);
+    return result;
+}
+
+static PyObject *hawkes_simulate(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *mu_obj, *alpha_obj, *beta_obj, *result = NULL;
+    double end_time;
+    long long max_events;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOOdLK", &mu_obj, &alpha_obj, &beta_obj, &end_time, &max_events, &seed))
+        return NULL;
+    PyArrayObject *mu = NULL, *alpha = NULL, *beta = NULL, *ot = NULL, *om = NULL;
+    if (!(mu = lamp_array_from(mu_obj, NPY_FLOAT64, 1, "mu")) ||
+        !(alpha = lamp_array_from(alpha_obj, NPY_FLOAT64, 2, "alpha")) ||
+        !(beta = lamp_array_from(beta_obj, NPY_FLOAT64, 2, "beta")))
+        goto finally;
+    npy_intp K = PyArray_DIM(mu, 0);
+    if (lamp_require_dim(alpha, 0, K, "alpha") < 0 || lamp_require_dim(alpha, 1, K, "alpha") < 0 ||
+        lamp_require_dim(beta, 0, K, "beta") < 0 || lamp_require_dim(beta, 1, K, "beta") < 0)
+        goto finally;
+    if (max_events < 1) {
+        PyErr_SetString(PyExc_ValueError, "argument 'max_events' must be positive");
+        goto finally;
+    }
+    npy_intp dims[1] = {(npy_intp)max_events};
+    if (!(ot = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)) ||
+        !(om = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_INT64, 0)))
+        goto finally;
+    lamp_error err;
+    lamp_error_clear(&err);
+    int64_t count = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_hawkes_simulate(K, PyArray_DATA(mu), PyArray_DATA(alpha), PyArray_DATA(beta), end_time, max_events, seed,
+                              PyArray_DATA(ot), PyArray_DATA(om), &count, &err);
+    Py_END_ALLOW_THREADS
+    if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+        goto finally;
+    }
+    PyObject *times = PySequence_GetSlice((PyObject *)ot, 0, count), *marks = PySequence_GetSlice((PyObject *)om, 0, count);
+    if (times && marks)
+        result = Py_BuildValue("NN", times, marks);
+    else {
+        Py_XDECREF(times);
+        Py_XDECREF(marks);
+    }
+finally:
+    Py_XDECREF(mu);
+    Py_XDECREF(alpha);
+    Py_XDECREF(beta);
+    Py_XDECREF(ot);
+    Py_XDECREF(om);
+    return result;
+}
+
 static PyMethodDef hawkes_methods[] = {
+    {"hawkes_sample_next", hawkes_sample_next, METH_VARARGS,
+     "hawkes_sample_next(times, marks, mu, alpha, beta, t_start, n, seed) -> (times (n,), marks (n,))"},
+    {"hawkes_simulate", hawkes_simulate, METH_VARARGS,
+     "hawkes_simulate(mu, alpha, beta, end_time, max_events, seed) -> (times, marks) on [0, end_time]"},
     {"hawkes_intensity", hawkes_intensity, METH_VARARGS,
      "hawkes_intensity(times, marks, mu, alpha, beta, query_times) -> (Q, K) left-limit intensities"},
     {"hawkes_loglik", hawkes_loglik, METH_VARARGS,

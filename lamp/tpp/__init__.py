@@ -1,5 +1,5 @@
 """Temporal point processes: the proposers of LAMP's first stage."""
-from lamp.tpp.hawkes import hawkes_intensity, hawkes_loglik, hawkes_loglik_grad
+from lamp.tpp.hawkes import HawkesProcess, hawkes_intensity, hawkes_loglik, hawkes_loglik_grad
 from lamp.tpp.kg import KGHawkes, RecurrencyBaseline
 
-__all__ = ["KGHawkes", "RecurrencyBaseline", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad"]
+__all__ = ["HawkesProcess", "KGHawkes", "RecurrencyBaseline", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad"]
