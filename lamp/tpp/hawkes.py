@@ -90,6 +90,8 @@ class HawkesProcess:
     l2 : float
         L2 penalty on ``alpha`` (per event of the training data).
 
+    Notes
+    -----
     ``fit`` maximises the log-likelihood with SciPy's L-BFGS-B (bounds: mu > 0,
     alpha >= 0, beta > 0) using the exact C gradient; ``sample_next`` and
     ``simulate`` use Ogata thinning with the exact bound (the intensity only
