@@ -22,7 +22,7 @@ import numpy as np
 
 from lamp import _core
 
-__all__ = ["BM25Index", "assemble_evidence", "ENGLISH_STOP_WORDS"]
+__all__ = ["BM25Index", "DenseIndex", "assemble_evidence", "ENGLISH_STOP_WORDS"]
 
 ENGLISH_STOP_WORDS = ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
                       "of", "on", "or", "that", "the", "to", "was", "were", "with")
@@ -134,6 +134,50 @@ class BM25Index:
         """Term ids of a text under this index (-1 for tokens it has never seen)."""
         data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
         return _core.bm25_tokenize(self._index, data)
+
+
+class DenseIndex:
+    """Exact cosine top-k over embedding vectors in time order, with per-query time cutoffs.
+
+    Parameters
+    ----------
+    vectors : array (N, d)
+        One embedding per event, in time order; stored as float32, L2-normalised
+        once.  A zero, NaN or infinite row raises ValueError naming it.
+
+    Notes
+    -----
+    ``search`` multiplies blocks of queries by blocks of the corpus with
+    OpenBLAS ``sgemm`` (256 x 4,096 scores at a time, never an N x Q matrix)
+    and keeps a k-heap per query; query ``i`` only sees rows ``< before[i]``.
+    Embeddings come from any source: a user matrix, ``lamp.llm.ChatClient.embed``
+    against an ``/v1/embeddings`` endpoint, or a local sentence encoder.
+    """
+
+    def __init__(self, vectors):
+        self.vectors = _core.dense_normalize(vectors, "vectors")
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def dimension(self) -> int:
+        return self.vectors.shape[1]
+
+    def search(self, query_vectors, k: int, before=None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows by cosine similarity per query: (indices int64 (Q, k), scores float64 (Q, k)),
+        best first, ties to the more recent row, -1 / -inf padding."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"k must be an integer, got {k!r}")
+        queries = np.asarray(query_vectors)
+        if queries.ndim != 2 or queries.shape[1] != self.dimension:
+            raise ValueError(f"query_vectors must have shape (Q, {self.dimension}), got {queries.shape}")
+        queries = _core.dense_normalize(queries, "query_vectors")
+        if before is not None:
+            before = np.asarray(before)
+            if before.dtype.kind not in "iu":
+                raise TypeError(f"before must hold integers, got dtype {before.dtype}")
+        return _core.dense_search(self.vectors, queries, before, int(k))
 
 
 def assemble_evidence(hits: np.ndarray, subjects, relations, objects, times, length: int = 10) -> np.ndarray:

@@ -117,3 +117,46 @@ def test_bad_input():
         assemble_evidence(np.zeros((1, 1), dtype=np.int64), [0], [0], [0], [0.0], length=0)
     with pytest.raises(ValueError, match="outside"):
         assemble_evidence(np.array([[7]]), [0], [0], [0], [0.0], length=2)
+
+
+# --- dense retrieval ----------------------------------------------------------------------------
+
+from lamp.match import DenseIndex  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_matches_numpy_with_cutoffs(seed):
+    rng = np.random.default_rng(seed)
+    corpus = rng.normal(size=(5000, 24)).astype(np.float32)
+    corpus[10] = corpus[3]  # an exact tie
+    queries = rng.normal(size=(300, 24)).astype(np.float32)
+    queries[0] = corpus[3] * 2
+    before = rng.integers(0, 5001, size=300)
+    before[0] = 5000
+    ids, scores = DenseIndex(corpus).search(queries, 8, before=before)
+    unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
+    qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    for i in range(300):
+        sims = unit[:before[i]] @ qn[i]
+        order = sorted(range(len(sims)), key=lambda j: (-sims[j], -j))[:8]
+        got = [g for g in ids[i] if g >= 0]
+        np.testing.assert_allclose(scores[i][:len(got)], sims[got], atol=1e-5)
+        np.testing.assert_allclose(np.sort(scores[i][:len(order)])[::-1], sims[order], atol=1e-5)
+        assert all(g < before[i] for g in got)
+    assert list(ids[0][:2]) == [10, 3]  # the tie goes to the more recent row
+
+
+def test_dense_bad_input():
+    with pytest.raises(ValueError, match="row 1 is a zero vector"):
+        DenseIndex(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        DenseIndex(np.array([[1.0, np.nan]]))
+    index = DenseIndex(np.eye(3))
+    with pytest.raises(ValueError, match=r"shape \(Q, 3\)"):
+        index.search(np.ones((1, 2)), 1)
+    with pytest.raises(ValueError, match="k' must be in 1..3"):
+        index.search(np.ones((1, 3)), 4)
+    with pytest.raises(ValueError, match="before"):
+        index.search(np.ones((1, 3)), 1, before=np.array([9]))
+    ids, scores = index.search(np.ones((1, 3)), 3, before=np.array([1]))
+    assert list(ids[0]) == [0, -1, -1] and np.isinf(scores[0][1])
