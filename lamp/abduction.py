@@ -35,7 +35,7 @@ import numpy as np
 from lamp.data import EventStore
 from lamp.text import display_name, event_text, format_time, normalize_name
 
-__all__ = ["Cause", "ParseStats", "Abductor", "parse_causes", "ZeroCauseWarning"]
+__all__ = ["Cause", "ParseStats", "Abductor", "ReviewAbductor", "parse_causes", "ZeroCauseWarning"]
 
 
 class ZeroCauseWarning(UserWarning):
@@ -70,11 +70,12 @@ class ParseStats:
 
 
 _FIELD_PATTERNS = [
-    ("relation", r"(?:event[ _]?type|event[ _]?predicate|predicate|relation(?:ship)?|action|event)"),
+    ("relation", r"(?:event[ _]?type|event[ _]?predicate|predicate|relation(?:ship)?|action|event|"
+                 r"(?:product[ _]?)?category)"),
     ("subject", r"(?:subject(?:[ _]?name)?|actor(?:[ _]?1)?|source)"),
     ("object", r"(?:object(?:[ _]?name)?|target|actor[ _]?2)"),
     ("time", r"(?:time|date|when)"),
-    ("headline", r"(?:headline|title|summary)"),
+    ("headline", r"(?:headline|(?:review[ _]?)?title|summary|review)"),
 ]
 _FIELD_RE = re.compile(r"^\W*(?P<name>" + "|".join(f"(?P<{n}>{p})" for n, p in _FIELD_PATTERNS) +
                        r")\W*?\s*[:=\-–]\s*(?P<value>.+?)\s*$", re.IGNORECASE)
@@ -177,7 +178,7 @@ def parse_causes(text: str | None, relation_index: dict | None = None, entity_in
                     values["time"] = parts[3]
         core = [values.get("subject"), values.get("relation"), values.get("object")]
         if any(core):
-            cause_text = " | ".join(c for c in core if c)
+            cause_text = " | ".join([c for c in core if c] + ([values["headline"]] if values.get("headline") else []))
         elif values.get("headline"):
             cause_text = values["headline"]
         elif is_item:
@@ -355,8 +356,9 @@ class Abductor:
                              f"{effects.shape}")
         if self.client is None:
             return [[Cause(text=self.event_text(e))] for e in effects]
-        prompts = [self.build_prompt(e) for e in effects]
-        results = self.client.chat(prompts)
+        return self._parse_results(self.client.chat([self.build_prompt(e) for e in effects]))
+
+    def _parse_results(self, results) -> list[list[Cause]]:
         out = []
         for result in results:
             if result.text is None:
@@ -373,3 +375,109 @@ class Abductor:
                           "causes: the model does not follow the reply format (look at a few replies in the cache)",
                           ZeroCauseWarning, stacklevel=2)
         return out
+
+
+_REVIEW_SYSTEM = (
+    "You are an expert analyst of {domain}. Each event is one review a customer wrote, described by the "
+    "fields: category (the product's category), title, time and summary.\n"
+    "Given the category and time of a customer's next review, list {low} to {high} earlier reviews by the same "
+    "customer that plausibly led to it. Every cause must have happened before it. Answer with a numbered list and "
+    "nothing else, each item in exactly this form:\n"
+    "1. category: <one of the allowed categories>\n"
+    "   title: <the review's title>\n"
+    "   time: <YYYY-MM-DD>\n"
+    "   summary: <one sentence about the product and the opinion>"
+)
+
+
+class ReviewAbductor(Abductor):
+    """Abductive prompts for typed event sequences with text (the Amazon reviews data).
+
+    An effect event is a (sequence index, event index) of ``split``; it is shown
+    by its category and time only (its own title and review would reveal
+    it).  Demonstrations come from the training split: the last review of a
+    customer as the effect and that customer's earlier reviews, most recent
+    first, as its causes.  Causes are parsed by :func:`parse_causes` (the
+    ``category`` field resolves to a type id through ``relation_index``).
+    """
+
+    def __init__(self, store: EventStore, client=None, num_shots: int = 8, seed: int = 0, max_causes: int = 5,
+                 summary_chars: int = 160, domain: str = "online shopping and product reviews"):
+        if not isinstance(store, EventStore) or store.kind != "typed" or store.train is None or \
+                store.train.texts is None:
+            raise TypeError("ReviewAbductor needs typed sequences with texts (lamp.data.load_amazon_jsonl)")
+        if num_shots < 0:
+            raise ValueError(f"num_shots must be >= 0, got {num_shots}")
+        self.store, self.client = store, client
+        self.num_shots, self.seed, self.max_causes, self.domain = int(num_shots), int(seed), max_causes, domain
+        self.summary_chars = int(summary_chars)
+        self.types = [display_name(n) for n in store.type_names]
+        self.relation_index = {normalize_name(n): i for i, n in enumerate(store.type_names)}
+        self.entity_index = {}
+        self.listed_relations = self.types
+        self.stats = ParseStats()
+        self.demonstrations = self._review_demonstrations()
+
+    def _review(self, seqs, i: int, with_text: bool = True) -> str:
+        title = str(seqs.fields["review_title"][i]) if "review_title" in seqs.fields else ""
+        lines = [f"category: {self.types[int(seqs.marks[i])]}"]
+        if with_text and title:
+            lines.append(f"title: {title}")
+        lines.append(f"time: {self._time(seqs.times[i])}")
+        if with_text:
+            body = seqs.texts[i][len(title):].strip(" .") if seqs.texts[i].startswith(title) else seqs.texts[i]
+            summary = " ".join(body.split())[:self.summary_chars]
+            if summary:
+                lines.append(f"summary: {summary}")
+        return "\n".join(lines)
+
+    def _review_demonstrations(self):
+        if self.num_shots == 0:
+            return []
+        train = self.store.train
+        rng = np.random.default_rng(self.seed)
+        chosen = []
+        for s in rng.permutation(train.num_sequences):
+            b, e = int(train.offsets[s]), int(train.offsets[s + 1])
+            if e - b < 3:
+                continue
+            effect = e - 1
+            causes = list(range(max(b, effect - 3), effect))[::-1]
+            chosen.append((effect, causes))
+            if len(chosen) == self.num_shots:
+                break
+        return chosen
+
+    def build_prompt(self, effect, split: str = "test") -> list[dict]:
+        """Messages for the effect (sequence index, event index) of ``split``."""
+        seqs = getattr(self.store, split)
+        s, j = int(effect[0]), int(effect[1])
+        if not 0 <= s < seqs.num_sequences or not 0 <= j < seqs.lengths[s]:
+            raise ValueError(f"effect ({s}, {j}) is not an event of the {split} split")
+        train = self.store.train
+        messages = [{"role": "system", "content": _REVIEW_SYSTEM.format(domain=self.domain, low=2, high=4)},
+                    {"role": "user", "content": "Allowed categories: " + "; ".join(self.types) + "."},
+                    {"role": "assistant", "content": "Understood."}]
+        for demo_effect, causes in self.demonstrations:
+            messages.append({"role": "user", "content": "Next review:\n" + self._review(train, demo_effect, False)})
+            items = [f"{k + 1}. " + self._review(train, c).replace("\n", "\n   ") for k, c in enumerate(causes)]
+            messages.append({"role": "assistant", "content": "\n".join(items)})
+        i = int(seqs.offsets[s]) + j
+        messages.append({"role": "user", "content": "Next review:\n" + self._review(seqs, i, False)})
+        return messages
+
+    def event_text(self, event) -> str:
+        return self.types[int(event[2])] if len(event) > 2 else ""
+
+    def abduce(self, effects, split: str = "test") -> list[list[Cause]]:
+        """Causes of every effect (rows (sequence index, event index, ...)) of ``split``."""
+        effects = np.asarray(effects)
+        if effects.ndim != 2 or effects.shape[1] < 2:
+            raise ValueError(f"effects must be an array (n, >= 2) of (sequence index, event index), got "
+                             f"{effects.shape}")
+        if self.client is None:
+            seqs = getattr(self.store, split)
+            return [[Cause(text=self.types[int(seqs.marks[int(seqs.offsets[int(e[0])]) + int(e[1])])])]
+                    for e in effects]
+        results = self.client.chat([self.build_prompt(e, split) for e in effects])
+        return self._parse_results(results)

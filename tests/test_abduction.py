@@ -95,3 +95,49 @@ def test_real_local_model_end_to_end(icews14):
         ab.client = ChatClient(server.base_url, server.model, max_tokens=120, timeout=120)
         causes = ab.abduce(icews14.test.quadruples()[:2])
     assert ab.stats.replies == 2 and sum(len(c) for c in causes) >= 1
+
+
+# --- typed events with text (Amazon reviews) ----------------------------------------------------
+
+from lamp.abduction import ReviewAbductor  # noqa: E402
+from lamp.datasets import load_amazon_sample  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def amazon():
+    return load_amazon_sample()
+
+
+def test_review_prompt_structure_and_no_leak(amazon):
+    ab = ReviewAbductor(amazon, num_shots=3, seed=0)
+    msgs = ab.build_prompt((0, 4), split="test")
+    assert msgs[1]["content"].startswith("Allowed categories:")
+    assert len(msgs) == 3 + 2 * 3 + 1
+    i = int(amazon.test.offsets[0]) + 4
+    query = msgs[-1]["content"]
+    assert ab.types[amazon.test.marks[i]] in query
+    title = amazon.test.fields["review_title"][i]
+    assert title not in query and "summary" not in query  # the effect's own text is not shown
+    # demonstrations: earlier reviews of the same training customer, most recent first, parseable
+    for effect, causes in ab.demonstrations:
+        s = np.searchsorted(amazon.train.offsets, effect, side="right") - 1
+        assert all(amazon.train.offsets[s] <= c < effect for c in causes)
+        assert list(causes) == sorted(causes, reverse=True)
+    parsed = parse_causes(msgs[4]["content"], ab.relation_index)
+    assert len(parsed) == len(ab.demonstrations[0][1]) and all(c.relation_id is not None for c in parsed)
+    assert all("|" in c.text for c in parsed)  # category | title
+
+
+def test_review_abduction_through_the_client(amazon, icews14):
+    reply = "1. category: Buy a Kindle\n   title: Great read\n   time: 2021-01-02\n   summary: loved it"
+    with TestServer(reply=reply) as server:
+        ab = ReviewAbductor(amazon, ChatClient(server.base_url, "test"), num_shots=2)
+        causes = ab.abduce(np.array([[0, 4], [1, 4]]), split="test")
+    assert [c[0].text for c in causes] == ["Buy a Kindle | Great read"] * 2
+    assert causes[0][0].relation_id == amazon.type_names.index("Buy a Kindle")
+    plain = ReviewAbductor(amazon, num_shots=0).abduce(np.array([[0, 4]]), split="test")
+    assert plain[0][0].text == ReviewAbductor(amazon, num_shots=0).types[amazon.test.marks[4]]
+    with pytest.raises(ValueError, match="not an event of the test split"):
+        ReviewAbductor(amazon, num_shots=0).build_prompt((999, 0))
+    with pytest.raises(TypeError, match="typed sequences with texts"):
+        ReviewAbductor(icews14)
