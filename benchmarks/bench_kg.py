@@ -45,7 +45,7 @@ def main():
     for n in (1000, len(quads)):
         q = quads[:n]
         wall, cpu, _ = best_time(lambda: model.propose(q, m=20))
-        rows.append([f"lamp C (`KGHawkes.propose`, m=20)", n, f"{n / wall:,.0f}", "1.0x"])
+        rows.append(["lamp C (`KGHawkes.propose`, m=20)", n, f"{n / wall:,.0f}", "1.0x"])
     hist_q, hist_t = _stream(store)
     sub = quads[:50]
     wall_np, _, np_scores = best_time(lambda: [numpy_scores(model, hist_q, hist_t, x) for x in sub], repeat=1)

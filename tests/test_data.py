@@ -11,7 +11,7 @@ from lamp import _core
 from lamp._reference.events import first_bad_event
 from lamp.data import (DataError, EventSequences, load_amazon_jsonl, load_easytpp, load_easytpp_splits,
                        load_tkg, save_easytpp_json)
-from lamp.datasets import load_amazon_sample, load_gdelt_sample, load_icews14
+from lamp.datasets import load_amazon_sample, load_gdelt_sample
 
 
 # --- the C validation kernel against its NumPy reference ----------------------------------------

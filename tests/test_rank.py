@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from lamp import _core
 from lamp._reference import rank as ref
 from lamp.rank import EnergyRanker, EvidenceCountRanker, IdentityRanker, RankingSamples, mean_rank
 
