@@ -347,3 +347,57 @@ int lamp_hawkes_simulate(int64_t K, const double *mu, const double *alpha, const
     free(lam);
     return rc;
 }
+
+int lamp_hawkes_loglik_batch(const double *times, const int64_t *marks, const int64_t *offsets, int64_t n_seq,
+                             int64_t K, const double *mu, const double *alpha, const double *beta,
+                             const double *end_times, double *loglik, double *dmu, double *dalpha, double *dbeta,
+                             lamp_error *err)
+{
+    int grads = dmu && dalpha && dbeta;
+    double *g = grads ? malloc(sizeof(double) * (size_t)(K + 2 * K * K)) : NULL;
+    if (grads && !g)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+    if (grads) {
+        memset(dmu, 0, sizeof(double) * (size_t)K);
+        memset(dalpha, 0, sizeof(double) * (size_t)(K * K));
+        memset(dbeta, 0, sizeof(double) * (size_t)(K * K));
+    }
+    double total = 0.0;
+    int rc = LAMP_OK;
+    for (int64_t s = 0; s < n_seq; s++) {
+        int64_t b = offsets[s], e = offsets[s + 1];
+        if (e < b) {
+            rc = lamp_error_set(err, LAMP_EVALUE, "offsets must be non-decreasing (sequence %lld)", (long long)s);
+            break;
+        }
+        double ll;
+        rc = lamp_hawkes_loglik(times + b, marks + b, e - b, K, mu, alpha, beta, end_times[s], &ll,
+                                grads ? g : NULL, grads ? g + K : NULL, grads ? g + K + K * K : NULL, err);
+        if (rc != LAMP_OK) {
+            char context[sizeof err->message];
+            memcpy(context, err->message, sizeof context);
+            context[sizeof context - 40] = '\0'; /* leave room for the prefix */
+            lamp_error_set(err, rc, "sequence %lld: %s", (long long)s, context);
+            break;
+        }
+        total += ll;
+        for (int64_t i = 0; grads && i < K; i++)
+            dmu[i] += g[i];
+        for (int64_t i = 0; grads && i < K * K; i++) {
+            dalpha[i] += g[K + i];
+            dbeta[i] += g[K + K * K + i];
+        }
+    }
+    free(g);
+    if (rc == LAMP_OK)
+        *loglik = total;
+    return rc;
+}
+
+double lamp_hawkes_stream_floor(const double *times, const int64_t *marks, int64_t n)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        acc += times[i] * (double)(marks[i] + 1);
+    return acc;
+}

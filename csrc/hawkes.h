@@ -54,3 +54,14 @@ int lamp_hawkes_sample_next(const double *times, const int64_t *marks, int64_t n
 int lamp_hawkes_simulate(int64_t K, const double *mu, const double *alpha, const double *beta, double end_time,
                          int64_t max_events, uint64_t seed, double *out_times, int64_t *out_marks, int64_t *n_out,
                          lamp_error *err);
+
+/* The log-likelihood summed over S sequences laid out back to back (sequence s = events
+ * offsets[s] .. offsets[s+1]-1, observed on [0, end_times[s]]); gradients summed likewise
+ * when non-NULL.  Empty sequences contribute only their compensator. */
+int lamp_hawkes_loglik_batch(const double *times, const int64_t *marks, const int64_t *offsets, int64_t n_seq,
+                             int64_t K, const double *mu, const double *alpha, const double *beta,
+                             const double *end_times, double *loglik, double *dmu, double *dalpha, double *dbeta,
+                             lamp_error *err);
+
+/* The streaming floor of the benchmarks: one pass that reads every time and mark once. */
+double lamp_hawkes_stream_floor(const double *times, const int64_t *marks, int64_t n);

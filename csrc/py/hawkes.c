@@ -207,7 +207,84 @@ finally:
     return result;
 }
 
+static PyObject *hawkes_loglik_batch(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *t, *m, *off_obj, *mu, *alpha, *beta, *end_obj, *result = NULL;
+    int want_grad;
+    if (!PyArg_ParseTuple(args, "OOOOOOOp", &t, &m, &off_obj, &mu, &alpha, &beta, &end_obj, &want_grad))
+        return NULL;
+    hawkes_args a;
+    PyArrayObject *off = NULL, *ends = NULL, *dmu = NULL, *dalpha = NULL, *dbeta = NULL;
+    if (take(t, m, mu, alpha, beta, &a) < 0 || !(off = lamp_array_from(off_obj, NPY_INT64, 1, "offsets")) ||
+        !(ends = lamp_array_from(end_obj, NPY_FLOAT64, 1, "end_times")))
+        goto finally;
+    npy_intp n_seq = PyArray_DIM(off, 0) - 1;
+    const int64_t *o = PyArray_DATA(off);
+    if (n_seq < 0 || o[0] != 0 || o[n_seq] != a.n) {
+        PyErr_SetString(PyExc_ValueError, "argument 'offsets' must start at 0 and end at len(times)");
+        goto finally;
+    }
+    if (lamp_require_dim(ends, 0, n_seq, "end_times") < 0)
+        goto finally;
+    if (want_grad) {
+        npy_intp d1[1] = {a.K}, d2[2] = {a.K, a.K};
+        if (!(dmu = (PyArrayObject *)PyArray_ZEROS(1, d1, NPY_FLOAT64, 0)) ||
+            !(dalpha = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)) ||
+            !(dbeta = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)))
+            goto finally;
+    }
+    lamp_error err;
+    lamp_error_clear(&err);
+    double ll = 0.0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_hawkes_loglik_batch(PyArray_DATA(a.times), PyArray_DATA(a.marks), o, n_seq, a.K, PyArray_DATA(a.mu),
+                                  PyArray_DATA(a.alpha), PyArray_DATA(a.beta), PyArray_DATA(ends), &ll,
+                                  dmu ? PyArray_DATA(dmu) : NULL, dalpha ? PyArray_DATA(dalpha) : NULL,
+                                  dbeta ? PyArray_DATA(dbeta) : NULL, &err);
+    Py_END_ALLOW_THREADS
+    if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+        goto finally;
+    }
+    result = want_grad ? Py_BuildValue("dOOO", ll, dmu, dalpha, dbeta) : PyFloat_FromDouble(ll);
+finally:
+    hawkes_args_release(&a);
+    Py_XDECREF(off);
+    Py_XDECREF(ends);
+    Py_XDECREF(dmu);
+    Py_XDECREF(dalpha);
+    Py_XDECREF(dbeta);
+    return result;
+}
+
+static PyObject *hawkes_stream_floor(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *t_obj, *m_obj;
+    if (!PyArg_ParseTuple(args, "OO", &t_obj, &m_obj))
+        return NULL;
+    PyArrayObject *t = lamp_array_from(t_obj, NPY_FLOAT64, 1, "times"), *m = NULL;
+    if (!t || !(m = lamp_array_from(m_obj, NPY_INT64, 1, "marks")) || lamp_require_dim(m, 0, PyArray_DIM(t, 0), "marks") < 0) {
+        Py_XDECREF(t);
+        Py_XDECREF(m);
+        return NULL;
+    }
+    double v;
+    Py_BEGIN_ALLOW_THREADS
+    v = lamp_hawkes_stream_floor(PyArray_DATA(t), PyArray_DATA(m), PyArray_DIM(t, 0));
+    Py_END_ALLOW_THREADS
+    Py_DECREF(t);
+    Py_DECREF(m);
+    return PyFloat_FromDouble(v);
+}
+
 static PyMethodDef hawkes_methods[] = {
+    {"hawkes_loglik_batch", hawkes_loglik_batch, METH_VARARGS,
+     "hawkes_loglik_batch(times, marks, offsets, mu, alpha, beta, end_times, want_grad) -> summed over sequences"},
+    {"_hawkes_stream_floor", hawkes_stream_floor, METH_VARARGS,
+     "_hawkes_stream_floor(times, marks) -> float: one pass reading every time and mark (benchmark floor)"},
     {"hawkes_sample_next", hawkes_sample_next, METH_VARARGS,
      "hawkes_sample_next(times, marks, mu, alpha, beta, t_start, n, seed) -> (times (n,), marks (n,))"},
     {"hawkes_simulate", hawkes_simulate, METH_VARARGS,

@@ -14,7 +14,7 @@ import numpy as np
 
 from lamp import _core
 
-__all__ = ["HawkesProcess", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad"]
+__all__ = ["HawkesProcess", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad", "hawkes_loglik_batch"]
 
 
 def _params(mu, alpha, beta):
@@ -75,6 +75,28 @@ def hawkes_loglik_grad(times, marks, mu, alpha, beta, end_time):
     times, marks = _events(times, marks)
     mu, alpha, beta_matrix, scalar = _params(mu, alpha, beta)
     ll, dmu, dalpha, dbeta = _core.hawkes_loglik(times, marks, mu, alpha, beta_matrix, float(end_time), True)
+    return ll, dmu, dalpha, float(dbeta.sum()) if scalar else dbeta
+
+
+def hawkes_loglik_batch(data, mu, alpha, beta, end_times=None, grad: bool = False):
+    """Log-likelihood summed over the sequences of an :class:`~lamp.data.EventSequences` in one C call.
+
+    ``end_times`` (one per sequence) default to each sequence's last time.
+    With ``grad=True`` returns ``(loglik, dmu, dalpha, dbeta)`` like
+    :func:`hawkes_loglik_grad`.  An error names the sequence.
+    """
+    if not (hasattr(data, "offsets") and hasattr(data, "times") and hasattr(data, "marks")):
+        raise TypeError(f"data must be EventSequences (times, marks, offsets), got {type(data).__name__}")
+    mu, alpha, beta_matrix, scalar = _params(mu, alpha, beta)
+    offsets = np.asarray(data.offsets, dtype=np.int64)
+    if end_times is None:
+        lengths = np.diff(offsets)
+        end_times = np.where(lengths > 0, data.times[np.maximum(offsets[1:] - 1, 0)], 0.0)
+    out = _core.hawkes_loglik_batch(data.times, data.marks, offsets, mu, alpha, beta_matrix,
+                                    np.asarray(end_times, dtype=np.float64), bool(grad))
+    if not grad:
+        return out
+    ll, dmu, dalpha, dbeta = out
     return ll, dmu, dalpha, float(dbeta.sum()) if scalar else dbeta
 
 
