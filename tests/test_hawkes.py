@@ -195,3 +195,57 @@ def test_batched_loglik_over_the_store_equals_the_sum():
     bad[4] = 0.0
     with pytest.raises(ValueError, match="sequence 4: end_time"):
         hawkes_loglik_batch(data, mu, alpha, beta, bad)
+
+
+# --- quadrature for intensities without a closed form -----------------------------------------
+
+from lamp.tpp.quadrature import compensator, integrate_intervals, quadrature_nodes  # noqa: E402
+
+
+@pytest.mark.parametrize("order", [1, 3, 8])
+def test_gauss_legendre_is_exact_for_polynomials(order):
+    nodes, weights = quadrature_nodes("gauss_legendre", order)
+    assert weights.sum() == pytest.approx(1.0, rel=1e-13)
+    starts, ends = np.array([0.0, 1.5]), np.array([2.0, 4.0])
+    degree = 2 * order - 1
+    values = ((starts[:, None] + (ends - starts)[:, None] * nodes) ** degree)
+    exact = (ends ** (degree + 1) - starts ** (degree + 1)) / (degree + 1)
+    np.testing.assert_allclose(integrate_intervals(starts, ends, values, weights), exact, rtol=1e-11)
+
+
+def test_easytpp_parity_grid():
+    rng = np.random.default_rng(0)
+    starts = np.sort(rng.uniform(0, 10, 30))
+    ends = starts + rng.exponential(1.0, 30)
+    g = 20
+    grid = np.linspace(0, 1, g)
+    values = np.exp(-(starts[:, None] + (ends - starts)[:, None] * grid))
+    nodes, weights = quadrature_nodes("easytpp_mean", g)
+    np.testing.assert_array_equal(nodes, grid)
+    # EasyTPP (use_mc_samples: true): mean of the intensities on the grid times the interval length
+    expected = values.mean(axis=1) * (ends - starts)
+    np.testing.assert_allclose(integrate_intervals(starts, ends, values, weights), expected, rtol=1e-14)
+    _, trap = quadrature_nodes("easytpp_trapezoid", g)
+    np.testing.assert_allclose(integrate_intervals(starts, ends, values, trap),
+                               np.trapezoid(values, grid, axis=1) * (ends - starts), rtol=1e-13)
+
+
+def test_gauss_legendre_compensator_of_a_hawkes_process_matches_the_closed_form():
+    times, marks, mu, alpha, beta = _random(11, 2, 30)
+    end = 11.0
+    numeric = compensator(lambda t: hawkes_intensity(times, marks, mu, alpha, beta, t.ravel()).sum(axis=1),
+                          times, end, "gauss_legendre", 12)
+    lam = hawkes_intensity(times, marks, mu, alpha, beta, times)[np.arange(len(times)), marks]
+    closed = np.log(lam).sum() - hawkes_loglik(times, marks, mu, alpha, beta, end)
+    assert numeric == pytest.approx(closed, rel=1e-10)
+
+
+def test_quadrature_bad_input():
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        quadrature_nodes("simpson", 3)
+    with pytest.raises(ValueError, match="order"):
+        quadrature_nodes("gauss_legendre", 0)
+    with pytest.raises(ValueError, match="interval 0"):
+        integrate_intervals(np.array([2.0]), np.array([1.0]), np.ones((1, 2)), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="'values'"):
+        integrate_intervals(np.array([0.0]), np.array([1.0]), np.ones((1, 3)), np.array([0.5, 0.5]))
