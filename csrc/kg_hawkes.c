@@ -748,3 +748,193 @@ int lamp_kg_nll(const double *true_features, const double *total_features, int64
         grad[f] /= (double)n;
     return LAMP_OK;
 }
+
+int lamp_kg_score_pairs(const lamp_kg_config *cfg, const lamp_kg_stream *stream, const lamp_kg_queries *q,
+                        const double *weights, int64_t m, int64_t *top_ids, double *top_scores,
+                        const int64_t *filter_offsets, const int64_t *filter_ids, double *ranks, lamp_error *err)
+{
+    int rc = check_inputs(cfg, stream, q, LAMP_KG_TASK_OBJECT, err);
+    if (rc != LAMP_OK)
+        return rc;
+    const int64_t E = cfg->num_entities, R = cfg->num_relations, F = LAMP_KG_NUM_FEATURES(cfg->num_scales);
+    const int S = cfg->num_scales;
+    for (int64_t f = 0; f < F; f++)
+        if (!(weights[f] >= 0.0) || !isfinite(weights[f]))
+            return lamp_error_set(err, LAMP_EVALUE, "weight %lld is %g; weights must be finite and >= 0",
+                                  (long long)f, weights[f]);
+    if (m < 1 || m > E * R)
+        return lamp_error_set(err, LAMP_EVALUE, "m=%lld must be in 1..%lld", (long long)m, (long long)(E * R));
+    for (int64_t i = 0; i < q->n; i++)
+        if (q->relations[i] < 0 || q->relations[i] >= R || (ranks && (!q->targets || q->objects[i] < 0 ||
+                                                                        q->objects[i] >= E)))
+            return lamp_error_set(err, LAMP_EVALUE, "pair query %lld: needs an original relation and, for ranks, "
+                                  "the target object", (long long)i);
+    kg_state st;
+    if (state_init(&st, cfg, stream->n) < 0)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory for the history indexes");
+    double *D = malloc((size_t)E * sizeof(double)), *base = malloc((size_t)E * sizeof(double));
+    double *T = calloc((size_t)E, sizeof(double));
+    int64_t *touched = malloc((size_t)E * sizeof(int64_t)), *sparse_count = calloc((size_t)E, sizeof(int64_t));
+    int64_t *sp_ids = NULL, sp_n = 0, sp_cap = 0;
+    double *sp_scores = NULL, base_time = NAN;
+    int64_t *obj_ids = malloc((size_t)m * sizeof(int64_t));
+    double *obj_scores = malloc((size_t)m * sizeof(double));
+    unsigned char *sparse_mark = calloc((size_t)(E * R + 7) / 8, 1);
+    int64_t next = 0;
+    const double *wf = weights + 2;
+    if (!D || !base || !T || !touched || !sparse_count || !obj_ids || !obj_scores || !sparse_mark) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+        goto finally;
+    }
+    for (int64_t i = 0; i < q->n; i++) {
+        double t = q->times[i], tmp[LAMP_KG_MAX_SCALES];
+        int64_t s = q->subjects[i];
+        if (advance(&st, stream, &next, t) < 0) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory while indexing the history");
+            goto finally;
+        }
+        /* D(o): the object scores of relation 0 minus its relation-specific terms = base + entity pair */
+        object_scores(&st, s, 0, t, weights, base, &base_time, D); /* refreshes base (time-dependent part) */
+        {
+            memcpy(D, base, (size_t)E * sizeof(double));
+            const id_list *pair_list = lists_get(&st.tails_of_head, (uint64_t)s);
+            for (int64_t j = 0; pair_list && j < pair_list->n; j++) {
+                int64_t o = pair_list->items[j];
+                family_read(&st.pair, key2((uint64_t)s, (uint64_t)o, (uint64_t)E), t, cfg->rates, tmp);
+                for (int k = 0; k < S; k++)
+                    D[o] += wf[k * 5 + 2] * tmp[k];
+            }
+        }
+        /* sparse pairs, relation by relation */
+        sp_n = 0;
+        lamp_topk heap = {top_scores + i * m, top_ids + i * m, 0, m, 0};
+        for (int64_t r = 0; r < R; r++) {
+            int64_t n_touched = 0;
+            const id_list *lists[3] = {
+                lists_get(&st.tails_of_head_rel, key2((uint64_t)s, (uint64_t)r, (uint64_t)st.R2)),
+                lists_get(&st.tails_of_head_rel, key2((uint64_t)s, (uint64_t)(r + R), (uint64_t)st.R2)),
+                lists_get(&st.tails_of_rel, (uint64_t)r)};
+            for (int which = 0; which < 3; which++) {
+                const id_list *list = lists[which];
+                for (int64_t j = 0; list && j < list->n; j++) {
+                    int64_t o = list->items[j];
+                    if (which == 0)
+                        family_read(&st.triple, key3((uint64_t)s, (uint64_t)r, (uint64_t)o, (uint64_t)st.R2,
+                                                     (uint64_t)E), t, cfg->rates, tmp);
+                    else if (which == 1)
+                        family_read(&st.triple, key3((uint64_t)s, (uint64_t)(r + R), (uint64_t)o, (uint64_t)st.R2,
+                                                     (uint64_t)E), t, cfg->rates, tmp);
+                    else
+                        family_read(&st.rel_tail, key2((uint64_t)r, (uint64_t)o, (uint64_t)E), t, cfg->rates, tmp);
+                    double add = 0.0;
+                    for (int k = 0; k < S; k++)
+                        add += wf[k * 5 + (which == 2 ? 3 : which)] * tmp[k];
+                    if (T[o] == 0.0 && add > 0.0)
+                        touched[n_touched++] = o;
+                    T[o] += add;
+                }
+            }
+            for (int64_t j = 0; j < n_touched; j++) {
+                int64_t o = touched[j], id = r * E + o;
+                double score = D[o] + T[o];
+                T[o] = 0.0;
+                sparse_mark[id >> 3] |= (unsigned char)(1u << (id & 7));
+                sparse_count[o]++;
+                lamp_topk_push(&heap, score, id);
+                if (ranks) {
+                    if (sp_n == sp_cap) {
+                        sp_cap = sp_cap ? 2 * sp_cap : 1024;
+                        int64_t *bi = realloc(sp_ids, (size_t)sp_cap * sizeof(int64_t));
+                        double *bs = realloc(sp_scores, (size_t)sp_cap * sizeof(double));
+                        if (!bi || !bs) {
+                            free(bi ? bi : sp_ids);
+                            free(bs ? bs : sp_scores);
+                            sp_ids = NULL;
+                            sp_scores = NULL;
+                            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+                            goto finally;
+                        }
+                        sp_ids = bi;
+                        sp_scores = bs;
+                    }
+                    sp_ids[sp_n] = id;
+                    sp_scores[sp_n++] = score;
+                }
+            }
+        }
+        /* dense pairs: the m best objects by D, each with its first m relations that are not sparse */
+        lamp_topk objects = {obj_scores, obj_ids, 0, m < E ? m : E, 0};
+        for (int64_t o = 0; o < E; o++)
+            lamp_topk_push(&objects, D[o], o);
+        int64_t n_obj = lamp_topk_finish(&objects);
+        for (int64_t a = 0; a < n_obj; a++) {
+            int64_t o = obj_ids[a], pushed = 0;
+            for (int64_t r = 0; r < R && pushed < m; r++) {
+                int64_t id = r * E + o;
+                if (sparse_mark[id >> 3] & (1u << (id & 7)))
+                    continue;
+                lamp_topk_push(&heap, D[o], id);
+                pushed++;
+            }
+        }
+        int64_t size = lamp_topk_finish(&heap);
+        for (int64_t j = size; j < m; j++) {
+            top_ids[i * m + j] = -1;
+            top_scores[i * m + j] = -INFINITY;
+        }
+        if (ranks) {
+            int64_t tr = q->targets[i], to = q->objects[i], tid = tr * E + to;
+            int target_sparse = (sparse_mark[tid >> 3] >> (tid & 7)) & 1;
+            double ts = D[to];
+            for (int64_t j = 0; j < sp_n; j++)
+                if (sp_ids[j] == tid)
+                    ts = sp_scores[j];
+            double greater = 0.0, equal = 0.0;
+            for (int64_t j = 0; j < sp_n; j++) {
+                if (sp_ids[j] == tid)
+                    continue;
+                greater += sp_scores[j] > ts;
+                equal += sp_scores[j] == ts;
+            }
+            for (int64_t o = 0; o < E; o++) {
+                double dense = (double)(R - sparse_count[o]) - ((o == to && !target_sparse) ? 1.0 : 0.0);
+                if (D[o] > ts)
+                    greater += dense;
+                else if (D[o] == ts)
+                    equal += dense;
+            }
+            if (filter_offsets)
+                for (int64_t j = filter_offsets[i]; j < filter_offsets[i + 1]; j++) {
+                    int64_t fid = filter_ids[j];
+                    if (fid == tid || fid < 0 || fid >= E * R)
+                        continue;
+                    double fs = D[fid % E];
+                    for (int64_t k = 0; k < sp_n; k++)
+                        if (sp_ids[k] == fid)
+                            fs = sp_scores[k];
+                    greater -= fs > ts;
+                    equal -= fs == ts;
+                }
+            ranks[i] = 1.0 + greater + 0.5 * equal;
+        }
+        for (int64_t j = 0; j < sp_n; j++)
+            sparse_mark[sp_ids[j] >> 3] = 0;
+        /* clear marks and counts without ranks' list: walk the top ids and sparse counts */
+        if (!ranks)
+            memset(sparse_mark, 0, (size_t)(E * R + 7) / 8);
+        memset(sparse_count, 0, (size_t)E * sizeof(int64_t));
+    }
+finally:
+    free(D);
+    free(base);
+    free(T);
+    free(touched);
+    free(sparse_count);
+    free(sp_ids);
+    free(sp_scores);
+    free(obj_ids);
+    free(obj_scores);
+    free(sparse_mark);
+    state_free(&st);
+    return rc;
+}

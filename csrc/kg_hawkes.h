@@ -82,3 +82,16 @@ int lamp_kg_nll(const double *true_features, const double *total_features, int64
                 const double *weights, double *nll, double *grad, lamp_error *err);
 
 #endif
+
+/* Pair task: score every (relation, object) pair of each query (s, ?, ?, t) with the object
+ * task's intensity lambda(s, r, o) = w . phi (weights fitted for the object task), r < R.
+ * Writes the top m pairs (ids r * E + o, best first; ties to the smaller id) and, when
+ * ranks is not NULL, the rank of the target pair target_rel[i] * E + target_obj[i]:
+ * 1 + #better + #equal / 2 over all R * E pairs except the query's filter set
+ * (pair ids filter_ids[filter_offsets[i] .. filter_offsets[i+1])).
+ * The score splits into D(o) (constant, popularity, activity, entity pair) plus a sparse
+ * T(r, o) (triple, inverse, relation-object): the top m lie among the sparse pairs and the
+ * first unseen relations of the m best objects by D, so nothing dense is enumerated. */
+int lamp_kg_score_pairs(const lamp_kg_config *cfg, const lamp_kg_stream *stream, const lamp_kg_queries *q,
+                        const double *weights, int64_t m, int64_t *top_ids, double *top_scores,
+                        const int64_t *filter_offsets, const int64_t *filter_ids, double *ranks, lamp_error *err);

@@ -87,3 +87,10 @@ def quadrature_nodes(scheme: int, order: int) -> tuple[np.ndarray, np.ndarray]: 
 def integrate_intervals(
     starts: npt.ArrayLike, ends: npt.ArrayLike, values: npt.ArrayLike, weights: npt.ArrayLike,
 ) -> np.ndarray: ...
+def kg_score_pairs(
+    stream_subjects: npt.ArrayLike, stream_relations: npt.ArrayLike, stream_objects: npt.ArrayLike,
+    stream_times: npt.ArrayLike, query_subjects: npt.ArrayLike, query_relations: npt.ArrayLike,
+    query_objects: npt.ArrayLike, query_times: npt.ArrayLike, query_targets: npt.ArrayLike | None,
+    num_entities: int, num_relations: int, rates: npt.ArrayLike, weights: npt.ArrayLike, m: int,
+    filter_offsets: npt.ArrayLike | None = ..., filter_ids: npt.ArrayLike | None = ...,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]: ...

@@ -119,9 +119,9 @@ def fit_proposer(pipe):
     store = pipe.load_data()
     settings = pipe.settings["proposer"]
     name = settings["model"]
-    if pipe.task not in ("object", "relation"):
-        raise ConfigError(f"lamp.task={pipe.task!r}: this version proposes for the knowledge-graph object and "
-                          "relation tasks (proposer.model kg_hawkes or recurrency)")
+    if pipe.task not in ("object", "relation", "pair"):
+        raise ConfigError(f"lamp.task={pipe.task!r}: this version proposes for the knowledge-graph tasks object, "
+                          "relation and pair (proposer.model kg_hawkes or recurrency)")
     if name not in PROPOSERS:
         raise ConfigError(f"lamp.proposer.model must be one of {PROPOSERS}, got {name!r}")
     if settings.get("checkpoint"):
@@ -170,7 +170,14 @@ def propose(pipe, proposer, queries: dict) -> dict:
             ids, scores = proposer.propose(q.events, task=pipe.task, m=m)
             hit = ids == q.truth[:, None]
             truth = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-            if split == "train" and np.any(truth < 0):
+            if split == "train" and np.any(truth < 0) and pipe.task == "pair":
+                # scoring all 1.6M pairs per query to find the truth's own score is not worth it: the truth
+                # ranks below every proposal, so the smallest proposal score bounds its score from above
+                missing = truth < 0
+                ids[missing, -1] = q.truth[missing]
+                scores[missing, -1] = scores[missing].min(axis=1)
+                truth[missing] = m - 1
+            elif split == "train" and np.any(truth < 0):
                 missing = np.flatnonzero(truth < 0)
                 n_all = proposer.num_entities if pipe.task == "object" else proposer.num_relations
                 all_ids, all_scores = proposer.propose(q.events[missing], task=pipe.task, m=n_all)
@@ -236,6 +243,9 @@ def _effects(pipe, q: Queries, candidates: np.ndarray) -> np.ndarray:
     flat = candidates.reshape(-1)
     if pipe.task == "object":
         ev[:, 2] = flat
+    elif pipe.task == "pair":
+        num_entities = pipe.load_data().num_entities
+        ev[:, 1], ev[:, 2] = flat // num_entities, flat % num_entities
     else:
         ev[:, 1] = flat
     return ev

@@ -200,3 +200,49 @@ def test_bad_input():
         _core.kg_score(**dict(args, stream_relations=r.astype(float)), task="object", weights=np.ones(12), m=2)
     with pytest.raises(ValueError, match="rates"):
         _core.kg_score(**dict(args, rates=np.array([])), task="object", weights=np.ones(12), m=2)
+
+
+def _pair_scores(stream, query, w):
+    """Every (r, o) pair's object-task intensity from the Python oracle: an array (R, E)."""
+    s, _, _, t = query
+    return np.array([ref.candidate_features(stream, (s, r, 0, t), E, R, RATES, "object") @ w for r in range(R)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pair_scores_topm_and_ranks_match_reference(seed):
+    stream = _random_stream(seed)
+    q, _ = _queries(seed, "object", n=8)
+    q[:, 1] = np.random.default_rng(seed).integers(0, R, len(q))  # true relations (original direction)
+    targets = q[:, 1].astype(np.int64)
+    w = np.random.default_rng(seed + 7).uniform(0.1, 1.0, 2 + 5 * len(RATES))
+    w[0] = 0.0 if seed == 0 else w[0]  # seed 0: many exact ties among never-seen pairs
+    m = 6
+    foff = np.array([0, 1] + [1] * (len(q) - 1))
+    fids = np.array([5])  # query 0 filters pair id 5
+    args = _kernel_args(stream, q, targets)
+    top, scores, ranks = _core.kg_score_pairs(**{k: v for k, v in args.items()}, weights=w, m=m,
+                                              filter_offsets=foff, filter_ids=fids)
+    for i in range(len(q)):
+        all_scores = _pair_scores(stream, q[i], w).ravel()  # id = r * E + o
+        order = sorted(range(R * E), key=lambda c: (-all_scores[c], c))[:m]
+        np.testing.assert_allclose(scores[i], all_scores[order], rtol=1e-10)
+        assert list(top[i]) == order
+        tid = targets[i] * E + int(q[i, 2])
+        filtered = {5} if i == 0 and tid != 5 else set()
+        assert ranks[i] == pytest.approx(ref.filtered_rank(all_scores, tid, filtered))
+
+
+def test_pair_task_through_the_proposer():
+    store = _toy_store()
+    model = KGHawkes(half_life_grid=[(1, 10)], task="pair").fit(store)
+    assert model.task == "object"  # the pair task ranks pairs with the object intensity
+    q = store.test.quadruples()
+    ids, scores = model.propose(q, task="pair", m=4)
+    assert ids.shape == (len(q), 4) and np.all(np.diff(scores, axis=1) <= 0)
+    assert np.all((ids >= 0) & (ids < E * R))
+    metrics = model.evaluate(store, task="pair", m=4)
+    assert metrics["n"] == len(q) and 0 < metrics["mrr"] <= 1
+    with pytest.raises(ValueError, match="m must be in 1..21"):
+        model.propose(q, task="pair", m=22)
+    with pytest.raises(ValueError, match="pair task relation ids"):
+        model.propose(np.array([[0, R, 0, 90]]), task="pair", m=2)

@@ -307,7 +307,85 @@ finally:
     return result;
 }
 
+static PyObject *kg_score_pairs(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *kw[] = {"stream_subjects", "stream_relations", "stream_objects", "stream_times", "query_subjects",
+                         "query_relations", "query_objects", "query_times", "query_targets", "num_entities",
+                         "num_relations", "rates", "weights", "m", "filter_offsets", "filter_ids", NULL};
+    PyObject *ss, *sr, *so, *st, *qs, *qr, *qo, *qt, *qtarget, *rates, *weights_obj;
+    PyObject *foff_obj = Py_None, *fids_obj = Py_None;
+    long long ne, nr, m;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOOOOLLOOL|OO", kw, &ss, &sr, &so, &st, &qs, &qr, &qo, &qt,
+                                     &qtarget, &ne, &nr, &rates, &weights_obj, &m, &foff_obj, &fids_obj))
+        return NULL;
+    kg_arrays hist, query;
+    memset(&hist, 0, sizeof hist);
+    memset(&query, 0, sizeof query);
+    PyArrayObject *weights = NULL, *foff = NULL, *fids = NULL, *ids = NULL, *scores = NULL, *ranks = NULL;
+    PyObject *result = NULL;
+    lamp_kg_config cfg;
+    if (take_config(ne, nr, rates, &cfg) < 0 || take_events(ss, sr, so, st, NULL, "stream", &hist) < 0 ||
+        take_events(qs, qr, qo, qt, qtarget, "query", &query) < 0)
+        goto finally;
+    if (!(weights = lamp_array_from(weights_obj, NPY_FLOAT64, 1, "weights")) ||
+        lamp_require_dim(weights, 0, LAMP_KG_NUM_FEATURES(cfg.num_scales), "weights") < 0)
+        goto finally;
+    lamp_kg_stream stream;
+    lamp_kg_queries queries;
+    fill_stream(&hist, &stream);
+    fill_queries(&query, &queries);
+    if (foff_obj != Py_None) {
+        if (!(foff = lamp_array_from(foff_obj, NPY_INT64, 1, "filter_offsets")) ||
+            lamp_require_dim(foff, 0, queries.n + 1, "filter_offsets") < 0 ||
+            !(fids = lamp_array_from(fids_obj, NPY_INT64, 1, "filter_ids")))
+            goto finally;
+        const int64_t *o = PyArray_DATA(foff);
+        if (o[0] != 0 || o[queries.n] != PyArray_DIM(fids, 0)) {
+            PyErr_SetString(PyExc_ValueError, "argument 'filter_offsets' must start at 0 and end at len(filter_ids)");
+            goto finally;
+        }
+    }
+    if (m < 1 || m > ne * nr) {
+        PyErr_Format(PyExc_ValueError, "argument 'm' must be in 1..%lld, got %lld", ne * nr, m);
+        goto finally;
+    }
+    npy_intp dims[2] = {queries.n, (npy_intp)m}, rdims[1] = {queries.n};
+    ids = (PyArrayObject *)PyArray_ZEROS(2, dims, NPY_INT64, 0);
+    scores = (PyArrayObject *)PyArray_ZEROS(2, dims, NPY_FLOAT64, 0);
+    if (query.target)
+        ranks = (PyArrayObject *)PyArray_ZEROS(1, rdims, NPY_FLOAT64, 0);
+    if (!ids || !scores || (query.target && !ranks))
+        goto finally;
+    lamp_error err;
+    lamp_error_clear(&err);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lamp_kg_score_pairs(&cfg, &stream, &queries, PyArray_DATA(weights), (int64_t)m, PyArray_DATA(ids),
+                             PyArray_DATA(scores), foff ? PyArray_DATA(foff) : NULL, fids ? PyArray_DATA(fids) : NULL,
+                             ranks ? PyArray_DATA(ranks) : NULL, &err);
+    Py_END_ALLOW_THREADS
+    if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+        goto finally;
+    }
+    result = Py_BuildValue("OOO", ids, scores, ranks ? (PyObject *)ranks : Py_None);
+finally:
+    kg_arrays_release(&hist);
+    kg_arrays_release(&query);
+    Py_XDECREF(weights);
+    Py_XDECREF(foff);
+    Py_XDECREF(fids);
+    Py_XDECREF(ids);
+    Py_XDECREF(scores);
+    Py_XDECREF(ranks);
+    return result;
+}
+
 static PyMethodDef kg_methods[] = {
+    {"kg_score_pairs", (PyCFunction)(void (*)(void))kg_score_pairs, METH_VARARGS | METH_KEYWORDS,
+     "kg_score_pairs(..., weights, m, filter_offsets=None, filter_ids=None) -> (pair ids r*E+o (Q, m), scores, "
+     "ranks or None); query_targets are the true relations and query_objects the true objects"},
     {"kg_features", (PyCFunction)(void (*)(void))kg_features, METH_VARARGS | METH_KEYWORDS, kg_features_doc},
     {"kg_score", (PyCFunction)(void (*)(void))kg_score, METH_VARARGS | METH_KEYWORDS, kg_score_doc},
     {"kg_nll", (PyCFunction)(void (*)(void))kg_nll, METH_VARARGS | METH_KEYWORDS, kg_nll_doc},

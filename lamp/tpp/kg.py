@@ -28,15 +28,16 @@ from lamp.data import EventStore
 
 __all__ = ["KGHawkes", "RecurrencyBaseline", "TASKS", "feature_names", "time_aware_filter"]
 
-TASKS = ("object", "relation")
+TASKS = ("object", "relation", "pair")
 _PER_SCALE = {"object": ("triple", "inverse", "pair", "relation_object", "activity"),
               "relation": ("triple", "inverse", "subject_relation", "relation_object", "activity")}
 _FORMAT_VERSION = 1
 
 
 def feature_names(task: str, half_lives: Sequence[float]) -> list[str]:
-    """Names of the F features of ``task`` (the order of the weights)."""
+    """Names of the F features of ``task`` (the order of the weights; the pair task uses the object task's)."""
     _check_task(task)
+    task = "object" if task == "pair" else task
     names = ["constant", "popularity"]
     for h in half_lives:
         names += [f"{n}@{h:g}" for n in _PER_SCALE[task]]
@@ -71,7 +72,12 @@ def _as_queries(queries, num_entities: int, num_relations: int, task: str) -> tu
     ids = ids.astype(np.int64)
     if ids[:, 0].min() < 0 or ids[:, 0].max() >= num_entities:
         raise ValueError(f"queries: subject ids must be in [0, {num_entities})")
-    if task == "object":
+    if task == "pair":
+        if ids[:, 1].min() < 0 or ids[:, 1].max() >= num_relations or ids[:, 2].min() < 0 or \
+                ids[:, 2].max() >= num_entities:
+            raise ValueError(f"queries: for the pair task relation ids must be in [0, {num_relations}) and object "
+                             f"ids in [0, {num_entities}) (the columns are ignored when only proposing; give 0)")
+    elif task == "object":
         if ids[:, 1].min() < 0 or ids[:, 1].max() >= 2 * num_relations:
             raise ValueError(f"queries: relation ids must be in [0, {2 * num_relations}) (>= {num_relations}: inverse)")
     else:
@@ -80,10 +86,13 @@ def _as_queries(queries, num_entities: int, num_relations: int, task: str) -> tu
     return ids, times
 
 
-def time_aware_filter(queries: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """For each query, the other true answers of the same question at the same time (CSR: offsets, ids)."""
+def time_aware_filter(queries: np.ndarray, task: str, num_entities: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For each query, the other true answers of the same question at the same time (CSR: offsets, ids;
+    pair answers are ``relation * num_entities + object``)."""
     q = np.asarray(queries, dtype=np.int64)
-    if task == "object":
+    if task == "pair":
+        key, answer = (q[:, 0], q[:, 3]), q[:, 1] * num_entities + q[:, 2]
+    elif task == "object":
         key, answer = (q[:, 0], q[:, 1], q[:, 3]), q[:, 2]
     else:
         key, answer = (q[:, 0], q[:, 2], q[:, 3]), q[:, 1]
@@ -111,15 +120,17 @@ class KGHawkes:
         Candidate half-life sets tried by :meth:`fit` when ``half_lives`` is None.
     l2 : float
         L2 penalty on the weights (relative to the mean log-likelihood).
-    task : {"object", "relation"}
-        The task :meth:`fit` trains for (``propose`` may be asked either task
-        only after a fit for it).
+    task : {"object", "relation", "pair"}
+        The task :meth:`fit` trains for.  The pair task ranks all (relation,
+        object) pairs with the object task's intensity, so ``task="pair"``
+        fits the object model.
     """
 
     def __init__(self, half_lives: Sequence[float] | None = None,
                  half_life_grid: Sequence[Sequence[float]] = ((1, 7, 60), (1, 30, 365), (3, 30)),
                  l2: float = 1e-6, task: str = "object"):
         _check_task(task)
+        task = "object" if task == "pair" else task
         if half_lives is not None and (len(half_lives) == 0 or min(half_lives) <= 0):
             raise ValueError(f"half_lives must be positive, got {half_lives}")
         self.half_lives = None if half_lives is None else [float(h) for h in half_lives]
@@ -232,11 +243,12 @@ class KGHawkes:
     def _score(self, queries, task, m, weights, want_ranks=False):
         self._require_fitted()
         _check_task(task)
-        if task != self.task:
+        if task != self.task and not (task == "pair" and self.task == "object"):
             raise ValueError(f"this proposer was fitted for the {self.task!r} task, not {task!r}")
         if not isinstance(m, (int, np.integer)) or isinstance(m, bool):
             raise TypeError(f"m must be an integer, got {m!r}")
-        n_cand = self.num_entities if task == "object" else self.num_relations
+        n_cand = {"object": self.num_entities, "relation": self.num_relations,
+                  "pair": self.num_entities * self.num_relations}[task]
         if not 1 <= m <= n_cand:
             raise ValueError(f"m must be in 1..{n_cand} (the number of candidates), got {m}")
         ids, qtimes = _as_queries(queries, self.num_entities, self.num_relations, task)
@@ -246,8 +258,15 @@ class KGHawkes:
         foff = fids = None
         if want_ranks:
             targets = ids_sorted[:, 2] if task == "object" else ids_sorted[:, 1]
-            foff, fids = time_aware_filter(np.column_stack([ids_sorted, t_sorted]), task)
+            foff, fids = time_aware_filter(np.column_stack([ids_sorted, t_sorted]), task, self.num_entities)
         hq, ht = self.history
+        if task == "pair":
+            top, scores, ranks = _core.kg_score_pairs(
+                **self._kernel_args(self.rates, hq, ht, ids_sorted, t_sorted, targets), weights=weights, m=int(m),
+                filter_offsets=foff, filter_ids=fids)
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            return top[inverse], scores[inverse], None if ranks is None else ranks[inverse]
         top, scores, ranks = _core.kg_score(**self._kernel_args(self.rates, hq, ht, ids_sorted, t_sorted, targets),
                                             task=task, weights=weights, m=int(m), filter_offsets=foff,
                                             filter_ids=fids)
@@ -269,7 +288,10 @@ class KGHawkes:
         Returns
         -------
         ids : int64 array (n, m)
-            Entity ids (object task) or relation ids (relation task).
+            Entity ids (object task), relation ids (relation task), or pair ids
+            ``relation * num_entities + object`` (pair task: the object task's
+            intensity over all (relation, object) pairs; needs a proposer fitted
+            for the object task).
         scores : float64 array (n, m)
             Intensities; ``scores / scores.sum()`` over all candidates is the
             model's probability of each.
@@ -284,6 +306,13 @@ class KGHawkes:
         task = task or self.task
         seqs = getattr(store, split)
         quads = seqs.quadruples()
+        if task == "pair":
+            top, scores, ranks = self._score(quads, task, m, self.weights, want_ranks=True)
+            truth = quads[:, 1] * store.num_entities + quads[:, 2]
+            hit = (top == truth[:, None]).any(axis=1)
+            return {"mrr": float(np.mean(1.0 / ranks)), "hits@1": float(np.mean(ranks <= 1)),
+                    "hits@3": float(np.mean(ranks <= 3)), "hits@10": float(np.mean(ranks <= 10)),
+                    f"coverage@{m}": float(np.mean(hit)), "n": int(len(ranks))}
         if task == "object" and both_directions:
             inverse = np.stack([quads[:, 2], quads[:, 1] + store.num_relations, quads[:, 0], quads[:, 3]], axis=1)
             quads = np.concatenate([quads, inverse])
