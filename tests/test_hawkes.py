@@ -249,3 +249,14 @@ def test_quadrature_bad_input():
         integrate_intervals(np.array([2.0]), np.array([1.0]), np.ones((1, 2)), np.array([0.5, 0.5]))
     with pytest.raises(ValueError, match="'values'"):
         integrate_intervals(np.array([0.0]), np.array([1.0]), np.ones((1, 3)), np.array([0.5, 0.5]))
+
+
+def test_l1_penalty_shrinks_excitation_to_zero():
+    truth = HawkesProcess(2).set_params([0.5, 0.5], [[0.0, 0.0], [0.0, 0.3]], 1.5)
+    t, m = truth.simulate(5000, seed=3)
+    plain = HawkesProcess(2, decay=1.5).fit([(t, m)], end_times=[5000.0])
+    sparse = HawkesProcess(2, decay=1.5, l1=0.05).fit([(t, m)], end_times=[5000.0])
+    assert sparse.alpha.sum() < plain.alpha.sum()
+    assert (sparse.alpha < 1e-6).sum() >= 2 and sparse.alpha[1, 1] > 0.1
+    with pytest.raises(ValueError, match="penalties"):
+        HawkesProcess(2, l1=-1.0)

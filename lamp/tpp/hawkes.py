@@ -109,8 +109,9 @@ class HawkesProcess:
         K.
     decay : float or (K, K) array, optional
         A fixed decay ``beta``; by default one scalar decay is fitted with the other parameters.
-    l2 : float
-        L2 penalty on ``alpha`` (per event of the training data).
+    l2, l1 : float
+        L2 and L1 penalties on ``alpha`` (per event of the training data; with
+        ``alpha >= 0`` the L1 penalty is the smooth ``l1 * sum(alpha)``).
 
     Notes
     -----
@@ -120,14 +121,16 @@ class HawkesProcess:
     decays between events), seeded and reproducible.
     """
 
-    def __init__(self, num_types: int, decay=None, l2: float = 0.0):
+    def __init__(self, num_types: int, decay=None, l2: float = 0.0, l1: float = 0.0):
         if not isinstance(num_types, (int, np.integer)) or num_types < 1:
             raise ValueError(f"num_types must be a positive integer, got {num_types!r}")
         self.num_types = int(num_types)
         self.fixed_decay = None
         if decay is not None:
             _, _, self.fixed_decay, _ = _params(np.ones(self.num_types), np.zeros((self.num_types,) * 2), decay)
-        self.l2 = float(l2)
+        if l2 < 0 or l1 < 0:
+            raise ValueError(f"penalties must be >= 0, got l2={l2}, l1={l1}")
+        self.l2, self.l1 = float(l2), float(l1)
         self.mu = self.alpha = self.beta = None
         self.fit_result: dict = {}
 
@@ -174,8 +177,8 @@ class HawkesProcess:
                 g_mu += dmu
                 g_alpha += dalpha
                 g_beta += dbeta.sum()
-            value = -total / n_events + self.l2 * float((alpha ** 2).sum())
-            grad = np.concatenate([-g_mu / n_events, (-g_alpha / n_events + 2 * self.l2 * alpha).ravel(),
+            value = -total / n_events + self.l2 * float((alpha ** 2).sum()) + self.l1 * float(alpha.sum())
+            grad = np.concatenate([-g_mu / n_events, (-g_alpha / n_events + 2 * self.l2 * alpha + self.l1).ravel(),
                                    [-g_beta / n_events] if fit_beta else []])
             return value, grad
 
@@ -240,7 +243,7 @@ class HawkesProcess:
         from lamp.checkpoint import save_checkpoint
 
         self._require_fitted()
-        save_checkpoint(path, "HawkesProcess", 1, {"num_types": self.num_types, "l2": self.l2},
+        save_checkpoint(path, "HawkesProcess", 1, {"num_types": self.num_types, "l2": self.l2, "l1": self.l1},
                         mu=self.mu, alpha=self.alpha, beta=self.beta)
 
     @classmethod
@@ -248,4 +251,4 @@ class HawkesProcess:
         from lamp.checkpoint import load_checkpoint
 
         header, arrays = load_checkpoint(path, "HawkesProcess", 1, ("mu", "alpha", "beta"))
-        return cls(header["num_types"], l2=header["l2"]).set_params(arrays["mu"], arrays["alpha"], arrays["beta"])
+        return cls(header["num_types"], l2=header["l2"], l1=header.get("l1", 0.0)).set_params(arrays["mu"], arrays["alpha"], arrays["beta"])
