@@ -445,8 +445,13 @@ def _to_plain(value):
     return value
 
 
-def _lamp_config_for(runner_config, settings: dict):
-    """A validated :class:`lamp.config.Config` for an EasyTPP runner config plus a lamp section."""
+def _lamp_config_for(runner_config, sections: dict):
+    """A validated :class:`lamp.config.Config` for an EasyTPP runner config plus its lamp sections.
+
+    ``sections`` holds ``"lamp"`` (the file's top-level defaults) and
+    ``"experiment"`` (the experiment's block); lamp merges them over its
+    defaults, with ``task: next_type`` unless a section sets the task.
+    """
     import yaml
 
     from lamp import config as lamp_config
@@ -458,40 +463,50 @@ def _lamp_config_for(runner_config, settings: dict):
     experiment = base.exp_id or "easytpp"
     dataset = base.dataset_id or "easytpp"
     raw = {"pipeline_config_id": "runner_config", "data": {dataset: data},
+           "lamp": {"task": "next_type", **(sections.get("lamp") or {})},
            experiment: {"base_config": {"dataset_id": dataset, "stage": base.stage, "model_id": base.model_id},
-                        "lamp": {"task": "next_type", **settings}}}
-    return lamp_config.loads(yaml.safe_dump(raw, sort_keys=False), experiment)
+                        "lamp": sections.get("experiment") or {}}}
+    cfg = lamp_config.loads(yaml.safe_dump(raw, sort_keys=False), experiment)
+    if cfg.lamp["task"] not in ("next_type", "next_time"):
+        raise lamp_config.ConfigError(f"{experiment}.lamp.task={cfg.lamp['task']!r}: an EasyTPP model proposes "
+                                      "for typed sequences, so the task is next_type or next_time")
+    return cfg
 
 
-def _lamp_settings(runner_config) -> dict:
-    """The lamp section for a runner: attached by :func:`build_runner_config`, else ``base_config.specs.lamp``."""
-    attached = getattr(runner_config, "lamp_settings", None)
+def _lamp_sections(runner_config) -> dict:
+    """The lamp sections of a runner: attached by :func:`build_runner_config`, else ``base_config.specs.lamp``."""
+    attached = getattr(runner_config, "lamp_sections", None)
     if attached is not None:
-        return dict(attached)
+        return attached
     specs = _to_plain(runner_config.base_config.specs) or {}
-    return dict(specs.get("lamp") or {})
+    return {"lamp": {}, "experiment": dict(specs.get("lamp") or {})}
 
 
 def build_runner_config(path, experiment_id: str):
-    """EasyTPP's ``Config.build_from_yaml_file(path, experiment_id=...)``, with the experiment's ``lamp`` block.
+    """EasyTPP's ``Config.build_from_yaml_file(path, experiment_id=...)``, keeping the file's ``lamp`` sections.
 
     EasyTPP drops keys it does not know, so a ``lamp`` block beside
     ``base_config`` never reaches a runner through EasyTPP's own loader.  This
-    loads the file with both: lamp's strict loader checks the ``lamp`` block
-    (top-level ``lamp`` defaults merged under the experiment's), and the
-    EasyTPP runner config gets it as ``runner_config.lamp_settings`` for
-    :class:`LampRunner`.
+    checks the top-level ``lamp`` section and the experiment's ``lamp`` block
+    with lamp's strict loader (an unknown key is a
+    :class:`lamp.config.ConfigError` naming it) and attaches them to the
+    EasyTPP runner config as ``runner_config.lamp_sections`` for
+    :class:`LampRunner`.  EasyTPP's own keys are left to EasyTPP.
     """
+    import yaml
     from easy_tpp.config_factory import Config as EasyTPPConfig
 
     from lamp import config as lamp_config
 
-    raw = lamp_config.load(path, experiment_id, strict=False).raw
-    settings = _to_plain(raw.get("lamp")) or {}
-    settings = {**settings, **(raw.get(experiment_id, {}).get("lamp") or {})}
-    lamp_config.loads(json.dumps({"lamp": settings}), None)  # the same strict check as lamp run
+    with open(path, "r", encoding="utf-8") as f:
+        raw = yaml.safe_load(f) or {}
+    if not isinstance(raw.get(experiment_id), dict):
+        raise lamp_config.ConfigError(f"experiment {experiment_id!r} is not in {path}")
+    sections = {"lamp": raw.get("lamp") or {}, "experiment": raw[experiment_id].get("lamp") or {}}
+    lamp_config.loads(json.dumps({"lamp": sections["lamp"], experiment_id: {"lamp": sections["experiment"]}}),
+                      experiment_id, path=os.fspath(path))
     runner_config = EasyTPPConfig.build_from_yaml_file(os.fspath(path), experiment_id=experiment_id)
-    runner_config.lamp_settings = settings
+    runner_config.lamp_sections = sections
     return runner_config
 
 
@@ -515,10 +530,11 @@ def _make_runner_class():
         ``<log folder>/lamp/`` and the log says that LAMP reranking needs
         ``lamp.pipeline.run_typed``.
 
-        The lamp settings come from ``runner_config.lamp_settings`` (set by
-        :func:`lamp.easytpp.build_runner_config` from the experiment's
-        ``lamp`` block) or from ``base_config.specs.lamp`` (which EasyTPP's own
-        loader keeps); ``lamp.proposer.params`` go to :class:`EasyTPPProposer`.
+        The lamp settings come from ``runner_config.lamp_sections`` (set by
+        :func:`lamp.easytpp.build_runner_config` from the file's ``lamp``
+        sections) or from ``base_config.specs.lamp`` (which EasyTPP's own
+        loader keeps); the task defaults to ``next_type``;
+        ``lamp.proposer.params`` go to :class:`EasyTPPProposer`.
         """
 
         def run(self, **kwargs):
@@ -549,8 +565,7 @@ def _make_runner_class():
                                    time_scale=float(scale), **params)
 
         def run_lamp(self) -> dict:
-            settings = _lamp_settings(self.runner_config)
-            cfg = _lamp_config_for(self.runner_config, settings)
+            cfg = _lamp_config_for(self.runner_config, _lamp_sections(self.runner_config))
             store = cfg.load_data()
             proposer = self.make_proposer(dict(cfg.lamp["proposer"].get("params") or {}))
             out_dir = self.lamp_output_dir()
