@@ -203,9 +203,9 @@ class EasyTPPProposer:
         samples of the next time (EasyTPP's ``predict_one_step_at_every_event``),
         for when the time is unknown.
     score : {"probability", "intensity"}
-        Report the type probabilities (default) or the raw intensities
-        (averaged over samples with ``type_ranking="sampled"``).  The order is
-        the same.
+        Rank and report by the type probabilities (default) or the raw
+        intensities (averaged over samples with ``type_ranking="sampled"``).
+        At the true time both give the same order.
     time_scale : float
         EasyTPP's ``data_specs.time_scale`` when the model was trained with
         ``rescale_time: true``: times are divided by it before the model sees
@@ -307,7 +307,7 @@ class EasyTPPProposer:
             return types, scores, next_times
         for rows, probs, intensities, dtimes in self._groups(seqs, q, want_samples=True):
             values = probs if self.score == "probability" else intensities
-            order = np.argsort(-probs, axis=1, kind="stable")[:, :m]
+            order = np.argsort(-values, axis=1, kind="stable")[:, :m]
             types[rows] = order
             scores[rows] = np.take_along_axis(values, order, axis=1)
             last = seqs.times[seqs.offsets[q[rows, 0]] + q[rows, 1] - 1]

@@ -189,6 +189,13 @@ def test_sampled_ranking_is_seeded_and_keeps_global_rng(trained):
     # the sampled score is the probability averaged over next-time samples: a distribution
     probs = a.type_probabilities(trained.test, queries)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-9)
+    # ranked by what is reported: mean intensities over the samples are sorted too
+    by_intensity = le.EasyTPPProposer(trained.model, K, type_ranking="sampled", score="intensity", seed=1,
+                                      num_samples=10)
+    t_int, s_int, _ = by_intensity.propose_batch(trained.test, queries, K)
+    assert np.all(np.diff(s_int, axis=1) <= 0)
+    np.testing.assert_allclose(np.take_along_axis(by_intensity.type_probabilities(trained.test, queries), t_int, 1),
+                               s_int, rtol=1e-9)
     # batching does not change the answer
     small = le.EasyTPPProposer(trained.model, K, batch_size=3)
     np.testing.assert_allclose(small.type_probabilities(trained.test, queries),
