@@ -402,27 +402,28 @@ class ReviewAbductor(Abductor):
 
     def __init__(self, store: EventStore, client=None, num_shots: int = 8, seed: int = 0, max_causes: int = 5,
                  summary_chars: int = 160, domain: str = "online shopping and product reviews"):
-        if not isinstance(store, EventStore) or store.kind != "typed" or store.train is None or \
-                store.train.texts is None:
-            raise TypeError("ReviewAbductor needs typed sequences with texts (lamp.data.load_amazon_jsonl)")
+        if not isinstance(store, EventStore) or store.kind != "typed" or store.train is None:
+            raise TypeError("ReviewAbductor needs typed sequences (an EventStore of kind 'typed' with a train split)")
         if num_shots < 0:
             raise ValueError(f"num_shots must be >= 0, got {num_shots}")
         self.store, self.client = store, client
         self.num_shots, self.seed, self.max_causes, self.domain = int(num_shots), int(seed), max_causes, domain
         self.summary_chars = int(summary_chars)
-        self.types = [display_name(n) for n in store.type_names]
-        self.relation_index = {normalize_name(n): i for i, n in enumerate(store.type_names)}
+        names = store.type_names or [f"type {k}" for k in range(store.num_types)]
+        self.types = [display_name(n) for n in names]
+        self.relation_index = {normalize_name(n): i for i, n in enumerate(names)}
         self.entity_index = {}
         self.listed_relations = self.types
         self.stats = ParseStats()
         self.demonstrations = self._review_demonstrations()
 
-    def _review(self, seqs, i: int, with_text: bool = True) -> str:
-        title = str(seqs.fields["review_title"][i]) if "review_title" in seqs.fields else ""
-        lines = [f"category: {self.types[int(seqs.marks[i])]}"]
+    def _review(self, seqs, i: int, with_text: bool = True, mark: int | None = None, time: float | None = None) -> str:
+        with_text = with_text and seqs.texts is not None
+        title = str(seqs.fields["review_title"][i]) if with_text and "review_title" in seqs.fields else ""
+        lines = [f"category: {self.types[int(seqs.marks[i] if mark is None else mark)]}"]
         if with_text and title:
             lines.append(f"title: {title}")
-        lines.append(f"time: {self._time(seqs.times[i])}")
+        lines.append(f"time: {self._time(seqs.times[i] if time is None else time)}")
         if with_text:
             body = seqs.texts[i][len(title):].strip(" .") if seqs.texts[i].startswith(title) else seqs.texts[i]
             summary = " ".join(body.split())[:self.summary_chars]
@@ -448,9 +449,20 @@ class ReviewAbductor(Abductor):
         return chosen
 
     def build_prompt(self, effect, split: str = "test") -> list[dict]:
-        """Messages for the effect (sequence index, event index) of ``split``."""
+        """Messages for the effect (sequence index, event index[, type[, time]]) of ``split``.
+
+        The effect is shown by its category and time only; ``type`` and
+        ``time``, when given, replace the event's own (a proposal is a
+        candidate type, or a candidate time, for that event).
+        """
         seqs = getattr(self.store, split)
+        if seqs is None:
+            raise ValueError(f"the data set has no {split} split")
         s, j = int(effect[0]), int(effect[1])
+        mark = int(effect[2]) if len(effect) > 2 else None
+        time = float(effect[3]) if len(effect) > 3 else None
+        if mark is not None and not 0 <= mark < len(self.types):
+            raise ValueError(f"effect type {mark} is out of range for {len(self.types)} types")
         if not 0 <= s < seqs.num_sequences or not 0 <= j < seqs.lengths[s]:
             raise ValueError(f"effect ({s}, {j}) is not an event of the {split} split")
         train = self.store.train
@@ -462,21 +474,27 @@ class ReviewAbductor(Abductor):
             items = [f"{k + 1}. " + self._review(train, c).replace("\n", "\n   ") for k, c in enumerate(causes)]
             messages.append({"role": "assistant", "content": "\n".join(items)})
         i = int(seqs.offsets[s]) + j
-        messages.append({"role": "user", "content": "Next review:\n" + self._review(seqs, i, False)})
+        messages.append({"role": "user", "content": "Next review:\n" + self._review(seqs, i, False, mark, time)})
         return messages
 
     def event_text(self, event) -> str:
         return self.types[int(event[2])] if len(event) > 2 else ""
 
     def abduce(self, effects, split: str = "test") -> list[list[Cause]]:
-        """Causes of every effect (rows (sequence index, event index, ...)) of ``split``."""
+        """Causes of every effect (rows (sequence index, event index[, type[, time]])) of ``split``.
+
+        Without a client (the "no LLM" ablation) each effect's own category is
+        its single cause: the ``type`` column when given, else the event's own
+        type.
+        """
         effects = np.asarray(effects)
         if effects.ndim != 2 or effects.shape[1] < 2:
             raise ValueError(f"effects must be an array (n, >= 2) of (sequence index, event index), got "
                              f"{effects.shape}")
         if self.client is None:
             seqs = getattr(self.store, split)
-            return [[Cause(text=self.types[int(seqs.marks[int(seqs.offsets[int(e[0])]) + int(e[1])])])]
-                    for e in effects]
+            marks = effects[:, 2].astype(np.int64) if effects.shape[1] > 2 else \
+                seqs.marks[seqs.offsets[effects[:, 0].astype(np.int64)] + effects[:, 1].astype(np.int64)]
+            return [[Cause(text=self.types[int(k)])] for k in marks]
         results = self.client.chat([self.build_prompt(e, split) for e in effects])
         return self._parse_results(results)

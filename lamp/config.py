@@ -270,6 +270,9 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         lamp_experiments = [k for k in experiments if "lamp" in raw[k]]
         if len(lamp_experiments) == 1:
             experiment = lamp_experiments[0]
+        elif len(lamp_experiments) > 1:
+            raise ConfigError(f"the config has several lamp experiments {lamp_experiments}: choose one "
+                              "(lamp run CONFIG --experiment ID, or load(path, experiment=ID))")
     elif experiment not in raw or experiment in TOP_LEVEL:
         raise ConfigError(f"experiment {experiment!r} is not in the config; it has {experiments}"
                           f"{_suggest(experiment, experiments) if experiments else ''}")

@@ -523,12 +523,12 @@ def _make_runner_class():
         ``stage: train`` trains as ``std_tpp`` does and reloads the best
         checkpoint (best validation log-likelihood); ``stage: eval`` evaluates;
         any other stage uses ``model_config.pretrained_model_dir``.  Then lamp
-        runs on the test split: the proposer's top-M proposals for every
-        event with a history, handed to ``lamp.pipeline.run_typed(store,
-        proposer, lamp_config)`` when lamp's pipeline provides it; otherwise
-        the proposals and the base metrics are written to
-        ``<log folder>/lamp/`` and the log says that LAMP reranking needs
-        ``lamp.pipeline.run_typed``.
+        runs in ``<log folder>/lamp/``: the model's one-step proposals for
+        every test event with a history and their metrics (``proposals.npz``,
+        ``base_metrics.json``), then the LAMP pipeline with the model as
+        proposer (``lamp.pipeline.run_typed(store, proposer, lamp_config)``:
+        abduction, matching, ranker, ``metrics.json`` with base, LAMP and
+        the ablations).
 
         The lamp settings come from ``runner_config.lamp_sections`` (set by
         :func:`lamp.easytpp.build_runner_config` from the file's ``lamp``
@@ -569,16 +569,15 @@ def _make_runner_class():
             store = cfg.load_data()
             proposer = self.make_proposer(dict(cfg.lamp["proposer"].get("params") or {}))
             out_dir = self.lamp_output_dir()
-            try:
-                from lamp.pipeline import run_typed
-            except ImportError:
-                run_typed = None
-            if run_typed is not None:
-                log.info("lamp: running lamp.pipeline.run_typed on %s", cfg.dataset_id)
-                return {"output_dir": out_dir, "pipeline": run_typed(store, proposer, cfg)}
-            return self.write_base_proposals(store, proposer, cfg, out_dir)
+            base = self.write_base_proposals(store, proposer, cfg, out_dir)
+            from lamp.pipeline import run_typed
+
+            log.info("lamp: running lamp.pipeline.run_typed on %s", cfg.dataset_id)
+            return {"output_dir": out_dir, "base": base, "pipeline": run_typed(store, proposer, cfg, out=out_dir)}
 
         def write_base_proposals(self, store, proposer, cfg, out_dir) -> dict:
+            """The model's own one-step predictions at every test event with a history (EasyTPP's evaluation):
+            ``proposals.npz`` and ``base_metrics.json`` in ``out_dir``."""
             test = store.test
             if test is None:
                 raise ValueError("the EasyTPP config has no test_dir: lamp proposes for the test split")
@@ -595,13 +594,9 @@ def _make_runner_class():
             rmse = float(np.sqrt(np.mean((next_times - truth_times) ** 2))) if len(rows) else float("nan")
             metrics = {"next_type": {"base": base_metrics(types, truth_types, m)},
                        "next_time": {"base": {"rmse": rmse, "n": int(len(rows))}}}
-            note = "LAMP reranking needs lamp.pipeline.run_typed, which this lamp does not provide; " \
-                   "only the base proposals and their metrics were written"
-            with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as f:
-                json.dump({**metrics, "note": note, "m": m, "model_id": self.runner_config.base_config.model_id},
-                          f, indent=2)
-            log.warning("lamp: %s (%s)", note, out_dir)
-            return {"output_dir": out_dir, "metrics": metrics, "note": note}
+            with open(os.path.join(out_dir, "base_metrics.json"), "w", encoding="utf-8") as f:
+                json.dump({**metrics, "m": m, "model_id": self.runner_config.base_config.model_id}, f, indent=2)
+            return {"metrics": metrics, "m": m}
 
     LampRunner.__module__ = __name__
     LampRunner.__qualname__ = "LampRunner"

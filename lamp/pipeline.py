@@ -30,7 +30,7 @@ from lamp.data import EventStore
 from lamp.report import metrics_table, paired_bootstrap, rank_metrics, truth_ranks, write_report
 from lamp.runs import RunDirectory, fingerprint
 
-__all__ = ["Pipeline", "Queries", "DEFAULT_M", "TKG_TASKS", "TYPED_TASKS"]
+__all__ = ["Pipeline", "Queries", "run_typed", "load_metrics", "DEFAULT_M", "TKG_TASKS", "TYPED_TASKS"]
 
 log = logging.getLogger("lamp.pipeline")
 
@@ -114,22 +114,29 @@ class Pipeline:
     def load_data(self) -> EventStore:
         if self.store is None:
             self.store = self.config.load_data()
-            if self.task in TKG_TASKS and self.store.kind != "tkg":
-                raise lamp_config.ConfigError(f"lamp.task={self.task!r} needs a temporal knowledge graph, but "
-                                              f"data set {self.store.name!r} holds typed sequences")
-            if self.task in TYPED_TASKS and self.store.kind != "typed":
-                raise lamp_config.ConfigError(f"lamp.task={self.task!r} needs typed sequences, but data set "
-                                              f"{self.store.name!r} is a temporal knowledge graph")
-            self.data_fingerprint = fingerprint(
-                self.store.name, *[(s.times, s.marks, s.subjects, s.objects, s.offsets)
-                                   for s in self.store.splits.values()])
-            self._say(f"data: {self.store!r}")
+            self._check_and_fingerprint()
         return self.store
+
+    def _check_and_fingerprint(self) -> None:
+        store = self.store
+        if self.task in TKG_TASKS and store.kind != "tkg":
+            raise lamp_config.ConfigError(f"lamp.task={self.task!r} needs a temporal knowledge graph, but "
+                                          f"data set {store.name!r} holds typed sequences")
+        if self.task in TYPED_TASKS and store.kind != "typed":
+            raise lamp_config.ConfigError(f"lamp.task={self.task!r} needs typed sequences, but data set "
+                                          f"{store.name!r} is a temporal knowledge graph")
+        self.data_fingerprint = fingerprint(
+            store.name, *[(s.times, s.marks, s.subjects, s.objects, s.offsets) for s in store.splits.values()])
+        self._say(f"data: {store!r}")
 
     def run(self) -> dict:
         """Run every stage (reusing finished ones) and return ``{task: {method: metrics}}``."""
         started = time.time()
         self.load_data()
+        if self.task in TYPED_TASKS:
+            from lamp import typed
+
+            return typed.run(self)
         from lamp import stages
 
         queries = stages.select_queries(self)
@@ -165,6 +172,14 @@ class Pipeline:
         print(metrics_table(metrics), flush=True)
         self._say(f"metrics written to {paths['json']}")
         return metrics
+
+
+def run_typed(store: EventStore, proposer, config: lamp_config.Config, out: str | None = None,
+              resume: bool = True) -> dict:
+    """LAMP on typed sequences with an external proposer (see :func:`lamp.typed.run_typed`)."""
+    from lamp.typed import run_typed as _run_typed
+
+    return _run_typed(store, proposer, config, out=out, resume=resume)
 
 
 def load_metrics(run_dir: str) -> dict:

@@ -13,7 +13,8 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["truth_ranks", "rank_metrics", "paired_bootstrap", "metrics_table", "write_report"]
+__all__ = ["truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
+           "metrics_table", "write_report"]
 
 
 def truth_ranks(order: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -89,11 +90,54 @@ def paired_bootstrap(base_ranks: np.ndarray, other_ranks: np.ndarray, num_sample
             "n": int(len(diff))}
 
 
+def time_metrics(errors: np.ndarray) -> dict[str, float]:
+    """RMSE and MAE of predicted minus true times (time tasks), over ``n`` queries."""
+    errors = np.asarray(errors, dtype=np.float64)
+    n = int(len(errors))
+    return {"rmse": float(np.sqrt(np.mean(errors ** 2))) if n else float("nan"),
+            "mae": float(np.mean(np.abs(errors))) if n else float("nan"), "n": n}
+
+
+def paired_bootstrap_errors(base_errors: np.ndarray, other_errors: np.ndarray, num_samples: int = 1000,
+                            seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Paired bootstrap of the RMSE difference ``other - base`` over the same queries.
+
+    A gain is significant when the whole interval is below zero;
+    ``p_not_better`` is the share of resamples where ``other`` is not better.
+    """
+    base = np.asarray(base_errors, dtype=np.float64)
+    other = np.asarray(other_errors, dtype=np.float64)
+    if base.shape != other.shape:
+        raise ValueError("base_errors and other_errors must describe the same queries")
+    if len(base) == 0:
+        return {"delta_rmse": float("nan"), "low": float("nan"), "high": float("nan"), "p_not_better": float("nan"),
+                "n": 0}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(base), size=(num_samples, len(base)))
+    deltas = np.sqrt((other[idx] ** 2).mean(axis=1)) - np.sqrt((base[idx] ** 2).mean(axis=1))
+    alpha = (1.0 - level) / 2
+    return {"delta_rmse": float(np.sqrt(np.mean(other ** 2)) - np.sqrt(np.mean(base ** 2))),
+            "low": float(np.quantile(deltas, alpha)), "high": float(np.quantile(deltas, 1 - alpha)),
+            "p_not_better": float((deltas >= 0).mean()), "n": int(len(base))}
+
+
+def _is_time_task(methods: Mapping) -> bool:
+    return "rmse" in next(iter(methods.values()))
+
+
 def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
     """A plain-text table of ``{task: {method: metrics}}`` for the terminal."""
     lines = []
     for task, methods in metrics.items():
         lines.append(f"task: {task}")
+        if _is_time_task(methods):
+            lines.append(f"  {'method':18s} {'RMSE':>10s} {'MAE':>10s} {'n':>5s}  {'RMSE 95% CI (vs base)':>26s}")
+            for method, m in methods.items():
+                ci = m.get("vs_base")
+                ci_text = f"{ci['delta_rmse']:+.3g} [{ci['low']:+.3g}, {ci['high']:+.3g}]" if ci else ""
+                lines.append(f"  {method:18s} {m['rmse']:10.4g} {m['mae']:10.4g} {m['n']:5d}  {ci_text:>26s}")
+            lines.append("  (error of the chosen candidate's time; best_of_m: the closest of the M candidates)")
+            continue
         lines.append(f"  {'method':18s} {'MR':>7s} {'MRR':>7s} {'H@1':>6s} {'H@3':>6s} {'cover':>6s} "
                      f"{'n':>5s}  {'MR 95% CI (vs base)':>22s}")
         for method, m in methods.items():
@@ -113,15 +157,15 @@ def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, fl
     paths = {"json": os.path.join(folder, "metrics.json"), "csv": os.path.join(folder, "metrics.csv")}
     with open(paths["json"], "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2, allow_nan=True)
-    keys = ["mr", "mrr", "hits@1", "hits@3", "coverage", "n", "n_queries", "mr_all", "mrr_all"]
+    keys = ["mr", "mrr", "hits@1", "hits@3", "coverage", "n", "n_queries", "mr_all", "mrr_all", "rmse", "mae"]
     with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "method", *keys, "delta_mr_vs_base", "ci_low", "ci_high"])
+        writer.writerow(["task", "method", *keys, "delta_vs_base", "ci_low", "ci_high"])
         for task, methods in metrics.items():
             for method, m in methods.items():
                 ci = m.get("vs_base") or {}
-                writer.writerow([task, method, *[m.get(k) for k in keys], ci.get("delta_mr"), ci.get("low"),
-                                 ci.get("high")])
+                writer.writerow([task, method, *[m.get(k) for k in keys], ci.get("delta_mr", ci.get("delta_rmse")),
+                                 ci.get("low"), ci.get("high")])
     if plot:
         paths["png"] = os.path.join(folder, "metrics.png")
         _plot(metrics, paths["png"])
@@ -138,25 +182,27 @@ def _plot(metrics, path: str) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         methods = list(metrics[task])
-        mr = [metrics[task][m]["mr"] for m in methods]
+        key = "rmse" if _is_time_task(metrics[task]) else "mr"
+        values = [metrics[task][m][key] for m in methods]
         err_low, err_high = [], []
+        base_value = metrics[task][methods[0]][key]
         for m in methods:
             ci = metrics[task][m].get("vs_base")
-            base_mr = metrics[task][methods[0]]["mr"]
-            if ci:  # the interval of this method's MR, from the paired difference to the base
-                err_low.append(max(0.0, metrics[task][m]["mr"] - (base_mr + ci["low"])))
-                err_high.append(max(0.0, (base_mr + ci["high"]) - metrics[task][m]["mr"]))
+            if ci:  # this method's interval, from the paired difference to the base
+                err_low.append(max(0.0, metrics[task][m][key] - (base_value + ci["low"])))
+                err_high.append(max(0.0, (base_value + ci["high"]) - metrics[task][m][key]))
             else:
                 err_low.append(0.0)
                 err_high.append(0.0)
         colors = ["#777777" if m == "base" else "#c0392b" if m == "lamp" else "#5d8aa8" for m in methods]
-        ax.bar(range(len(methods)), mr, yerr=[err_low, err_high], color=colors, capsize=4)
-        ax.axhline(metrics[task][methods[0]]["random_mr"], color="k", linestyle=":", linewidth=1, label="random")
+        ax.bar(range(len(methods)), values, yerr=[err_low, err_high], color=colors, capsize=4)
+        if key == "mr":
+            ax.axhline(metrics[task][methods[0]]["random_mr"], color="k", linestyle=":", linewidth=1, label="random")
+            ax.legend(loc="upper right", fontsize=8)
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels(methods, rotation=30, ha="right")
-        ax.set_ylabel("mean rank of the truth (lower is better)")
+        ax.set_ylabel("mean rank of the truth (lower is better)" if key == "mr" else "time RMSE (lower is better)")
         ax.set_title(f"{task} (n = {metrics[task][methods[0]]['n']})")
-        ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

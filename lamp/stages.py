@@ -26,8 +26,9 @@ def select_queries(pipe) -> dict[str, Queries]:
 
     Test: ``query_limit`` queries; train: ``train_query_limit``; valid: a
     quarter of the training count (at least 20).  Knowledge-graph queries are
-    the split's quadruples; typed-sequence queries are the last event of each
-    sequence (its history is the events before it).
+    the split's quadruples.  Typed-sequence test queries are the last event of
+    each sequence (its history is the events before it); train and valid
+    queries are every event after the first of each sequence.
     """
     store = pipe.load_data()
     s = pipe.settings
@@ -52,11 +53,19 @@ def select_queries(pipe) -> dict[str, Queries]:
             out[split] = Queries(split, events, seqs.times[idx].astype(np.float64), truth.astype(np.int64))
         else:
             lengths = seqs.lengths
-            usable = np.flatnonzero(lengths >= 2)
-            seq_idx = usable[_subset(len(usable), limits[split], rng)]
-            last = seqs.offsets[seq_idx + 1] - 1
-            events = np.stack([seq_idx, last - seqs.offsets[seq_idx], seqs.marks[last], np.zeros_like(last)], axis=1)
-            out[split] = Queries(split, events.astype(np.int64), seqs.times[last], seqs.marks[last].astype(np.int64))
+            if split == "test":  # the last event of every sequence with a history
+                seq_all = np.flatnonzero(lengths >= 2)
+                pos_all = lengths[seq_all] - 1
+            else:  # every event after the first: more queries to train and select the ranker on
+                counts = np.maximum(lengths - 1, 0)
+                seq_all = np.repeat(np.arange(len(lengths)), counts)
+                pos_all = np.arange(len(seq_all)) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+            pick = _subset(len(seq_all), limits[split], rng)
+            seq_idx, pos = seq_all[pick], pos_all[pick]
+            rows = seqs.offsets[seq_idx] + pos
+            events = np.stack([seq_idx, pos, seqs.marks[rows], np.zeros_like(rows)], axis=1)
+            out[split] = Queries(split, events.astype(np.int64), seqs.times[rows].astype(np.float64),
+                                 seqs.marks[rows].astype(np.int64))
     pipe._say("queries: " + ", ".join(f"{k} {len(v)}" for k, v in out.items()))
     return out
 

@@ -139,5 +139,22 @@ def test_review_abduction_through_the_client(amazon, icews14):
     assert plain[0][0].text == ReviewAbductor(amazon, num_shots=0).types[amazon.test.marks[4]]
     with pytest.raises(ValueError, match="not an event of the test split"):
         ReviewAbductor(amazon, num_shots=0).build_prompt((999, 0))
-    with pytest.raises(TypeError, match="typed sequences with texts"):
+    with pytest.raises(TypeError, match="typed sequences"):
         ReviewAbductor(icews14)
+
+
+def test_review_prompt_shows_the_candidate_not_the_event(amazon):
+    """A proposal is a candidate type (and time) for an event: the prompt and the no-LLM cause show the
+    candidate, never the event's own type."""
+    ab = ReviewAbductor(amazon, num_shots=1, seed=0)
+    i = int(amazon.test.offsets[0]) + 4
+    own = int(amazon.test.marks[i])
+    other = (own + 1) % amazon.num_types
+    query = ab.build_prompt((0, 4, other), split="test")[-1]["content"]
+    assert f"category: {ab.types[other]}\n" in query and f"category: {ab.types[own]}\n" not in query
+    timed = ab.build_prompt((0, 4, other, 18000.0), split="test")[-1]["content"]
+    assert "time: 2019-04-14" in timed  # day 18000 since 1970-01-01
+    plain = ReviewAbductor(amazon, num_shots=0).abduce(np.array([[0, 4, other, 0]]), split="test")
+    assert plain[0][0].text == ab.types[other]
+    with pytest.raises(ValueError, match="out of range"):
+        ab.build_prompt((0, 4, amazon.num_types), split="test")

@@ -19,6 +19,10 @@ def test_errors_are_messages_not_tracebacks(capsys, tmp_path):
     (tmp_path / "bad.yaml").write_text("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\nE: {lamp: {tsk: 1}}\n")
     assert main(["run", str(tmp_path / "bad.yaml")]) == 2
     assert "did you mean 'task'" in capsys.readouterr().err
-    amazon = os.path.join(os.path.dirname(lamp.__file__), "configs", "amazon_next_type.yaml")
-    assert main(["run", amazon, "--out", str(tmp_path / "run")]) == 2
-    assert "next_type" in capsys.readouterr().err
+    (tmp_path / "typed.yaml").write_text("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\n"
+                                         "E: {base_config: {dataset_id: d}, lamp: {task: next_type}}\n")
+    assert main(["run", str(tmp_path / "typed.yaml"), "--out", str(tmp_path / "run")]) == 2
+    assert "needs typed sequences" in capsys.readouterr().err
+    two = os.path.join(os.path.dirname(lamp.__file__), "configs", "easytpp_amazon_hawkes.yaml")
+    assert main(["run", two, "--out", str(tmp_path / "run2")]) == 2
+    assert "several lamp experiments" in capsys.readouterr().err

@@ -273,16 +273,23 @@ def test_base_metrics_by_hand():
 def test_runner_id_dotted_path_end_to_end(trained, tmp_path):
     folder = trained.folder
     path = write_config(folder, "NHP_lamp", runner_id="lamp.easytpp.LampRunner",
-                        extra_base="    specs: {lamp: {num_candidates: 2, query_limit: 25}}\n")
+                        extra_base="    specs: {lamp: {num_candidates: 2, query_limit: 25, train_query_limit: 60, "
+                                   "abduction: {backend: none}, ranker: {width: 8, epochs: 2}}}\n")
     cfg = EasyTPPConfig.build_from_yaml_file(path, experiment_id="NHP_lamp")
     runner = Runner.build_from_config(cfg)
     assert type(runner) is le.LampRunner
     result = runner.run()
     out = result["output_dir"]
     assert out == os.path.join(runner.runner_config.base_config.specs["log_folder"], "lamp")
-    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+    with open(os.path.join(out, "base_metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
-    assert "lamp.pipeline.run_typed" in metrics["note"] and metrics["m"] == 2
+    assert metrics["m"] == 2
+    # the LAMP pipeline ran on the model's proposals: base, lamp and the ablations on the same test queries
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+        pipeline = json.load(f)
+    assert pipeline == result["pipeline"]
+    assert {"base", "lamp", "no_llm", "random_evidence"} <= set(pipeline["next_type"])
+    assert len({m["n_queries"] for m in pipeline["next_type"].values()}) == 1
     saved = np.load(os.path.join(out, "proposals.npz"))
     assert saved["types"].shape == (25, 2) and saved["scores"].shape == (25, 2)
     np.testing.assert_array_equal(saved["queries"], le.next_event_queries(trained.test, 25))
@@ -320,7 +327,7 @@ def test_lamp_block_beside_easytpp_keys(trained, monkeypatch):
                                                           "proposer": {"params": {"num_samples": 4, "seed": 9}}}}
     calls = []
     fake = pytypes.ModuleType("lamp.pipeline")
-    fake.run_typed = lambda store, proposer, config: calls.append((store, proposer, config)) or {"ok": True}
+    fake.run_typed = lambda store, proposer, config, out=None: calls.append((store, proposer, config)) or {"ok": True}
     monkeypatch.setitem(sys.modules, "lamp.pipeline", fake)
     result = Runner.build_from_config(runner_config).run()
     assert result["pipeline"] == {"ok": True} and len(calls) == 1

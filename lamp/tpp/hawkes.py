@@ -112,6 +112,12 @@ class HawkesProcess:
     l2, l1 : float
         L2 and L1 penalties on ``alpha`` (per event of the training data; with
         ``alpha >= 0`` the L1 penalty is the smooth ``l1 * sum(alpha)``).
+    relative_time : bool
+        Measure every sequence from its own first event (default False: from
+        time 0).  Use it for data in absolute time (e.g. days since 1970),
+        where the base rate would otherwise be integrated over decades before
+        a sequence starts.  It applies to ``fit``, ``loglik`` and
+        ``propose_batch``/``propose_times``.
 
     Notes
     -----
@@ -121,7 +127,7 @@ class HawkesProcess:
     decays between events), seeded and reproducible.
     """
 
-    def __init__(self, num_types: int, decay=None, l2: float = 0.0, l1: float = 0.0):
+    def __init__(self, num_types: int, decay=None, l2: float = 0.0, l1: float = 0.0, relative_time: bool = False):
         if not isinstance(num_types, (int, np.integer)) or num_types < 1:
             raise ValueError(f"num_types must be a positive integer, got {num_types!r}")
         self.num_types = int(num_types)
@@ -131,15 +137,19 @@ class HawkesProcess:
         if l2 < 0 or l1 < 0:
             raise ValueError(f"penalties must be >= 0, got l2={l2}, l1={l1}")
         self.l2, self.l1 = float(l2), float(l1)
+        self.relative_time = bool(relative_time)
         self.mu = self.alpha = self.beta = None
         self.fit_result: dict = {}
 
-    @staticmethod
-    def _sequences(dataset):
+    def _sequences(self, dataset):
         if hasattr(dataset, "offsets") and hasattr(dataset, "times"):
-            return [(dataset.times[b:e], dataset.marks[b:e]) for b, e in zip(dataset.offsets[:-1], dataset.offsets[1:])
-                    if e > b]
-        return [(np.asarray(t, float), np.asarray(m)) for t, m in dataset if len(t)]
+            seqs = [(dataset.times[b:e], dataset.marks[b:e])
+                    for b, e in zip(dataset.offsets[:-1], dataset.offsets[1:]) if e > b]
+        else:
+            seqs = [(np.asarray(t, float), np.asarray(m)) for t, m in dataset if len(t)]
+        if self.relative_time:
+            seqs = [(t - t[0], m) for t, m in seqs]
+        return seqs
 
     def fit(self, dataset, end_times=None) -> "HawkesProcess":
         """Maximum-likelihood fit on ``dataset`` (an EventSequences, or a list of (times, marks)).
@@ -151,6 +161,9 @@ class HawkesProcess:
         seqs = self._sequences(dataset)
         if not seqs:
             raise ValueError("the dataset has no events")
+        if end_times is not None and self.relative_time:
+            raise ValueError("end_times cannot be combined with relative_time=True (each sequence ends at its "
+                             "last event)")
         ends = [t[-1] for t, _ in seqs] if end_times is None else list(end_times)
         if len(ends) != len(seqs):
             raise ValueError(f"end_times has {len(ends)} entries for {len(seqs)} non-empty sequences")
@@ -239,11 +252,94 @@ class HawkesProcess:
         order = np.argsort(-probs, kind="stable")[:m]
         return order, probs[order], float(t.mean())
 
+    # ------------------------------------------------------------------ batched proposals (the typed pipeline)
+
+    def _history(self, seqs, s: int, i: int):
+        b = int(seqs.offsets[s])
+        times = np.ascontiguousarray(seqs.times[b:b + i], dtype=np.float64)
+        origin = float(times[0]) if self.relative_time else 0.0
+        return times - origin, np.ascontiguousarray(seqs.marks[b:b + i], dtype=np.int64), origin
+
+    def propose_batch(self, seqs, queries, m: int, n_samples: int = 200, seed: int = 0):
+        """Top-``m`` next types, their probabilities and the predicted next time for every query.
+
+        The proposer contract of the typed pipeline (shared with
+        :class:`lamp.easytpp.EasyTPPProposer`).  Query ``(s, i)`` asks for
+        event ``i`` of sequence ``s`` given events ``0..i-1``.  Types are
+        ranked by ``lambda_k(t) / sum_j lambda_j(t)`` at the event's own time
+        ``t`` (the type of an event known to happen at ``t``; exact, no
+        sampling); the predicted time is the mean of ``n_samples`` exact
+        thinning draws (seeded).
+
+        Returns
+        -------
+        types : int64 (Q, m)
+        scores : float64 (Q, m)
+            Probabilities, best first.
+        next_times : float64 (Q,)
+        """
+        from lamp.easytpp import check_queries
+
+        self._require_fitted()
+        q = check_queries(seqs, queries, m, self.num_types)
+        types = np.zeros((len(q), m), dtype=np.int64)
+        scores = np.zeros((len(q), m), dtype=np.float64)
+        next_times = np.zeros(len(q), dtype=np.float64)
+        for row, (s, i) in enumerate(q):
+            times, marks, origin = self._history(seqs, s, i)
+            t = float(seqs.times[int(seqs.offsets[s]) + i]) - origin
+            lam = _core.hawkes_intensity(times, marks, self.mu, self.alpha, self.beta, np.array([t]))[0]
+            probs = lam / lam.sum()
+            order = np.argsort(-probs, kind="stable")[:m]
+            types[row], scores[row] = order, probs[order]
+            draws, _ = _core.hawkes_sample_next(times, marks, self.mu, self.alpha, self.beta, float(times[-1]),
+                                                int(n_samples), int(seed) + row)
+            next_times[row] = float(draws.mean()) + origin
+        return types, scores, next_times
+
+    def propose_times(self, seqs, queries, m: int, seed: int = 0):
+        """``m`` candidate next events per query, drawn by exact thinning, most probable time first.
+
+        Returns
+        -------
+        times : float64 (Q, m)
+            Sampled next times (absolute, like ``seqs.times``).
+        types : int64 (Q, m)
+            The type drawn with each time.
+        log_density : float64 (Q, m)
+            ``log(lambda(t) exp(-(Lambda(t) - Lambda(t_last))))``, the log
+            density of the next time at each sample; rows are sorted by it,
+            highest first.
+        """
+        from lamp.easytpp import check_queries
+
+        self._require_fitted()
+        q = check_queries(seqs, queries, 1, self.num_types)
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValueError(f"m must be a positive integer, got {m!r}")
+        times_out = np.zeros((len(q), m), dtype=np.float64)
+        types_out = np.zeros((len(q), m), dtype=np.int64)
+        dens_out = np.zeros((len(q), m), dtype=np.float64)
+        for row, (s, i) in enumerate(q):
+            times, marks, origin = self._history(seqs, s, i)
+            last = float(times[-1])
+            draws, kinds = _core.hawkes_sample_next(times, marks, self.mu, self.alpha, self.beta, last, int(m),
+                                                    int(seed) + row)
+            base = _core.hawkes_loglik(times, marks, self.mu, self.alpha, self.beta, last, False)
+            lam = _core.hawkes_intensity(times, marks, self.mu, self.alpha, self.beta, draws).sum(axis=1)
+            comp = np.array([base - _core.hawkes_loglik(times, marks, self.mu, self.alpha, self.beta, float(t), False)
+                             for t in draws])
+            dens = np.log(lam) - comp
+            order = np.argsort(-dens, kind="stable")
+            times_out[row], types_out[row], dens_out[row] = draws[order] + origin, kinds[order], dens[order]
+        return times_out, types_out, dens_out
+
     def save(self, path) -> None:
         from lamp.checkpoint import save_checkpoint
 
         self._require_fitted()
-        save_checkpoint(path, "HawkesProcess", 1, {"num_types": self.num_types, "l2": self.l2, "l1": self.l1},
+        save_checkpoint(path, "HawkesProcess", 1, {"num_types": self.num_types, "l2": self.l2, "l1": self.l1,
+                                                   "relative_time": self.relative_time},
                         mu=self.mu, alpha=self.alpha, beta=self.beta)
 
     @classmethod
@@ -251,4 +347,6 @@ class HawkesProcess:
         from lamp.checkpoint import load_checkpoint
 
         header, arrays = load_checkpoint(path, "HawkesProcess", 1, ("mu", "alpha", "beta"))
-        return cls(header["num_types"], l2=header["l2"], l1=header.get("l1", 0.0)).set_params(arrays["mu"], arrays["alpha"], arrays["beta"])
+        model = cls(header["num_types"], l2=header["l2"], l1=header.get("l1", 0.0),
+                    relative_time=header.get("relative_time", False))
+        return model.set_params(arrays["mu"], arrays["alpha"], arrays["beta"])
