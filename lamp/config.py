@@ -93,7 +93,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
         "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True,
     },
     "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
-                 "scope": None, "k1": 1.2, "b": 0.75},
+                 "embedding_cache": None, "scope": None, "k1": 1.2, "b": 0.75},
     "ranker": {"width": 64, "heads": 2, "layers": 2, "dropout": 0.1, "epochs": 20, "batch_size": 32,
                "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax",
                "use_proposer_score": True},

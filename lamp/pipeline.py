@@ -93,6 +93,18 @@ class Pipeline:
         self.m = int(self.settings["num_candidates"] or DEFAULT_M[self.task])
         if self.m < 2:
             raise ValueError(f"lamp.num_candidates must be at least 2, got {self.m}")
+        method = self.settings["matching"]["method"]
+        if method not in ("bm25", "dense"):
+            raise lamp_config.ConfigError(f"lamp.matching.method must be 'bm25' or 'dense', got {method!r}")
+        scope = self.settings["matching"]["scope"]
+        if scope not in (None, "entity"):
+            raise lamp_config.ConfigError(f"lamp.matching.scope must be null or 'entity', got {scope!r}")
+        if scope == "entity" and (method != "bm25" or self.task in TYPED_TASKS):
+            raise lamp_config.ConfigError("lamp.matching.scope 'entity' needs method 'bm25' and a knowledge-graph "
+                                          "task (typed tasks always retrieve inside the query's own sequence)")
+        if method == "dense" and self.task in TYPED_TASKS:
+            raise lamp_config.ConfigError(f"lamp.matching.method 'dense' with task {self.task!r}: typed tasks "
+                                          "retrieve inside each sequence with BM25's scope; use method 'bm25'")
         name = config.experiment_id or config.dataset_id or "lamp"
         out = out or os.path.join(config.resolve_path(self.settings["run_dir"]) or "runs", name)
         self.run_dir = RunDirectory(out)

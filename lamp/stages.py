@@ -239,7 +239,44 @@ class _World:
 
         m = pipe.settings["matching"]
         self.texts = [abductor.event_text(q) for q in self.quads]
-        self.index = BM25Index(self.texts, k1=m["k1"], b=m["b"], entities=self.quads[:, [0, 2]])
+        self.method = m["method"]
+        if m["scope"] not in (None, "entity"):
+            from lamp.config import ConfigError
+
+            raise ConfigError(f"lamp.matching.scope must be null or 'entity', got {m['scope']!r}")
+        if m["scope"] == "entity" and self.method != "bm25":
+            from lamp.config import ConfigError
+
+            raise ConfigError("lamp.matching.scope 'entity' works with method 'bm25' only")
+        self.scoped = m["scope"] == "entity"
+        if self.method not in ("bm25", "dense"):
+            from lamp.config import ConfigError
+
+            raise ConfigError(f"lamp.matching.method must be 'bm25' or 'dense', got {self.method!r}")
+        if self.method == "bm25":
+            self.index = BM25Index(self.texts, k1=m["k1"], b=m["b"], entities=self.quads[:, [0, 2]])
+        else:
+            from lamp.embed import EmbeddingCache, corpus_embeddings, make_embedder
+            from lamp.match import DenseIndex
+
+            self.embedder = make_embedder(m["embedder"])
+            cache_dir = pipe.config.resolve_path(m["embedding_cache"]) if m.get("embedding_cache") else \
+                os.path.join(pipe.config.resolve_path(pipe.settings["run_dir"]) or "runs", "embeddings")
+            pipe._say(f"matching: dense retrieval with {self.embedder.identity}; embeddings cached in {cache_dir}")
+            self.index = DenseIndex(corpus_embeddings(self.texts, self.embedder, cache_dir, say=pipe._say))
+            self.cache = EmbeddingCache(os.path.join(cache_dir, "embeddings.sqlite"))
+            self._say = pipe._say
+
+    def search(self, texts: list, k: int, before: np.ndarray, scope: np.ndarray | None = None):
+        """Top-``k`` past events for each query text (BM25 or cosine of embeddings), before the cutoffs;
+        with ``scope`` (Q, 2) entity ids, only events sharing one of them (BM25 only)."""
+        k = min(int(k), len(self.texts))
+        if self.method == "bm25":
+            return self.index.search(texts, k, before=before, scope=scope)
+        from lamp.embed import embed_texts
+
+        vectors = embed_texts(texts, self.embedder, self.cache, progress=True, say=self._say)
+        return self.index.search(vectors, k, before=before)
 
     def cutoffs(self, query_times: np.ndarray) -> np.ndarray:
         return history_cutoffs(self.times, query_times)
@@ -351,7 +388,10 @@ def _llm_evidence(pipe, world, queries, causes_by_split, proposals) -> dict:
         hits = np.full((n_cand, per), -1, dtype=np.int64)
         if texts:
             owner = np.asarray(owner)
-            ids, _ = world.index.search(texts, k, before=cutoffs[owner])
+            scope = None
+            if world.scoped:  # the effect's subject and (candidate) object
+                scope = _effects(pipe, q, proposals[split]["candidates"])[:, [0, 2]][owner]
+            ids, _ = world.search(texts, k, before=cutoffs[owner], scope=scope)
             slot = np.zeros(n_cand, dtype=np.int64)
             for row, c in enumerate(owner):
                 hits[c, slot[c]:slot[c] + k] = ids[row]
@@ -371,8 +411,8 @@ def _no_llm_evidence(pipe, world, queries, proposals, abductor) -> dict:
         cands = proposals[split]["candidates"]
         effects = _effects(pipe, q, cands)
         cutoffs = np.repeat(world.cutoffs(q.times), cands.shape[1])
-        ids, _ = world.index.search([abductor.event_text(e) for e in effects], min(3 * k, len(world.texts)),
-                                    before=cutoffs)
+        ids, _ = world.search([abductor.event_text(e) for e in effects], 3 * k, before=cutoffs,
+                              scope=effects[:, [0, 2]] if world.scoped else None)
         out[split] = assemble_evidence(ids, world.quads[:, 0], world.quads[:, 1], world.quads[:, 2], world.times,
                                        length).reshape(len(q), -1, length)
     return out

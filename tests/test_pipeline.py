@@ -78,3 +78,41 @@ def test_bad_settings(tmp_path, server):
     path.write_text(CONFIG.format(m=20, url=server.base_url))
     with pytest.raises(ValueError, match="limit must be a positive"):
         Pipeline.from_yaml(path, out=str(tmp_path / "run"), limit=0)
+
+
+def test_entity_scope_keeps_evidence_on_the_candidates_entities(tmp_path, server):
+    import numpy as np
+
+    path = tmp_path / "c.yaml"
+    text = CONFIG.format(m=5, url=server.base_url).replace(
+        "ranker: {epochs: 3, width: 16}",
+        "ranker: {epochs: 1, width: 8}\n    matching: {scope: entity}").replace(
+        "evaluation: {bootstrap: 200}", "evaluation: {bootstrap: 50, ablations: [no_llm]}")
+    path.write_text(text)
+    pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+    pipe.run()
+    from lamp.stages import select_queries
+
+    subjects = select_queries(pipe)["test"].events[:, 0]
+    cands = np.load(tmp_path / "run" / "proposals" / "arrays.npz")["test_candidates"]
+    for method in ("lamp", "no_llm"):
+        ev = np.load(tmp_path / "run" / f"ranker_{method}" / "arrays.npz")["test_evidence"]  # (Q, M, L, 4)
+        assert (ev[..., 0] >= 0).sum() > ev.shape[0]
+        # object task: the effect is (s, r, candidate); every evidence event shares s or the candidate
+        for qi in range(ev.shape[0]):
+            for mi in range(ev.shape[1]):
+                rows = ev[qi, mi][ev[qi, mi, :, 0] >= 0]
+                ents = {int(subjects[qi]), int(cands[qi, mi])}
+                assert all(int(r[0]) in ents or int(r[2]) in ents for r in rows), (qi, mi, rows, ents)
+
+
+def test_bad_matching_settings(tmp_path, server):
+    from lamp.config import ConfigError
+
+    for matching, message in [("{method: faiss}", "matching.method"), ("{scope: sequence}", "matching.scope"),
+                              ("{method: dense, scope: entity}", "scope 'entity' needs")]:
+        path = tmp_path / "c.yaml"
+        path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+            "ranker: {epochs: 3, width: 16}", f"ranker: {{epochs: 1}}\n    matching: {matching}"))
+        with pytest.raises(ConfigError, match=message):
+            Pipeline.from_yaml(path, out=str(tmp_path / "run"))
