@@ -23,7 +23,7 @@ import numpy as np
 from lamp import _core
 from lamp.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
+__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank", "ranker_settings"]
 
 _FORMAT = 1
 _GAMMA = 10  # index of the gamma block in the layout (csrc/ranker.h)
@@ -169,7 +169,7 @@ class EnergyRanker:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         if int(layers) != layers or layers < 0:
             raise ValueError(f"layers must be an integer >= 0, got {layers!r}")
-        if loss not in ("softmax", "binary"):
+        if loss not in LOSSES:
             raise ValueError(f"loss must be 'softmax' or 'binary', got {loss!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -267,6 +267,37 @@ class EnergyRanker:
                              f"{model.params.shape}")
         model.params = params.astype(np.float64)
         return model
+
+
+LOSSES = ("softmax", "binary")
+
+
+def ranker_settings(r: dict) -> dict:
+    """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
+
+    Raises :class:`lamp.config.ConfigError` naming the key for a bad
+    ``heads``, ``layers``, ``width`` or ``loss``.
+    """
+    from lamp.config import ConfigError
+
+    loss = r.get("loss", "softmax")
+    if loss not in LOSSES:
+        raise ConfigError(f"lamp.ranker.loss must be 'softmax' or 'binary', got {loss!r}")
+    out = {"loss": loss}
+    for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
+        value = r.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"lamp.ranker.{key} must be an integer >= {low}, got {value!r}")
+        out[key] = int(value)
+    if out["width"] % 2:
+        raise ConfigError(f"lamp.ranker.width must be even, got {out['width']}")
+    if out["width"] % out["heads"]:
+        raise ConfigError(f"lamp.ranker.heads={out['heads']} must divide lamp.ranker.width={out['width']}")
+    for key, default, kind in (("dropout", 0.1, float), ("learning_rate", 1e-3, float), ("weight_decay", 1e-5, float),
+                               ("clip", 1.0, float), ("epochs", 20, int), ("batch_size", 32, int),
+                               ("patience", 4, int)):
+        out[key] = kind(r.get(key, default))
+    return out
 
 
 def _check_samples(samples) -> None:
