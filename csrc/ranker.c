@@ -339,7 +339,8 @@ static void layer_backward(const model *m, const double *params, double *grads, 
     const double *q = w->lq + layer * l * d, *k = w->lk + layer * l * d, *v = w->lv + layer * l * d,
                  *o = w->lo + layer * l * d, *y = w->ly + layer * l * d, *u = w->lu + layer * l * d;
     const double *att = w->att + layer * m->heads * l * l;
-    double *g_fb1 = layer_block(m, grads, layer, LAMP_RANKER_FB1), *g_fb2 = layer_block(m, grads, layer, LAMP_RANKER_FB2);
+    double *g_fb1 = layer_block(m, grads, layer, LAMP_RANKER_FB1),
+           *g_fb2 = layer_block(m, grads, layer, LAMP_RANKER_FB2);
     for (int64_t j = 0; j < n; j++)
         for (int64_t a = 0; a < d; a++)
             g_fb2[a] += dout[j * d + a];

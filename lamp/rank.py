@@ -174,10 +174,10 @@ class EnergyRanker:
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.config = dict(num_entities=int(num_entities), num_relations=int(num_relations), width=int(width),
-                           heads=int(heads), layers=int(layers), loss=str(loss), dropout=float(dropout), learning_rate=float(learning_rate),
-                           weight_decay=float(weight_decay), clip=float(clip), epochs=int(epochs),
-                           batch_size=int(batch_size), patience=int(patience), time_scale=float(time_scale),
-                           seed=int(seed), progress=bool(progress))
+                           heads=int(heads), layers=int(layers), loss=str(loss), dropout=float(dropout),
+                           learning_rate=float(learning_rate), weight_decay=float(weight_decay), clip=float(clip),
+                           epochs=int(epochs), batch_size=int(batch_size), patience=int(patience),
+                           time_scale=float(time_scale), seed=int(seed), progress=bool(progress))
         self.offsets = _core.ranker_layout(num_entities, num_relations, width, int(heads), int(layers))
         rng = np.random.default_rng(seed)
         self.params = np.zeros(int(self.offsets[-1]))

@@ -235,3 +235,32 @@ def test_bad_input():
         _core.ranker_forward(*args[:6], 1, *args[7:])  # a layer fewer: the parameter vector is too long
     with pytest.raises(TypeError, match="RankingSamples"):
         _model().energy("samples")
+
+
+def test_concurrent_threads_give_the_serial_energies():
+    """The kernel releases the GIL; calls from several threads must not disturb each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _model(width=8, heads=2, layers=2)
+    batches = [_samples(60 + i, q=20, m=5) for i in range(4)]
+    serial = [model.energy(s) for s in batches]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(model.energy, batches))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ranker_settings_from_a_config_block():
+    from lamp.config import LAMP_DEFAULTS, ConfigError
+    from lamp.rank import ranker_settings
+
+    options = ranker_settings(dict(LAMP_DEFAULTS["ranker"], width=8))
+    assert (options["heads"], options["layers"], options["loss"]) == (2, 2, "softmax")
+    model = EnergyRanker(NE, NR, **options, progress=False)
+    assert model.config["heads"] == 2 and model.config["layers"] == 2
+    with pytest.raises(ConfigError, match="lamp.ranker.loss"):
+        ranker_settings({"loss": "hinge"})
+    with pytest.raises(ConfigError, match="lamp.ranker.heads=3 must divide lamp.ranker.width=8"):
+        ranker_settings({"width": 8, "heads": 3})
+    with pytest.raises(ConfigError, match="lamp.ranker.layers"):
+        ranker_settings({"layers": 1.5})

@@ -21,7 +21,8 @@ static void test_zero_parameters_give_the_bias(void)
     lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2};
     double energies[2], loss, *grads = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
     lamp_error err;
-    CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads, &err) == LAMP_OK);
+    CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads,
+                                       &err) == LAMP_OK);
     CHECK_CLOSE(energies[0], 0.25, 1e-15);
     CHECK_CLOSE(energies[1], 0.25, 1e-15);
     CHECK_CLOSE(loss, log(2.0), 1e-12);
@@ -29,7 +30,8 @@ static void test_zero_parameters_give_the_bias(void)
     CHECK_CLOSE(grads[off[LAMP_RANKER_B2]], 0.0, 1e-15);
     int64_t bad_labels[1] = {2};
     b.labels = bad_labels;
-    CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads, &err) == LAMP_EVALUE);
+    CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads,
+                                       &err) == LAMP_EVALUE);
     free(params);
     free(grads);
 }
