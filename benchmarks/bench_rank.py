@@ -3,7 +3,7 @@
 python benchmarks/bench_rank.py
 
 Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, one
-attention readout from the candidate over its evidence, tanh MLP, prior term; training step =
+attention readout from the candidate over its evidence (layers=0, heads=1), tanh MLP, prior term; training step =
 forward + backward + Adam on a batch of 32 queries.  lamp runs in float64 (its gradients are checked
 against finite differences); PyTorch in float32, its usual precision.  Both use the same number of
 threads (torch.get_num_threads()).
@@ -79,7 +79,7 @@ def main():
     for length in (10, 20):
         for m in (5, 20, 100):
             s = samples(m, length)
-            model = EnergyRanker(NE, NR, width=D, dropout=0.0, progress=False)
+            model = EnergyRanker(NE, NR, width=D, heads=1, layers=0, dropout=0.0, progress=False)
             m1, m2 = np.zeros_like(model.params), np.zeros_like(model.params)
             step = [0]
 

@@ -3,19 +3,32 @@
  * For a candidate event (s, r, o, t) with evidence events (s_j, r_j, o_j, t_j), j < L:
  *   x_j = Ent[s_j] + Rel[r_j] + Obj[o_j] + enc(t - t_j)      (enc: fixed sinusoids of the time gap)
  *   c   = Ent[s] + Rel[r] + Obj[o]                            (the candidate's own marks)
+ * The valid evidence tokens X (padding rows dropped, order kept) pass through
+ * `layers` blocks, each with H = heads heads of width e = d / H:
+ *   Q = X Aq^T, K = X Ak^T, V = X Av^T
+ *   A_h[j, i] = softmax_{i <= j}(Q_h[j] . K_h[i] / sqrt(e)),  O_h = A_h V_h,  O = [O_1 ... O_H]
+ *   Y = X + O Ao^T,   X' = Y + tanh(Y F1^T + f1) F2^T + f2
+ * (token j attends to the valid tokens at or before its own position). The
+ * readout is multi-head attention from the candidate over the final states x_j:
  *   q = Wq c,  k_j = Wk x_j,  v_j = Wv x_j
- *   alpha = softmax_j(q . k_j / sqrt(d)) over valid evidence, h = sum_j alpha_j v_j  (h = 0 without evidence)
+ *   alpha_h = softmax_j(q_h . k_hj / sqrt(e)) over valid evidence, h_h = sum_j alpha_hj v_hj  (h = 0 without evidence)
  *   u = dropout(tanh(W1 [h; c] + b1)),  energy = w2 . u + b2 + gamma * prior
- * where prior is an optional per-candidate input (the proposer's log-score,
- * 0 when absent) and gamma a learned weight, so the ranker starts from the
+ * With layers = 0 and heads = 1 this is the single attention readout of the
+ * first version (same parameter layout, same energies).
+ * prior is an optional per-candidate input (the proposer's log-score, 0 when
+ * absent) and gamma a learned weight, so the ranker starts from the
  * proposer's order and learns what the evidence adds.
  * The readout sees the candidate itself, so candidates with the same evidence
  * get different energies (the authors' causal mask hid it).
  *
- * Training loss per query: softmax cross-entropy over negative energies of its
- * M candidates, -log softmax(-E)[label].  Everything is float64; gradients
- * are hand-derived; the optimiser is Adam with global-norm clipping and
- * decoupled weight decay.
+ * Training loss (mean over queries):
+ *   LAMP_RANKER_SOFTMAX: per query, softmax cross-entropy over negative
+ *     energies of its M candidates, -log softmax(-E)[label];
+ *   LAMP_RANKER_BINARY: per candidate, binary cross-entropy with logit -E and
+ *     label 1 for the true candidate, 0 for the others, averaged over the
+ *     candidates.
+ * Everything is float64; gradients are hand-derived; the optimiser is Adam
+ * with global-norm clipping and decoupled weight decay.
  */
 #ifndef LAMP_RANKER_H
 #define LAMP_RANKER_H
@@ -27,13 +40,29 @@
 typedef struct {
     int64_t num_entities, num_relations, width; /* width even */
     double time_scale;                          /* time gaps are divided by this before encoding */
+    int64_t heads;                              /* >= 1, divides width */
+    int64_t layers;                             /* >= 0 self-attention blocks over the evidence */
 } lamp_ranker_dims;
 
+enum { LAMP_RANKER_SOFTMAX = 0, LAMP_RANKER_BINARY = 1 };
+
+/* The readout's blocks come first (the layout of layers = 0), then each layer's blocks. */
 enum { LAMP_RANKER_ENT, LAMP_RANKER_REL, LAMP_RANKER_OBJ, LAMP_RANKER_WQ, LAMP_RANKER_WK, LAMP_RANKER_WV,
        LAMP_RANKER_W1, LAMP_RANKER_B1, LAMP_RANKER_W2, LAMP_RANKER_B2, LAMP_RANKER_GAMMA, LAMP_RANKER_NUM_BLOCKS };
 
-/* Offsets of the parameter blocks in the flat parameter vector (NUM_BLOCKS + 1 entries). */
+/* Blocks of layer l start at LAMP_RANKER_NUM_BLOCKS + l * LAMP_RANKER_LAYER_BLOCKS:
+ * Aq, Ak, Av, Ao, F1 (d x d each), f1 (d), F2 (d x d), f2 (d). */
+enum { LAMP_RANKER_AQ, LAMP_RANKER_AK, LAMP_RANKER_AV, LAMP_RANKER_AO, LAMP_RANKER_F1, LAMP_RANKER_FB1,
+       LAMP_RANKER_F2, LAMP_RANKER_FB2, LAMP_RANKER_LAYER_BLOCKS };
+
+/* Number of parameter blocks: LAMP_RANKER_NUM_BLOCKS + layers * LAMP_RANKER_LAYER_BLOCKS. */
+int64_t lamp_ranker_num_blocks(const lamp_ranker_dims *dims);
+
+/* Offsets of the parameter blocks in the flat parameter vector (num_blocks + 1 entries). */
 void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *offsets);
+
+/* LAMP_OK when the dimensions are usable (width even >= 2, heads >= 1 dividing width, layers >= 0, ...). */
+int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err);
 
 typedef struct {
     const int64_t *evidence;     /* Q x M x L x 3, -1 = padding */
@@ -45,12 +74,13 @@ typedef struct {
     int64_t q, m, l;
 } lamp_ranker_batch;
 
-/* Energies of all candidates (Q x M) and, with labels, the mean loss; with
- * grads != NULL also the gradient of the mean loss (grads is overwritten).
+/* Energies of all candidates (Q x M) and, with labels, the mean loss (loss_kind
+ * LAMP_RANKER_SOFTMAX or LAMP_RANKER_BINARY); with grads != NULL also the
+ * gradient of the mean loss (grads is overwritten).
  * dropout > 0 applies inverted dropout to u with masks drawn from seed. */
 int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
-                                 double dropout, uint64_t seed, double *energies, double *loss, double *grads,
-                                 lamp_error *err);
+                                 int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
+                                 double *grads, lamp_error *err);
 
 /* One Adam step (bias-corrected, step >= 1), after clipping the gradient's
  * global norm to clip (clip <= 0: no clipping); decoupled weight decay. */

@@ -105,6 +105,9 @@ class Pipeline:
         if method == "dense" and self.task in TYPED_TASKS:
             raise lamp_config.ConfigError(f"lamp.matching.method 'dense' with task {self.task!r}: typed tasks "
                                           "retrieve inside each sequence with BM25's scope; use method 'bm25'")
+        from lamp.rank import ranker_settings
+
+        ranker_settings(self.settings["ranker"])  # heads, layers, loss, width: ConfigError naming the key
         name = config.experiment_id or config.dataset_id or "lamp"
         out = out or os.path.join(config.resolve_path(self.settings["run_dir"]) or "runs", name)
         self.run_dir = RunDirectory(out)

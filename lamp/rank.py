@@ -4,9 +4,13 @@
 ``csrc/ranker.h``): the candidate's own (subject, relation, object) embedding
 attends over its evidence events (embeddings plus a sinusoidal encoding of
 the time gap to the candidate), and an MLP over the attended evidence and the
-candidate gives one scalar energy.  Training is contrastive: per query, the
-real event against the other M - 1 proposals, softmax cross-entropy over
-negative energies, Adam with gradient clipping, dropout and weight decay; the
+candidate gives one scalar energy.  Before the readout the evidence passes
+through ``layers`` blocks of causal multi-head self-attention with residual
+tanh feed-forward layers (``layers=0, heads=1`` is the single readout of the
+first version).  Training is contrastive: per query, the real event against
+the other M - 1 proposals, softmax cross-entropy over negative energies (or,
+with ``loss="binary"``, per-candidate binary cross-entropy with logit
+-energy), Adam with gradient clipping, dropout and weight decay; the
 checkpoint is selected on the validation split (mean rank), never on test.
 Forward, backward and the optimiser step are C (``lamp._core.ranker_*``).
 """
@@ -19,9 +23,10 @@ import numpy as np
 from lamp import _core
 from lamp.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
+__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank", "ranker_settings"]
 
 _FORMAT = 1
+_GAMMA = 10  # index of the gamma block in the layout (csrc/ranker.h)
 
 
 @dataclass
@@ -124,6 +129,16 @@ class EnergyRanker:
         Vocabulary sizes (typed sequences: num_entities = 1, num_relations = K).
     width : int
         Embedding and hidden width (even), default 64.
+    heads : int
+        Attention heads (>= 1, must divide ``width``), default 2; used by the
+        self-attention layers and by the candidate's readout.
+    layers : int
+        Self-attention blocks over the evidence before the readout (>= 0), default 2.
+    loss : {"softmax", "binary"}
+        ``softmax``: per query, cross-entropy of the true candidate under
+        softmax(-energy) (the paper's contrastive loss); ``binary``: per
+        candidate, binary cross-entropy with logit -energy, 1 for the true
+        candidate and 0 for the others, averaged over the candidates.
     dropout, learning_rate, weight_decay, clip : float
     epochs, batch_size, patience : int
         Training length, queries per step, epochs without validation gain before stopping.
@@ -140,37 +155,49 @@ class EnergyRanker:
     and the candidate alone (the paper's setting).
     """
 
-    def __init__(self, num_entities: int, num_relations: int, width: int = 64, dropout: float = 0.1,
-                 learning_rate: float = 1e-3, weight_decay: float = 1e-5, clip: float = 1.0, epochs: int = 20,
-                 batch_size: int = 32, patience: int = 4, time_scale: float = 1.0, seed: int = 0,
-                 progress: bool = True):
+    def __init__(self, num_entities: int, num_relations: int, width: int = 64, heads: int = 2, layers: int = 2,
+                 loss: str = "softmax", dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
+                 clip: float = 1.0, epochs: int = 20, batch_size: int = 32, patience: int = 4,
+                 time_scale: float = 1.0, seed: int = 0, progress: bool = True):
         if num_entities < 1 or num_relations < 1:
             raise ValueError("num_entities and num_relations must be positive")
         if width < 2 or width % 2:
             raise ValueError(f"width must be even and >= 2, got {width}")
+        if int(heads) != heads or heads < 1:
+            raise ValueError(f"heads must be a positive integer, got {heads!r}")
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        if int(layers) != layers or layers < 0:
+            raise ValueError(f"layers must be an integer >= 0, got {layers!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be 'softmax' or 'binary', got {loss!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.config = dict(num_entities=int(num_entities), num_relations=int(num_relations), width=int(width),
-                           dropout=float(dropout), learning_rate=float(learning_rate),
-                           weight_decay=float(weight_decay), clip=float(clip), epochs=int(epochs),
-                           batch_size=int(batch_size), patience=int(patience), time_scale=float(time_scale),
-                           seed=int(seed), progress=bool(progress))
-        self.offsets = _core.ranker_layout(num_entities, num_relations, width)
+                           heads=int(heads), layers=int(layers), loss=str(loss), dropout=float(dropout),
+                           learning_rate=float(learning_rate), weight_decay=float(weight_decay), clip=float(clip),
+                           epochs=int(epochs), batch_size=int(batch_size), patience=int(patience),
+                           time_scale=float(time_scale), seed=int(seed), progress=bool(progress))
+        self.offsets = _core.ranker_layout(num_entities, num_relations, width, int(heads), int(layers))
         rng = np.random.default_rng(seed)
         self.params = np.zeros(int(self.offsets[-1]))
-        for block, std in enumerate((0.1, 0.1, 0.1) + (1.0 / np.sqrt(width),) * 3 + (1.0 / np.sqrt(2 * width),)
-                                    + (0.0,) + (1.0 / np.sqrt(width),) + (0.0, 0.0)):
+        w = 1.0 / np.sqrt(width)
+        # readout blocks (the layout of layers=0), then per layer Aq, Ak, Av, Ao, F1, f1, F2, f2
+        stds = (0.1, 0.1, 0.1) + (w,) * 3 + (1.0 / np.sqrt(2 * width),) + (0.0,) + (w,) + (0.0, 0.0)
+        stds += (w, w, w, w, w, 0.0, w, 0.0) * int(layers)
+        for block, std in enumerate(stds):
             lo, hi = self.offsets[block], self.offsets[block + 1]
             self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
-        self.params[-1] = -1.0  # gamma: start from the proposer's order when a prior is given
+        self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
         self.history: list[dict] = []
 
     def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False):
         c = self.config
         return _core.ranker_forward(self.params if params is None else params, c["num_entities"],
-                                    c["num_relations"], c["width"], c["time_scale"], samples.evidence,
-                                    samples.evidence_times, samples.candidates, samples.candidate_times,
-                                    samples.prior, samples.labels if labels else None, dropout, seed, grad)
+                                    c["num_relations"], c["width"], c["time_scale"], c["heads"], c["layers"],
+                                    samples.evidence, samples.evidence_times, samples.candidates,
+                                    samples.candidate_times, samples.prior, samples.labels if labels else None,
+                                    c["loss"], dropout, seed, grad)
 
     def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
         """Energies (Q, M); lower means more plausible."""
@@ -230,11 +257,47 @@ class EnergyRanker:
         """Read a ranker written by :meth:`save` (a file of another format or shape fails clearly)."""
         header, arrays = load_checkpoint(path, "EnergyRanker", _FORMAT, ("params",))
         params = arrays["params"]
-        model = cls(**header["config"])
+        # checkpoints written before heads/layers/loss existed hold the single readout
+        config = {"heads": 1, "layers": 0, "loss": "softmax", **header["config"]}
+        model = cls(**config)
         if params.shape != model.params.shape:
-            raise ValueError(f"{path}: parameters have shape {params.shape}, expected {model.params.shape}")
+            raise ValueError(f"{path}: parameters have shape {params.shape}, but its config (width "
+                             f"{config['width']}, heads {config['heads']}, layers {config['layers']}, "
+                             f"{config['num_entities']} entities, {config['num_relations']} relations) needs "
+                             f"{model.params.shape}")
         model.params = params.astype(np.float64)
         return model
+
+
+LOSSES = ("softmax", "binary")
+
+
+def ranker_settings(r: dict) -> dict:
+    """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
+
+    Raises :class:`lamp.config.ConfigError` naming the key for a bad
+    ``heads``, ``layers``, ``width`` or ``loss``.
+    """
+    from lamp.config import ConfigError
+
+    loss = r.get("loss", "softmax")
+    if loss not in LOSSES:
+        raise ConfigError(f"lamp.ranker.loss must be 'softmax' or 'binary', got {loss!r}")
+    out = {"loss": loss}
+    for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
+        value = r.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ConfigError(f"lamp.ranker.{key} must be an integer >= {low}, got {value!r}")
+        out[key] = int(value)
+    if out["width"] % 2:
+        raise ConfigError(f"lamp.ranker.width must be even, got {out['width']}")
+    if out["width"] % out["heads"]:
+        raise ConfigError(f"lamp.ranker.heads={out['heads']} must divide lamp.ranker.width={out['width']}")
+    for key, default, kind in (("dropout", 0.1, float), ("learning_rate", 1e-3, float), ("weight_decay", 1e-5, float),
+                               ("clip", 1.0, float), ("epochs", 20, int), ("batch_size", 32, int),
+                               ("patience", 4, int)):
+        out[key] = kind(r.get(key, default))
+    return out
 
 
 def _check_samples(samples) -> None:

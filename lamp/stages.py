@@ -440,8 +440,9 @@ def _samples(pipe, world, q: Queries, prop: dict, evidence_idx: np.ndarray):
 def rerank(pipe, queries: dict, proposals: dict) -> dict:
     """Energies of LAMP and of the ablations for the test proposals, ``{method: (Q, M)}``."""
     from lamp.abduction import Abductor
-    from lamp.rank import EnergyRanker
+    from lamp.rank import EnergyRanker, ranker_settings
 
+    ranker_settings(pipe.settings["ranker"])  # a bad ranker setting fails before the LLM work
     store = pipe.load_data()
     ab = pipe.settings["abduction"]
     abductor = Abductor(store, None, num_shots=int(ab["num_shots"]), seed=int(pipe.settings["seed"]))
@@ -474,10 +475,7 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
             evidence.setdefault("recent_evidence", {})[split] = recent_evidence(
                 world.quads[:, 0], world.quads[:, 2], cut, ents, length, store.num_entities)
     r = pipe.settings["ranker"]
-    if r["loss"] != "softmax":
-        from lamp.config import ConfigError
-
-        raise ConfigError(f"lamp.ranker.loss={r['loss']!r}: this version trains with 'softmax' only")
+    options = ranker_settings(r)
     energies = {}
     for method in methods:
         samples = {split: _samples(pipe, world, q, proposals[split], evidence[method][split])
@@ -486,11 +484,8 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
         def compute(samples=samples, method=method):
             pipe._say(f"ranker[{method}]: training on {len(samples['train'])} queries, selecting on "
                       f"{len(samples['valid'])}")
-            model = EnergyRanker(store.num_entities, store.num_relations, width=int(r["width"]),
-                                 dropout=float(r["dropout"]), learning_rate=float(r["learning_rate"]),
-                                 weight_decay=float(r["weight_decay"]), clip=float(r["clip"]),
-                                 epochs=int(r["epochs"]), batch_size=int(r["batch_size"]), patience=int(r["patience"]),
-                                 time_scale=_time_step(store), seed=seed,
+            model = EnergyRanker(store.num_entities, store.num_relations, **options, time_scale=_time_step(store),
+                                 seed=seed,
                                  progress=os.environ.get("LAMP_PROGRESS") == "1" or sys.stderr.isatty())
             model.fit(samples["train"], samples["valid"])
             out = {"energies": model.energy(samples["test"]), "params": model.params,

@@ -404,10 +404,11 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
     """Energies (Q, M) of LAMP and of the ablations on the test proposals."""
     from lamp.abduction import ReviewAbductor
     from lamp.config import ConfigError
-    from lamp.rank import EnergyRanker
+    from lamp.rank import EnergyRanker, ranker_settings
     from lamp.runs import fingerprint
     from lamp.stages import fingerprint_of
 
+    ranker_settings(pipe.settings["ranker"])  # a bad ranker setting fails before the LLM work
     store = pipe.load_data()
     ab = pipe.settings["abduction"]
     seed = int(pipe.settings["seed"])
@@ -438,8 +439,7 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
         if "recent_evidence" in methods:
             evidence.setdefault("recent_evidence", {})[split] = _recent_evidence(pipe, world, split, q, m, length)
     r = pipe.settings["ranker"]
-    if r["loss"] != "softmax":
-        raise ConfigError(f"lamp.ranker.loss={r['loss']!r}: this version trains with 'softmax' only")
+    options = ranker_settings(r)
     energies = {}
     time_scale = _time_scale(store)
     for method in methods:
@@ -449,10 +449,7 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
         def compute(samples=samples, method=method):
             pipe._say(f"ranker[{method}]: training on {len(samples['train'])} queries, selecting on "
                       f"{len(samples['valid'])}")
-            model = EnergyRanker(1, store.num_types, width=int(r["width"]), dropout=float(r["dropout"]),
-                                 learning_rate=float(r["learning_rate"]), weight_decay=float(r["weight_decay"]),
-                                 clip=float(r["clip"]), epochs=int(r["epochs"]), batch_size=int(r["batch_size"]),
-                                 patience=int(r["patience"]), time_scale=time_scale, seed=seed,
+            model = EnergyRanker(1, store.num_types, **options, time_scale=time_scale, seed=seed,
                                  progress=os.environ.get("LAMP_PROGRESS") == "1" or sys.stderr.isatty())
             model.fit(samples["train"], samples["valid"])
             out = {"energies": model.energy(samples["test"]), "params": model.params, "history": model.history,

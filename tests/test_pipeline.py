@@ -116,3 +116,35 @@ def test_bad_matching_settings(tmp_path, server):
             "ranker: {epochs: 3, width: 16}", f"ranker: {{epochs: 1}}\n    matching: {matching}"))
         with pytest.raises(ConfigError, match=message):
             Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+
+
+def test_bad_ranker_settings(tmp_path, server):
+    from lamp.config import ConfigError
+
+    for ranker, message in [("{loss: hinge}", "lamp.ranker.loss must be 'softmax' or 'binary'"),
+                            ("{width: 16, heads: 3}", "lamp.ranker.heads=3 must divide lamp.ranker.width=16"),
+                            ("{layers: -1}", "lamp.ranker.layers must be an integer >= 0"),
+                            ("{heads: 0}", "lamp.ranker.heads must be an integer >= 1")]:
+        path = tmp_path / "c.yaml"
+        path.write_text(CONFIG.format(m=5, url=server.base_url).replace("ranker: {epochs: 3, width: 16}",
+                                                                        f"ranker: {ranker}"))
+        with pytest.raises(ConfigError, match=message):
+            Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+
+
+def test_binary_loss_with_layers_and_heads_runs(tmp_path, server):
+    import numpy as np
+
+    from lamp.rank import EnergyRanker
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+        "ranker: {epochs: 3, width: 16}", "ranker: {epochs: 1, width: 8, heads: 4, layers: 1, loss: binary}").replace(
+        "evaluation: {bootstrap: 200}", "evaluation: {bootstrap: 50, ablations: []}"))
+    pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+    metrics = pipe.run()
+    assert "lamp" in metrics["object"]
+    params = np.load(tmp_path / "run" / "ranker_lamp" / "arrays.npz")["params"]
+    store = pipe.load_data()
+    expected = EnergyRanker(store.num_entities, store.num_relations, width=8, heads=4, layers=1, loss="binary")
+    assert params.shape == expected.params.shape  # the model had one layer of four heads

@@ -36,25 +36,55 @@ def _model(width=4, **kw):
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 
+def _gappy(samples):
+    """Padding inside the evidence too (a -1 row between valid ones), besides short and empty evidence."""
+    samples.evidence[1, 1, :] = samples.evidence[1, 2, :] = np.array([0, 1, 2])
+    samples.evidence[1, 1, 1] = -1
+    samples.evidence[1, 2, 3:] = -1
+    return samples
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2])
+@pytest.mark.parametrize("heads", [1, 2])
 @pytest.mark.parametrize("with_prior", [False, True])
-def test_forward_matches_numpy_reference(with_prior):
-    model = _model(width=6)
+def test_forward_matches_numpy_reference(layers, heads, with_prior):
+    model = _model(width=6, heads=heads, layers=layers)
     model.params = np.random.default_rng(1).normal(0, 0.5, model.params.shape)
-    s = _samples(2, with_prior=with_prior)
+    s = _gappy(_samples(2, with_prior=with_prior))
     got = model.energy(s)
     expected = ref.energies(model.params, model.offsets, 6, 2.0, s.evidence, s.evidence_times, s.candidates,
-                            s.candidate_times, s.prior)
+                            s.candidate_times, s.prior, heads=heads, layers=layers)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     _, loss, _ = model._forward(s)
     assert loss == pytest.approx(ref.softmax_loss(expected, s.labels), rel=1e-10)
+    binary = _model(width=6, heads=heads, layers=layers, loss="binary")
+    _, loss, _ = binary._forward(s, params=model.params)
+    assert loss == pytest.approx(ref.binary_loss(expected, s.labels), rel=1e-10)
 
 
+def test_layers_change_the_energy_and_zero_layers_is_the_single_readout():
+    s = _samples(2)
+    single = _model(width=6, heads=1, layers=0)
+    assert len(single.offsets) == 12  # the first version's layout: Ent, Rel, Obj, Wq, Wk, Wv, W1, b1, w2, b2, gamma
+    deep = _model(width=6, heads=1, layers=1)
+    np.testing.assert_array_equal(deep.params[:len(single.params)], single.params)  # same draws for shared blocks
+    assert not np.allclose(deep.energy(s), single.energy(s))
+    # a block whose attention output and feed-forward are zero is the identity: energies of the single readout
+    lo = deep.offsets[11 + 3]  # Ao of layer 0
+    deep.params[lo:] = 0.0
+    np.testing.assert_allclose(deep.energy(s), single.energy(s), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2])
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("loss", ["softmax", "binary"])
 @pytest.mark.parametrize("with_prior", [False, True])
-def test_gradient_of_every_parameter_against_finite_differences(with_prior):
-    model = _model(width=4)
+def test_gradient_of_every_parameter_against_finite_differences(layers, heads, loss, with_prior):
+    model = _model(width=4, heads=heads, layers=layers, loss=loss, dropout=0.0)
     rng = np.random.default_rng(3)
     model.params = rng.normal(0, 0.5, model.params.shape)
-    s = _samples(4, with_prior=with_prior)
+    s = _gappy(_samples(4, with_prior=with_prior))
+    assert (s.evidence[..., 0] < 0).all(axis=2).any()  # a candidate without evidence
     _, _, grads = model._forward(s, grad=True)
     h = 1e-6
     for i in range(len(model.params)):
@@ -63,6 +93,8 @@ def test_gradient_of_every_parameter_against_finite_differences(with_prior):
         p_minus[i] -= h
         numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
         assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+    if not with_prior:
+        assert np.all(grads[model.offsets[10]:model.offsets[11]] == 0.0)  # gamma unused without a prior
 
 
 def test_candidate_itself_changes_the_energy():
@@ -75,14 +107,31 @@ def test_candidate_itself_changes_the_energy():
     assert e[0, 0] != e[0, 1]  # same evidence, different candidate: different energy
 
 
-def test_learns_planted_signal_but_not_noise():
+@pytest.mark.parametrize("loss", ["softmax", "binary"])
+def test_learns_planted_signal_but_not_noise(loss):
     train, valid = _samples(10, q=300, m=5, signal=True), _samples(11, q=100, m=5, signal=True)
-    model = _model(width=16, epochs=8, learning_rate=1e-2, dropout=0.0).fit(train, valid)
+    model = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0)
+    model.fit(train, valid)
     assert model.best_valid_mr < 2.0  # random is 3
     noise_train, noise_valid = _samples(12, q=300, m=5), _samples(13, q=300, m=5)
-    noise = _model(width=16, epochs=8, learning_rate=1e-2, dropout=0.0).fit(noise_train, noise_valid)
+    noise = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0)
+    noise.fit(noise_train, noise_valid)
     fresh = _samples(14, q=400, m=5)
     assert mean_rank(noise.energy(fresh), fresh.labels) == pytest.approx(3.0, abs=0.35)
+
+
+def test_single_readout_still_learns():
+    train, valid = _samples(10, q=300, m=5, signal=True), _samples(11, q=100, m=5, signal=True)
+    model = _model(width=16, layers=0, heads=1, epochs=8, learning_rate=1e-2, dropout=0.0).fit(train, valid)
+    assert model.best_valid_mr < 2.0
+
+
+def test_training_is_deterministic_for_a_seed():
+    train, valid = _samples(15, q=40, m=4, signal=True), _samples(16, q=10, m=4, signal=True)
+    a = _model(width=8, epochs=2, dropout=0.2, seed=5).fit(train, valid)
+    b = _model(width=8, epochs=2, dropout=0.2, seed=5).fit(train, valid)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert a.history == b.history
 
 
 def test_untrained_ranker_with_prior_follows_the_prior():
@@ -93,15 +142,43 @@ def test_untrained_ranker_with_prior_follows_the_prior():
     np.testing.assert_array_equal(order, np.argsort(-s.prior, axis=1, kind="stable"))
 
 
-def test_save_load_round_trip(tmp_path):
-    model = _model(width=4, epochs=1).fit(_samples(20, q=20), _samples(21, q=5))
+@pytest.mark.parametrize("heads, layers, loss", [(1, 0, "softmax"), (2, 2, "binary"), (4, 1, "softmax")])
+def test_save_load_round_trip(tmp_path, heads, layers, loss):
+    import json
+
+    model = _model(width=4, heads=heads, layers=layers, loss=loss, epochs=1).fit(_samples(20, q=20),
+                                                                                 _samples(21, q=5))
     model.save(tmp_path / "r.npz")
     again = EnergyRanker.load(tmp_path / "r.npz")
+    assert (again.config["heads"], again.config["layers"], again.config["loss"]) == (heads, layers, loss)
+    assert again.config == model.config
     s = _samples(22)
     np.testing.assert_array_equal(model.energy(s), again.energy(s))
+    with np.load(tmp_path / "r.npz") as f:
+        config = json.loads(str(f["header"]))["config"]
+    assert (config["heads"], config["layers"], config["loss"]) == (heads, layers, loss)
     np.savez(tmp_path / "bad.npz", params=np.zeros(3))
     with pytest.raises(ValueError, match="not a EnergyRanker checkpoint"):
         EnergyRanker.load(tmp_path / "bad.npz")
+
+
+def test_load_rejects_mismatched_shapes_and_reads_old_checkpoints(tmp_path):
+    from lamp.checkpoint import save_checkpoint
+    from lamp.rank import _FORMAT
+
+    deep = _model(width=4, heads=2, layers=2)
+    config = dict(deep.config, layers=1)
+    save_checkpoint(tmp_path / "mismatch.npz", "EnergyRanker", _FORMAT, {"config": config}, params=deep.params)
+    with pytest.raises(ValueError, match="heads 2, layers 1"):
+        EnergyRanker.load(tmp_path / "mismatch.npz")
+    # a checkpoint of the first version (no heads/layers/loss in its config) is the single readout
+    single = _model(width=4, heads=1, layers=0)
+    old = {k: v for k, v in single.config.items() if k not in ("heads", "layers", "loss")}
+    save_checkpoint(tmp_path / "old.npz", "EnergyRanker", _FORMAT, {"config": old}, params=single.params)
+    loaded = EnergyRanker.load(tmp_path / "old.npz")
+    assert (loaded.config["heads"], loaded.config["layers"], loaded.config["loss"]) == (1, 0, "softmax")
+    s = _samples(23)
+    np.testing.assert_array_equal(loaded.energy(s), single.energy(s))
 
 
 def test_baselines():
@@ -135,5 +212,55 @@ def test_bad_input():
         _model().energy(big)
     with pytest.raises(ValueError, match="width must be even"):
         EnergyRanker(NE, NR, width=5)
+    with pytest.raises(ValueError, match="width 6 is not divisible by heads 4"):
+        EnergyRanker(NE, NR, width=6, heads=4)
+    with pytest.raises(ValueError, match="heads must be"):
+        EnergyRanker(NE, NR, width=6, heads=0)
+    with pytest.raises(ValueError, match="layers must be"):
+        EnergyRanker(NE, NR, width=6, layers=-1)
+    with pytest.raises(ValueError, match="loss must be 'softmax' or 'binary'"):
+        EnergyRanker(NE, NR, width=6, loss="hinge")
+    from lamp import _core
+
+    m = _model(width=4)
+    args = (m.params, NE, NR, 4, 2.0, 2, 2, s.evidence, s.evidence_times, s.candidates, s.candidate_times, None,
+            s.labels, "softmax", 0.0, 0, False)
+    with pytest.raises(ValueError, match="heads"):
+        _core.ranker_forward(*args[:5], 3, *args[6:])
+    with pytest.raises(ValueError, match="layers"):
+        _core.ranker_forward(*args[:6], -1, *args[7:])
+    with pytest.raises(ValueError, match="loss must be"):
+        _core.ranker_forward(*args[:13], "hinge", *args[14:])
+    with pytest.raises(ValueError, match="params"):
+        _core.ranker_forward(*args[:6], 1, *args[7:])  # a layer fewer: the parameter vector is too long
     with pytest.raises(TypeError, match="RankingSamples"):
         _model().energy("samples")
+
+
+def test_concurrent_threads_give_the_serial_energies():
+    """The kernel releases the GIL; calls from several threads must not disturb each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _model(width=8, heads=2, layers=2)
+    batches = [_samples(60 + i, q=20, m=5) for i in range(4)]
+    serial = [model.energy(s) for s in batches]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(model.energy, batches))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ranker_settings_from_a_config_block():
+    from lamp.config import LAMP_DEFAULTS, ConfigError
+    from lamp.rank import ranker_settings
+
+    options = ranker_settings(dict(LAMP_DEFAULTS["ranker"], width=8))
+    assert (options["heads"], options["layers"], options["loss"]) == (2, 2, "softmax")
+    model = EnergyRanker(NE, NR, **options, progress=False)
+    assert model.config["heads"] == 2 and model.config["layers"] == 2
+    with pytest.raises(ConfigError, match="lamp.ranker.loss"):
+        ranker_settings({"loss": "hinge"})
+    with pytest.raises(ConfigError, match="lamp.ranker.heads=3 must divide lamp.ranker.width=8"):
+        ranker_settings({"width": 8, "heads": 3})
+    with pytest.raises(ConfigError, match="lamp.ranker.layers"):
+        ranker_settings({"layers": 1.5})

@@ -3,28 +3,40 @@
 
 #include "../ranker.h"
 
-static int take_dims(long long ne, long long nr, long long width, double time_scale, lamp_ranker_dims *dims)
+static int take_dims(long long ne, long long nr, long long width, double time_scale, long long heads,
+                     long long layers, lamp_ranker_dims *dims)
 {
-    if (ne < 1 || nr < 1 || width < 2 || width % 2 || !(time_scale > 0)) {
-        PyErr_Format(PyExc_ValueError, "num_entities and num_relations must be >= 1, width even and >= 2, "
-                     "time_scale > 0 (got %lld, %lld, %lld, %g)", ne, nr, width, time_scale);
+    *dims = (lamp_ranker_dims){ne, nr, width, time_scale, heads, layers};
+    lamp_error err;
+    lamp_error_clear(&err);
+    if (lamp_ranker_check_dims(dims, &err) != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
         return -1;
     }
-    *dims = (lamp_ranker_dims){ne, nr, width, time_scale};
     return 0;
+}
+
+static int take_loss(const char *loss)
+{
+    if (!strcmp(loss, "softmax"))
+        return LAMP_RANKER_SOFTMAX;
+    if (!strcmp(loss, "binary"))
+        return LAMP_RANKER_BINARY;
+    PyErr_Format(PyExc_ValueError, "loss must be 'softmax' or 'binary', got '%s'", loss);
+    return -1;
 }
 
 static PyObject *ranker_layout(PyObject *self, PyObject *args)
 {
     (void)self;
-    long long ne, nr, width;
+    long long ne, nr, width, heads = 1, layers = 0;
     double time_scale = 1.0;
-    if (!PyArg_ParseTuple(args, "LLL", &ne, &nr, &width))
+    if (!PyArg_ParseTuple(args, "LLL|LL", &ne, &nr, &width, &heads, &layers))
         return NULL;
     lamp_ranker_dims dims;
-    if (take_dims(ne, nr, width, time_scale, &dims) < 0)
+    if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
         return NULL;
-    npy_intp n = LAMP_RANKER_NUM_BLOCKS + 1;
+    npy_intp n = (npy_intp)lamp_ranker_num_blocks(&dims) + 1;
     PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
     if (out)
         lamp_ranker_layout(&dims, PyArray_DATA(out));
@@ -32,31 +44,40 @@ static PyObject *ranker_layout(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(ranker_forward_doc,
-"ranker_forward(params, num_entities, num_relations, width, time_scale, evidence, evidence_times,\n"
-"               candidates, candidate_times, prior, labels, dropout, seed, want_grad)\n--\n\n"
-"Energies (Q, M), the mean softmax loss (None without labels) and, with want_grad,\n"
+"ranker_forward(params, num_entities, num_relations, width, time_scale, heads, layers, evidence,\n"
+"               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad)\n--\n\n"
+"Energies (Q, M), the mean loss ('softmax' or 'binary'; None without labels) and, with want_grad,\n"
 "its gradient (same layout as params; None otherwise).");
 
 static PyObject *ranker_forward(PyObject *self, PyObject *args)
 {
     (void)self;
     PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL;
-    long long ne, nr, width;
+    long long ne, nr, width, heads, layers;
     double time_scale, dropout;
+    const char *loss_name;
     unsigned long long seed;
     int want_grad;
-    if (!PyArg_ParseTuple(args, "OLLLdOOOOOOdKp", &p_obj, &ne, &nr, &width, &time_scale, &ev_obj, &evt_obj, &c_obj,
-                          &ct_obj, &prior_obj, &lab_obj, &dropout, &seed, &want_grad))
+    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers, &ev_obj,
+                          &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed, &want_grad))
         return NULL;
     lamp_ranker_dims dims;
-    if (take_dims(ne, nr, width, time_scale, &dims) < 0)
+    if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
+        return NULL;
+    int loss_kind = take_loss(loss_name);
+    if (loss_kind < 0)
         return NULL;
     PyArrayObject *params = NULL, *ev = NULL, *evt = NULL, *cand = NULL, *ct = NULL, *prior = NULL, *lab = NULL,
                   *energies = NULL, *grads = NULL;
-    int64_t off[LAMP_RANKER_NUM_BLOCKS + 1];
+    int64_t nblocks = lamp_ranker_num_blocks(&dims);
+    int64_t *off = PyMem_Malloc(sizeof(int64_t) * (size_t)(nblocks + 1));
+    if (!off)
+        return PyErr_NoMemory();
     lamp_ranker_layout(&dims, off);
+    int64_t nparams = off[nblocks];
+    PyMem_Free(off);
     if (!(params = lamp_array_from(p_obj, NPY_FLOAT64, 1, "params")) ||
-        lamp_require_dim(params, 0, off[LAMP_RANKER_NUM_BLOCKS], "params") < 0 ||
+        lamp_require_dim(params, 0, nparams, "params") < 0 ||
         !(ev = lamp_array_from(ev_obj, NPY_INT64, 4, "evidence")) ||
         !(evt = lamp_array_from(evt_obj, NPY_FLOAT64, 3, "evidence_times")) ||
         !(cand = lamp_array_from(c_obj, NPY_INT64, 3, "candidates")) ||
@@ -92,8 +113,8 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     double loss = 0.0;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lamp_ranker_forward_backward(&dims, PyArray_DATA(params), &batch, dropout, seed, PyArray_DATA(energies),
-                                      &loss, grads ? PyArray_DATA(grads) : NULL, &err);
+    rc = lamp_ranker_forward_backward(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed,
+                                      PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
     Py_END_ALLOW_THREADS
     if (rc != LAMP_OK) {
         lamp_raise_kernel_error(&err);
@@ -165,7 +186,7 @@ static PyObject *ranker_adam(PyObject *self, PyObject *args)
 
 static PyMethodDef rank_methods[] = {
     {"ranker_layout", ranker_layout, METH_VARARGS,
-     "ranker_layout(num_entities, num_relations, width) -> offsets of the parameter blocks"},
+     "ranker_layout(num_entities, num_relations, width, heads=1, layers=0) -> offsets of the parameter blocks"},
     {"ranker_forward", ranker_forward, METH_VARARGS, ranker_forward_doc},
     {"ranker_adam", ranker_adam, METH_VARARGS,
      "ranker_adam(params, grads, m1, m2, lr, beta1, beta2, eps, weight_decay, clip, step): one Adam step in place"},
