@@ -157,6 +157,33 @@ class DenseIndex:
     def __init__(self, vectors):
         self.vectors = _core.dense_normalize(vectors, "vectors")
 
+    @classmethod
+    def from_texts(cls, texts, embedder=None, cache_dir: str | None = None, progress: bool = True) -> "DenseIndex":
+        """An index over the embeddings of ``texts`` (in time order).
+
+        ``embedder`` defaults to the local all-MiniLM-L6-v2 (:class:`lamp.embed.MiniLMEmbedder`); with
+        ``cache_dir`` the matrix is cached on disk under the fingerprint of the model and the texts
+        (:func:`lamp.embed.corpus_embeddings`). The embedder is kept as ``index.embedder`` for
+        :meth:`search_texts`.
+        """
+        from lamp.embed import MiniLMEmbedder, corpus_embeddings
+
+        embedder = embedder or MiniLMEmbedder()
+        if cache_dir is not None:
+            vectors = corpus_embeddings(texts, embedder, cache_dir, progress=progress)
+        else:
+            vectors = embedder.encode(texts, progress=progress)
+        index = cls(vectors)
+        index.embedder = embedder
+        return index
+
+    def search_texts(self, texts, k: int, before=None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` with query texts, embedded by the index's embedder (see :meth:`from_texts`)."""
+        embedder = getattr(self, "embedder", None)
+        if embedder is None:
+            raise ValueError("search_texts needs an index built with DenseIndex.from_texts (it holds the embedder)")
+        return self.search(embedder.encode(texts), k, before=before)
+
     def __len__(self) -> int:
         return len(self.vectors)
 

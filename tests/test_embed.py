@@ -239,3 +239,16 @@ E:
 """)
     with pytest.raises(ConfigError, match="typed tasks retrieve"):
         Pipeline.from_yaml(config, out=str(tmp_path / "run")).run()
+
+
+def test_dense_index_from_texts(tmp_path):
+    from lamp.match import DenseIndex
+
+    texts = ["army attacks rebels", "president visits china", "police arrest protesters", "army shells town"]
+    index = DenseIndex.from_texts(texts, HashEmbedder(), cache_dir=str(tmp_path), progress=False)
+    ids, scores = index.search_texts(["army attacks"], 2, before=np.array([4]))
+    assert ids[0, 0] == 0 and scores[0, 0] > scores[0, 1]
+    ids, _ = index.search_texts(["army attacks"], 2, before=np.array([1]))
+    assert list(ids[0]) == [0, -1]
+    with pytest.raises(ValueError, match="from_texts"):
+        DenseIndex(np.eye(3)).search_texts(["x"], 1)
