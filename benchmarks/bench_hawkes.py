@@ -1,6 +1,12 @@
 """Hawkes log-likelihood + gradient throughput: lamp's C kernel (O(N K)) vs the O(N^2) NumPy reference.
 
 python benchmarks/bench_hawkes.py
+
+tick (pip install tick numpydoc: tick parses its attribute docs with numpydoc and fails to
+construct its models without it) is the anchor for a scalar decay: ModelHawkesExpKernLogLik
+precomputes per-event weights at its first loss/gradient for a fixed decay, then evaluates loss
+and gradient from them.  Both are timed: the first evaluation (weights included, what a fit with
+a new decay pays) and a later one (weights cached).
 """
 import os
 import sys
@@ -45,8 +51,45 @@ def main():
         t, m, mu, alpha, beta = data(k, 1000)
         wall, _, _ = best_time(lambda: ref.loglik(t, m, mu, alpha, beta, t[-1]), repeat=1)
         rows.append([k, "1,000", "NumPy reference loglik only (O(N^2))", f"{1000 / wall:,.0f}", ""])
+    rows += tick_rows()
     print(f"events per second ({machine()})\n")
     print(table(["K", "N", "implementation", "events / s", "time / streaming floor"], rows))
+
+
+def tick_rows():
+    try:
+        import tick
+        from tick.hawkes import ModelHawkesExpKernLogLik
+    except ImportError as exc:
+        print(f"tick is not installed ({exc}): no tick rows")
+        return []
+    rows = []
+    decay = 1.3
+    for k in (1, 10, 100):
+        for n in (10_000, 1_000_000):
+            t, m, mu, alpha, _ = data(k, n)
+            coeffs = np.concatenate([mu, alpha.ravel()])
+            per_type = [t[m == j] for j in range(k)]
+            floor, _, _ = best_time(lambda: _core._hawkes_stream_floor(t, m), repeat=3)
+            wall, _, (ll, dmu, dalpha, _) = best_time(lambda: hawkes_loglik_grad(t, m, mu, alpha, decay, t[-1]),
+                                                      repeat=3)
+            rows.append([k, f"{n:,}", "lamp C loglik + gradient (scalar beta)", f"{n / wall:,.0f}",
+                         f"{wall / floor:,.0f}x"])
+
+            def tick_first():
+                model = ModelHawkesExpKernLogLik(decay).fit(per_type, end_times=t[-1])
+                return model, model.loss(coeffs), model.grad(coeffs)
+
+            wall_first, _, (model, loss, grad) = best_time(tick_first, repeat=1)
+            # same model: tick's loss is -loglik / n minus the constant K * end_time / n
+            assert abs(loss * n + k * t[-1] + ll) < 1e-6 * max(1.0, abs(ll)), (loss * n + k * t[-1], -ll)
+            assert np.allclose(grad * n, -np.concatenate([dmu, dalpha.ravel()]), rtol=1e-6, atol=1e-8)
+            wall_cached, _, _ = best_time(lambda: (model.loss(coeffs), model.grad(coeffs)), repeat=3)
+            rows.append([k, f"{n:,}", f"tick {tick.__version__} loss + grad, first call (weights computed)",
+                         f"{n / wall_first:,.0f}", f"{wall_first / floor:,.0f}x"])
+            rows.append([k, f"{n:,}", f"tick {tick.__version__} loss + grad, weights cached",
+                         f"{n / wall_cached:,.0f}", f"{wall_cached / floor:,.0f}x"])
+    return rows
 
 
 if __name__ == "__main__":

@@ -260,3 +260,32 @@ def test_l1_penalty_shrinks_excitation_to_zero():
     assert (sparse.alpha < 1e-6).sum() >= 2 and sparse.alpha[1, 1] > 0.1
     with pytest.raises(ValueError, match="penalties"):
         HawkesProcess(2, l1=-1.0)
+
+
+@pytest.mark.parametrize("k, n, ties", [(1, 40, False), (3, 50, True), (50, 80, False)])
+def test_uniform_decay_fast_path(k, n, ties):
+    """A scalar beta, or a K x K beta with equal entries, takes the one-exp-per-time path: it must agree
+    with the NumPy oracle, and its per-pair dbeta with finite differences through the general path
+    (perturbing one entry makes the matrix non-uniform)."""
+    times, marks, mu, alpha, _ = _random(k + n, k, n, ties=ties)
+    end = times[-1] + 0.7
+    beta = np.full((k, k), 1.3)
+    assert hawkes_loglik(times, marks, mu, alpha, beta, end) == pytest.approx(
+        ref.loglik(times, marks, mu, alpha, beta, end), rel=1e-10)
+    assert hawkes_loglik(times, marks, mu, alpha, 1.3, end) == pytest.approx(
+        ref.loglik(times, marks, mu, alpha, beta, end), rel=1e-10)
+    _, _, dalpha, dbeta = hawkes_loglik_grad(times, marks, mu, alpha, beta, end)
+    _, _, _, dbeta_scalar = hawkes_loglik_grad(times, marks, mu, alpha, 1.3, end)
+    assert dbeta_scalar == pytest.approx(dbeta.sum(), rel=1e-10)
+    h = 1e-6
+    rng = np.random.default_rng(k)
+    for _ in range(4):
+        i, j = rng.integers(0, k, 2)
+        e = np.zeros((k, k))
+        e[i, j] = h
+        fd = (hawkes_loglik(times, marks, mu, alpha, beta + e, end)
+              - hawkes_loglik(times, marks, mu, alpha, beta - e, end)) / (2 * h)
+        assert dbeta[i, j] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+        fd = (hawkes_loglik(times, marks, mu, alpha + e, beta, end)
+              - hawkes_loglik(times, marks, mu, alpha - e, beta, end)) / (2 * h)
+        assert dalpha[i, j] == pytest.approx(fd, rel=1e-5, abs=1e-7)
