@@ -45,9 +45,11 @@ static PyObject *ranker_layout(PyObject *self, PyObject *args)
 
 PyDoc_STRVAR(ranker_forward_doc,
 "ranker_forward(params, num_entities, num_relations, width, time_scale, heads, layers, evidence,\n"
-"               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad)\n--\n\n"
+"               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad,\n"
+"               precision='float64')\n--\n\n"
 "Energies (Q, M), the mean loss ('softmax' or 'binary'; None without labels) and, with want_grad,\n"
-"its gradient (same layout as params; None otherwise).");
+"its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
+"computation; inputs and outputs are float64 either way).");
 
 static PyObject *ranker_forward(PyObject *self, PyObject *args)
 {
@@ -58,9 +60,20 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     const char *loss_name;
     unsigned long long seed;
     int want_grad;
-    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers, &ev_obj,
-                          &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed, &want_grad))
+    const char *precision_name = "float64";
+    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp|s", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers,
+                          &ev_obj, &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed,
+                          &want_grad, &precision_name))
         return NULL;
+    int precision;
+    if (!strcmp(precision_name, "float64"))
+        precision = LAMP_RANKER_FLOAT64;
+    else if (!strcmp(precision_name, "float32"))
+        precision = LAMP_RANKER_FLOAT32;
+    else {
+        PyErr_Format(PyExc_ValueError, "precision must be 'float64' or 'float32', got '%s'", precision_name);
+        return NULL;
+    }
     lamp_ranker_dims dims;
     if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
         return NULL;
@@ -104,7 +117,8 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     npy_intp edims[2] = {q, m};
     if (!(energies = (PyArrayObject *)PyArray_ZEROS(2, edims, NPY_FLOAT64, 0)))
         goto finally;
-    if (want_grad && !(grads = (PyArrayObject *)PyArray_ZEROS(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
+    /* the kernel overwrites every entry of the gradient */
+    if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
                                prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l};
@@ -113,8 +127,8 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     double loss = 0.0;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lamp_ranker_forward_backward(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed,
-                                      PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
+    rc = lamp_ranker_forward_backward_prec(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed, precision,
+                                           PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
     Py_END_ALLOW_THREADS
     if (rc != LAMP_OK) {
         lamp_raise_kernel_error(&err);
