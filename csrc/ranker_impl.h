@@ -195,7 +195,8 @@ static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
     (void)tid;
     const F(state) *s = ctx;
     REAL *u = s->u + F(lk)(s, s->layer) * s->tmax * s->d;
-    for (int64_t k = s->tok_start[lo] * s->d; k < s->tok_start[hi] * s->d; k++)
+    const int64_t k0 = s->tok_start[lo] * s->d, k1 = s->tok_start[hi] * s->d;
+    for (int64_t k = k0; k < k1; k++)
         u[k] = TANH(u[k]);
 }
 
