@@ -110,10 +110,12 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--precision", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--lengths", type=int, nargs="+", default=[10, 20], help="evidence slots L")
+    ap.add_argument("--candidates", type=int, nargs="+", default=[5, 20, 100], help="candidates per query M")
     args = ap.parse_args()
     rows = []
-    for length in (10, 20):
-        for m in (5, 20, 100):
+    for length in args.lengths:
+        for m in args.candidates:
             s = samples(m, length)
             model = EnergyRanker(NE, NR, width=D, heads=args.heads, layers=args.layers, dropout=0.0, progress=False,
                                  precision=args.precision)

@@ -121,10 +121,17 @@ static double query_loss(int loss_kind, const double *en, int64_t m, int64_t lab
 /* Work of a chunk is split over this many threads (the results do not depend on it: every
  * split phase writes disjoint rows, reductions are BLAS calls or serial loops). */
 #define RANKER_THREADS 2
-/* Chunks of whole queries with about this many evidence tokens (at least one query). */
-#define CHUNK_TOKENS 8192
-/* Below this many tokens a chunk's phases run on one thread. */
-#define PARALLEL_TOKENS 1024
+/* Chunks of whole queries with about this many evidence tokens (at least one query each). */
+#define CHUNK_TOKENS 4096
+/* From this many tokens on a batch is cut into at least two chunks (one per thread). */
+#define PARALLEL_TOKENS 512
+
+/* LAMP_RANKER_THREADS=1 turns the second thread off (the results are the same either way). */
+static int ranker_threads(void)
+{
+    const char *v = getenv("LAMP_RANKER_THREADS");
+    return v && v[0] == '1' && v[1] == '\0' ? 1 : RANKER_THREADS;
+}
 
 typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi, int tid);
 
@@ -146,24 +153,12 @@ static void parallel_range(range_fn fn, void *ctx, int64_t n, int64_t split)
 {
     pthread_t th;
     range_job job = {fn, ctx, split, n};
-    if (RANKER_THREADS < 2 || split <= 0 || split >= n || pthread_create(&th, NULL, range_main, &job) != 0) {
+    if (ranker_threads() < 2 || split <= 0 || split >= n || pthread_create(&th, NULL, range_main, &job) != 0) {
         fn(ctx, 0, n, 0);
         return;
     }
     fn(ctx, 0, split, 0);
     pthread_join(th, NULL);
-}
-
-/* The candidate splitting the chunk's tokens in halves, or 0 (serial) for a small chunk. */
-static int64_t chunk_split(const int64_t *tok_start, int64_t n)
-{
-    int64_t t = tok_start[n];
-    if (t < PARALLEL_TOKENS)
-        return 0;
-    int64_t i = 0;
-    while (i < n && tok_start[i] < t / 2)
-        i++;
-    return i;
 }
 
 static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
@@ -194,6 +189,97 @@ static inline float fast_tanhf(float x)
     memcpy(&sc, &si, sizeof(sc));
     float e = p * sc;
     return copysignf((1.0f - e) / (1.0f + e), x);
+}
+
+/* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
+typedef struct {
+    int64_t k;        /* chunks */
+    int64_t *q0;      /* k + 1: first query of each chunk */
+    int64_t *t0;      /* k + 1: first token of each chunk (tokens in candidate order) */
+    int64_t *tok_src; /* every token: its evidence row (candidate * L + slot) */
+    int64_t tmax, nmax, amax; /* largest chunk: tokens, candidates, attention entries */
+} chunk_plan;
+
+static void plan_free(chunk_plan *pl)
+{
+    free(pl->q0);
+    free(pl->t0);
+    free(pl->tok_src);
+}
+
+static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_plan *pl)
+{
+    const int64_t Q = b->q, M = b->m;
+    int64_t T = 0;
+    for (int64_t i = 0; i < Q * M; i++)
+        T += ntok[i];
+    int64_t nch = (T + CHUNK_TOKENS - 1) / CHUNK_TOKENS;
+    if (T >= PARALLEL_TOKENS)
+        nch += nch % 2; /* an even number, for two threads */
+    nch = nch < 1 ? 1 : nch;
+    nch = nch > Q ? Q : nch;
+    double target = (double)T / (double)nch;
+    pl->q0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->t0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->tok_src = malloc(sizeof(int64_t) * (size_t)(T > 0 ? T : 1));
+    if (!pl->q0 || !pl->t0 || !pl->tok_src)
+        return -1;
+    /* query q goes to chunk floor((tokens before q + half of its own) / target): contiguous, balanced */
+    int64_t k = 0, cum = 0, last = -1;
+    pl->tmax = pl->nmax = pl->amax = 0;
+    for (int64_t q = 0; q < Q; q++) {
+        int64_t qt = query_tokens(ntok, q, M);
+        int64_t c = target > 0.0 ? (int64_t)(((double)cum + 0.5 * (double)qt) / target) : 0;
+        c = c >= nch ? nch - 1 : c;
+        if (c != last) {
+            pl->q0[k] = q, pl->t0[k] = cum, k++;
+            last = c;
+        }
+        cum += qt;
+    }
+    pl->k = k;
+    pl->q0[k] = Q, pl->t0[k] = cum;
+    for (int64_t c = 0; c < k; c++) {
+        int64_t a = 0;
+        for (int64_t i = pl->q0[c] * M; i < pl->q0[c + 1] * M; i++)
+            a += ntok[i] * ntok[i];
+        int64_t t = pl->t0[c + 1] - pl->t0[c], n = (pl->q0[c + 1] - pl->q0[c]) * M;
+        pl->tmax = t > pl->tmax ? t : pl->tmax;
+        pl->nmax = n > pl->nmax ? n : pl->nmax;
+        pl->amax = a > pl->amax ? a : pl->amax;
+    }
+    pl->tmax = pl->tmax > 0 ? pl->tmax : 1, pl->amax = pl->amax > 0 ? pl->amax : 1;
+    int64_t t = 0;
+    for (int64_t i = 0; i < Q * M; i++)
+        for (int64_t j = 0; j < b->l; j++)
+            if (b->evidence[3 * (i * b->l + j)] >= 0)
+                pl->tok_src[t++] = i * b->l + j;
+    return 0;
+}
+
+/* While a ranker call runs (on its own two threads), OpenBLAS runs single-threaded: its worker threads
+ * would compete with ours for the cores, and the same BLAS mode keeps the result independent of the
+ * number of threads.  The previous setting is restored when the last concurrent call ends. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users = 0, blas_saved = 1;
+
+static void blas_single_begin(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved > 1)
+            openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+}
+
+static void blas_single_end(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_users == 0 && blas_saved > 1)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_lock);
 }
 
 #define REAL double
@@ -240,6 +326,7 @@ int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double
     if (grads && !b->labels)
         return lamp_error_set(err, LAMP_EVALUE, "gradients need labels");
     int64_t nblocks = lamp_ranker_num_blocks(dims), n = b->q * b->m;
+    chunk_plan plan = {0, NULL, NULL, NULL, 0, 0, 0};
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nblocks + 1));
     int64_t *ntok = malloc(sizeof(int64_t) * (size_t)n);
     if (!off || !ntok) {
@@ -252,13 +339,23 @@ int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double
         for (int64_t j = 0; j < b->l; j++)
             ntok[i] += b->evidence[3 * (i * b->l + j)] >= 0;
     }
+    if (plan_chunks(b, ntok, &plan) < 0) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+        goto finally;
+    }
+    int nthreads = ranker_threads();
+    blas_single_begin();
     if (precision == LAMP_RANKER_FLOAT32)
-        rc = forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, err);
+        rc = forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
+                                  nthreads, err);
     else
-        rc = forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, err);
+        rc = forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
+                                  nthreads, err);
+    blas_single_end();
 finally:
     free(off);
     free(ntok);
+    plan_free(&plan);
     return rc;
 }
 

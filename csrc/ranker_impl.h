@@ -69,7 +69,7 @@ typedef struct {
     const int64_t *ntok;     /* valid tokens per candidate (whole batch) */
     int64_t *tok_start;      /* n + 1: first token of each candidate in the chunk */
     int64_t *att_start;      /* n + 1: offset of each candidate's n_i^2 attention entries */
-    int64_t *tok_src;        /* t: global evidence row (candidate * L + slot) of each token */
+    const int64_t *tok_src;  /* t: global evidence row (candidate * L + slot) of each token */
     int64_t tmax, nmax, amax;
     REAL *xs;                /* (nl + 1 or 2) x tmax x d */
     REAL *qkv;               /* nlk x tmax x 3d */
@@ -237,12 +237,11 @@ static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
-static void F(chunk_forward)(F(state) *s, double dropout, uint64_t *rng, double *energies)
+static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
-    int64_t split = chunk_split(s->tok_start, N);
-    parallel_range(F(embed_range), s, N, split);
+    F(embed_range)(s, 0, N, 0);
     for (int64_t l = 0; l < s->nl; l++) {
         const int64_t lk = F(lk)(s, l);
         REAL *x = F(xbuf)(s, l), *xn = F(xbuf)(s, l + 1);
@@ -250,14 +249,14 @@ static void F(chunk_forward)(F(state) *s, double dropout, uint64_t *rng, double 
              *u = s->u + lk * s->tmax * d;
         s->layer = l;
         F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
-        parallel_range(F(attn_fwd_range), s, N, split);
+        F(attn_fwd_range)(s, 0, N, 0);
         memcpy(y, x, sizeof(REAL) * (size_t)(T * d));
         F(gemm)(0, 1, T, d, d, 1, o, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 1, y, d);
         const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
         for (int64_t t = 0; t < T; t++)
             memcpy(u + t * d, fb1, sizeof(REAL) * (size_t)d);
         F(gemm)(0, 1, T, d, d, 1, y, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, u, d);
-        parallel_range(F(tanh_range), s, N, split);
+        F(tanh_range)(s, 0, N, 0);
         for (int64_t t = 0; t < T; t++)
             for (int64_t a = 0; a < d; a++)
                 xn[t * d + a] = y[t * d + a] + fb2[a];
@@ -266,7 +265,7 @@ static void F(chunk_forward)(F(state) *s, double dropout, uint64_t *rng, double 
     const REAL *xf = F(xbuf)(s, s->nl);
     F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
     F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
-    parallel_range(F(readout_fwd_range), s, N, split);
+    F(readout_fwd_range)(s, 0, N, 0);
     const REAL *b1 = F(wblock)(s, LAMP_RANKER_B1), *w2 = F(wblock)(s, LAMP_RANKER_W2);
     for (int64_t i = 0; i < N; i++)
         memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
@@ -275,6 +274,8 @@ static void F(chunk_forward)(F(state) *s, double dropout, uint64_t *rng, double 
     for (int64_t i = 0; i < N; i++) {
         int64_t gi = s->c0 + i;
         REAL *ui = s->uo + i * d, *kp = s->keep + i * d;
+        /* candidate gi takes draws gi * d ... gi * d + d - 1 of the dropout stream */
+        uint64_t st = rng0 + (uint64_t)gi * (uint64_t)d * 0x9e3779b97f4a7c15ULL, *rng = &st;
         double energy = b2 + (b->prior ? gamma * b->prior[gi] : 0.0);
         for (int64_t a = 0; a < d; a++) {
             ui[a] = TANH(ui[a]);
@@ -293,7 +294,8 @@ static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const F(state) *s = ctx;
     const int64_t d = s->d, e = s->e, H = s->heads;
-    REAL *da = s->scratch + tid * s->L;
+    (void)tid;
+    REAL *da = s->scratch;
     for (int64_t i = lo; i < hi; i++) {
         const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
         const REAL *dh = s->dz + i * 2 * d, *q = s->qr + i * d;
@@ -335,7 +337,8 @@ static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
     const F(state) *s = ctx;
     const int64_t d = s->d, e = s->e, H = s->heads, lk = F(lk)(s, s->layer);
     const REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *attl = s->att + lk * H * s->amax;
-    REAL *da = s->scratch + tid * s->L;
+    (void)tid;
+    REAL *da = s->scratch;
     for (int64_t i = lo; i < hi; i++) {
         const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
         memset(s->dqkv + t0 * 3 * d, 0, sizeof(REAL) * (size_t)(n * 3 * d));
@@ -361,12 +364,13 @@ static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
     }
 }
 
-/* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; gradients into s->gw and grads. */
-static void F(chunk_backward)(F(state) *s, const double *ge, double *grads)
+/* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
+ * into s->gw, the gradients of the token inputs (t x d) and of the candidate embeddings (n x d) into
+ * dx_out and dc_out (scattered into the embedding tables later, in a fixed order). */
+static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
-    int64_t split = chunk_split(s->tok_start, N);
     const REAL *w2 = F(wblock)(s, LAMP_RANKER_W2);
     REAL *g_w2 = F(gblock)(s, LAMP_RANKER_W2);
     double gb2 = 0.0, ggamma = 0.0;
@@ -387,13 +391,11 @@ static void F(chunk_backward)(F(state) *s, const double *ge, double *grads)
     F(colsum_add)(s->duo, N, d, s->ones, F(gblock)(s, LAMP_RANKER_B1));
     F(gemm)(1, 0, d, 2 * d, N, 1, s->duo, d, s->z, 2 * d, 1, F(gblock)(s, LAMP_RANKER_W1), 2 * d);
     F(gemm)(0, 0, N, 2 * d, d, 1, s->duo, d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 0, s->dz, 2 * d);
-    parallel_range(F(readout_bwd_range), s, N, split);
+    F(readout_bwd_range)(s, 0, N, 0);
     F(gemm)(1, 0, d, d, N, 1, s->dqr, d, s->c, d, 1, F(gblock)(s, LAMP_RANKER_WQ), d);
     for (int64_t i = 0; i < N; i++)
         memcpy(s->dc + i * d, s->dz + i * 2 * d + d, sizeof(REAL) * (size_t)d);
     F(gemm)(0, 0, N, d, d, 1, s->dqr, d, F(wblock)(s, LAMP_RANKER_WQ), d, 1, s->dc, d);
-    double *g_ent = grads + s->off[LAMP_RANKER_ENT], *g_rel = grads + s->off[LAMP_RANKER_REL],
-           *g_obj = grads + s->off[LAMP_RANKER_OBJ];
     if (T > 0) {
         const REAL *xf = F(xbuf)(s, s->nl);
         F(gemm)(1, 0, 2 * d, d, T, 1, s->dkv, 2 * d, xf, d, 1, F(gblock)(s, LAMP_RANKER_WK), d);
@@ -406,14 +408,14 @@ static void F(chunk_backward)(F(state) *s, const double *ge, double *grads)
             F(colsum_add)(dout, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB2)));
             F(gemm)(1, 0, d, d, T, 1, dout, d, u, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d);
             F(gemm)(0, 0, T, d, d, 1, dout, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 0, s->dp, d);
-            parallel_range(F(dtanh_range), s, N, split);
+            F(dtanh_range)(s, 0, N, 0);
             F(colsum_add)(s->dp, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB1)));
             F(gemm)(1, 0, d, d, T, 1, s->dp, d, y, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d);
             memcpy(s->dy, dout, sizeof(REAL) * (size_t)(T * d));
             F(gemm)(0, 0, T, d, d, 1, s->dp, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, s->dy, d);
             F(gemm)(1, 0, d, d, T, 1, s->dy, d, o, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d);
             F(gemm)(0, 0, T, d, d, 1, s->dy, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 0, s->dO, d);
-            parallel_range(F(attn_bwd_range), s, N, split);
+            F(attn_bwd_range)(s, 0, N, 0);
             F(gemm)(1, 0, 3 * d, d, T, 1, s->dqkv, 3 * d, x, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d);
             memcpy(s->dx2, s->dy, sizeof(REAL) * (size_t)(T * d));
             F(gemm)(0, 0, T, d, 3 * d, 1, s->dqkv, 3 * d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 1, s->dx2, d);
@@ -421,27 +423,9 @@ static void F(chunk_backward)(F(state) *s, const double *ge, double *grads)
             s->dx = s->dx2;
             s->dx2 = tmp;
         }
-        for (int64_t t = 0; t < T; t++) {
-            const int64_t *ev = b->evidence + 3 * s->tok_src[t];
-            const REAL *g = s->dx + t * d;
-            double *pe = g_ent + ev[0] * d, *pr = g_rel + ev[1] * d, *po = g_obj + ev[2] * d;
-            for (int64_t a = 0; a < d; a++) {
-                pe[a] += (double)g[a];
-                pr[a] += (double)g[a];
-                po[a] += (double)g[a];
-            }
-        }
+        memcpy(dx_out, s->dx, sizeof(REAL) * (size_t)(T * d));
     }
-    for (int64_t i = 0; i < N; i++) {
-        const int64_t *cand = b->candidates + 3 * (s->c0 + i);
-        const REAL *g = s->dc + i * d;
-        double *pe = g_ent + cand[0] * d, *pr = g_rel + cand[1] * d, *po = g_obj + cand[2] * d;
-        for (int64_t a = 0; a < d; a++) {
-            pe[a] += (double)g[a];
-            pr[a] += (double)g[a];
-            po[a] += (double)g[a];
-        }
-    }
+    memcpy(dc_out, s->dc, sizeof(REAL) * (size_t)(N * d));
 }
 
 static REAL *F(carve)(REAL **p, int64_t n)
@@ -451,140 +435,215 @@ static REAL *F(carve)(REAL **p, int64_t n)
     return r;
 }
 
-/* The whole call: chunks of whole queries, each forward (and backward) in turn. */
-static int F(forward_backward)(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
-                               int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
-                               double *grads, const int64_t *off, const int64_t *ntok, lamp_error *err)
-{
-    const int64_t d = dims->width, M = b->m, Q = b->q, L = b->l > 0 ? b->l : 1, nl = dims->layers,
-                  H = dims->heads;
-    const int64_t nblocks = lamp_ranker_num_blocks(dims), dense0 = off[LAMP_RANKER_WQ],
-                  ndense = off[nblocks] - dense0;
+/* One worker: chunks w, w + nw, w + 2 nw, ... of the plan, each forward (and backward) in turn. */
+typedef struct {
     F(state) s;
-    memset(&s, 0, sizeof(s));
-    s.dims = dims, s.b = b, s.params = params, s.off = off, s.d = d, s.heads = H, s.e = d / H, s.nl = nl;
-    s.L = L, s.dense0 = dense0, s.scale = (REAL)(1.0 / sqrt((double)(d / H))), s.train = grads != NULL;
-    s.ntok = ntok;
-    /* chunk sizes: whole queries, about CHUNK_TOKENS tokens each */
-    int64_t tmax = 0, nmax = 0, amax = 0;
-    for (int64_t q0 = 0; q0 < Q;) {
-        int64_t q1 = q0, t = 0, a = 0;
-        while (q1 < Q && (q1 == q0 || t + query_tokens(ntok, q1, M) <= CHUNK_TOKENS)) {
-            t += query_tokens(ntok, q1, M);
-            for (int64_t j = 0; j < M; j++)
-                a += ntok[q1 * M + j] * ntok[q1 * M + j];
-            q1++;
+    const chunk_plan *plan;
+    int w, nw, loss_kind;
+    double dropout, norm;
+    uint64_t rng0;
+    double *energies, *ge, *chunk_loss; /* ge: N (whole batch); chunk_loss: per chunk */
+    REAL *gw_all, *dx_all, *dc_all;     /* per chunk ndense; T x d; N x d */
+    int64_t ndense;
+    void *mem;
+    int64_t *imem;
+} F(worker);
+
+static void *F(worker_main)(void *p)
+{
+    F(worker) *wk = p;
+    F(state) *s = &wk->s;
+    const chunk_plan *pl = wk->plan;
+    const lamp_ranker_batch *b = s->b;
+    const int64_t M = b->m, d = s->d;
+    for (int64_t k = wk->w; k < pl->k; k += wk->nw) {
+        const int64_t q0 = pl->q0[k], q1 = pl->q0[k + 1];
+        s->c0 = q0 * M, s->n = (q1 - q0) * M, s->t = pl->t0[k + 1] - pl->t0[k];
+        s->tok_src = pl->tok_src + pl->t0[k];
+        s->tok_start[0] = 0, s->att_start[0] = 0;
+        for (int64_t i = 0; i < s->n; i++) {
+            int64_t nt = s->ntok[s->c0 + i];
+            s->tok_start[i + 1] = s->tok_start[i] + nt;
+            s->att_start[i + 1] = s->att_start[i] + nt * nt;
         }
-        tmax = tmax > t ? tmax : t, amax = amax > a ? amax : a, nmax = nmax > (q1 - q0) * M ? nmax : (q1 - q0) * M;
-        q0 = q1;
+        F(chunk_forward)(s, wk->dropout, wk->rng0, wk->energies);
+        if (!b->labels)
+            continue;
+        double sum = 0.0;
+        double *ge = wk->ge ? wk->ge + s->c0 : NULL;
+        for (int64_t qi = q0; qi < q1; qi++)
+            sum += query_loss(wk->loss_kind, wk->energies + qi * M, M, b->labels[qi], ge ? ge + (qi - q0) * M : NULL);
+        wk->chunk_loss[k] = sum;
+        if (!s->train)
+            continue;
+        for (int64_t i = 0; i < s->n; i++)
+            ge[i] /= wk->norm;
+        s->gw = wk->gw_all + k * wk->ndense;
+        memset(s->gw, 0, sizeof(REAL) * (size_t)wk->ndense);
+        F(chunk_backward)(s, ge, wk->dx_all + pl->t0[k] * d, wk->dc_all + s->c0 * d);
     }
-    tmax = tmax > 0 ? tmax : 1, amax = amax > 0 ? amax : 1;
-    s.tmax = tmax, s.nmax = nmax, s.amax = amax;
-    const int64_t nlk = s.train ? nl : (nl > 0 ? 1 : 0), nx = s.train ? nl + 1 : (nl > 0 ? 2 : 1);
+    return NULL;
+}
+
+/* Buffers of one worker, sized for the plan's largest chunk. */
+static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
+{
+    F(state) *s = &wk->s;
+    const int64_t d = s->d, H = s->heads, nl = s->nl, tmax = pl->tmax, nmax = pl->nmax, amax = pl->amax;
+    s->tmax = tmax, s->nmax = nmax, s->amax = amax;
+    const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : (nl > 0 ? 2 : 1);
     const int64_t one = tmax > nmax ? tmax : nmax;
     int64_t total = nx * tmax * d + nlk * tmax * 6 * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
-                    2 * tmax * d + tmax * H + one + 2 * L;
-    if (s.train)
-        total += 3 * nmax * d + 2 * nmax * d + 2 * tmax * d + 5 * tmax * d + 3 * tmax * d + ndense;
-    int own_w = sizeof(REAL) != sizeof(double);
-    if (own_w)
-        total += ndense;
+                    2 * tmax * d + tmax * H + one + L;
+    if (s->train)
+        total += 3 * nmax * d + 2 * nmax * d + 2 * tmax * d + 5 * tmax * d + 3 * tmax * d;
     REAL *mem = malloc(sizeof(REAL) * (size_t)total);
-    int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1) + tmax));
-    double *freq = malloc(sizeof(double) * (size_t)(d / 2));
-    double *ge = malloc(sizeof(double) * (size_t)M * (size_t)(nmax / M + 1));
+    int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
+    wk->mem = mem, wk->imem = imem;
+    if (!mem || !imem)
+        return -1;
+    REAL *p = mem;
+    s->xs = F(carve)(&p, nx * tmax * d);
+    s->qkv = F(carve)(&p, nlk * tmax * 3 * d);
+    s->o = F(carve)(&p, nlk * tmax * d);
+    s->y = F(carve)(&p, nlk * tmax * d);
+    s->u = F(carve)(&p, nlk * tmax * d);
+    s->att = F(carve)(&p, nlk * H * amax);
+    s->c = F(carve)(&p, nmax * d);
+    s->qr = F(carve)(&p, nmax * d);
+    s->uo = F(carve)(&p, nmax * d);
+    s->keep = F(carve)(&p, nmax * d);
+    s->z = F(carve)(&p, 2 * nmax * d);
+    s->kv = F(carve)(&p, 2 * tmax * d);
+    s->alpha = F(carve)(&p, tmax * H);
+    s->ones = F(carve)(&p, one);
+    s->scratch = F(carve)(&p, L);
+    for (int64_t k = 0; k < one; k++)
+        s->ones[k] = 1;
+    if (s->train) {
+        s->duo = F(carve)(&p, nmax * d);
+        s->dqr = F(carve)(&p, nmax * d);
+        s->dc = F(carve)(&p, nmax * d);
+        s->dz = F(carve)(&p, 2 * nmax * d);
+        s->dkv = F(carve)(&p, 2 * tmax * d);
+        s->dx = F(carve)(&p, tmax * d);
+        s->dx2 = F(carve)(&p, tmax * d);
+        s->dp = F(carve)(&p, tmax * d);
+        s->dy = F(carve)(&p, tmax * d);
+        s->dO = F(carve)(&p, tmax * d);
+        s->dqkv = F(carve)(&p, 3 * tmax * d);
+    }
+    s->tok_start = imem;
+    s->att_start = imem + nmax + 1;
+    return 0;
+}
+
+/* The whole call: the plan's chunks split over (up to) two workers; everything that sums over chunks
+ * (loss, dense gradients, embedding gradients) is summed afterwards in chunk order, so the result does
+ * not depend on the number of threads. */
+static int F(forward_backward)(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
+                               int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
+                               double *grads, const int64_t *off, const int64_t *ntok, const chunk_plan *pl,
+                               int nthreads, lamp_error *err)
+{
+    const int64_t d = dims->width, M = b->m, Q = b->q, L = b->l > 0 ? b->l : 1, nl = dims->layers,
+                  H = dims->heads, N = Q * M, T = pl->t0[pl->k];
+    const int64_t nblocks = lamp_ranker_num_blocks(dims), dense0 = off[LAMP_RANKER_WQ],
+                  ndense = off[nblocks] - dense0;
+    const int train = grads != NULL;
     int rc = LAMP_OK;
-    if (!mem || !imem || !freq || !ge) {
+    F(worker) wk[2];
+    memset(wk, 0, sizeof(wk));
+    double *freq = malloc(sizeof(double) * (size_t)(d / 2));
+    double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
+    double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
+    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL;
+    REAL *gw_all = train ? malloc(sizeof(REAL) * (size_t)(ndense * pl->k)) : NULL;
+    REAL *dx_all = train ? malloc(sizeof(REAL) * (size_t)((T > 0 ? T : 1) * d)) : NULL;
+    REAL *dc_all = train ? malloc(sizeof(REAL) * (size_t)(N * d)) : NULL;
+    if (!freq || !chunk_loss || (train && (!ge || !gw_all || !dx_all || !dc_all)) ||
+        (sizeof(REAL) != sizeof(double) && !w)) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
         goto finally;
     }
     for (int64_t a = 0; a < d / 2; a++)
         freq[a] = pow(1000.0, -(double)(2 * a) / (double)d);
-    s.freq = freq;
-    REAL *p = mem;
-    s.xs = F(carve)(&p, nx * tmax * d);
-    s.qkv = F(carve)(&p, nlk * tmax * 3 * d);
-    s.o = F(carve)(&p, nlk * tmax * d);
-    s.y = F(carve)(&p, nlk * tmax * d);
-    s.u = F(carve)(&p, nlk * tmax * d);
-    s.att = F(carve)(&p, nlk * H * amax);
-    s.c = F(carve)(&p, nmax * d);
-    s.qr = F(carve)(&p, nmax * d);
-    s.uo = F(carve)(&p, nmax * d);
-    s.keep = F(carve)(&p, nmax * d);
-    s.z = F(carve)(&p, 2 * nmax * d);
-    s.kv = F(carve)(&p, 2 * tmax * d);
-    s.alpha = F(carve)(&p, tmax * H);
-    s.ones = F(carve)(&p, one);
-    s.scratch = F(carve)(&p, 2 * L);
-    for (int64_t k = 0; k < one; k++)
-        s.ones[k] = 1;
-    if (s.train) {
-        s.duo = F(carve)(&p, nmax * d);
-        s.dqr = F(carve)(&p, nmax * d);
-        s.dc = F(carve)(&p, nmax * d);
-        s.dz = F(carve)(&p, 2 * nmax * d);
-        s.dkv = F(carve)(&p, 2 * tmax * d);
-        s.dx = F(carve)(&p, tmax * d);
-        s.dx2 = F(carve)(&p, tmax * d);
-        s.dp = F(carve)(&p, tmax * d);
-        s.dy = F(carve)(&p, tmax * d);
-        s.dO = F(carve)(&p, tmax * d);
-        s.dqkv = F(carve)(&p, 3 * tmax * d);
-        s.gw = F(carve)(&p, ndense);
-        memset(s.gw, 0, sizeof(REAL) * (size_t)ndense);
-        memset(grads, 0, sizeof(double) * (size_t)dense0);
-    }
-    if (own_w) {
-        REAL *w = F(carve)(&p, ndense);
+    if (w)
         for (int64_t k = 0; k < ndense; k++)
             w[k] = (REAL)params[dense0 + k];
-        s.w = w;
-    } else {
-        s.w = (const REAL *)(const void *)(params + dense0);
-    }
-    s.tok_start = imem;
-    s.att_start = imem + nmax + 1;
-    s.tok_src = imem + 2 * (nmax + 1);
-    uint64_t rng = seed ^ 0xa5a5a5a5ULL;
-    double sum = 0.0, norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
-    for (int64_t q0 = 0; q0 < Q;) {
-        int64_t q1 = q0, t = 0;
-        while (q1 < Q && (q1 == q0 || t + query_tokens(ntok, q1, M) <= CHUNK_TOKENS))
-            t += query_tokens(ntok, q1++, M);
-        s.c0 = q0 * M, s.n = (q1 - q0) * M, s.t = t;
-        s.tok_start[0] = 0, s.att_start[0] = 0;
-        int64_t tt = 0;
-        for (int64_t i = 0; i < s.n; i++) {
-            int64_t gi = s.c0 + i;
-            for (int64_t j = 0; j < b->l; j++)
-                if (b->evidence[3 * (gi * b->l + j)] >= 0)
-                    s.tok_src[tt++] = gi * b->l + j;
-            s.tok_start[i + 1] = tt;
-            s.att_start[i + 1] = s.att_start[i] + ntok[gi] * ntok[gi];
+    int nw = nthreads > 1 && pl->k > 1 ? 2 : 1;
+    for (int t = 0; t < nw; t++) {
+        F(worker) *x = &wk[t];
+        F(state) *s = &x->s;
+        s->dims = dims, s->b = b, s->params = params, s->off = off, s->d = d, s->heads = H, s->e = d / H;
+        s->nl = nl, s->L = L, s->dense0 = dense0, s->scale = (REAL)(1.0 / sqrt((double)(d / H)));
+        s->train = train, s->ntok = ntok, s->freq = freq;
+        s->w = w ? w : (const REAL *)(const void *)(params + dense0);
+        x->plan = pl, x->w = t, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
+        x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
+        x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
+        x->gw_all = gw_all, x->dx_all = dx_all, x->dc_all = dc_all, x->ndense = ndense;
+        if (F(worker_init)(x, pl, L) < 0) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+            goto finally;
         }
-        F(chunk_forward)(&s, dropout, &rng, energies);
-        if (b->labels) {
-            for (int64_t qi = q0; qi < q1; qi++)
-                sum += query_loss(loss_kind, energies + qi * M, M, b->labels[qi], grads ? ge + (qi - q0) * M : NULL);
-            if (grads) {
-                for (int64_t i = 0; i < s.n; i++)
-                    ge[i] /= norm;
-                F(chunk_backward)(&s, ge, grads);
+    }
+    pthread_t th;
+    int second = nw > 1 && pthread_create(&th, NULL, F(worker_main), &wk[1]) == 0;
+    if (nw > 1 && !second)
+        wk[0].nw = 1; /* no second thread: the first does every chunk */
+    F(worker_main)(&wk[0]);
+    if (second)
+        pthread_join(th, NULL);
+    if (b->labels) {
+        double sum = 0.0;
+        for (int64_t k = 0; k < pl->k; k++)
+            sum += chunk_loss[k];
+        *loss = sum / wk[0].norm;
+    }
+    if (train) {
+        for (int64_t j = 0; j < ndense; j++) {
+            double g = 0.0;
+            for (int64_t k = 0; k < pl->k; k++)
+                g += (double)gw_all[k * ndense + j];
+            grads[dense0 + j] = g;
+        }
+        memset(grads, 0, sizeof(double) * (size_t)dense0);
+        double *g_ent = grads + off[LAMP_RANKER_ENT], *g_rel = grads + off[LAMP_RANKER_REL],
+               *g_obj = grads + off[LAMP_RANKER_OBJ];
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t *ev = b->evidence + 3 * pl->tok_src[t];
+            const REAL *g = dx_all + t * d;
+            double *pe = g_ent + ev[0] * d, *pr = g_rel + ev[1] * d, *po = g_obj + ev[2] * d;
+            for (int64_t a = 0; a < d; a++) {
+                pe[a] += (double)g[a];
+                pr[a] += (double)g[a];
+                po[a] += (double)g[a];
             }
         }
-        q0 = q1;
+        for (int64_t i = 0; i < N; i++) {
+            const int64_t *cand = b->candidates + 3 * i;
+            const REAL *g = dc_all + i * d;
+            double *pe = g_ent + cand[0] * d, *pr = g_rel + cand[1] * d, *po = g_obj + cand[2] * d;
+            for (int64_t a = 0; a < d; a++) {
+                pe[a] += (double)g[a];
+                pr[a] += (double)g[a];
+                po[a] += (double)g[a];
+            }
+        }
     }
-    if (b->labels)
-        *loss = sum / norm;
-    if (grads)
-        for (int64_t k = 0; k < ndense; k++)
-            grads[dense0 + k] = (double)s.gw[k];
 finally:
-    free(mem);
-    free(imem);
+    for (int t = 0; t < 2; t++) {
+        free(wk[t].mem);
+        free(wk[t].imem);
+    }
     free(freq);
+    free(chunk_loss);
     free(ge);
+    free(w);
+    free(gw_all);
+    free(dx_all);
+    free(dc_all);
     return rc;
 }
 

@@ -117,13 +117,13 @@ def test_float32_matches_float64(layers, heads, loss):
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
-def test_chunked_batch_matches_query_by_query(precision):
-    """A batch larger than one chunk (and split over threads) gives the energies and the mean gradient of
-    its queries computed one by one."""
+def test_chunked_batch_matches_query_by_query(precision, monkeypatch):
+    """A batch of several chunks (split over two threads) gives the energies and the mean gradient of its
+    queries computed one by one, and exactly the same result on one thread."""
     model = _model(width=8, heads=2, layers=2, precision=precision)
     model.params = np.random.default_rng(9).normal(0, 0.3, model.params.shape)
     s = _samples(17, q=24, m=30, length=40, with_prior=True)
-    assert (s.evidence[..., 0] >= 0).sum() > 8192  # two chunks of at most about 8192 tokens
+    assert (s.evidence[..., 0] >= 0).sum() > 8192  # chunks of about 4096 tokens
     energies, loss, grads = model._forward(s, grad=True)
     parts = [model._forward(s.subset([i]), grad=True) for i in range(len(s))]
     tol = 1e-12 if precision == "float64" else 1e-5
@@ -133,8 +133,13 @@ def test_chunked_batch_matches_query_by_query(precision):
     mean_grad = np.mean([p[2] for p in parts], axis=0)
     np.testing.assert_allclose(grads, mean_grad, rtol=0, atol=tol * np.abs(grads).max())
     again = model._forward(s, grad=True)
-    np.testing.assert_array_equal(again[0], energies)  # deterministic, threads or not
+    np.testing.assert_array_equal(again[0], energies)  # deterministic
     np.testing.assert_array_equal(again[2], grads)
+    monkeypatch.setenv("LAMP_RANKER_THREADS", "1")
+    serial = model._forward(s, grad=True)
+    np.testing.assert_array_equal(serial[0], energies)  # the same on one thread
+    np.testing.assert_array_equal(serial[2], grads)
+    assert serial[1] == loss
 
 
 def test_candidate_itself_changes_the_energy():
