@@ -61,6 +61,7 @@ typedef struct {
     const REAL *w;           /* dense blocks (from Wq on) as REAL; w[k] = params[off[WQ] + k] */
     REAL *gw;                /* their gradients, or NULL */
     const double *freq;      /* d / 2 time-encoding frequencies */
+    double *enc;             /* 3 d / 2 scratch of the time encoding */
     int64_t d, heads, e, nl, L, dense0;
     REAL scale;
     int train;               /* keep every layer's activations for the backward pass */
@@ -119,12 +120,13 @@ static int64_t F(lk)(const F(state) *s, int64_t layer)
 }
 
 /* Phase: the input tokens x_j = Ent + Rel + Obj + enc(gap) and the candidates' embeddings c. */
-static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
     const lamp_ranker_batch *b = s->b;
-    const int64_t d = s->d, L = s->L;
+    const int64_t d = s->d;
+    double *arg = s->enc, *sn = s->enc + d / 2, *cs = s->enc + d;
     const double *ent = s->params + s->off[LAMP_RANKER_ENT], *rel = s->params + s->off[LAMP_RANKER_REL],
                  *obj = s->params + s->off[LAMP_RANKER_OBJ];
     REAL *x0 = s->xs;
@@ -141,18 +143,26 @@ static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
             double gap = (ct - b->evidence_times[src]) / s->dims->time_scale;
             REAL *xt = x0 + t * d;
             const double *pe = ent + ev[0] * d, *pr = rel + ev[1] * d, *po = obj + ev[2] * d;
+            for (int64_t a = 0; a < d / 2; a++)
+                arg[a] = gap * s->freq[a];
+#if FAST_SINCOS
+            fast_sincos(arg, d / 2, sn, cs);
+#else
             for (int64_t a = 0; a < d / 2; a++) {
-                double arg = gap * s->freq[a];
-                xt[2 * a] = (REAL)(pe[2 * a] + pr[2 * a] + po[2 * a] + sin(arg));
-                xt[2 * a + 1] = (REAL)(pe[2 * a + 1] + pr[2 * a + 1] + po[2 * a + 1] + cos(arg));
+                sn[a] = sin(arg[a]);
+                cs[a] = cos(arg[a]);
+            }
+#endif
+            for (int64_t a = 0; a < d / 2; a++) {
+                xt[2 * a] = (REAL)(pe[2 * a] + pr[2 * a] + po[2 * a] + sn[a]);
+                xt[2 * a + 1] = (REAL)(pe[2 * a + 1] + pr[2 * a + 1] + po[2 * a + 1] + cs[a]);
             }
         }
-        (void)L;
     }
 }
 
 /* Phase: causal multi-head self-attention of layer s->layer, per candidate: qkv -> att, o. */
-static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -190,7 +200,7 @@ static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Phase: tanh of the feed-forward pre-activations of layer s->layer (tokens of candidates lo..hi). */
-static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -201,7 +211,7 @@ static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Phase: readout attention from each candidate over its final states: kv, qr -> alpha, z = [h; c]. */
-static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -237,7 +247,7 @@ static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
-static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
+__attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
@@ -290,7 +300,7 @@ static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double 
 }
 
 /* Phase: backward of the readout attention: dz (dh part) -> dqr, dkv. */
-static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const F(state) *s = ctx;
     const int64_t d = s->d, e = s->e, H = s->heads;
@@ -322,7 +332,7 @@ static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Phase: dp *= 1 - u^2 for layer s->layer. */
-static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -332,7 +342,7 @@ static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 }
 
 /* Phase: backward of the causal self-attention of layer s->layer: dO -> dqkv. */
-static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+__attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const F(state) *s = ctx;
     const int64_t d = s->d, e = s->e, H = s->heads, lk = F(lk)(s, s->layer);
@@ -367,7 +377,7 @@ static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 /* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
  * into s->gw, the gradients of the token inputs (t x d) and of the candidate embeddings (n x d) into
  * dx_out and dc_out (scattered into the embedding tables later, in a fixed order). */
-static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
+__attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
@@ -447,6 +457,8 @@ typedef struct {
     int64_t ndense;
     void *mem;
     int64_t *imem;
+    int enc_own;
+    double enc_mem[3 * 512];
 } F(worker);
 
 static void *F(worker_main)(void *p)
@@ -500,7 +512,9 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     REAL *mem = malloc(sizeof(REAL) * (size_t)total);
     int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
     wk->mem = mem, wk->imem = imem;
-    if (!mem || !imem)
+    s->enc = d <= 1024 ? wk->enc_mem : malloc(sizeof(double) * (size_t)(3 * d / 2));
+    wk->enc_own = d > 1024;
+    if (!mem || !imem || !s->enc)
         return -1;
     REAL *p = mem;
     s->xs = F(carve)(&p, nx * tmax * d);
@@ -636,6 +650,8 @@ finally:
     for (int t = 0; t < 2; t++) {
         free(wk[t].mem);
         free(wk[t].imem);
+        if (wk[t].enc_own)
+            free(wk[t].s.enc);
     }
     free(freq);
     free(chunk_loss);
