@@ -112,7 +112,12 @@ def main():
     ap.add_argument("--precision", choices=("float32", "float64"), default="float32")
     ap.add_argument("--lengths", type=int, nargs="+", default=[10, 20], help="evidence slots L")
     ap.add_argument("--candidates", type=int, nargs="+", default=[5, 20, 100], help="candidates per query M")
+    ap.add_argument("--threads", type=int, choices=(1, 2), default=None,
+                    help="threads of both (default: torch's default, lamp's 2)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["LAMP_RANKER_THREADS"] = str(args.threads)
     rows = []
     for length in args.lengths:
         for m in args.candidates:
@@ -151,7 +156,7 @@ def main():
             rows.append([length, m, f"{n / lamp_t:,.0f}", f"{n / torch_t:,.0f}", f"{torch_t / lamp_t:.2f}x",
                          f"{n / lamp_s:,.0f}", f"{n / torch_s:,.0f}", f"{torch_s / lamp_s:.2f}x"])
     print(f"layers {args.layers}, heads {args.heads}, lamp in {args.precision}; width {D}, batch {Q} queries, vocabulary {NE} entities / {NR} relations; torch {torch.__version__} with "
-          f"{torch.get_num_threads()} threads; {machine()}\n")
+          f"{torch.get_num_threads()} threads, lamp {os.environ.get('LAMP_RANKER_THREADS', '2')}; {machine()}\n")
     print(table(["L", "M", "lamp train cand/s", "torch train cand/s", "lamp/torch", "lamp score cand/s",
                  "torch score cand/s", "lamp/torch"], rows))
 
