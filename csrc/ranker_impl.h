@@ -33,20 +33,20 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
 }
 
 /* Dot product with 8 independent partial sums (vectorisable, fixed order). */
-static inline REAL F(dot)(const REAL *a, const REAL *b, int64_t n)
+static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
 {
     REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t k = 0;
-    for (; k + 8 <= n; k += 8)
+    const int64_t blocks = n / 8;
+    for (int64_t bi = 0; bi < blocks; bi++)
         for (int u = 0; u < 8; u++)
-            acc[u] += a[k + u] * b[k + u];
+            acc[u] += a[8 * bi + u] * b[8 * bi + u];
     REAL s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; k < n; k++)
+    for (int64_t k = 8 * blocks; k < n; k++)
         s += a[k] * b[k];
     return s;
 }
 
-static inline void F(axpy)(REAL alpha, const REAL *x, REAL *y, int64_t n)
+static inline void F(axpy)(REAL alpha, const REAL *restrict x, REAL *restrict y, int64_t n)
 {
     for (int64_t k = 0; k < n; k++)
         y[k] += alpha * x[k];
@@ -162,11 +162,12 @@ __attribute__((noinline)) static void F(embed_range)(void *ctx, int64_t lo, int6
 }
 
 /* Phase: causal multi-head self-attention of layer s->layer, per candidate: qkv -> att, o. */
-__attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
 {
     (void)tid;
     const F(state) *s = ctx;
-    const int64_t d = s->d, e = s->e, H = s->heads, lk = F(lk)(s, s->layer);
+    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer);
     const REAL *qkv = s->qkv + lk * s->tmax * 3 * d;
     REAL *o = s->o + lk * s->tmax * d, *attl = s->att + lk * H * s->amax;
     for (int64_t i = lo; i < hi; i++) {
@@ -199,6 +200,20 @@ __attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, i
     }
 }
 
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, e);
+}
+
 /* Phase: tanh of the feed-forward pre-activations of layer s->layer (tokens of candidates lo..hi). */
 __attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
@@ -211,11 +226,12 @@ __attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64
 }
 
 /* Phase: readout attention from each candidate over its final states: kv, qr -> alpha, z = [h; c]. */
-__attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
 {
     (void)tid;
     const F(state) *s = ctx;
-    const int64_t d = s->d, e = s->e, H = s->heads;
+    const int64_t d = s->d, H = s->heads;
     for (int64_t i = lo; i < hi; i++) {
         const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
         REAL *z = s->z + i * 2 * d;
@@ -244,6 +260,20 @@ __attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo
             }
         }
     }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, e);
 }
 
 /* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
@@ -300,10 +330,11 @@ __attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropo
 }
 
 /* Phase: backward of the readout attention: dz (dh part) -> dqr, dkv. */
-__attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
 {
     const F(state) *s = ctx;
-    const int64_t d = s->d, e = s->e, H = s->heads;
+    const int64_t d = s->d, H = s->heads;
     (void)tid;
     REAL *da = s->scratch;
     for (int64_t i = lo; i < hi; i++) {
@@ -331,6 +362,20 @@ __attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo
     }
 }
 
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, e);
+}
+
 /* Phase: dp *= 1 - u^2 for layer s->layer. */
 __attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
@@ -342,10 +387,11 @@ __attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int6
 }
 
 /* Phase: backward of the causal self-attention of layer s->layer: dO -> dqkv. */
-__attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+static inline __attribute__((always_inline)) void F(attn_bwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
 {
     const F(state) *s = ctx;
-    const int64_t d = s->d, e = s->e, H = s->heads, lk = F(lk)(s, s->layer);
+    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer);
     const REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *attl = s->att + lk * H * s->amax;
     (void)tid;
     REAL *da = s->scratch;
@@ -372,6 +418,20 @@ __attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, i
             }
         }
     }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, e);
 }
 
 /* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
