@@ -124,12 +124,12 @@ def main():
             s = samples(m, length)
             model = EnergyRanker(NE, NR, width=D, heads=args.heads, layers=args.layers, dropout=0.0, progress=False,
                                  precision=args.precision)
-            m1, m2 = np.zeros_like(model.params), np.zeros_like(model.params)
+            m1, m2, g = np.zeros_like(model.params), np.zeros_like(model.params), np.empty_like(model.params)
             step = [0]
 
             def lamp_train():
                 step[0] += 1
-                _, _, g = model._forward(s, grad=True)
+                model._forward(s, grad=True, grads_out=g)  # as EnergyRanker.fit: one gradient buffer
                 _core.ranker_adam(model.params, g, m1, m2, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, step[0])
 
             lamp_t = timeit(lamp_train)

@@ -199,13 +199,14 @@ class EnergyRanker:
         self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
         self.history: list[dict] = []
 
-    def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False):
+    def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False,
+                 grads_out=None):
         c = self.config
         return _core.ranker_forward(self.params if params is None else params, c["num_entities"],
                                     c["num_relations"], c["width"], c["time_scale"], c["heads"], c["layers"],
                                     samples.evidence, samples.evidence_times, samples.candidates,
                                     samples.candidate_times, samples.prior, samples.labels if labels else None,
-                                    c["loss"], dropout, seed, grad, c["precision"])
+                                    c["loss"], dropout, seed, grad, c["precision"], grads_out)
 
     def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
         """Energies (Q, M); lower means more plausible."""
@@ -230,6 +231,7 @@ class EnergyRanker:
             raise ValueError("no training query has its true candidate among the candidates (all labels are -1)")
         rng = np.random.default_rng(c["seed"])
         m1, m2 = np.zeros_like(self.params), np.zeros_like(self.params)
+        grads = np.empty_like(self.params)  # reused by every step
         best = (mean_rank(self.energy(valid), valid.labels), self.params.copy(), 0)
         step, stale = 0, 0
         bar = tqdm(range(c["epochs"]), desc="ranker", disable=not c["progress"])
@@ -239,7 +241,8 @@ class EnergyRanker:
             for i in range(0, len(order), c["batch_size"]):
                 batch = train.subset(order[i:i + c["batch_size"]])
                 step += 1
-                _, loss, grads = self._forward(batch, dropout=c["dropout"], seed=c["seed"] * 1000003 + step, grad=True)
+                _, loss, _ = self._forward(batch, dropout=c["dropout"], seed=c["seed"] * 1000003 + step, grad=True,
+                                           grads_out=grads)
                 _core.ranker_adam(self.params, grads, m1, m2, c["learning_rate"], 0.9, 0.999, 1e-8,
                                   c["weight_decay"], c["clip"], step)
                 losses.append(loss)

@@ -135,6 +135,11 @@ def test_chunked_batch_matches_query_by_query(precision, monkeypatch):
     again = model._forward(s, grad=True)
     np.testing.assert_array_equal(again[0], energies)  # deterministic
     np.testing.assert_array_equal(again[2], grads)
+    out = np.full_like(grads, np.nan)
+    assert model._forward(s, grad=True, grads_out=out)[2] is out  # a reused gradient buffer: fully overwritten
+    np.testing.assert_array_equal(out, grads)
+    with pytest.raises(TypeError, match="grads_out"):
+        model._forward(s, grad=True, grads_out=out[:-1])
     monkeypatch.setenv("LAMP_RANKER_THREADS", "1")
     serial = model._forward(s, grad=True)
     np.testing.assert_array_equal(serial[0], energies)  # the same on one thread

@@ -43,27 +43,40 @@ static PyObject *ranker_layout(PyObject *self, PyObject *args)
     return (PyObject *)out;
 }
 
+static int writable_f64(PyObject *obj, const char *name, npy_intp n)
+{
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) || !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
+        PyArray_NDIM((PyArrayObject *)obj) != 1 || PyArray_DIM((PyArrayObject *)obj, 0) != n) {
+        PyErr_Format(PyExc_TypeError, "argument '%s' must be a writable C-contiguous float64 array of length %zd",
+                     name, (Py_ssize_t)n);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(ranker_forward_doc,
 "ranker_forward(params, num_entities, num_relations, width, time_scale, heads, layers, evidence,\n"
 "               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad,\n"
-"               precision='float64')\n--\n\n"
+"               precision='float64', grads_out=None)\n--\n\n"
 "Energies (Q, M), the mean loss ('softmax' or 'binary'; None without labels) and, with want_grad,\n"
 "its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
-"computation; inputs and outputs are float64 either way).");
+"computation; inputs and outputs are float64 either way).  grads_out: a writable C-contiguous float64\n"
+"array like params to write the gradient into (returned as the gradient; saves an allocation per step).");
 
 static PyObject *ranker_forward(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL;
+    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL, *out_obj = Py_None;
     long long ne, nr, width, heads, layers;
     double time_scale, dropout;
     const char *loss_name;
     unsigned long long seed;
     int want_grad;
     const char *precision_name = "float64";
-    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp|s", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers,
+    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp|sO", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers,
                           &ev_obj, &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed,
-                          &want_grad, &precision_name))
+                          &want_grad, &precision_name, &out_obj))
         return NULL;
     int precision;
     if (!strcmp(precision_name, "float64"))
@@ -118,7 +131,11 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     if (!(energies = (PyArrayObject *)PyArray_ZEROS(2, edims, NPY_FLOAT64, 0)))
         goto finally;
     /* the kernel overwrites every entry of the gradient */
-    if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
+    if (want_grad && out_obj != Py_None) {
+        if (writable_f64(out_obj, "grads_out", (npy_intp)nparams) < 0)
+            goto finally;
+        grads = (PyArrayObject *)Py_NewRef(out_obj);
+    } else if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
                                prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l};
@@ -151,17 +168,6 @@ finally:
     return result;
 }
 
-static int writable_f64(PyObject *obj, const char *name, npy_intp n)
-{
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) || !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
-        PyArray_NDIM((PyArrayObject *)obj) != 1 || PyArray_DIM((PyArrayObject *)obj, 0) != n) {
-        PyErr_Format(PyExc_TypeError, "argument '%s' must be a writable C-contiguous float64 array of length %zd",
-                     name, (Py_ssize_t)n);
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *ranker_adam(PyObject *self, PyObject *args)
 {
