@@ -195,6 +195,65 @@ static inline float fast_tanhf(float x)
     return copysignf((1.0f - e) / (1.0f + e), x);
 }
 
+/* A small cache of work buffers across calls: fresh multi-megabyte allocations cost page faults on
+ * every call (and the two threads' faults contend for the process's memory map). Blocks up to
+ * WS_CACHE_BYTES in all are kept; the contents are never relied on. */
+#define WS_SLOTS 8
+#define WS_CACHE_BYTES ((size_t)256 << 20)
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *ws_block[WS_SLOTS];
+static size_t ws_size[WS_SLOTS];
+
+/* A buffer of at least bytes (a cached one when one is large enough), or NULL. *got: its real size. */
+static void *ws_get(size_t bytes, size_t *got)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&ws_lock);
+    int best = -1;
+    for (int i = 0; i < WS_SLOTS; i++)
+        if (ws_block[i] && ws_size[i] >= bytes && (best < 0 || ws_size[i] < ws_size[best]))
+            best = i;
+    if (best >= 0) {
+        p = ws_block[best], *got = ws_size[best];
+        ws_block[best] = NULL, ws_size[best] = 0;
+    }
+    pthread_mutex_unlock(&ws_lock);
+    if (!p) {
+        p = malloc(bytes > 0 ? bytes : 1);
+        *got = bytes;
+    }
+    return p;
+}
+
+/* Gives a buffer from ws_get back (kept if the cache has room, else freed). */
+static void ws_put(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&ws_lock);
+    size_t total = 0;
+    int free_slot = -1, smallest = -1;
+    for (int i = 0; i < WS_SLOTS; i++) {
+        total += ws_size[i];
+        if (!ws_block[i])
+            free_slot = i;
+        else if (smallest < 0 || ws_size[i] < ws_size[smallest])
+            smallest = i;
+    }
+    if (free_slot < 0 && smallest >= 0 && ws_size[smallest] < bytes) {
+        free(ws_block[smallest]);
+        total -= ws_size[smallest];
+        ws_block[smallest] = NULL, ws_size[smallest] = 0;
+        free_slot = smallest;
+    }
+    if (free_slot >= 0 && total + bytes <= WS_CACHE_BYTES) {
+        ws_block[free_slot] = p, ws_size[free_slot] = bytes;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&ws_lock);
+    free(p);
+}
+
 /* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
 typedef struct {
     int64_t k;        /* chunks */

@@ -518,6 +518,7 @@ typedef struct {
     void *mem;
     int64_t *imem;
     int enc_own;
+    size_t mem_bytes, all_bytes;
     double enc_mem[3 * 512];
 } F(worker);
 
@@ -569,7 +570,7 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
                     2 * tmax * d + tmax * H + one + L;
     if (s->train)
         total += 3 * nmax * d + 2 * nmax * d + 2 * tmax * d + 5 * tmax * d + 3 * tmax * d;
-    REAL *mem = malloc(sizeof(REAL) * (size_t)total);
+    REAL *mem = ws_get(sizeof(REAL) * (size_t)total, &wk->mem_bytes);
     int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
     wk->mem = mem, wk->imem = imem;
     s->enc = d <= 1024 ? wk->enc_mem : malloc(sizeof(double) * (size_t)(3 * d / 2));
@@ -632,9 +633,12 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
     double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
     REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL;
-    REAL *gw_all = train ? malloc(sizeof(REAL) * (size_t)(ndense * pl->k)) : NULL;
-    REAL *dx_all = train ? malloc(sizeof(REAL) * (size_t)((T > 0 ? T : 1) * d)) : NULL;
-    REAL *dc_all = train ? malloc(sizeof(REAL) * (size_t)(N * d)) : NULL;
+    /* the per-chunk gradients in one cached block: gw (k x ndense), dx (T x d), dc (N x d) */
+    size_t all_bytes = 0;
+    REAL *all = train ? ws_get(sizeof(REAL) * (size_t)(ndense * pl->k + (T > 0 ? T : 1) * d + N * d), &all_bytes)
+                      : NULL;
+    REAL *gw_all = all, *dx_all = all ? all + ndense * pl->k : NULL,
+         *dc_all = all ? dx_all + (T > 0 ? T : 1) * d : NULL;
     if (!freq || !chunk_loss || (train && (!ge || !gw_all || !dx_all || !dc_all)) ||
         (sizeof(REAL) != sizeof(double) && !w)) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
@@ -708,7 +712,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     }
 finally:
     for (int t = 0; t < 2; t++) {
-        free(wk[t].mem);
+        ws_put(wk[t].mem, wk[t].mem_bytes);
         free(wk[t].imem);
         if (wk[t].enc_own)
             free(wk[t].s.enc);
@@ -717,9 +721,7 @@ finally:
     free(chunk_loss);
     free(ge);
     free(w);
-    free(gw_all);
-    free(dx_all);
-    free(dc_all);
+    ws_put(all, all_bytes);
     return rc;
 }
 
