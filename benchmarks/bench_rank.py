@@ -1,6 +1,7 @@
 """Energy ranker throughput: lamp's C ranker vs an equivalent PyTorch model (same sizes, same batch).
 
-python benchmarks/bench_rank.py [--layers 2] [--heads 2] [--precision float32]
+python benchmarks/bench_rank.py [--layers 2] [--heads 2] [--precision float32] [--threads 1|2]
+                                [--lengths 10 20] [--candidates 5 20 100]
 
 Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, `layers` blocks of
 causal multi-head self-attention among the evidence (residual, tanh feed-forward with residual), the
