@@ -1,12 +1,14 @@
 """Energy ranker throughput: lamp's C ranker vs an equivalent PyTorch model (same sizes, same batch).
 
-python benchmarks/bench_rank.py
+python benchmarks/bench_rank.py [--layers 2] [--heads 2] [--precision float32] [--threads 1|2]
+                                [--lengths 10 20] [--candidates 5 20 100]
 
-Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, one
-attention readout from the candidate over its evidence (layers=0, heads=1), tanh MLP, prior term; training step =
-forward + backward + Adam on a batch of 32 queries.  lamp runs in float64 (its gradients are checked
-against finite differences); PyTorch in float32, its usual precision.  Both use the same number of
-threads (torch.get_num_threads()).
+Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, `layers` blocks of
+causal multi-head self-attention among the evidence (residual, tanh feed-forward with residual), the
+multi-head attention readout from the candidate over its evidence, tanh MLP, prior term; default
+layers=2, heads=2 (the EnergyRanker defaults).  Training step = forward + backward + Adam (clipped) on a
+batch of 32 queries with the softmax loss.  lamp runs in float32 by default (--precision float64: the
+gradient-checked path); PyTorch in float32.  Both use the same number of threads (torch.get_num_threads()).
 """
 import os
 import sys
@@ -33,29 +35,57 @@ def samples(m, length, seed=0):
                           rng.integers(0, m, Q), -rng.exponential(1.0, (Q, m)))
 
 
-def torch_model():
+def torch_model(layers, heads):
     import torch
+
+    e = D // heads
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(D, 3 * D, bias=False)  # [Aq; Ak; Av]
+            self.ao = torch.nn.Linear(D, D, bias=False)
+            self.f1, self.f2 = torch.nn.Linear(D, D), torch.nn.Linear(D, D)
+
+        def forward(self, x, mask):  # x (B, L, D), mask (B, 1, L, L): True = may attend
+            b, n, _ = x.shape
+            q, k, v = self.qkv(x).view(b, n, 3, heads, e).permute(2, 0, 3, 1, 4)
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            y = x + self.ao(o.transpose(1, 2).reshape(b, n, D))
+            return y + self.f2(torch.tanh(self.f1(y)))
 
     class Ranker(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.ent, self.rel, self.obj = (torch.nn.Embedding(n, D) for n in (NE, NR, NE))
             self.wq, self.wk, self.wv = (torch.nn.Linear(D, D, bias=False) for _ in range(3))
+            self.blocks = torch.nn.ModuleList(Block() for _ in range(layers))
             self.w1, self.w2 = torch.nn.Linear(2 * D, D), torch.nn.Linear(D, 1)
             self.gamma = torch.nn.Parameter(torch.tensor(-1.0))
             self.register_buffer("freq", 1000.0 ** (-(2 * torch.arange(D // 2)) / D))
 
         def forward(self, ev, evt, cand, ct, prior):
-            mask = ev[..., 0] >= 0
-            e = ev.clamp(min=0)
+            q, m, n = ev.shape[:3]
+            valid = ev[..., 0] >= 0
+            e_ = ev.clamp(min=0)
             gap = (ct[..., None] - evt)[..., None] * self.freq
             enc = torch.stack([gap.sin(), gap.cos()], -1).flatten(-2)
-            x = self.ent(e[..., 0]) + self.rel(e[..., 1]) + self.obj(e[..., 2]) + enc
+            x = (self.ent(e_[..., 0]) + self.rel(e_[..., 1]) + self.obj(e_[..., 2]) + enc).view(q * m, n, D)
             c = self.ent(cand[..., 0]) + self.rel(cand[..., 1]) + self.obj(cand[..., 2])
-            scores = (self.wk(x) @ self.wq(c)[..., None]).squeeze(-1) / D ** 0.5
-            scores = scores.masked_fill(~mask, float("-inf"))
+            if self.blocks:
+                # token j attends to the valid tokens at or before it (and to itself, so padding rows stay finite)
+                causal = torch.ones(n, n, dtype=torch.bool).tril()
+                mask = (causal & valid.view(q * m, 1, n)) | torch.eye(n, dtype=torch.bool)
+                mask = mask[:, None]
+                for block in self.blocks:
+                    x = block(x, mask)
+            k = self.wk(x).view(q, m, n, heads, e)
+            v = self.wv(x).view(q, m, n, heads, e)
+            qr = self.wq(c).view(q, m, heads, e)
+            scores = torch.einsum("qmhe,qmnhe->qmhn", qr, k) / e ** 0.5
+            scores = scores.masked_fill(~valid[:, :, None, :], float("-inf"))
             alpha = torch.nan_to_num(scores.softmax(-1))
-            h = (alpha[..., None] * self.wv(x)).sum(-2)
+            h = torch.einsum("qmhn,qmnhe->qmhe", alpha, v).reshape(q, m, D)
             u = torch.tanh(self.w1(torch.cat([h, c], -1)))
             return self.w2(u).squeeze(-1) + self.gamma * prior
 
@@ -73,24 +103,39 @@ def timeit(fn, repeat=5):
 
 
 def main():
+    import argparse
+
     import torch
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--precision", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--lengths", type=int, nargs="+", default=[10, 20], help="evidence slots L")
+    ap.add_argument("--candidates", type=int, nargs="+", default=[5, 20, 100], help="candidates per query M")
+    ap.add_argument("--threads", type=int, choices=(1, 2), default=None,
+                    help="threads of both (default: torch's default, lamp's 2)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["LAMP_RANKER_THREADS"] = str(args.threads)
     rows = []
-    for length in (10, 20):
-        for m in (5, 20, 100):
+    for length in args.lengths:
+        for m in args.candidates:
             s = samples(m, length)
-            model = EnergyRanker(NE, NR, width=D, heads=1, layers=0, dropout=0.0, progress=False)
-            m1, m2 = np.zeros_like(model.params), np.zeros_like(model.params)
+            model = EnergyRanker(NE, NR, width=D, heads=args.heads, layers=args.layers, dropout=0.0, progress=False,
+                                 precision=args.precision)
+            m1, m2, g = np.zeros_like(model.params), np.zeros_like(model.params), np.empty_like(model.params)
             step = [0]
 
             def lamp_train():
                 step[0] += 1
-                _, _, g = model._forward(s, grad=True)
+                model._forward(s, grad=True, grads_out=g)  # as EnergyRanker.fit: one gradient buffer
                 _core.ranker_adam(model.params, g, m1, m2, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, step[0])
 
             lamp_t = timeit(lamp_train)
             lamp_s = timeit(lambda: model.energy(s))
-            tm = torch_model()
+            tm = torch_model(args.layers, args.heads)
             opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
             tt = [torch.as_tensor(a) for a in (s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.prior)]
             tt = [tt[0], tt[1].float(), tt[2], tt[3].float(), tt[4].float()]
@@ -111,8 +156,8 @@ def main():
             n = Q * m
             rows.append([length, m, f"{n / lamp_t:,.0f}", f"{n / torch_t:,.0f}", f"{torch_t / lamp_t:.2f}x",
                          f"{n / lamp_s:,.0f}", f"{n / torch_s:,.0f}", f"{torch_s / lamp_s:.2f}x"])
-    print(f"width {D}, batch {Q} queries, vocabulary {NE} entities / {NR} relations; torch {torch.__version__} with "
-          f"{torch.get_num_threads()} threads; {machine()}\n")
+    print(f"layers {args.layers}, heads {args.heads}, lamp in {args.precision}; width {D}, batch {Q} queries, vocabulary {NE} entities / {NR} relations; torch {torch.__version__} with "
+          f"{torch.get_num_threads()} threads, lamp {os.environ.get('LAMP_RANKER_THREADS', '2')}; {machine()}\n")
     print(table(["L", "M", "lamp train cand/s", "torch train cand/s", "lamp/torch", "lamp score cand/s",
                  "torch score cand/s", "lamp/torch"], rows))
 

@@ -1,6 +1,7 @@
 #include "ranker.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,47 +40,12 @@ int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err)
     return LAMP_OK;
 }
 
-static void time_encoding(double gap, int64_t d, double *out)
-{
-    for (int64_t i = 0; i < d / 2; i++) {
-        double freq = pow(1000.0, -(double)(2 * i) / (double)d);
-        out[2 * i] = sin(gap * freq);
-        out[2 * i + 1] = cos(gap * freq);
-    }
-}
-
 static uint64_t splitmix(uint64_t *state)
 {
     uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
-}
-
-/* y = W x for a row-major d_out x d_in matrix. */
-static void matvec(const double *w, const double *x, int64_t d_out, int64_t d_in, double *y)
-{
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d_out, (int)d_in, 1.0, w, (int)d_in, x, 1, 0.0, y, 1);
-}
-
-/* y += W^T x */
-static void matvec_t_add(const double *w, const double *x, int64_t d_out, int64_t d_in, double *y)
-{
-    cblas_dgemv(CblasRowMajor, CblasTrans, (int)d_out, (int)d_in, 1.0, w, (int)d_in, x, 1, 1.0, y, 1);
-}
-
-/* G += a b^T */
-static void outer_add(double *g, const double *a, const double *b, int64_t d_out, int64_t d_in)
-{
-    cblas_dger(CblasRowMajor, (int)d_out, (int)d_in, 1.0, a, 1, b, 1, g, (int)d_in);
-}
-
-/* C = alpha op(A) op(B) + beta C, row-major, C is m x n with leading dimension ldc. */
-static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
-                 const double *b, int64_t ldb, double beta, double *c, int64_t ldc)
-{
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-                (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 static int check_batch(const lamp_ranker_dims *dims, const lamp_ranker_batch *b, lamp_error *err)
@@ -119,345 +85,6 @@ static int check_batch(const lamp_ranker_dims *dims, const lamp_ranker_batch *b,
     return LAMP_OK;
 }
 
-/* The model's shapes and parameter blocks. */
-typedef struct {
-    int64_t d, heads, e, layers, l; /* l: evidence slots per candidate, >= 1 for the buffers */
-    double scale;                   /* 1 / sqrt(e) */
-    const int64_t *off;
-} model;
-
-static double *block(const model *m, const double *base, int64_t blk)
-{
-    return (double *)(base + m->off[blk]);
-}
-
-static double *layer_block(const model *m, const double *base, int64_t layer, int blk)
-{
-    return block(m, base, LAMP_RANKER_NUM_BLOCKS + layer * LAMP_RANKER_LAYER_BLOCKS + blk);
-}
-
-/* Everything one candidate's forward pass keeps for its backward pass. */
-typedef struct {
-    int64_t n;                          /* valid evidence tokens */
-    int64_t *pos;                       /* l: their positions in the evidence */
-    double *xs;                         /* (layers + 1) x l x d: each layer's input, then the final states */
-    double *lq, *lk, *lv, *lo, *ly, *lu; /* layers x l x d */
-    double *att;                        /* layers x heads x l x l (n x n used) */
-    double *kr, *vr;                    /* l x d: readout keys and values */
-    double *alpha;                      /* heads x l */
-    double *c, *qr, *z, *u, *keep;      /* d, d, 2d, d, d */
-} cand_ws;
-
-static size_t ws_doubles(const model *m)
-{
-    size_t l = (size_t)m->l, d = (size_t)m->d, nl = (size_t)m->layers, h = (size_t)m->heads;
-    return (nl + 1) * l * d + 6 * nl * l * d + nl * h * l * l + 2 * l * d + h * l + 6 * d;
-}
-
-static void ws_bind(const model *m, double *p, int64_t *pos, cand_ws *w)
-{
-    size_t l = (size_t)m->l, d = (size_t)m->d, nl = (size_t)m->layers, h = (size_t)m->heads;
-    w->n = 0;
-    w->pos = pos;
-    w->xs = p, p += (nl + 1) * l * d;
-    w->lq = p, p += nl * l * d;
-    w->lk = p, p += nl * l * d;
-    w->lv = p, p += nl * l * d;
-    w->lo = p, p += nl * l * d;
-    w->ly = p, p += nl * l * d;
-    w->lu = p, p += nl * l * d;
-    w->att = p, p += nl * h * l * l;
-    w->kr = p, p += l * d;
-    w->vr = p, p += l * d;
-    w->alpha = p, p += h * l;
-    w->c = p, p += d;
-    w->qr = p, p += d;
-    w->z = p, p += 2 * d;
-    w->u = p, p += d;
-    w->keep = p;
-}
-
-/* One self-attention block over the n valid tokens: xs[layer] -> xs[layer + 1]. */
-static void layer_forward(const model *m, const double *params, int64_t layer, cand_ws *w)
-{
-    const int64_t n = w->n, d = m->d, l = m->l, e = m->e;
-    const double *x = w->xs + layer * l * d;
-    double *out = w->xs + (layer + 1) * l * d;
-    double *q = w->lq + layer * l * d, *k = w->lk + layer * l * d, *v = w->lv + layer * l * d,
-           *o = w->lo + layer * l * d, *y = w->ly + layer * l * d, *u = w->lu + layer * l * d;
-    double *att = w->att + layer * m->heads * l * l;
-    gemm(0, 1, n, d, d, 1.0, x, d, layer_block(m, params, layer, LAMP_RANKER_AQ), d, 0.0, q, d);
-    gemm(0, 1, n, d, d, 1.0, x, d, layer_block(m, params, layer, LAMP_RANKER_AK), d, 0.0, k, d);
-    gemm(0, 1, n, d, d, 1.0, x, d, layer_block(m, params, layer, LAMP_RANKER_AV), d, 0.0, v, d);
-    for (int64_t h = 0; h < m->heads; h++) {
-        double *a = att + h * l * l;
-        gemm(0, 1, n, n, e, m->scale, q + h * e, d, k + h * e, d, 0.0, a, n);
-        for (int64_t j = 0; j < n; j++) {
-            double *row = a + j * n, mx = -INFINITY, total = 0.0;
-            for (int64_t i = 0; i <= j; i++)
-                if (row[i] > mx)
-                    mx = row[i];
-            for (int64_t i = 0; i <= j; i++) {
-                row[i] = exp(row[i] - mx);
-                total += row[i];
-            }
-            for (int64_t i = 0; i <= j; i++)
-                row[i] /= total;
-            for (int64_t i = j + 1; i < n; i++)
-                row[i] = 0.0; /* causal: token j sees the valid tokens at or before its position */
-        }
-        gemm(0, 0, n, e, n, 1.0, a, n, v + h * e, d, 0.0, o + h * e, d);
-    }
-    memcpy(y, x, sizeof(double) * (size_t)(n * d));
-    gemm(0, 1, n, d, d, 1.0, o, d, layer_block(m, params, layer, LAMP_RANKER_AO), d, 1.0, y, d);
-    const double *fb1 = layer_block(m, params, layer, LAMP_RANKER_FB1),
-                 *fb2 = layer_block(m, params, layer, LAMP_RANKER_FB2);
-    for (int64_t j = 0; j < n; j++)
-        memcpy(u + j * d, fb1, sizeof(double) * (size_t)d);
-    gemm(0, 1, n, d, d, 1.0, y, d, layer_block(m, params, layer, LAMP_RANKER_F1), d, 1.0, u, d);
-    for (int64_t i = 0; i < n * d; i++)
-        u[i] = tanh(u[i]);
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t a = 0; a < d; a++)
-            out[j * d + a] = y[j * d + a] + fb2[a];
-    gemm(0, 1, n, d, d, 1.0, u, d, layer_block(m, params, layer, LAMP_RANKER_F2), d, 1.0, out, d);
-}
-
-/* Energy of candidate i; fills w for the backward pass. tmp holds d doubles. */
-static double candidate_forward(const model *m, const lamp_ranker_dims *dims, const double *params,
-                                const lamp_ranker_batch *b, int64_t i, double dropout, uint64_t *rng, cand_ws *w,
-                                double *tmp)
-{
-    const int64_t d = m->d, L = b->l, e = m->e;
-    const double *ent = block(m, params, LAMP_RANKER_ENT), *rel = block(m, params, LAMP_RANKER_REL),
-                 *obj = block(m, params, LAMP_RANKER_OBJ), *wq = block(m, params, LAMP_RANKER_WQ),
-                 *wk = block(m, params, LAMP_RANKER_WK), *wv = block(m, params, LAMP_RANKER_WV),
-                 *w1 = block(m, params, LAMP_RANKER_W1), *b1 = block(m, params, LAMP_RANKER_B1),
-                 *w2 = block(m, params, LAMP_RANKER_W2), *b2 = block(m, params, LAMP_RANKER_B2),
-                 *gamma = block(m, params, LAMP_RANKER_GAMMA);
-    const int64_t *cand = b->candidates + 3 * i;
-    double *ci = w->c;
-    for (int64_t a = 0; a < d; a++)
-        ci[a] = ent[cand[0] * d + a] + rel[cand[1] * d + a] + obj[cand[2] * d + a];
-    matvec(wq, ci, d, d, w->qr);
-    double *hv = w->z;
-    memset(hv, 0, sizeof(double) * (size_t)d);
-    memcpy(hv + d, ci, sizeof(double) * (size_t)d);
-    int64_t n = 0;
-    for (int64_t j = 0; j < L; j++) {
-        const int64_t *ev = b->evidence + 3 * (i * L + j);
-        if (ev[0] < 0)
-            continue;
-        time_encoding((b->candidate_times[i] - b->evidence_times[i * L + j]) / dims->time_scale, d, tmp);
-        double *xj = w->xs + n * d;
-        for (int64_t a = 0; a < d; a++)
-            xj[a] = ent[ev[0] * d + a] + rel[ev[1] * d + a] + obj[ev[2] * d + a] + tmp[a];
-        w->pos[n++] = j;
-    }
-    w->n = n;
-    if (n) {
-        for (int64_t layer = 0; layer < m->layers; layer++)
-            layer_forward(m, params, layer, w);
-        const double *xf = w->xs + m->layers * m->l * d;
-        for (int64_t t = 0; t < n; t++) {
-            matvec(wk, xf + t * d, d, d, w->kr + t * d);
-            matvec(wv, xf + t * d, d, d, w->vr + t * d);
-        }
-        for (int64_t h = 0; h < m->heads; h++) {
-            double *al = w->alpha + h * m->l, mx = -INFINITY, total = 0.0;
-            for (int64_t t = 0; t < n; t++) {
-                al[t] = m->scale * cblas_ddot((int)e, w->qr + h * e, 1, w->kr + t * d + h * e, 1);
-                if (al[t] > mx)
-                    mx = al[t];
-            }
-            for (int64_t t = 0; t < n; t++) {
-                al[t] = exp(al[t] - mx);
-                total += al[t];
-            }
-            for (int64_t t = 0; t < n; t++) {
-                al[t] /= total;
-                cblas_daxpy((int)e, al[t], w->vr + t * d + h * e, 1, hv + h * e, 1);
-            }
-        }
-    }
-    double *ui = w->u;
-    memcpy(ui, b1, sizeof(double) * (size_t)d);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)(2 * d), 1.0, w1, (int)(2 * d), hv, 1, 1.0, ui, 1);
-    double energy = b2[0] + (b->prior ? gamma[0] * b->prior[i] : 0.0);
-    for (int64_t a = 0; a < d; a++) {
-        ui[a] = tanh(ui[a]);
-        double kp = 1.0;
-        if (dropout > 0.0)
-            kp = ((double)(splitmix(rng) >> 11) * 0x1.0p-53 < dropout) ? 0.0 : 1.0 / (1.0 - dropout);
-        w->keep[a] = kp;
-        energy += w2[a] * ui[a] * kp;
-    }
-    return energy;
-}
-
-/* Scratch of the backward pass. */
-typedef struct {
-    double *du, *dz, *dq, *dk, *dv;              /* d, 2d, d, d, d */
-    double *dxa, *dxb, *dy, *dp, *dO, *dQ, *dK, *dV; /* l x d */
-    double *da, *ds;                             /* l x l */
-    double *wt;                                  /* heads */
-} bwd_ws;
-
-static size_t bwd_doubles(const model *m)
-{
-    size_t l = (size_t)m->l, d = (size_t)m->d;
-    return 6 * d + 8 * l * d + 2 * l * l + (size_t)m->heads;
-}
-
-static void bwd_bind(const model *m, double *p, bwd_ws *s)
-{
-    size_t l = (size_t)m->l, d = (size_t)m->d;
-    s->du = p, p += d;
-    s->dz = p, p += 2 * d;
-    s->dq = p, p += d;
-    s->dk = p, p += d;
-    s->dv = p, p += d;
-    s->dxa = p, p += l * d;
-    s->dxb = p, p += l * d;
-    s->dy = p, p += l * d;
-    s->dp = p, p += l * d;
-    s->dO = p, p += l * d;
-    s->dQ = p, p += l * d;
-    s->dK = p, p += l * d;
-    s->dV = p, p += l * d;
-    s->da = p, p += l * l;
-    s->ds = p, p += l * l;
-    s->wt = p;
-}
-
-/* Backward of one block: dout (n x d) -> dx (n x d), accumulating the block's parameter gradients. */
-static void layer_backward(const model *m, const double *params, double *grads, int64_t layer, const cand_ws *w,
-                           const double *dout, double *dx, bwd_ws *s)
-{
-    const int64_t n = w->n, d = m->d, l = m->l, e = m->e;
-    const double *x = w->xs + layer * l * d;
-    const double *q = w->lq + layer * l * d, *k = w->lk + layer * l * d, *v = w->lv + layer * l * d,
-                 *o = w->lo + layer * l * d, *y = w->ly + layer * l * d, *u = w->lu + layer * l * d;
-    const double *att = w->att + layer * m->heads * l * l;
-    double *g_fb1 = layer_block(m, grads, layer, LAMP_RANKER_FB1),
-           *g_fb2 = layer_block(m, grads, layer, LAMP_RANKER_FB2);
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t a = 0; a < d; a++)
-            g_fb2[a] += dout[j * d + a];
-    gemm(1, 0, d, d, n, 1.0, dout, d, u, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_F2), d);
-    double *dp = s->dp;
-    gemm(0, 0, n, d, d, 1.0, dout, d, layer_block(m, params, layer, LAMP_RANKER_F2), d, 0.0, dp, d);
-    for (int64_t i = 0; i < n * d; i++)
-        dp[i] *= 1.0 - u[i] * u[i];
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t a = 0; a < d; a++)
-            g_fb1[a] += dp[j * d + a];
-    gemm(1, 0, d, d, n, 1.0, dp, d, y, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_F1), d);
-    double *dy = s->dy;
-    memcpy(dy, dout, sizeof(double) * (size_t)(n * d));
-    gemm(0, 0, n, d, d, 1.0, dp, d, layer_block(m, params, layer, LAMP_RANKER_F1), d, 1.0, dy, d);
-    gemm(1, 0, d, d, n, 1.0, dy, d, o, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_AO), d);
-    gemm(0, 0, n, d, d, 1.0, dy, d, layer_block(m, params, layer, LAMP_RANKER_AO), d, 0.0, s->dO, d);
-    for (int64_t h = 0; h < m->heads; h++) {
-        const double *a = att + h * l * l;
-        gemm(0, 1, n, n, e, 1.0, s->dO + h * e, d, v + h * e, d, 0.0, s->da, n);
-        gemm(1, 0, n, e, n, 1.0, a, n, s->dO + h * e, d, 0.0, s->dV + h * e, d);
-        for (int64_t j = 0; j < n; j++) {
-            const double *ar = a + j * n, *dar = s->da + j * n;
-            double *dsr = s->ds + j * n, r = 0.0;
-            for (int64_t i = 0; i <= j; i++)
-                r += ar[i] * dar[i];
-            for (int64_t i = 0; i <= j; i++)
-                dsr[i] = ar[i] * (dar[i] - r) * m->scale;
-            for (int64_t i = j + 1; i < n; i++)
-                dsr[i] = 0.0;
-        }
-        gemm(0, 0, n, e, n, 1.0, s->ds, n, k + h * e, d, 0.0, s->dQ + h * e, d);
-        gemm(1, 0, n, e, n, 1.0, s->ds, n, q + h * e, d, 0.0, s->dK + h * e, d);
-    }
-    gemm(1, 0, d, d, n, 1.0, s->dQ, d, x, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_AQ), d);
-    gemm(1, 0, d, d, n, 1.0, s->dK, d, x, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_AK), d);
-    gemm(1, 0, d, d, n, 1.0, s->dV, d, x, d, 1.0, layer_block(m, grads, layer, LAMP_RANKER_AV), d);
-    memcpy(dx, dy, sizeof(double) * (size_t)(n * d));
-    gemm(0, 0, n, d, d, 1.0, s->dQ, d, layer_block(m, params, layer, LAMP_RANKER_AQ), d, 1.0, dx, d);
-    gemm(0, 0, n, d, d, 1.0, s->dK, d, layer_block(m, params, layer, LAMP_RANKER_AK), d, 1.0, dx, d);
-    gemm(0, 0, n, d, d, 1.0, s->dV, d, layer_block(m, params, layer, LAMP_RANKER_AV), d, 1.0, dx, d);
-}
-
-/* Adds g_e * d energy_i / d params to grads. */
-static void candidate_backward(const model *m, const double *params, double *grads, const lamp_ranker_batch *b,
-                               int64_t i, double g_e, const cand_ws *w, bwd_ws *s)
-{
-    const int64_t d = m->d, e = m->e, n = w->n, L = b->l;
-    const double *wq = block(m, params, LAMP_RANKER_WQ), *wk = block(m, params, LAMP_RANKER_WK),
-                 *wv = block(m, params, LAMP_RANKER_WV), *w1 = block(m, params, LAMP_RANKER_W1),
-                 *w2 = block(m, params, LAMP_RANKER_W2);
-    double *g_ent = block(m, grads, LAMP_RANKER_ENT), *g_rel = block(m, grads, LAMP_RANKER_REL),
-           *g_obj = block(m, grads, LAMP_RANKER_OBJ), *g_wq = block(m, grads, LAMP_RANKER_WQ),
-           *g_wk = block(m, grads, LAMP_RANKER_WK), *g_wv = block(m, grads, LAMP_RANKER_WV),
-           *g_w1 = block(m, grads, LAMP_RANKER_W1), *g_b1 = block(m, grads, LAMP_RANKER_B1),
-           *g_w2 = block(m, grads, LAMP_RANKER_W2), *g_b2 = block(m, grads, LAMP_RANKER_B2),
-           *g_gamma = block(m, grads, LAMP_RANKER_GAMMA);
-    const double *ui = w->u, *kp = w->keep;
-    g_b2[0] += g_e;
-    if (b->prior)
-        g_gamma[0] += g_e * b->prior[i];
-    for (int64_t a = 0; a < d; a++) {
-        g_w2[a] += g_e * ui[a] * kp[a];
-        s->du[a] = g_e * w2[a] * kp[a] * (1.0 - ui[a] * ui[a]); /* through dropout and tanh */
-        g_b1[a] += s->du[a];
-    }
-    outer_add(g_w1, s->du, w->z, d, 2 * d);
-    memset(s->dz, 0, sizeof(double) * (size_t)(2 * d));
-    matvec_t_add(w1, s->du, d, 2 * d, s->dz);
-    double *dh = s->dz, *dc = s->dz + d; /* dc accumulates the candidate embedding's gradient */
-    memset(s->dq, 0, sizeof(double) * (size_t)d);
-    if (n) {
-        const double *xf = w->xs + m->layers * m->l * d;
-        double *dx = s->dxa;
-        memset(dx, 0, sizeof(double) * (size_t)(n * d));
-        for (int64_t h = 0; h < m->heads; h++) {
-            const double *al = w->alpha + h * m->l;
-            s->wt[h] = 0.0;
-            for (int64_t t = 0; t < n; t++)
-                s->wt[h] += al[t] * cblas_ddot((int)e, dh + h * e, 1, w->vr + t * d + h * e, 1);
-        }
-        for (int64_t t = 0; t < n; t++) {
-            for (int64_t h = 0; h < m->heads; h++) {
-                const double *al = w->alpha + h * m->l;
-                double da = cblas_ddot((int)e, dh + h * e, 1, w->vr + t * d + h * e, 1);
-                double ds = al[t] * (da - s->wt[h]) * m->scale; /* d loss / d (q_h . k_hj) */
-                cblas_daxpy((int)e, ds, w->kr + t * d + h * e, 1, s->dq + h * e, 1);
-                for (int64_t a = h * e; a < (h + 1) * e; a++) {
-                    s->dk[a] = ds * w->qr[a];
-                    s->dv[a] = al[t] * dh[a];
-                }
-            }
-            outer_add(g_wk, s->dk, xf + t * d, d, d);
-            matvec_t_add(wk, s->dk, d, d, dx + t * d);
-            outer_add(g_wv, s->dv, xf + t * d, d, d);
-            matvec_t_add(wv, s->dv, d, d, dx + t * d);
-        }
-        for (int64_t layer = m->layers - 1; layer >= 0; layer--) {
-            double *below = (dx == s->dxa) ? s->dxb : s->dxa;
-            layer_backward(m, params, grads, layer, w, dx, below, s);
-            dx = below;
-        }
-        for (int64_t t = 0; t < n; t++) {
-            const int64_t *ev = b->evidence + 3 * (i * L + w->pos[t]);
-            cblas_daxpy((int)d, 1.0, dx + t * d, 1, g_ent + ev[0] * d, 1);
-            cblas_daxpy((int)d, 1.0, dx + t * d, 1, g_rel + ev[1] * d, 1);
-            cblas_daxpy((int)d, 1.0, dx + t * d, 1, g_obj + ev[2] * d, 1);
-        }
-    }
-    outer_add(g_wq, s->dq, w->c, d, d);
-    matvec_t_add(wq, s->dq, d, d, dc);
-    const int64_t *cand = b->candidates + 3 * i;
-    cblas_daxpy((int)d, 1.0, dc, 1, g_ent + cand[0] * d, 1);
-    cblas_daxpy((int)d, 1.0, dc, 1, g_rel + cand[1] * d, 1);
-    cblas_daxpy((int)d, 1.0, dc, 1, g_obj + cand[2] * d, 1);
-}
-
 static double softplus(double x)
 {
     return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
@@ -491,91 +118,393 @@ static double query_loss(int loss_kind, const double *en, int64_t m, int64_t lab
     return (en[label] - mn) + log(z_sum);
 }
 
-int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
-                                 int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
-                                 double *grads, lamp_error *err)
+/* Work of a chunk is split over this many threads (the results do not depend on it: every
+ * split phase writes disjoint rows, reductions are BLAS calls or serial loops). */
+#define RANKER_THREADS 2
+/* Chunks of whole queries with about this many evidence tokens (at least one query each). */
+#define CHUNK_TOKENS 4096
+/* From this many tokens on a batch is cut into at least two chunks (one per thread). */
+#define PARALLEL_TOKENS 512
+
+/* LAMP_RANKER_THREADS=1 turns the second thread off (the results are the same either way). */
+static int ranker_threads(void)
+{
+    const char *v = getenv("LAMP_RANKER_THREADS");
+    return v && v[0] == '1' && v[1] == '\0' ? 1 : RANKER_THREADS;
+}
+
+typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi, int tid);
+
+typedef struct {
+    range_fn fn;
+    void *ctx;
+    int64_t lo, hi;
+} range_job;
+
+static void *range_main(void *p)
+{
+    range_job *j = p;
+    j->fn(j->ctx, j->lo, j->hi, 1);
+    return NULL;
+}
+
+/* fn over [0, n): [0, split) here and [split, n) on a second thread (serial when split is 0 or n). */
+static void parallel_range(range_fn fn, void *ctx, int64_t n, int64_t split)
+{
+    pthread_t th;
+    range_job job = {fn, ctx, split, n};
+    if (ranker_threads() < 2 || split <= 0 || split >= n || pthread_create(&th, NULL, range_main, &job) != 0) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    fn(ctx, 0, split, 0);
+    pthread_join(th, NULL);
+}
+
+static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
+{
+    int64_t t = 0;
+    for (int64_t j = 0; j < m; j++)
+        t += ntok[q * m + j];
+    return t;
+}
+
+/* exp(x) for x <= 0 (softmax weights after subtracting the maximum), branch-free and vectorisable, for
+ * the float32 path: exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2; relative error below 2e-7. */
+static inline float fast_expf_neg(float x)
+{
+    x = x > -87.0f ? x : -87.0f;
+    float t = x * 1.44269504f + 12582912.0f; /* round to nearest via the 1.5 * 2^23 shift */
+    float kf = t - 12582912.0f;
+    float r = x - kf * 0.693145752f - kf * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f +
+              r * 0.00138888889f)))));
+    int32_t ti, si;
+    float sc;
+    memcpy(&ti, &t, sizeof(ti));
+    si = (ti - 0x4B400000 + 127) * (1 << 23);
+    memcpy(&sc, &si, sizeof(sc));
+    return p * sc;
+}
+
+/* tanh for the float32 path, branch-free so that the compiler vectorises the loops using it (libm's
+ * tanhf is a scalar call and took a sixth of a training step).  Absolute error below 2e-7. */
+static inline float fast_tanhf(float x)
+{
+    float e = fast_expf_neg(-2.0f * fabsf(x));
+    return copysignf((1.0f - e) / (1.0f + e), x);
+}
+
+/* A small cache of work buffers across calls: fresh multi-megabyte allocations cost page faults on
+ * every call (and the two threads' faults contend for the process's memory map). Blocks up to
+ * WS_CACHE_BYTES in all are kept; the contents are never relied on. */
+#define WS_SLOTS 8
+#define WS_CACHE_BYTES ((size_t)256 << 20)
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *ws_block[WS_SLOTS];
+static size_t ws_size[WS_SLOTS];
+
+/* A buffer of at least bytes (a cached one when one is large enough), or NULL. *got: its real size. */
+static void *ws_get(size_t bytes, size_t *got)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&ws_lock);
+    int best = -1;
+    for (int i = 0; i < WS_SLOTS; i++)
+        if (ws_block[i] && ws_size[i] >= bytes && (best < 0 || ws_size[i] < ws_size[best]))
+            best = i;
+    if (best >= 0) {
+        p = ws_block[best], *got = ws_size[best];
+        ws_block[best] = NULL, ws_size[best] = 0;
+    }
+    pthread_mutex_unlock(&ws_lock);
+    if (!p) {
+        p = malloc(bytes > 0 ? bytes : 1);
+        *got = bytes;
+    }
+    return p;
+}
+
+/* Gives a buffer from ws_get back (kept if the cache has room, else freed). */
+static void ws_put(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&ws_lock);
+    size_t total = 0;
+    int free_slot = -1, smallest = -1;
+    for (int i = 0; i < WS_SLOTS; i++) {
+        total += ws_size[i];
+        if (!ws_block[i])
+            free_slot = i;
+        else if (smallest < 0 || ws_size[i] < ws_size[smallest])
+            smallest = i;
+    }
+    if (free_slot < 0 && smallest >= 0 && ws_size[smallest] < bytes) {
+        free(ws_block[smallest]);
+        total -= ws_size[smallest];
+        ws_block[smallest] = NULL, ws_size[smallest] = 0;
+        free_slot = smallest;
+    }
+    if (free_slot >= 0 && total + bytes <= WS_CACHE_BYTES) {
+        ws_block[free_slot] = p, ws_size[free_slot] = bytes;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&ws_lock);
+    free(p);
+}
+
+/* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
+typedef struct {
+    int64_t k;        /* chunks */
+    int64_t *q0;      /* k + 1: first query of each chunk */
+    int64_t *t0;      /* k + 1: first token of each chunk (tokens in candidate order) */
+    int64_t *tok_src; /* every token: its evidence row (candidate * L + slot) */
+    int64_t tmax, nmax, amax; /* largest chunk: tokens, candidates, attention entries */
+} chunk_plan;
+
+static void plan_free(chunk_plan *pl)
+{
+    free(pl->q0);
+    free(pl->t0);
+    free(pl->tok_src);
+}
+
+static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_plan *pl)
+{
+    const int64_t Q = b->q, M = b->m;
+    int64_t T = 0;
+    for (int64_t i = 0; i < Q * M; i++)
+        T += ntok[i];
+    int64_t nch = (T + CHUNK_TOKENS - 1) / CHUNK_TOKENS;
+    if (T >= PARALLEL_TOKENS)
+        nch += nch % 2; /* an even number, for two threads */
+    nch = nch < 1 ? 1 : nch;
+    nch = nch > Q ? Q : nch;
+    double target = (double)T / (double)nch;
+    pl->q0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->t0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->tok_src = malloc(sizeof(int64_t) * (size_t)(T > 0 ? T : 1));
+    if (!pl->q0 || !pl->t0 || !pl->tok_src)
+        return -1;
+    /* query q goes to chunk floor((tokens before q + half of its own) / target): contiguous, balanced */
+    int64_t k = 0, cum = 0, last = -1;
+    pl->tmax = pl->nmax = pl->amax = 0;
+    for (int64_t q = 0; q < Q; q++) {
+        int64_t qt = query_tokens(ntok, q, M);
+        int64_t c = target > 0.0 ? (int64_t)(((double)cum + 0.5 * (double)qt) / target) : 0;
+        c = c >= nch ? nch - 1 : c;
+        if (c != last) {
+            pl->q0[k] = q, pl->t0[k] = cum, k++;
+            last = c;
+        }
+        cum += qt;
+    }
+    pl->k = k;
+    pl->q0[k] = Q, pl->t0[k] = cum;
+    for (int64_t c = 0; c < k; c++) {
+        int64_t a = 0;
+        for (int64_t i = pl->q0[c] * M; i < pl->q0[c + 1] * M; i++)
+            a += ntok[i] * ntok[i];
+        int64_t t = pl->t0[c + 1] - pl->t0[c], n = (pl->q0[c + 1] - pl->q0[c]) * M;
+        pl->tmax = t > pl->tmax ? t : pl->tmax;
+        pl->nmax = n > pl->nmax ? n : pl->nmax;
+        pl->amax = a > pl->amax ? a : pl->amax;
+    }
+    pl->tmax = pl->tmax > 0 ? pl->tmax : 1, pl->amax = pl->amax > 0 ? pl->amax : 1;
+    int64_t t = 0;
+    for (int64_t i = 0; i < Q * M; i++)
+        for (int64_t j = 0; j < b->l; j++)
+            if (b->evidence[3 * (i * b->l + j)] >= 0)
+                pl->tok_src[t++] = i * b->l + j;
+    return 0;
+}
+
+/* While a ranker call runs (on its own two threads), OpenBLAS runs single-threaded: its worker threads
+ * would compete with ours for the cores, and the same BLAS mode keeps the result independent of the
+ * number of threads.  The previous setting is restored when the last concurrent call ends. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users = 0, blas_saved = 1;
+
+static void blas_single_begin(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved > 1)
+            openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_lock);
+}
+
+static void blas_single_end(void)
+{
+    pthread_mutex_lock(&blas_lock);
+    if (--blas_users == 0 && blas_saved > 1)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_lock);
+}
+
+/* sin and cos of n arguments, branch-free and vectorisable, for the float32 path: reduction by pi / 2
+ * in float64, then Taylor polynomials on [-pi/4, pi/4] (absolute error below 4e-7, under float32's
+ * rounding of the result). */
+static void fast_sincos(const double *arg, int64_t n, double *s_out, double *c_out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = arg[i];
+        double t = x * 0.63661977236758134 + 6755399441055744.0; /* round(x * 2 / pi) via the 1.5 * 2^52 shift */
+        double k = t - 6755399441055744.0;
+        double r = (x - k * 1.5707963267341256) - k * 6.0771005065061922e-11;
+        /* the quadrant k mod 4 as q = k - 4 round(k / 4) in {-2, ..., 2}, without integer vector ops */
+        double q = k - 4.0 * ((k * 0.25 + 6755399441055744.0) - 6755399441055744.0);
+        double aq = fabs(q);
+        double r2 = r * r;
+        double sn = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880)))));
+        double cs = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320))));
+        double s1 = aq == 1.0 ? cs : sn, c1 = aq == 1.0 ? sn : cs;
+        s_out[i] = (q == -1.0 || aq == 2.0) ? -s1 : s1; /* quadrants 2 and 3 */
+        c_out[i] = (q == 1.0 || aq == 2.0) ? -c1 : c1;  /* quadrants 1 and 2 */
+    }
+}
+
+#define REAL double
+#define SFX f64
+#define GEMM cblas_dgemm
+#define GEMV cblas_dgemv
+#define EXP exp
+#define TANH tanh
+#define FAST_SINCOS 0
+#include "ranker_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+#undef FAST_SINCOS
+
+#define REAL float
+#define SFX f32
+#define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
+#define EXP fast_expf_neg
+#define TANH fast_tanhf
+#define FAST_SINCOS 1
+#include "ranker_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+#undef FAST_SINCOS
+
+int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
+                                      int loss_kind, double dropout, uint64_t seed, int precision, double *energies,
+                                      double *loss, double *grads, lamp_error *err)
 {
     int rc = check_batch(dims, b, err);
     if (rc != LAMP_OK)
         return rc;
     if (loss_kind != LAMP_RANKER_SOFTMAX && loss_kind != LAMP_RANKER_BINARY)
         return lamp_error_set(err, LAMP_EVALUE, "unknown loss %d (softmax = 0, binary = 1)", loss_kind);
+    if (precision != LAMP_RANKER_FLOAT64 && precision != LAMP_RANKER_FLOAT32)
+        return lamp_error_set(err, LAMP_EVALUE, "unknown precision %d (float64 = 0, float32 = 1)", precision);
     if (!(dropout >= 0.0 && dropout < 1.0))
         return lamp_error_set(err, LAMP_EVALUE, "dropout must be in [0, 1)");
     if (grads && !b->labels)
         return lamp_error_set(err, LAMP_EVALUE, "gradients need labels");
-    const int64_t d = dims->width, M = b->m;
-    int64_t nblocks = lamp_ranker_num_blocks(dims);
+    int64_t nblocks = lamp_ranker_num_blocks(dims), n = b->q * b->m;
+    chunk_plan plan = {0, NULL, NULL, NULL, 0, 0, 0};
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nblocks + 1));
-    model m = {d, dims->heads, d / dims->heads, dims->layers, b->l > 0 ? b->l : 1,
-               1.0 / sqrt((double)(d / dims->heads)), off};
-    /* with gradients, the M candidates of a query keep their activations until the query's loss is known */
-    int64_t nws = grads ? M : 1;
-    size_t per = ws_doubles(&m);
-    double *ws_mem = malloc(sizeof(double) * per * (size_t)nws);
-    int64_t *pos_mem = malloc(sizeof(int64_t) * (size_t)(m.l * nws));
-    cand_ws *wss = malloc(sizeof(cand_ws) * (size_t)nws);
-    double *tmp = malloc(sizeof(double) * (size_t)d);
-    double *ge = malloc(sizeof(double) * (size_t)M);
-    double *bwd_mem = grads ? malloc(sizeof(double) * bwd_doubles(&m)) : NULL;
-    if (!off || !ws_mem || !pos_mem || !wss || !tmp || !ge || (grads && !bwd_mem)) {
+    int64_t *ntok = malloc(sizeof(int64_t) * (size_t)n);
+    if (!off || !ntok) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
         goto finally;
     }
     lamp_ranker_layout(dims, off);
-    for (int64_t j = 0; j < nws; j++)
-        ws_bind(&m, ws_mem + (size_t)j * per, pos_mem + j * m.l, &wss[j]);
-    bwd_ws s = {0};
-    if (grads) {
-        bwd_bind(&m, bwd_mem, &s);
-        memset(grads, 0, sizeof(double) * (size_t)off[nblocks]);
+    for (int64_t i = 0; i < n; i++) {
+        ntok[i] = 0;
+        for (int64_t j = 0; j < b->l; j++)
+            ntok[i] += b->evidence[3 * (i * b->l + j)] >= 0;
     }
-    uint64_t rng = seed ^ 0xa5a5a5a5ULL;
-    double total = 0.0;
-    for (int64_t qi = 0; qi < b->q; qi++) {
-        for (int64_t j = 0; j < M; j++)
-            energies[qi * M + j] = candidate_forward(&m, dims, params, b, qi * M + j, dropout, &rng,
-                                                     &wss[grads ? j : 0], tmp);
-        if (!b->labels)
-            continue;
-        total += query_loss(loss_kind, energies + qi * M, M, b->labels[qi], grads ? ge : NULL);
-        if (!grads)
-            continue;
-        double norm = loss_kind == LAMP_RANKER_BINARY ? (double)(b->q * M) : (double)b->q;
-        for (int64_t j = 0; j < M; j++)
-            candidate_backward(&m, params, grads, b, qi * M + j, ge[j] / norm, &wss[j], &s);
+    if (plan_chunks(b, ntok, &plan) < 0) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+        goto finally;
     }
-    if (b->labels)
-        *loss = total / (loss_kind == LAMP_RANKER_BINARY ? (double)(b->q * M) : (double)b->q);
+    int nthreads = ranker_threads();
+    blas_single_begin();
+    if (precision == LAMP_RANKER_FLOAT32)
+        rc = forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
+                                  nthreads, err);
+    else
+        rc = forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
+                                  nthreads, err);
+    blas_single_end();
 finally:
     free(off);
-    free(ws_mem);
-    free(pos_mem);
-    free(wss);
-    free(tmp);
-    free(ge);
-    free(bwd_mem);
+    free(ntok);
+    plan_free(&plan);
     return rc;
 }
+
+int lamp_ranker_forward_backward(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
+                                 int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
+                                 double *grads, lamp_error *err)
+{
+    return lamp_ranker_forward_backward_prec(dims, params, b, loss_kind, dropout, seed, LAMP_RANKER_FLOAT64,
+                                             energies, loss, grads, err);
+}
+
+typedef struct {
+    double *params, *m1, *m2;
+    const double *grads;
+    double lr, beta1, beta2, eps, weight_decay, factor, c1, c2, norm2;
+} adam_job;
+
+static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    adam_job *j = (adam_job *)ctx + tid;
+    double s = 0.0;
+    for (int64_t i = lo; i < hi; i++)
+        s += j->grads[i] * j->grads[i];
+    j->norm2 = s;
+}
+
+static void adam_update_range(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const adam_job *j = (const adam_job *)ctx + tid;
+    const double b1 = j->beta1, b2 = j->beta2, f = j->factor, ic1 = 1.0 / j->c1, ic2 = 1.0 / j->c2;
+    double *p = j->params, *m1 = j->m1, *m2 = j->m2;
+    const double *g = j->grads;
+    for (int64_t i = lo; i < hi; i++) {
+        double gi = g[i] * f;
+        m1[i] = b1 * m1[i] + (1.0 - b1) * gi;
+        m2[i] = b2 * m2[i] + (1.0 - b2) * gi * gi;
+        p[i] -= j->lr * ((m1[i] * ic1) / (sqrt(m2[i] * ic2) + j->eps) + j->weight_decay * p[i]);
+    }
+}
+
 int lamp_ranker_adam(double *params, const double *grads, double *m1, double *m2, int64_t n, double lr,
                      double beta1, double beta2, double eps, double weight_decay, double clip, int64_t step,
                      lamp_error *err)
 {
     if (step < 1 || !(lr > 0.0) || !(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0))
         return lamp_error_set(err, LAMP_EVALUE, "Adam needs step >= 1, lr > 0 and betas in [0, 1)");
-    double norm = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        norm += grads[i] * grads[i];
-    norm = sqrt(norm);
+    /* two halves (on two threads when large); the norm is their sum in a fixed order */
+    adam_job jobs[2] = {{params, m1, m2, grads, lr, beta1, beta2, eps, weight_decay, 1.0, 0.0, 0.0, 0.0}};
+    jobs[1] = jobs[0];
+    int64_t split = n / 2;
+    parallel_range(adam_norm_range, jobs, n, n >= 65536 ? split : 0);
+    double norm = n >= 65536 ? sqrt(jobs[0].norm2 + jobs[1].norm2) : sqrt(jobs[0].norm2);
     if (!isfinite(norm))
         return lamp_error_set(err, LAMP_EVALUE, "the gradient is not finite");
     double factor = (clip > 0.0 && norm > clip) ? clip / norm : 1.0;
-    double c1 = 1.0 - pow(beta1, (double)step), c2 = 1.0 - pow(beta2, (double)step);
-    for (int64_t i = 0; i < n; i++) {
-        double g = grads[i] * factor;
-        m1[i] = beta1 * m1[i] + (1.0 - beta1) * g;
-        m2[i] = beta2 * m2[i] + (1.0 - beta2) * g * g;
-        params[i] -= lr * ((m1[i] / c1) / (sqrt(m2[i] / c2) + eps) + weight_decay * params[i]);
+    for (int k = 0; k < 2; k++) {
+        jobs[k].factor = factor;
+        jobs[k].c1 = 1.0 - pow(beta1, (double)step);
+        jobs[k].c2 = 1.0 - pow(beta2, (double)step);
     }
+    parallel_range(adam_update_range, jobs, n, n >= 65536 ? split : 0);
     return LAMP_OK;
 }

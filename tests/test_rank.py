@@ -33,6 +33,7 @@ def _samples(seed, q=3, m=4, length=5, signal=False, with_prior=False):
 
 
 def _model(width=4, **kw):
+    kw.setdefault("precision", "float64")  # the exact path; float32 is tested against it below
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 
@@ -97,6 +98,55 @@ def test_gradient_of_every_parameter_against_finite_differences(layers, heads, l
         assert np.all(grads[model.offsets[10]:model.offsets[11]] == 0.0)  # gamma unused without a prior
 
 
+@pytest.mark.parametrize("layers", [0, 1, 2])
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("loss", ["softmax", "binary"])
+def test_float32_matches_float64(layers, heads, loss):
+    """The float32 path (the default for fit/energy) agrees with the float64 one to about 1e-5 relative."""
+    exact = _model(width=8, heads=heads, layers=layers, loss=loss)
+    exact.params = np.random.default_rng(7).normal(0, 0.5, exact.params.shape)
+    fast = _model(width=8, heads=heads, layers=layers, loss=loss, precision="float32")
+    fast.params = exact.params.copy()
+    s = _gappy(_samples(8, with_prior=True))
+    e64, l64, g64 = exact._forward(s, grad=True)
+    e32, l32, g32 = fast._forward(s, grad=True)
+    scale = np.abs(e64).max()
+    np.testing.assert_allclose(e32, e64, rtol=0, atol=2e-5 * scale)
+    assert l32 == pytest.approx(l64, rel=2e-5)
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=2e-5 * np.abs(g64).max())
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_chunked_batch_matches_query_by_query(precision, monkeypatch):
+    """A batch of several chunks (split over two threads) gives the energies and the mean gradient of its
+    queries computed one by one, and exactly the same result on one thread."""
+    model = _model(width=8, heads=2, layers=2, precision=precision)
+    model.params = np.random.default_rng(9).normal(0, 0.3, model.params.shape)
+    s = _samples(17, q=24, m=30, length=40, with_prior=True)
+    assert (s.evidence[..., 0] >= 0).sum() > 8192  # chunks of about 4096 tokens
+    energies, loss, grads = model._forward(s, grad=True)
+    parts = [model._forward(s.subset([i]), grad=True) for i in range(len(s))]
+    tol = 1e-12 if precision == "float64" else 1e-5
+    np.testing.assert_allclose(energies, np.concatenate([p[0] for p in parts]), rtol=0,
+                               atol=tol * np.abs(energies).max())
+    assert loss == pytest.approx(np.mean([p[1] for p in parts]), rel=tol)
+    mean_grad = np.mean([p[2] for p in parts], axis=0)
+    np.testing.assert_allclose(grads, mean_grad, rtol=0, atol=tol * np.abs(grads).max())
+    again = model._forward(s, grad=True)
+    np.testing.assert_array_equal(again[0], energies)  # deterministic
+    np.testing.assert_array_equal(again[2], grads)
+    out = np.full_like(grads, np.nan)
+    assert model._forward(s, grad=True, grads_out=out)[2] is out  # a reused gradient buffer: fully overwritten
+    np.testing.assert_array_equal(out, grads)
+    with pytest.raises(TypeError, match="grads_out"):
+        model._forward(s, grad=True, grads_out=out[:-1])
+    monkeypatch.setenv("LAMP_RANKER_THREADS", "1")
+    serial = model._forward(s, grad=True)
+    np.testing.assert_array_equal(serial[0], energies)  # the same on one thread
+    np.testing.assert_array_equal(serial[2], grads)
+    assert serial[1] == loss
+
+
 def test_candidate_itself_changes_the_energy():
     model = _model(width=8)
     s = _samples(5)
@@ -107,14 +157,16 @@ def test_candidate_itself_changes_the_energy():
     assert e[0, 0] != e[0, 1]  # same evidence, different candidate: different energy
 
 
-@pytest.mark.parametrize("loss", ["softmax", "binary"])
-def test_learns_planted_signal_but_not_noise(loss):
+@pytest.mark.parametrize("loss,precision", [("softmax", "float64"), ("binary", "float64"), ("softmax", "float32")])
+def test_learns_planted_signal_but_not_noise(loss, precision):
     train, valid = _samples(10, q=300, m=5, signal=True), _samples(11, q=100, m=5, signal=True)
-    model = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0)
+    model = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0,
+                   precision=precision)
     model.fit(train, valid)
     assert model.best_valid_mr < 2.0  # random is 3
     noise_train, noise_valid = _samples(12, q=300, m=5), _samples(13, q=300, m=5)
-    noise = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0)
+    noise = _model(width=16, layers=2, heads=2, loss=loss, epochs=8, learning_rate=1e-2, dropout=0.0,
+                   precision=precision)
     noise.fit(noise_train, noise_valid)
     fresh = _samples(14, q=400, m=5)
     assert mean_rank(noise.energy(fresh), fresh.labels) == pytest.approx(3.0, abs=0.35)
@@ -126,10 +178,11 @@ def test_single_readout_still_learns():
     assert model.best_valid_mr < 2.0
 
 
-def test_training_is_deterministic_for_a_seed():
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_training_is_deterministic_for_a_seed(precision):
     train, valid = _samples(15, q=40, m=4, signal=True), _samples(16, q=10, m=4, signal=True)
-    a = _model(width=8, epochs=2, dropout=0.2, seed=5).fit(train, valid)
-    b = _model(width=8, epochs=2, dropout=0.2, seed=5).fit(train, valid)
+    a = _model(width=8, epochs=2, dropout=0.2, seed=5, precision=precision).fit(train, valid)
+    b = _model(width=8, epochs=2, dropout=0.2, seed=5, precision=precision).fit(train, valid)
     np.testing.assert_array_equal(a.params, b.params)
     assert a.history == b.history
 
@@ -220,6 +273,8 @@ def test_bad_input():
         EnergyRanker(NE, NR, width=6, layers=-1)
     with pytest.raises(ValueError, match="loss must be 'softmax' or 'binary'"):
         EnergyRanker(NE, NR, width=6, loss="hinge")
+    with pytest.raises(ValueError, match="precision must be"):
+        EnergyRanker(NE, NR, width=6, precision="float16")
     from lamp import _core
 
     m = _model(width=4)
@@ -233,6 +288,8 @@ def test_bad_input():
         _core.ranker_forward(*args[:13], "hinge", *args[14:])
     with pytest.raises(ValueError, match="params"):
         _core.ranker_forward(*args[:6], 1, *args[7:])  # a layer fewer: the parameter vector is too long
+    with pytest.raises(ValueError, match="precision must be"):
+        _core.ranker_forward(*args, "float16")
     with pytest.raises(TypeError, match="RankingSamples"):
         _model().energy("samples")
 
@@ -241,8 +298,8 @@ def test_concurrent_threads_give_the_serial_energies():
     """The kernel releases the GIL; calls from several threads must not disturb each other."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model = _model(width=8, heads=2, layers=2)
-    batches = [_samples(60 + i, q=20, m=5) for i in range(4)]
+    model = _model(width=8, heads=2, layers=2, precision="float32")
+    batches = [_samples(60 + i, q=20, m=5, length=40) for i in range(4)]  # long enough to use two threads each
     serial = [model.energy(s) for s in batches]
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(model.energy, batches))

@@ -43,24 +43,50 @@ static PyObject *ranker_layout(PyObject *self, PyObject *args)
     return (PyObject *)out;
 }
 
+static int writable_f64(PyObject *obj, const char *name, npy_intp n)
+{
+    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) || !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
+        PyArray_NDIM((PyArrayObject *)obj) != 1 || PyArray_DIM((PyArrayObject *)obj, 0) != n) {
+        PyErr_Format(PyExc_TypeError, "argument '%s' must be a writable C-contiguous float64 array of length %zd",
+                     name, (Py_ssize_t)n);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(ranker_forward_doc,
 "ranker_forward(params, num_entities, num_relations, width, time_scale, heads, layers, evidence,\n"
-"               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad)\n--\n\n"
+"               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad,\n"
+"               precision='float64', grads_out=None)\n--\n\n"
 "Energies (Q, M), the mean loss ('softmax' or 'binary'; None without labels) and, with want_grad,\n"
-"its gradient (same layout as params; None otherwise).");
+"its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
+"computation; inputs and outputs are float64 either way).  grads_out: a writable C-contiguous float64\n"
+"array like params to write the gradient into (returned as the gradient; saves an allocation per step).");
 
 static PyObject *ranker_forward(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL;
+    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL, *out_obj = Py_None;
     long long ne, nr, width, heads, layers;
     double time_scale, dropout;
     const char *loss_name;
     unsigned long long seed;
     int want_grad;
-    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers, &ev_obj,
-                          &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed, &want_grad))
+    const char *precision_name = "float64";
+    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp|sO", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers,
+                          &ev_obj, &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed,
+                          &want_grad, &precision_name, &out_obj))
         return NULL;
+    int precision;
+    if (!strcmp(precision_name, "float64"))
+        precision = LAMP_RANKER_FLOAT64;
+    else if (!strcmp(precision_name, "float32"))
+        precision = LAMP_RANKER_FLOAT32;
+    else {
+        PyErr_Format(PyExc_ValueError, "precision must be 'float64' or 'float32', got '%s'", precision_name);
+        return NULL;
+    }
     lamp_ranker_dims dims;
     if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
         return NULL;
@@ -104,7 +130,12 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     npy_intp edims[2] = {q, m};
     if (!(energies = (PyArrayObject *)PyArray_ZEROS(2, edims, NPY_FLOAT64, 0)))
         goto finally;
-    if (want_grad && !(grads = (PyArrayObject *)PyArray_ZEROS(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
+    /* the kernel overwrites every entry of the gradient */
+    if (want_grad && out_obj != Py_None) {
+        if (writable_f64(out_obj, "grads_out", (npy_intp)nparams) < 0)
+            goto finally;
+        grads = (PyArrayObject *)Py_NewRef(out_obj);
+    } else if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
                                prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l};
@@ -113,8 +144,8 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     double loss = 0.0;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lamp_ranker_forward_backward(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed,
-                                      PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
+    rc = lamp_ranker_forward_backward_prec(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed, precision,
+                                           PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
     Py_END_ALLOW_THREADS
     if (rc != LAMP_OK) {
         lamp_raise_kernel_error(&err);
@@ -137,17 +168,6 @@ finally:
     return result;
 }
 
-static int writable_f64(PyObject *obj, const char *name, npy_intp n)
-{
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)obj) || !PyArray_ISWRITEABLE((PyArrayObject *)obj) ||
-        PyArray_NDIM((PyArrayObject *)obj) != 1 || PyArray_DIM((PyArrayObject *)obj, 0) != n) {
-        PyErr_Format(PyExc_TypeError, "argument '%s' must be a writable C-contiguous float64 array of length %zd",
-                     name, (Py_ssize_t)n);
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *ranker_adam(PyObject *self, PyObject *args)
 {

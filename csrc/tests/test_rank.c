@@ -88,6 +88,75 @@ static void test_layers_heads_gradient(void)
     }
 }
 
+/* A batch of several chunks on two threads (with dropout): the same bits as on one thread, float32 close
+ * to float64, and nothing out of bounds (this runs under AddressSanitizer too). */
+static void test_chunks_threads_and_float32(void)
+{
+    const int64_t Q = 12, M = 9, L = 24;
+    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2};
+    int64_t nb = lamp_ranker_num_blocks(&dims);
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+    lamp_ranker_layout(&dims, off);
+    int64_t n = off[nb];
+    double *params = malloc(sizeof(double) * (size_t)n);
+    int64_t *ev = malloc(sizeof(int64_t) * (size_t)(Q * M * L * 3)), *cand = malloc(sizeof(int64_t) * (size_t)(Q * M * 3));
+    double *evt = malloc(sizeof(double) * (size_t)(Q * M * L)), *ct = malloc(sizeof(double) * (size_t)(Q * M));
+    double *prior = malloc(sizeof(double) * (size_t)(Q * M));
+    int64_t labels[12];
+    uint64_t state = 11;
+#define NEXT() (state = state * 6364136223846793005ULL + 1442695040888963407ULL, (double)(state >> 11) * 0x1.0p-53)
+    for (int64_t i = 0; i < n; i++)
+        params[i] = 0.6 * (NEXT() - 0.5);
+    for (int64_t i = 0; i < Q * M; i++) {
+        int64_t len = (int64_t)(NEXT() * (double)(L + 1)); /* 0 .. L valid events */
+        for (int64_t j = 0; j < L; j++) {
+            int64_t *e = ev + 3 * (i * L + j);
+            e[0] = j < len ? (int64_t)(NEXT() * 20) : -1;
+            e[1] = (int64_t)(NEXT() * 5), e[2] = (int64_t)(NEXT() * 20);
+            evt[i * L + j] = 50.0 * NEXT();
+        }
+        cand[3 * i] = (int64_t)(NEXT() * 20), cand[3 * i + 1] = (int64_t)(NEXT() * 5), cand[3 * i + 2] = (int64_t)(NEXT() * 20);
+        ct[i] = 60.0, prior[i] = -NEXT();
+    }
+    for (int64_t q = 0; q < Q; q++)
+        labels[q] = q % M;
+    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L};
+    double *e1 = malloc(sizeof(double) * (size_t)(Q * M)), *e2 = malloc(sizeof(double) * (size_t)(Q * M)),
+           *e3 = malloc(sizeof(double) * (size_t)(Q * M));
+    double *g1 = malloc(sizeof(double) * (size_t)n), *g2 = malloc(sizeof(double) * (size_t)n),
+           *g3 = malloc(sizeof(double) * (size_t)n);
+    double l1, l2, l3;
+    lamp_error err;
+    CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.2, 5, LAMP_RANKER_FLOAT64, e1,
+                                            &l1, g1, &err) == LAMP_OK);
+    setenv("LAMP_RANKER_THREADS", "1", 1);
+    CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.2, 5, LAMP_RANKER_FLOAT64, e2,
+                                            &l2, g2, &err) == LAMP_OK);
+    unsetenv("LAMP_RANKER_THREADS");
+    CHECK(l1 == l2);
+    CHECK(memcmp(e1, e2, sizeof(double) * (size_t)(Q * M)) == 0);
+    CHECK(memcmp(g1, g2, sizeof(double) * (size_t)n) == 0);
+    CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.2, 5, LAMP_RANKER_FLOAT32, e3,
+                                            &l3, g3, &err) == LAMP_OK);
+    double emax = 0.0, gmax = 0.0, ediff = 0.0, gdiff = 0.0;
+    for (int64_t i = 0; i < Q * M; i++) {
+        emax = fmax(emax, fabs(e1[i]));
+        ediff = fmax(ediff, fabs(e1[i] - e3[i]));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        gmax = fmax(gmax, fabs(g1[i]));
+        gdiff = fmax(gdiff, fabs(g1[i] - g3[i]));
+    }
+    CHECK(ediff <= 2e-5 * emax);
+    CHECK(gdiff <= 2e-5 * gmax);
+    CHECK_CLOSE(l3, l1, 2e-5);
+    CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 5, 7, e3, &l3, g3, &err) ==
+          LAMP_EVALUE);
+#undef NEXT
+    free(off), free(params), free(ev), free(cand), free(evt), free(ct), free(prior);
+    free(e1), free(e2), free(e3), free(g1), free(g2), free(g3);
+}
+
 static void test_adam_moves_against_the_gradient(void)
 {
     double p[2] = {1.0, -1.0}, g[2] = {0.5, -2.0}, m1[2] = {0}, m2[2] = {0};
@@ -103,6 +172,7 @@ int main(void)
 {
     RUN(test_zero_parameters_give_the_bias);
     RUN(test_layers_heads_gradient);
+    RUN(test_chunks_threads_and_float32);
     RUN(test_adam_moves_against_the_gradient);
     return CHECK_SUMMARY("test_rank");
 }

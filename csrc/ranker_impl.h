@@ -1,0 +1,730 @@
+/* The ranker's batched forward/backward pass, compiled twice by ranker.c:
+ * REAL = double (SFX f64) and REAL = float (SFX f32).
+ *
+ * Every dense product runs as one BLAS-3 call over all tokens (or all
+ * candidates) of a chunk of queries: the projections Q/K/V (one call with the
+ * stacked [Aq; Ak; Av]), the attention output, the feed-forward layers, the
+ * readout's keys/values ([Wk; Wv]), query and MLP, and all their gradients.
+ * Only the attention itself (L x L per head and candidate) is a small loop,
+ * split over two threads.  The embedding tables stay float64 in params and
+ * are read (and their gradients written) directly; the dense weights are
+ * converted to REAL once per call.
+ */
+#define CAT2_(a, b) a##_##b
+#define CAT2(a, b) CAT2_(a, b)
+#define F(name) CAT2(name, SFX)
+
+/* C = alpha op(A) op(B) + beta C, row-major. */
+static void F(gemm)(int ta, int tb, int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *a, int64_t lda,
+                    const REAL *b, int64_t ldb, REAL beta, REAL *c, int64_t ldc)
+{
+    if (m == 0 || n == 0)
+        return;
+    GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+         alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* out[a] += sum_t x[t, a] for an n x d row-major matrix. */
+static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones, REAL *out)
+{
+    if (n == 0)
+        return;
+    GEMV(CblasRowMajor, CblasTrans, (int)n, (int)d, (REAL)1, x, (int)d, ones, 1, (REAL)1, out, 1);
+}
+
+/* Dot product with 8 independent partial sums (vectorisable, fixed order). */
+static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t blocks = n / 8;
+    for (int64_t bi = 0; bi < blocks; bi++)
+        for (int u = 0; u < 8; u++)
+            acc[u] += a[8 * bi + u] * b[8 * bi + u];
+    REAL s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (int64_t k = 8 * blocks; k < n; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
+static inline void F(axpy)(REAL alpha, const REAL *restrict x, REAL *restrict y, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] += alpha * x[k];
+}
+
+/* The state of one call: shapes, weights, the current chunk and its buffers. */
+typedef struct {
+    const lamp_ranker_dims *dims;
+    const lamp_ranker_batch *b;
+    const double *params;    /* float64 parameters (the embedding tables are read here) */
+    const int64_t *off;      /* block offsets */
+    const REAL *w;           /* dense blocks (from Wq on) as REAL; w[k] = params[off[WQ] + k] */
+    REAL *gw;                /* their gradients, or NULL */
+    const double *freq;      /* d / 2 time-encoding frequencies */
+    double *enc;             /* 3 d / 2 scratch of the time encoding */
+    int64_t d, heads, e, nl, L, dense0;
+    REAL scale;
+    int train;               /* keep every layer's activations for the backward pass */
+    /* the current chunk: candidates [c0, c0 + n) */
+    int64_t c0, n, t;        /* t tokens */
+    const int64_t *ntok;     /* valid tokens per candidate (whole batch) */
+    int64_t *tok_start;      /* n + 1: first token of each candidate in the chunk */
+    int64_t *att_start;      /* n + 1: offset of each candidate's n_i^2 attention entries */
+    const int64_t *tok_src;  /* t: global evidence row (candidate * L + slot) of each token */
+    int64_t tmax, nmax, amax;
+    REAL *xs;                /* (nl + 1 or 2) x tmax x d */
+    REAL *qkv;               /* nlk x tmax x 3d */
+    REAL *o, *y, *u;         /* nlk x tmax x d */
+    REAL *att;               /* nlk x heads x amax */
+    REAL *c, *qr, *uo, *keep; /* nmax x d */
+    REAL *z;                 /* nmax x 2d: [h; c] */
+    REAL *kv;                /* tmax x 2d: readout keys and values */
+    REAL *alpha;             /* tmax x heads */
+    REAL *ones;              /* max(tmax, nmax) ones */
+    /* backward */
+    REAL *duo, *dqr, *dc;    /* nmax x d */
+    REAL *dz;                /* nmax x 2d */
+    REAL *dkv;               /* tmax x 2d */
+    REAL *dx, *dx2, *dp, *dy, *dO; /* tmax x d */
+    REAL *dqkv;              /* tmax x 3d */
+    REAL *scratch;           /* 2 threads x L */
+    /* per-phase arguments */
+    int64_t layer;
+} F(state);
+
+static REAL *F(wblock)(const F(state) *s, int64_t blk)
+{
+    return (REAL *)(s->w + (s->off[blk] - s->dense0));
+}
+
+static REAL *F(gblock)(const F(state) *s, int64_t blk)
+{
+    return s->gw + (s->off[blk] - s->dense0);
+}
+
+static int64_t F(lblk)(int64_t layer, int blk)
+{
+    return LAMP_RANKER_NUM_BLOCKS + layer * LAMP_RANKER_LAYER_BLOCKS + blk;
+}
+
+/* Layer buffers: every layer's own while training, one shared set when only scoring. */
+static REAL *F(xbuf)(const F(state) *s, int64_t layer)
+{
+    int64_t k = s->train ? layer : layer % 2;
+    return s->xs + k * s->tmax * s->d;
+}
+
+static int64_t F(lk)(const F(state) *s, int64_t layer)
+{
+    return s->train ? layer : 0;
+}
+
+/* Phase: the input tokens x_j = Ent + Rel + Obj + enc(gap) and the candidates' embeddings c. */
+__attribute__((noinline)) static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    (void)tid;
+    const F(state) *s = ctx;
+    const lamp_ranker_batch *b = s->b;
+    const int64_t d = s->d;
+    double *arg = s->enc, *sn = s->enc + d / 2, *cs = s->enc + d;
+    const double *ent = s->params + s->off[LAMP_RANKER_ENT], *rel = s->params + s->off[LAMP_RANKER_REL],
+                 *obj = s->params + s->off[LAMP_RANKER_OBJ];
+    REAL *x0 = s->xs;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t gi = s->c0 + i;
+        const int64_t *cand = b->candidates + 3 * gi;
+        REAL *ci = s->c + i * d;
+        for (int64_t a = 0; a < d; a++)
+            ci[a] = (REAL)(ent[cand[0] * d + a] + rel[cand[1] * d + a] + obj[cand[2] * d + a]);
+        double ct = b->candidate_times[gi];
+        for (int64_t t = s->tok_start[i]; t < s->tok_start[i + 1]; t++) {
+            int64_t src = s->tok_src[t];
+            const int64_t *ev = b->evidence + 3 * src;
+            double gap = (ct - b->evidence_times[src]) / s->dims->time_scale;
+            REAL *xt = x0 + t * d;
+            const double *pe = ent + ev[0] * d, *pr = rel + ev[1] * d, *po = obj + ev[2] * d;
+            for (int64_t a = 0; a < d / 2; a++)
+                arg[a] = gap * s->freq[a];
+#if FAST_SINCOS
+            fast_sincos(arg, d / 2, sn, cs);
+#else
+            for (int64_t a = 0; a < d / 2; a++) {
+                sn[a] = sin(arg[a]);
+                cs[a] = cos(arg[a]);
+            }
+#endif
+            for (int64_t a = 0; a < d / 2; a++) {
+                xt[2 * a] = (REAL)(pe[2 * a] + pr[2 * a] + po[2 * a] + sn[a]);
+                xt[2 * a + 1] = (REAL)(pe[2 * a + 1] + pr[2 * a + 1] + po[2 * a + 1] + cs[a]);
+            }
+        }
+    }
+}
+
+/* Phase: causal multi-head self-attention of layer s->layer, per candidate: qkv -> att, o. */
+static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
+{
+    (void)tid;
+    const F(state) *s = ctx;
+    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer);
+    const REAL *qkv = s->qkv + lk * s->tmax * 3 * d;
+    REAL *o = s->o + lk * s->tmax * d, *attl = s->att + lk * H * s->amax;
+    for (int64_t i = lo; i < hi; i++) {
+        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
+        for (int64_t h = 0; h < H; h++) {
+            REAL *a = attl + H * s->att_start[i] + h * n * n;
+            for (int64_t j = 0; j < n; j++) {
+                const REAL *qj = qkv + (t0 + j) * 3 * d + h * e;
+                REAL *row = a + j * n, mx = -INFINITY, total = 0;
+                for (int64_t k = 0; k <= j; k++) {
+                    row[k] = s->scale * F(dot)(qj, qkv + (t0 + k) * 3 * d + d + h * e, e);
+                    if (row[k] > mx)
+                        mx = row[k];
+                }
+                for (int64_t k = 0; k <= j; k++) {
+                    row[k] = EXP(row[k] - mx);
+                    total += row[k];
+                }
+                REAL inv = (REAL)1 / total, *oj = o + (t0 + j) * d + h * e;
+                for (int64_t c = 0; c < e; c++)
+                    oj[c] = 0;
+                for (int64_t k = 0; k <= j; k++) {
+                    row[k] *= inv;
+                    F(axpy)(row[k], qkv + (t0 + k) * 3 * d + 2 * d + h * e, oj, e);
+                }
+                for (int64_t k = j + 1; k < n; k++)
+                    row[k] = 0;
+            }
+        }
+    }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(attn_fwd_range_body)(ctx, lo, hi, tid, e);
+}
+
+/* Phase: tanh of the feed-forward pre-activations of layer s->layer (tokens of candidates lo..hi). */
+__attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    (void)tid;
+    const F(state) *s = ctx;
+    REAL *u = s->u + F(lk)(s, s->layer) * s->tmax * s->d;
+    const int64_t k0 = s->tok_start[lo] * s->d, k1 = s->tok_start[hi] * s->d;
+    for (int64_t k = k0; k < k1; k++)
+        u[k] = TANH(u[k]);
+}
+
+/* Phase: readout attention from each candidate over its final states: kv, qr -> alpha, z = [h; c]. */
+static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
+{
+    (void)tid;
+    const F(state) *s = ctx;
+    const int64_t d = s->d, H = s->heads;
+    for (int64_t i = lo; i < hi; i++) {
+        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
+        REAL *z = s->z + i * 2 * d;
+        for (int64_t a = 0; a < d; a++) {
+            z[a] = 0;
+            z[d + a] = s->c[i * d + a];
+        }
+        for (int64_t h = 0; h < H; h++) {
+            const REAL *q = s->qr + i * d + h * e;
+            REAL mx = -INFINITY, total = 0;
+            for (int64_t t = t0; t < t0 + n; t++) {
+                REAL v = s->scale * F(dot)(q, s->kv + t * 2 * d + h * e, e);
+                s->alpha[t * H + h] = v;
+                if (v > mx)
+                    mx = v;
+            }
+            for (int64_t t = t0; t < t0 + n; t++) {
+                REAL v = EXP(s->alpha[t * H + h] - mx);
+                s->alpha[t * H + h] = v;
+                total += v;
+            }
+            REAL inv = (REAL)1 / total;
+            for (int64_t t = t0; t < t0 + n; t++) {
+                s->alpha[t * H + h] *= inv;
+                F(axpy)(s->alpha[t * H + h], s->kv + t * 2 * d + d + h * e, z + h * e, e);
+            }
+        }
+    }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(readout_fwd_range_body)(ctx, lo, hi, tid, e);
+}
+
+/* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
+__attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
+{
+    const int64_t d = s->d, T = s->t, N = s->n;
+    const lamp_ranker_batch *b = s->b;
+    F(embed_range)(s, 0, N, 0);
+    for (int64_t l = 0; l < s->nl; l++) {
+        const int64_t lk = F(lk)(s, l);
+        REAL *x = F(xbuf)(s, l), *xn = F(xbuf)(s, l + 1);
+        REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *o = s->o + lk * s->tmax * d, *y = s->y + lk * s->tmax * d,
+             *u = s->u + lk * s->tmax * d;
+        s->layer = l;
+        F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
+        F(attn_fwd_range)(s, 0, N, 0);
+        memcpy(y, x, sizeof(REAL) * (size_t)(T * d));
+        F(gemm)(0, 1, T, d, d, 1, o, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 1, y, d);
+        const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
+        for (int64_t t = 0; t < T; t++)
+            memcpy(u + t * d, fb1, sizeof(REAL) * (size_t)d);
+        F(gemm)(0, 1, T, d, d, 1, y, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, u, d);
+        F(tanh_range)(s, 0, N, 0);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t a = 0; a < d; a++)
+                xn[t * d + a] = y[t * d + a] + fb2[a];
+        F(gemm)(0, 1, T, d, d, 1, u, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 1, xn, d);
+    }
+    const REAL *xf = F(xbuf)(s, s->nl);
+    F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
+    F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+    F(readout_fwd_range)(s, 0, N, 0);
+    const REAL *b1 = F(wblock)(s, LAMP_RANKER_B1), *w2 = F(wblock)(s, LAMP_RANKER_W2);
+    for (int64_t i = 0; i < N; i++)
+        memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
+    F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+    const double b2 = s->params[s->off[LAMP_RANKER_B2]], gamma = s->params[s->off[LAMP_RANKER_GAMMA]];
+    for (int64_t i = 0; i < N; i++) {
+        int64_t gi = s->c0 + i;
+        REAL *ui = s->uo + i * d, *kp = s->keep + i * d;
+        /* candidate gi takes draws gi * d ... gi * d + d - 1 of the dropout stream */
+        uint64_t st = rng0 + (uint64_t)gi * (uint64_t)d * 0x9e3779b97f4a7c15ULL, *rng = &st;
+        double energy = b2 + (b->prior ? gamma * b->prior[gi] : 0.0);
+        for (int64_t a = 0; a < d; a++) {
+            ui[a] = TANH(ui[a]);
+            REAL k = 1;
+            if (dropout > 0.0)
+                k = ((double)(splitmix(rng) >> 11) * 0x1.0p-53 < dropout) ? 0 : (REAL)(1.0 / (1.0 - dropout));
+            kp[a] = k;
+            energy += (double)w2[a] * (double)(ui[a] * k);
+        }
+        energies[gi] = energy;
+    }
+}
+
+/* Phase: backward of the readout attention: dz (dh part) -> dqr, dkv. */
+static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
+{
+    const F(state) *s = ctx;
+    const int64_t d = s->d, H = s->heads;
+    (void)tid;
+    REAL *da = s->scratch;
+    for (int64_t i = lo; i < hi; i++) {
+        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
+        const REAL *dh = s->dz + i * 2 * d, *q = s->qr + i * d;
+        REAL *dq = s->dqr + i * d;
+        for (int64_t a = 0; a < d; a++)
+            dq[a] = 0;
+        for (int64_t h = 0; h < H; h++) {
+            REAL wt = 0;
+            for (int64_t t = 0; t < n; t++) {
+                da[t] = F(dot)(dh + h * e, s->kv + (t0 + t) * 2 * d + d + h * e, e);
+                wt += s->alpha[(t0 + t) * H + h] * da[t];
+            }
+            for (int64_t t = 0; t < n; t++) {
+                REAL al = s->alpha[(t0 + t) * H + h], ds = al * (da[t] - wt) * s->scale;
+                REAL *dk = s->dkv + (t0 + t) * 2 * d + h * e, *dv = dk + d;
+                F(axpy)(ds, s->kv + (t0 + t) * 2 * d + h * e, dq + h * e, e);
+                for (int64_t c = 0; c < e; c++) {
+                    dk[c] = ds * q[h * e + c];
+                    dv[c] = al * dh[h * e + c];
+                }
+            }
+        }
+    }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(readout_bwd_range_body)(ctx, lo, hi, tid, e);
+}
+
+/* Phase: dp *= 1 - u^2 for layer s->layer. */
+__attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    (void)tid;
+    const F(state) *s = ctx;
+    const REAL *u = s->u + F(lk)(s, s->layer) * s->tmax * s->d;
+    for (int64_t k = s->tok_start[lo] * s->d; k < s->tok_start[hi] * s->d; k++)
+        s->dp[k] *= 1 - u[k] * u[k];
+}
+
+/* Phase: backward of the causal self-attention of layer s->layer: dO -> dqkv. */
+static inline __attribute__((always_inline)) void F(attn_bwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
+                                                                const int64_t e)
+{
+    const F(state) *s = ctx;
+    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer);
+    const REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *attl = s->att + lk * H * s->amax;
+    (void)tid;
+    REAL *da = s->scratch;
+    for (int64_t i = lo; i < hi; i++) {
+        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
+        memset(s->dqkv + t0 * 3 * d, 0, sizeof(REAL) * (size_t)(n * 3 * d));
+        for (int64_t h = 0; h < H; h++) {
+            const REAL *a = attl + H * s->att_start[i] + h * n * n;
+            for (int64_t j = 0; j < n; j++) {
+                const REAL *row = a + j * n, *doj = s->dO + (t0 + j) * d + h * e,
+                           *qj = qkv + (t0 + j) * 3 * d + h * e;
+                REAL r = 0, *dqj = s->dqkv + (t0 + j) * 3 * d + h * e;
+                for (int64_t k = 0; k <= j; k++) {
+                    da[k] = F(dot)(doj, qkv + (t0 + k) * 3 * d + 2 * d + h * e, e);
+                    r += row[k] * da[k];
+                }
+                for (int64_t k = 0; k <= j; k++) {
+                    REAL ds = row[k] * (da[k] - r) * s->scale;
+                    REAL *dk = s->dqkv + (t0 + k) * 3 * d + d + h * e;
+                    F(axpy)(ds, qkv + (t0 + k) * 3 * d + d + h * e, dqj, e);
+                    F(axpy)(ds, qj, dk, e);
+                    F(axpy)(row[k], doj, dk + d, e);
+                }
+            }
+        }
+    }
+}
+
+/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
+__attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+{
+    const int64_t e = ((const F(state) *)ctx)->e;
+    if (e == 32)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 32);
+    else if (e == 16)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 16);
+    else if (e == 64)
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, 64);
+    else
+        F(attn_bwd_range_body)(ctx, lo, hi, tid, e);
+}
+
+/* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
+ * into s->gw, the gradients of the token inputs (t x d) and of the candidate embeddings (n x d) into
+ * dx_out and dc_out (scattered into the embedding tables later, in a fixed order). */
+__attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
+{
+    const int64_t d = s->d, T = s->t, N = s->n;
+    const lamp_ranker_batch *b = s->b;
+    const REAL *w2 = F(wblock)(s, LAMP_RANKER_W2);
+    REAL *g_w2 = F(gblock)(s, LAMP_RANKER_W2);
+    double gb2 = 0.0, ggamma = 0.0;
+    for (int64_t i = 0; i < N; i++) {
+        REAL g = (REAL)ge[i];
+        const REAL *ui = s->uo + i * d, *kp = s->keep + i * d;
+        REAL *du = s->duo + i * d;
+        gb2 += ge[i];
+        if (b->prior)
+            ggamma += ge[i] * b->prior[s->c0 + i];
+        for (int64_t a = 0; a < d; a++) {
+            g_w2[a] += g * ui[a] * kp[a];
+            du[a] = g * w2[a] * kp[a] * (1 - ui[a] * ui[a]); /* through dropout and tanh */
+        }
+    }
+    F(gblock)(s, LAMP_RANKER_B2)[0] += (REAL)gb2;
+    F(gblock)(s, LAMP_RANKER_GAMMA)[0] += (REAL)ggamma;
+    F(colsum_add)(s->duo, N, d, s->ones, F(gblock)(s, LAMP_RANKER_B1));
+    F(gemm)(1, 0, d, 2 * d, N, 1, s->duo, d, s->z, 2 * d, 1, F(gblock)(s, LAMP_RANKER_W1), 2 * d);
+    F(gemm)(0, 0, N, 2 * d, d, 1, s->duo, d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 0, s->dz, 2 * d);
+    F(readout_bwd_range)(s, 0, N, 0);
+    F(gemm)(1, 0, d, d, N, 1, s->dqr, d, s->c, d, 1, F(gblock)(s, LAMP_RANKER_WQ), d);
+    for (int64_t i = 0; i < N; i++)
+        memcpy(s->dc + i * d, s->dz + i * 2 * d + d, sizeof(REAL) * (size_t)d);
+    F(gemm)(0, 0, N, d, d, 1, s->dqr, d, F(wblock)(s, LAMP_RANKER_WQ), d, 1, s->dc, d);
+    if (T > 0) {
+        const REAL *xf = F(xbuf)(s, s->nl);
+        F(gemm)(1, 0, 2 * d, d, T, 1, s->dkv, 2 * d, xf, d, 1, F(gblock)(s, LAMP_RANKER_WK), d);
+        F(gemm)(0, 0, T, d, 2 * d, 1, s->dkv, 2 * d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->dx, d);
+        for (int64_t l = s->nl - 1; l >= 0; l--) {
+            const REAL *x = F(xbuf)(s, l), *o = s->o + l * s->tmax * d, *y = s->y + l * s->tmax * d,
+                       *u = s->u + l * s->tmax * d;
+            const REAL *dout = s->dx;
+            s->layer = l;
+            F(colsum_add)(dout, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB2)));
+            F(gemm)(1, 0, d, d, T, 1, dout, d, u, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d);
+            F(gemm)(0, 0, T, d, d, 1, dout, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 0, s->dp, d);
+            F(dtanh_range)(s, 0, N, 0);
+            F(colsum_add)(s->dp, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB1)));
+            F(gemm)(1, 0, d, d, T, 1, s->dp, d, y, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d);
+            memcpy(s->dy, dout, sizeof(REAL) * (size_t)(T * d));
+            F(gemm)(0, 0, T, d, d, 1, s->dp, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, s->dy, d);
+            F(gemm)(1, 0, d, d, T, 1, s->dy, d, o, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d);
+            F(gemm)(0, 0, T, d, d, 1, s->dy, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 0, s->dO, d);
+            F(attn_bwd_range)(s, 0, N, 0);
+            F(gemm)(1, 0, 3 * d, d, T, 1, s->dqkv, 3 * d, x, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d);
+            memcpy(s->dx2, s->dy, sizeof(REAL) * (size_t)(T * d));
+            F(gemm)(0, 0, T, d, 3 * d, 1, s->dqkv, 3 * d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 1, s->dx2, d);
+            REAL *tmp = s->dx;
+            s->dx = s->dx2;
+            s->dx2 = tmp;
+        }
+        memcpy(dx_out, s->dx, sizeof(REAL) * (size_t)(T * d));
+    }
+    memcpy(dc_out, s->dc, sizeof(REAL) * (size_t)(N * d));
+}
+
+static REAL *F(carve)(REAL **p, int64_t n)
+{
+    REAL *r = *p;
+    *p += n;
+    return r;
+}
+
+/* One worker: chunks w, w + nw, w + 2 nw, ... of the plan, each forward (and backward) in turn. */
+typedef struct {
+    F(state) s;
+    const chunk_plan *plan;
+    int w, nw, loss_kind;
+    double dropout, norm;
+    uint64_t rng0;
+    double *energies, *ge, *chunk_loss; /* ge: N (whole batch); chunk_loss: per chunk */
+    REAL *gw_all, *dx_all, *dc_all;     /* per chunk ndense; T x d; N x d */
+    int64_t ndense;
+    void *mem;
+    int64_t *imem;
+    int enc_own;
+    size_t mem_bytes, all_bytes;
+    double enc_mem[3 * 512];
+} F(worker);
+
+static void *F(worker_main)(void *p)
+{
+    F(worker) *wk = p;
+    F(state) *s = &wk->s;
+    const chunk_plan *pl = wk->plan;
+    const lamp_ranker_batch *b = s->b;
+    const int64_t M = b->m, d = s->d;
+    for (int64_t k = wk->w; k < pl->k; k += wk->nw) {
+        const int64_t q0 = pl->q0[k], q1 = pl->q0[k + 1];
+        s->c0 = q0 * M, s->n = (q1 - q0) * M, s->t = pl->t0[k + 1] - pl->t0[k];
+        s->tok_src = pl->tok_src + pl->t0[k];
+        s->tok_start[0] = 0, s->att_start[0] = 0;
+        for (int64_t i = 0; i < s->n; i++) {
+            int64_t nt = s->ntok[s->c0 + i];
+            s->tok_start[i + 1] = s->tok_start[i] + nt;
+            s->att_start[i + 1] = s->att_start[i] + nt * nt;
+        }
+        F(chunk_forward)(s, wk->dropout, wk->rng0, wk->energies);
+        if (!b->labels)
+            continue;
+        double sum = 0.0;
+        double *ge = wk->ge ? wk->ge + s->c0 : NULL;
+        for (int64_t qi = q0; qi < q1; qi++)
+            sum += query_loss(wk->loss_kind, wk->energies + qi * M, M, b->labels[qi], ge ? ge + (qi - q0) * M : NULL);
+        wk->chunk_loss[k] = sum;
+        if (!s->train)
+            continue;
+        for (int64_t i = 0; i < s->n; i++)
+            ge[i] /= wk->norm;
+        s->gw = wk->gw_all + k * wk->ndense;
+        memset(s->gw, 0, sizeof(REAL) * (size_t)wk->ndense);
+        F(chunk_backward)(s, ge, wk->dx_all + pl->t0[k] * d, wk->dc_all + s->c0 * d);
+    }
+    return NULL;
+}
+
+/* Buffers of one worker, sized for the plan's largest chunk. */
+static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
+{
+    F(state) *s = &wk->s;
+    const int64_t d = s->d, H = s->heads, nl = s->nl, tmax = pl->tmax, nmax = pl->nmax, amax = pl->amax;
+    s->tmax = tmax, s->nmax = nmax, s->amax = amax;
+    const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : (nl > 0 ? 2 : 1);
+    const int64_t one = tmax > nmax ? tmax : nmax;
+    int64_t total = nx * tmax * d + nlk * tmax * 6 * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
+                    2 * tmax * d + tmax * H + one + L;
+    if (s->train)
+        total += 3 * nmax * d + 2 * nmax * d + 2 * tmax * d + 5 * tmax * d + 3 * tmax * d;
+    REAL *mem = ws_get(sizeof(REAL) * (size_t)total, &wk->mem_bytes);
+    int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
+    wk->mem = mem, wk->imem = imem;
+    s->enc = d <= 1024 ? wk->enc_mem : malloc(sizeof(double) * (size_t)(3 * d / 2));
+    wk->enc_own = d > 1024;
+    if (!mem || !imem || !s->enc)
+        return -1;
+    REAL *p = mem;
+    s->xs = F(carve)(&p, nx * tmax * d);
+    s->qkv = F(carve)(&p, nlk * tmax * 3 * d);
+    s->o = F(carve)(&p, nlk * tmax * d);
+    s->y = F(carve)(&p, nlk * tmax * d);
+    s->u = F(carve)(&p, nlk * tmax * d);
+    s->att = F(carve)(&p, nlk * H * amax);
+    s->c = F(carve)(&p, nmax * d);
+    s->qr = F(carve)(&p, nmax * d);
+    s->uo = F(carve)(&p, nmax * d);
+    s->keep = F(carve)(&p, nmax * d);
+    s->z = F(carve)(&p, 2 * nmax * d);
+    s->kv = F(carve)(&p, 2 * tmax * d);
+    s->alpha = F(carve)(&p, tmax * H);
+    s->ones = F(carve)(&p, one);
+    s->scratch = F(carve)(&p, L);
+    for (int64_t k = 0; k < one; k++)
+        s->ones[k] = 1;
+    if (s->train) {
+        s->duo = F(carve)(&p, nmax * d);
+        s->dqr = F(carve)(&p, nmax * d);
+        s->dc = F(carve)(&p, nmax * d);
+        s->dz = F(carve)(&p, 2 * nmax * d);
+        s->dkv = F(carve)(&p, 2 * tmax * d);
+        s->dx = F(carve)(&p, tmax * d);
+        s->dx2 = F(carve)(&p, tmax * d);
+        s->dp = F(carve)(&p, tmax * d);
+        s->dy = F(carve)(&p, tmax * d);
+        s->dO = F(carve)(&p, tmax * d);
+        s->dqkv = F(carve)(&p, 3 * tmax * d);
+    }
+    s->tok_start = imem;
+    s->att_start = imem + nmax + 1;
+    return 0;
+}
+
+/* The whole call: the plan's chunks split over (up to) two workers; everything that sums over chunks
+ * (loss, dense gradients, embedding gradients) is summed afterwards in chunk order, so the result does
+ * not depend on the number of threads. */
+static int F(forward_backward)(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
+                               int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
+                               double *grads, const int64_t *off, const int64_t *ntok, const chunk_plan *pl,
+                               int nthreads, lamp_error *err)
+{
+    const int64_t d = dims->width, M = b->m, Q = b->q, L = b->l > 0 ? b->l : 1, nl = dims->layers,
+                  H = dims->heads, N = Q * M, T = pl->t0[pl->k];
+    const int64_t nblocks = lamp_ranker_num_blocks(dims), dense0 = off[LAMP_RANKER_WQ],
+                  ndense = off[nblocks] - dense0;
+    const int train = grads != NULL;
+    int rc = LAMP_OK;
+    F(worker) wk[2];
+    memset(wk, 0, sizeof(wk));
+    double *freq = malloc(sizeof(double) * (size_t)(d / 2));
+    double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
+    double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
+    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL;
+    /* the per-chunk gradients in one cached block: gw (k x ndense), dx (T x d), dc (N x d) */
+    size_t all_bytes = 0;
+    REAL *all = train ? ws_get(sizeof(REAL) * (size_t)(ndense * pl->k + (T > 0 ? T : 1) * d + N * d), &all_bytes)
+                      : NULL;
+    REAL *gw_all = all, *dx_all = all ? all + ndense * pl->k : NULL,
+         *dc_all = all ? dx_all + (T > 0 ? T : 1) * d : NULL;
+    if (!freq || !chunk_loss || (train && (!ge || !gw_all || !dx_all || !dc_all)) ||
+        (sizeof(REAL) != sizeof(double) && !w)) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+        goto finally;
+    }
+    for (int64_t a = 0; a < d / 2; a++)
+        freq[a] = pow(1000.0, -(double)(2 * a) / (double)d);
+    if (w)
+        for (int64_t k = 0; k < ndense; k++)
+            w[k] = (REAL)params[dense0 + k];
+    int nw = nthreads > 1 && pl->k > 1 ? 2 : 1;
+    for (int t = 0; t < nw; t++) {
+        F(worker) *x = &wk[t];
+        F(state) *s = &x->s;
+        s->dims = dims, s->b = b, s->params = params, s->off = off, s->d = d, s->heads = H, s->e = d / H;
+        s->nl = nl, s->L = L, s->dense0 = dense0, s->scale = (REAL)(1.0 / sqrt((double)(d / H)));
+        s->train = train, s->ntok = ntok, s->freq = freq;
+        s->w = w ? w : (const REAL *)(const void *)(params + dense0);
+        x->plan = pl, x->w = t, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
+        x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
+        x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
+        x->gw_all = gw_all, x->dx_all = dx_all, x->dc_all = dc_all, x->ndense = ndense;
+        if (F(worker_init)(x, pl, L) < 0) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+            goto finally;
+        }
+    }
+    pthread_t th;
+    int second = nw > 1 && pthread_create(&th, NULL, F(worker_main), &wk[1]) == 0;
+    if (nw > 1 && !second)
+        wk[0].nw = 1; /* no second thread: the first does every chunk */
+    F(worker_main)(&wk[0]);
+    if (second)
+        pthread_join(th, NULL);
+    if (b->labels) {
+        double sum = 0.0;
+        for (int64_t k = 0; k < pl->k; k++)
+            sum += chunk_loss[k];
+        *loss = sum / wk[0].norm;
+    }
+    if (train) {
+        for (int64_t j = 0; j < ndense; j++) {
+            double g = 0.0;
+            for (int64_t k = 0; k < pl->k; k++)
+                g += (double)gw_all[k * ndense + j];
+            grads[dense0 + j] = g;
+        }
+        memset(grads, 0, sizeof(double) * (size_t)dense0);
+        double *g_ent = grads + off[LAMP_RANKER_ENT], *g_rel = grads + off[LAMP_RANKER_REL],
+               *g_obj = grads + off[LAMP_RANKER_OBJ];
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t *ev = b->evidence + 3 * pl->tok_src[t];
+            const REAL *g = dx_all + t * d;
+            double *pe = g_ent + ev[0] * d, *pr = g_rel + ev[1] * d, *po = g_obj + ev[2] * d;
+            for (int64_t a = 0; a < d; a++) {
+                pe[a] += (double)g[a];
+                pr[a] += (double)g[a];
+                po[a] += (double)g[a];
+            }
+        }
+        for (int64_t i = 0; i < N; i++) {
+            const int64_t *cand = b->candidates + 3 * i;
+            const REAL *g = dc_all + i * d;
+            double *pe = g_ent + cand[0] * d, *pr = g_rel + cand[1] * d, *po = g_obj + cand[2] * d;
+            for (int64_t a = 0; a < d; a++) {
+                pe[a] += (double)g[a];
+                pr[a] += (double)g[a];
+                po[a] += (double)g[a];
+            }
+        }
+    }
+finally:
+    for (int t = 0; t < 2; t++) {
+        ws_put(wk[t].mem, wk[t].mem_bytes);
+        free(wk[t].imem);
+        if (wk[t].enc_own)
+            free(wk[t].s.enc);
+    }
+    free(freq);
+    free(chunk_loss);
+    free(ge);
+    free(w);
+    ws_put(all, all_bytes);
+    return rc;
+}
+
+#undef F
+#undef CAT2
+#undef CAT2_
