@@ -126,6 +126,13 @@ int lamp_hawkes_intensity(const double *times, const int64_t *marks, int64_t n, 
     return LAMP_OK;
 }
 
+static int zero_intensity(lamp_error *err, int64_t e, int64_t c)
+{
+    return lamp_error_set(err, LAMP_EVALUE,
+                          "the intensity of event %lld (type %lld) is zero: the log-likelihood is -inf "
+                          "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
+}
+
 /* One decay for every pair (a scalar beta, or a K x K beta with equal entries): every type's state
  * decays by the same factor, so the states are K-vectors kept at the current time with one exp per
  * distinct event time, instead of K x K lazily decayed pairs with K exps per event.  Per event:
@@ -172,9 +179,7 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
                 excite += arow[j] * s[j];
             double lam = mu[c] + b * excite;
             if (!(lam > 0.0)) {
-                rc = lamp_error_set(err, LAMP_EVALUE,
-                                    "the intensity of event %lld (type %lld) is zero: the log-likelihood is -inf "
-                                    "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
+                rc = zero_intensity(err, e, c);
                 goto finally;
             }
             total += log(lam);
@@ -268,9 +273,7 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
                 lam += alpha[c * K + j] * b * S[c * K + j] * exp(-b * (t - last[j]));
             }
             if (!(lam > 0.0)) {
-                rc = lamp_error_set(err, LAMP_EVALUE,
-                                    "the intensity of event %lld (type %lld) is zero: the log-likelihood is -inf "
-                                    "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
+                rc = zero_intensity(err, e, c);
                 goto finally;
             }
             total += log(lam);
