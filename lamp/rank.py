@@ -288,14 +288,17 @@ def ranker_settings(r: dict) -> dict:
     """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
 
     Raises :class:`lamp.config.ConfigError` naming the key for a bad
-    ``heads``, ``layers``, ``width`` or ``loss``.
+    ``heads``, ``layers``, ``width``, ``loss`` or ``precision``.
     """
     from lamp.config import ConfigError
 
     loss = r.get("loss", "softmax")
     if loss not in LOSSES:
         raise ConfigError(f"lamp.ranker.loss must be 'softmax' or 'binary', got {loss!r}")
-    out = {"loss": loss}
+    precision = r.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"lamp.ranker.precision must be 'float32' or 'float64', got {precision!r}")
+    out = {"loss": loss, "precision": precision}
     for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
         value = r.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

@@ -321,3 +321,13 @@ def test_ranker_settings_from_a_config_block():
         ranker_settings({"width": 8, "heads": 3})
     with pytest.raises(ConfigError, match="lamp.ranker.layers"):
         ranker_settings({"layers": 1.5})
+
+
+def test_ranker_settings_precision():
+    from lamp.config import ConfigError
+    from lamp.rank import ranker_settings
+
+    assert ranker_settings({})["precision"] == "float32"
+    assert ranker_settings({"precision": "float64"})["precision"] == "float64"
+    with pytest.raises(ConfigError, match="lamp.ranker.precision"):
+        ranker_settings({"precision": "float16"})
