@@ -31,11 +31,7 @@ def icews14_corpus(n_queries: int, rng):
 
     store = load_icews14()
     ab = Abductor(store, None)
-    parts = [store.train, store.valid, store.test]
-    quads = np.concatenate([p.quadruples() for p in parts])
-    times = np.concatenate([p.times for p in parts])
-    order = np.argsort(times, kind="stable")
-    quads, times = quads[order], times[order]
+    quads, times = store.stream()
     cache = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "embeddings")
     corpus = corpus_embeddings([ab.event_text(q) for q in quads], MiniLMEmbedder(), cache, say=print)
     # queries: embeddings of real events (standing in for cause texts) at real query times

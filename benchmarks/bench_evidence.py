@@ -45,11 +45,7 @@ def main():
     rng = np.random.default_rng(0)
     store = load_icews14()
     ab = Abductor(store, None)
-    parts = [store.train, store.valid, store.test]
-    quads = np.concatenate([p.quadruples() for p in parts])
-    times = np.concatenate([p.times for p in parts])
-    order = np.argsort(times, kind="stable")
-    quads, times = quads[order], times[order]
+    quads, times = store.stream()
     texts = [ab.event_text(q) for q in quads]
     test = store.test.quadruples()
     nq = 2 * len(test)

@@ -375,13 +375,6 @@ static void fast_sincos(const double *arg, int64_t n, double *s_out, double *c_o
 #define TANH tanh
 #define FAST_SINCOS 0
 #include "ranker_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef EXP
-#undef TANH
-#undef FAST_SINCOS
 
 #define REAL float
 #define SFX f32
@@ -391,13 +384,6 @@ static void fast_sincos(const double *arg, int64_t n, double *s_out, double *c_o
 #define TANH fast_tanhf
 #define FAST_SINCOS 1
 #include "ranker_impl.h"
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef GEMV
-#undef EXP
-#undef TANH
-#undef FAST_SINCOS
 
 int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
                                       int loss_kind, double dropout, uint64_t seed, int precision, double *energies,

@@ -728,3 +728,11 @@ finally:
 #undef F
 #undef CAT2
 #undef CAT2_
+/* the instantiation's parameters, so the next #include can define them again */
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef GEMV
+#undef EXP
+#undef TANH
+#undef FAST_SINCOS

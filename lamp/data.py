@@ -243,6 +243,15 @@ class EventStore:
         return {k: v for k, v in (("train", self.train), ("valid", self.valid), ("test", self.test))
                 if v is not None}
 
+    def stream(self, splits=("train", "valid", "test")) -> tuple[np.ndarray, np.ndarray]:
+        """The knowledge-graph events of ``splits`` as one stream in time order: ``(quadruples (N, 4),
+        times (N,))``, equal times kept in split order."""
+        parts = [getattr(self, s) for s in splits if getattr(self, s) is not None]
+        quads = np.concatenate([p.quadruples() for p in parts])
+        times = np.concatenate([p.times for p in parts])
+        order = np.argsort(times, kind="stable")
+        return quads[order], times[order]
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
         names = f", {self.num_entities} entities, {self.num_relations} relations" if self.kind == "tkg" else ""

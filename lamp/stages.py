@@ -229,30 +229,13 @@ class _World:
     """The data set's whole event stream in time order, with texts and a BM25 index over them."""
 
     def __init__(self, pipe, abductor):
-        store = pipe.load_data()
-        parts = [store.train, store.valid, store.test]
-        quads = np.concatenate([p.quadruples() for p in parts])
-        times = np.concatenate([p.times for p in parts])
-        order = np.argsort(times, kind="stable")
-        self.quads, self.times = quads[order], times[order]
+        self.quads, self.times = pipe.load_data().stream()
         from lamp.match import BM25Index
 
         m = pipe.settings["matching"]
         self.texts = [abductor.event_text(q) for q in self.quads]
-        self.method = m["method"]
-        if m["scope"] not in (None, "entity"):
-            from lamp.config import ConfigError
-
-            raise ConfigError(f"lamp.matching.scope must be null or 'entity', got {m['scope']!r}")
-        if m["scope"] == "entity" and self.method != "bm25":
-            from lamp.config import ConfigError
-
-            raise ConfigError("lamp.matching.scope 'entity' works with method 'bm25' only")
+        self.method = m["method"]  # method and scope were validated when the Pipeline was built
         self.scoped = m["scope"] == "entity"
-        if self.method not in ("bm25", "dense"):
-            from lamp.config import ConfigError
-
-            raise ConfigError(f"lamp.matching.method must be 'bm25' or 'dense', got {self.method!r}")
         if self.method == "bm25":
             self.index = BM25Index(self.texts, k1=m["k1"], b=m["b"], entities=self.quads[:, [0, 2]])
         else:
@@ -462,8 +445,9 @@ def rerank(pipe, queries: dict, proposals: dict) -> dict:
     else:
         causes = abduce(pipe, store, queries, proposals, abductor)
         evidence["lamp"] = _llm_evidence(pipe, world, queries, causes, proposals)
-    if "no_llm" in methods:
-        evidence["no_llm"] = _no_llm_evidence(pipe, world, queries, proposals, abductor)
+    if "no_llm" in methods:  # without an LLM the LAMP evidence is this very retrieval: reuse it
+        evidence["no_llm"] = evidence["lamp"] if ab["backend"] == "none" else \
+            _no_llm_evidence(pipe, world, queries, proposals, abductor)
     seed = int(pipe.settings["seed"])
     for split, q in queries.items():
         m = proposals[split]["candidates"].shape[1]

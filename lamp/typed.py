@@ -207,12 +207,7 @@ class _TypedWorld:
     def __init__(self, pipe, abductor):
         from lamp.match import BM25Index
 
-        if pipe.settings["matching"]["method"] != "bm25":
-            from lamp.config import ConfigError
-
-            raise ConfigError(f"lamp.matching.method {pipe.settings['matching']['method']!r}: typed tasks retrieve "
-                              "inside each sequence with BM25's scope; use method 'bm25'")
-        store = pipe.load_data()
+        store = pipe.load_data()  # matching.method 'dense' was refused for typed tasks by the Pipeline
         self.event_base, self.seq_base, self.splits = {}, {}, {}
         marks, times, seq_ids, texts = [], [], [], []
         n_events = n_seqs = 0

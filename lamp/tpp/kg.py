@@ -49,14 +49,6 @@ def _check_task(task: str) -> None:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
-def _stream(store: EventStore, splits=("train", "valid", "test")):
-    parts = [getattr(store, s) for s in splits if getattr(store, s) is not None]
-    quads = np.concatenate([p.quadruples() for p in parts])
-    times = np.concatenate([p.times for p in parts])
-    order = np.argsort(times, kind="stable")
-    return quads[order], times[order]
-
-
 def _as_queries(queries, num_entities: int, num_relations: int, task: str) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(queries)
     if arr.ndim != 2 or arr.shape[1] != 4:
@@ -216,7 +208,7 @@ class KGHawkes:
             weights, train_nll = self._fit_weights(phi_true, phi_total)
             valid_nll = float("nan")
             if has_valid:
-                history_valid = _stream(store, ("train", "valid"))
+                history_valid = store.stream(("train", "valid"))
                 vq = (store.valid.quadruples(), store.valid.times)
                 v_true, v_total = self._features(rates, history_valid, *vq)
                 valid_nll = float(_core.kg_nll(v_true, v_total, weights)[0])
@@ -228,12 +220,12 @@ class KGHawkes:
                 print(f"[KGHawkes] half-lives {half_lives}: train NLL {train_nll:.4f}, valid NLL {valid_nll:.4f}")
         _, self.half_lives, self.weights = best
         self.fit_report = {"grid": report, "chosen": self.half_lives, "step": self.step}
-        self.history = _stream(store)
+        self.history = store.stream()
         return self
 
     def use_history(self, store: EventStore) -> "KGHawkes":
         """Use all events of ``store`` as the history of later queries (``fit`` does this)."""
-        self.history = _stream(store)
+        self.history = store.stream()
         return self
 
     def _require_fitted(self):
@@ -374,7 +366,7 @@ class RecurrencyBaseline(KGHawkes):
         w[0], w[1] = 1e-12, 1e-9
         w[2], w[3] = 1.0, 0.1  # triple, inverse triple
         self.weights = w
-        self.history = _stream(store)
+        self.history = store.stream()
         return self
 
 
