@@ -229,6 +229,9 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
                        const double *alpha, const double *beta, double end_time, double *loglik, double *dmu,
                        double *dalpha, double *dbeta, lamp_error *err)
 {
+    if (K == 1 && lamp_hawkes_loglik_one(times, marks, n, mu[0], alpha[0], beta[0], end_time, loglik, dmu, dalpha,
+                                         dbeta))
+        return LAMP_OK;
     {
         int uniform = K > 0;
         for (int64_t p = 1; p < K * K && uniform; p++)

@@ -36,7 +36,10 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
                        const double *alpha, const double *beta, double end_time, double *loglik, double *dmu,
                        double *dalpha, double *dbeta, lamp_error *err);
 
-#endif
+/* Internal: the one-type fast path (hawkes_one.c).  Returns 1 with the results when it applies
+ * (strictly increasing finite times, all marks 0, valid parameters, n >= 16), 0 otherwise. */
+int lamp_hawkes_loglik_one(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
+                           double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta);
 
 /* Ogata thinning with the exact bound, for the process after a history.
  *
@@ -65,3 +68,5 @@ int lamp_hawkes_loglik_batch(const double *times, const int64_t *marks, const in
 
 /* The streaming floor of the benchmarks: one pass that reads every time and mark once. */
 double lamp_hawkes_stream_floor(const double *times, const int64_t *marks, int64_t n);
+
+#endif

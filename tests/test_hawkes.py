@@ -289,3 +289,56 @@ def test_uniform_decay_fast_path(k, n, ties):
         fd = (hawkes_loglik(times, marks, mu, alpha + e, beta, end)
               - hawkes_loglik(times, marks, mu, alpha - e, beta, end)) / (2 * h)
         assert dalpha[i, j] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("n", [16, 17, 1033, 3001])
+def test_one_type_lanes_path(n):
+    """One type with strictly increasing times runs 8 lanes of events side by side (hawkes_one.c).  Its
+    log-likelihood must equal the NumPy oracle and its gradient finite differences, for lengths that
+    leave partial blocks, lanes of fewer than 8 steps and a tail; a huge decay (exp arguments below
+    -708) must not change that."""
+    rng = np.random.default_rng(n)
+    times = np.cumsum(rng.exponential(0.5, n))
+    marks = np.zeros(n, dtype=np.int64)
+    end = times[-1] + 0.3
+    for beta in (1.3, 2000.0):
+        mu, alpha = np.array([0.4]), np.array([[0.6]])
+        ll, dmu, dalpha, dbeta = hawkes_loglik_grad(times, marks, mu, alpha, beta, end)
+        if n <= 1033:
+            assert ll == pytest.approx(ref.loglik(times, marks, mu, alpha, np.full((1, 1), beta), end), rel=1e-11)
+        h = 1e-6 * beta
+        fd = (hawkes_loglik(times, marks, mu, alpha, beta + h, end)
+              - hawkes_loglik(times, marks, mu, alpha, beta - h, end)) / (2 * h)
+        assert dbeta == pytest.approx(fd, rel=1e-5, abs=1e-9)
+        fd = (hawkes_loglik(times, marks, mu, alpha + 1e-6, beta, end)
+              - hawkes_loglik(times, marks, mu, alpha - 1e-6, beta, end)) / 2e-6
+        assert dalpha[0, 0] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+        fd = (hawkes_loglik(times, marks, mu + 1e-6, alpha, beta, end)
+              - hawkes_loglik(times, marks, mu - 1e-6, alpha, beta, end)) / 2e-6
+        assert dmu[0] == pytest.approx(fd, rel=1e-6)
+    # the same sequence with a tie gets the left-limit semantics of the general path
+    tied = times.copy()
+    tied[n // 2] = tied[n // 2 - 1]
+    if n <= 1033:
+        assert hawkes_loglik(tied, marks, mu, alpha, 1.3, end) == pytest.approx(
+            ref.loglik(tied, marks, mu, alpha, np.full((1, 1), 1.3), end), rel=1e-11)
+
+
+@pytest.mark.parametrize("where", [0, 5, 200, 1020, 1028, 1032])
+def test_one_type_lanes_path_rejects_bad_events(where):
+    """A bad time or mark anywhere in a long one-type sequence (in a lane's 8-step tiles, its last
+    steps, or the tail) is reported like in a short one, never read as data."""
+    n = 1033
+    times = np.arange(1.0, n + 1.0)
+    marks = np.zeros(n, dtype=np.int64)
+    bad_marks = marks.copy()
+    bad_marks[where] = 1
+    with pytest.raises(ValueError, match=rf"marks\[{where}\] = 1 is outside"):
+        hawkes_loglik(times, bad_marks, [0.5], [[0.3]], 1.0, n + 1.0)
+    for value, message in ((np.nan, "not finite"), (np.inf, "not finite"), (-5.0, "sorted")):
+        bad = times.copy()
+        bad[where] = value
+        if where == 0 and value == -5.0:
+            continue  # a first time of -5 is a valid sequence
+        with pytest.raises(ValueError, match=message):
+            hawkes_loglik(bad, marks, [0.5], [[0.3]], 1.0, n + 1.0)

@@ -24,11 +24,20 @@ static int take(PyObject *t, PyObject *m, PyObject *mu, PyObject *alpha, PyObjec
     if (!(a->times = lamp_array_from(t, NPY_FLOAT64, 1, "times")) ||
         !(a->marks = lamp_array_from(m, NPY_INT64, 1, "marks")) ||
         !(a->mu = lamp_array_from(mu, NPY_FLOAT64, 1, "mu")) ||
-        !(a->alpha = lamp_array_from(alpha, NPY_FLOAT64, 2, "alpha")) ||
-        !(a->beta = lamp_array_from(beta, NPY_FLOAT64, 2, "beta")))
+        !(a->alpha = lamp_array_from(alpha, NPY_FLOAT64, 2, "alpha")))
         return -1;
     a->n = PyArray_DIM(a->times, 0);
     a->K = PyArray_DIM(a->mu, 0);
+    if (PyFloat_Check(beta)) { /* one decay for every pair: the K x K matrix is made here */
+        npy_intp dims[2] = {a->K, a->K};
+        double b = PyFloat_AS_DOUBLE(beta);
+        if (!(a->beta = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_FLOAT64)))
+            return -1;
+        double *p = PyArray_DATA(a->beta);
+        for (npy_intp i = 0; i < a->K * a->K; i++)
+            p[i] = b;
+    } else if (!(a->beta = lamp_array_from(beta, NPY_FLOAT64, 2, "beta")))
+        return -1;
     if (lamp_require_dim(a->marks, 0, a->n, "marks") < 0 || lamp_require_dim(a->alpha, 0, a->K, "alpha") < 0 ||
         lamp_require_dim(a->alpha, 1, a->K, "alpha") < 0 || lamp_require_dim(a->beta, 0, a->K, "beta") < 0 ||
         lamp_require_dim(a->beta, 1, a->K, "beta") < 0)

@@ -56,8 +56,52 @@ static void test_long_sequence_is_stable(void)
     free(m);
 }
 
+/* The one-type fast path (8 lanes of events, hawkes_one.c) against the general uniform-decay
+ * path, reached through an equivalent two-type model (type 1 never occurs and excites nothing).
+ * Lengths cover one partial block, lanes shorter than 8 steps, full blocks and a tail of < 8. */
+static void check_one_type_against_two(const double *t, int64_t n, double mu, double alpha, double beta,
+                                       double end, int expect_fast)
+{
+    int64_t *m = calloc((size_t)n, sizeof *m);
+    double ll1, g1[3], ll2, dmu2[2], da2[4], db2[4];
+    lamp_error err;
+    double mu2[2] = {mu, 0.0}, a2[4] = {alpha, 0.0, 0.0, 0.0}, b2[4] = {beta, beta, beta, beta};
+    int fast = lamp_hawkes_loglik_one(t, m, n, mu, alpha, beta, end, &ll1, &g1[0], &g1[1], &g1[2]);
+    CHECK(fast == expect_fast);
+    CHECK(lamp_hawkes_loglik(t, m, n, 1, &mu, &alpha, &beta, end, &ll1, &g1[0], &g1[1], &g1[2], &err) == LAMP_OK);
+    CHECK(lamp_hawkes_loglik(t, m, n, 2, mu2, a2, b2, end, &ll2, dmu2, da2, db2, &err) == LAMP_OK);
+    CHECK_CLOSE(ll1, ll2, 1e-12);
+    CHECK_CLOSE(g1[0], dmu2[0], 1e-11);
+    CHECK_CLOSE(g1[1], da2[0], 1e-11);
+    CHECK_CLOSE(g1[2], db2[0] + db2[1] + db2[2] + db2[3], 1e-10);
+    free(m);
+}
+
+static void test_one_type_fast_path(void)
+{
+    const int64_t lengths[] = {16, 17, 23, 100, 1031, 1032, 1033, 1039, 5000, 20000};
+    uint64_t s = 99;
+    for (size_t c = 0; c < sizeof lengths / sizeof *lengths; c++) {
+        int64_t n = lengths[c];
+        double *t = malloc((size_t)n * sizeof *t), now = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            now += 1e-6 + 2.0 * (double)(s >> 11) * 0x1.0p-53;
+            t[i] = now;
+        }
+        check_one_type_against_two(t, n, 0.4, 0.7, 1.3, now + 0.5, 1);
+        /* decays far below 1e-308 between events (exp argument < -708) */
+        check_one_type_against_two(t, n, 0.4, 0.7, 900.0, now + 0.5, 1);
+        /* ties need the grouped left limits of the general path */
+        t[n / 2] = t[n / 2 - 1];
+        check_one_type_against_two(t, n, 0.4, 0.7, 1.3, now + 0.5, 0);
+        free(t);
+    }
+}
+
 int main(void)
 {
+    RUN(test_one_type_fast_path);
     RUN(test_univariate_closed_form);
     RUN(test_bad_input);
     RUN(test_long_sequence_is_stable);

@@ -10,6 +10,8 @@ O(N K) per sequence with O(K^2) memory (lazily decayed per-pair states).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lamp import _core
@@ -17,7 +19,15 @@ from lamp import _core
 __all__ = ["HawkesProcess", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad", "hawkes_loglik_batch"]
 
 
-def _params(mu, alpha, beta):
+def _params(mu, alpha, beta, matrix=True):
+    """Checked ``(mu, alpha, beta, scalar)``; a scalar beta comes back as a (K, K) matrix unless
+    ``matrix=False`` (the C functions take a float too)."""
+    if isinstance(beta, float) and type(mu) is np.ndarray and type(alpha) is np.ndarray:  # noqa: E721
+        k = len(mu)
+        if (mu.dtype == np.float64 and alpha.dtype == np.float64 and mu.ndim == 1 and k
+                and alpha.shape == (k, k) and math.isfinite(beta) and beta > 0):
+            # the common case, without conversions (they cost more than the kernel on short sequences)
+            return mu, alpha, np.full((k, k), beta) if matrix else beta, True
     mu = np.asarray(mu, dtype=np.float64)
     if mu.ndim != 1 or len(mu) == 0:
         raise ValueError(f"mu must be a non-empty 1-D array of base rates, got shape {mu.shape}")
@@ -25,12 +35,13 @@ def _params(mu, alpha, beta):
     alpha = np.asarray(alpha, dtype=np.float64)
     if alpha.shape != (k, k):
         raise ValueError(f"alpha must have shape ({k}, {k}), got {alpha.shape}")
-    scalar = np.ndim(beta) == 0
+    # isinstance first: np.ndim on a float costs more than the kernel on a short sequence
+    scalar = isinstance(beta, (float, int, np.floating, np.integer)) or np.ndim(beta) == 0
     if scalar:
         beta = float(beta)
-        if not np.isfinite(beta) or beta <= 0:
+        if not math.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be finite and > 0, got {beta}")
-        beta_matrix = np.full((k, k), beta)
+        beta_matrix = np.full((k, k), beta) if matrix else beta
     else:
         beta_matrix = np.asarray(beta, dtype=np.float64)
         if beta_matrix.shape != (k, k):
@@ -39,6 +50,10 @@ def _params(mu, alpha, beta):
 
 
 def _events(times, marks):
+    if (type(times) is np.ndarray and type(marks) is np.ndarray and times.dtype == np.float64  # noqa: E721
+            and marks.dtype == np.int64 and times.ndim == 1 and times.shape == marks.shape and len(times)
+            and times.flags.c_contiguous and marks.flags.c_contiguous):
+        return times, marks  # already what the kernels take: skip the conversions (µs per call)
     times = np.asarray(times)
     if times.dtype.kind not in "fiu":
         raise TypeError(f"times must be numbers, got dtype {times.dtype}")
@@ -65,7 +80,7 @@ def hawkes_intensity(times, marks, mu, alpha, beta, query_times) -> np.ndarray:
 def hawkes_loglik(times, marks, mu, alpha, beta, end_time) -> float:
     """``sum_i log lambda_{c_i}(t_i) - sum_k integral_0^end_time lambda_k`` (compensator in closed form)."""
     times, marks = _events(times, marks)
-    mu, alpha, beta_matrix, _ = _params(mu, alpha, beta)
+    mu, alpha, beta_matrix, _ = _params(mu, alpha, beta, matrix=False)
     return _core.hawkes_loglik(times, marks, mu, alpha, beta_matrix, float(end_time), False)
 
 
@@ -73,9 +88,13 @@ def hawkes_loglik_grad(times, marks, mu, alpha, beta, end_time):
     """``(loglik, dmu, dalpha, dbeta)``: exact gradients; ``dbeta`` has the shape of ``beta`` (a float
     for a scalar decay)."""
     times, marks = _events(times, marks)
-    mu, alpha, beta_matrix, scalar = _params(mu, alpha, beta)
+    mu, alpha, beta_matrix, scalar = _params(mu, alpha, beta, matrix=False)
     ll, dmu, dalpha, dbeta = _core.hawkes_loglik(times, marks, mu, alpha, beta_matrix, float(end_time), True)
-    return ll, dmu, dalpha, float(dbeta.sum()) if scalar else dbeta
+    return ll, dmu, dalpha, _scalar_sum(dbeta) if scalar else dbeta
+
+
+def _scalar_sum(a):
+    return a.item() if a.size == 1 else float(a.sum())
 
 
 def hawkes_loglik_batch(data, mu, alpha, beta, end_times=None, grad: bool = False):
@@ -97,7 +116,7 @@ def hawkes_loglik_batch(data, mu, alpha, beta, end_times=None, grad: bool = Fals
     if not grad:
         return out
     ll, dmu, dalpha, dbeta = out
-    return ll, dmu, dalpha, float(dbeta.sum()) if scalar else dbeta
+    return ll, dmu, dalpha, _scalar_sum(dbeta) if scalar else dbeta
 
 
 class HawkesProcess:

@@ -1,0 +1,123 @@
+/* The eight-lane helpers of vmath.h, run through LAMP_CLONES functions so the variant the loader
+ * picks on this CPU (AVX-512, AVX2 or SSE2) is the one tested. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vmath.h"
+#include "check.h"
+
+static double uniform(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+static double ulps(double a, double b)
+{
+    if (a == b)
+        return 0.0;
+    return fabs(a - b) / (nextafter(fabs(b), INFINITY) - fabs(b));
+}
+
+LAMP_CLONES static void exp_array(const double *x, double *y, int64_t n)
+{
+    for (int64_t i = 0; i + 8 <= n; i += 8) {
+        lamp_v8d v;
+        memcpy(&v, x + i, sizeof v);
+        v = lamp_exp8(v);
+        memcpy(y + i, &v, sizeof v);
+    }
+}
+
+LAMP_CLONES static void frexp_array(const double *x, double *m, double *e, int64_t n)
+{
+    for (int64_t i = 0; i + 8 <= n; i += 8) {
+        lamp_v8d v, ex, mm;
+        memcpy(&v, x + i, sizeof v);
+        mm = lamp_frexp8(v, &ex);
+        memcpy(m + i, &mm, sizeof mm);
+        memcpy(e + i, &ex, sizeof ex);
+    }
+}
+
+LAMP_CLONES static void transpose_select(const double *in, double *out, double *sel)
+{
+    lamp_v8d r[8], c[8];
+    memcpy(r, in, sizeof r);
+    lamp_transpose8(r, c);
+    memcpy(out, c, sizeof c);
+    lamp_v8d s = lamp_select8(r[0] < 0.5, r[1], r[2]);
+    memcpy(sel, &s, sizeof s);
+}
+
+/* exp over its whole fast range [-708, 0], at several scales, to 1 ulp of libm */
+static void test_exp_accuracy(void)
+{
+    enum { N = 1 << 20 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    uint64_t s = 42;
+    const double scale[] = {708.0, 30.0, 1.0, 1e-3, 1e-9};
+    for (int i = 0; i < N; i++)
+        x[i] = -scale[i % 5] * uniform(&s);
+    x[0] = 0.0;
+    x[1] = -0.0;
+    x[2] = -708.0;
+    x[3] = -1e-300;
+    x[4] = -0x1.62e42fefa39efp-6; /* half a table step */
+    exp_array(x, y, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double u = ulps(y[i], exp(x[i]));
+        worst = u > worst ? u : worst;
+    }
+    CHECK(worst <= 1.0);
+    CHECK(y[0] == 1.0 && y[1] == 1.0);
+    free(x);
+    free(y);
+}
+
+/* v = m 2^e exactly, with m in [1, 2), over the positive normal range */
+static void test_frexp(void)
+{
+    enum { N = 1 << 16 };
+    double *x = malloc(N * sizeof *x), *m = malloc(N * sizeof *m), *e = malloc(N * sizeof *e);
+    uint64_t s = 7;
+    for (int i = 0; i < N; i++)
+        x[i] = ldexp(1.0 + uniform(&s), (int)(uniform(&s) * 2040.0) - 1020);
+    x[0] = 1.0;
+    x[1] = 0x1.fffffffffffffp0;
+    x[2] = 0x1p-1022;
+    frexp_array(x, m, e, N);
+    int exact = 1;
+    for (int i = 0; i < N; i++)
+        exact &= m[i] >= 1.0 && m[i] < 2.0 && ldexp(m[i], (int)e[i]) == x[i];
+    CHECK(exact);
+    free(x);
+    free(m);
+    free(e);
+}
+
+static void test_transpose_and_select(void)
+{
+    double in[64], out[64], sel[8];
+    for (int i = 0; i < 64; i++)
+        in[i] = i / 64.0;
+    transpose_select(in, out, sel);
+    int ok = 1;
+    for (int k = 0; k < 8; k++)
+        for (int l = 0; l < 8; l++)
+            ok &= out[k * 8 + l] == in[l * 8 + k];
+    CHECK(ok);
+    for (int l = 0; l < 8; l++) /* row 0 is below 0.5 everywhere: row 1 is picked */
+        CHECK(sel[l] == in[8 + l]);
+}
+
+int main(void)
+{
+    RUN(test_exp_accuracy);
+    RUN(test_frexp);
+    RUN(test_transpose_and_select);
+    return CHECK_SUMMARY("test_vmath");
+}
