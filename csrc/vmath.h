@@ -1,44 +1,95 @@
-/* Eight-lane double-precision helpers for the likelihood kernels: exp, frexp, select and an
- * 8 x 8 transpose, written with GCC/Clang vector extensions.
+/* Vector helpers for the likelihood kernels (GCC/Clang vector extensions): exp, frexp, select
+ * and an 8 x 8 transpose, at 2, 4 and 8 double lanes.
  *
  * libm's exp and log are scalar calls (~5 ns each here) and the likelihood needs one exp and one
- * log per event, so the kernels work on 8 events at a time with these instead.  exp uses a
- * classical argument reduction, a 16-entry table and a short Taylor polynomial and is accurate
- * to 1 ulp (checked against libm in csrc/tests/test_vmath.c); no log is needed: a sum of logs is
- * taken as ln 2 times a sum of binary exponents plus the log of a product of mantissas.
+ * log per event, so the kernels work on a vector of events at a time with these instead.  exp
+ * uses a classical argument reduction and a Taylor polynomial and is accurate to 1 ulp (checked
+ * against libm in csrc/tests/test_vmath.c); no log is needed: a sum of logs is taken as ln 2
+ * times a sum of binary exponents plus the log of a product of mantissas.
  *
- * On x86-64 Linux with GCC or Clang, a kernel marked LAMP_CLONES is compiled three times
- * (baseline SSE2, AVX2 + FMA, AVX-512) and the loader picks the widest the CPU has
- * (target_clones), so a wheel built on one machine runs everywhere.  Results may differ in the
- * last bits between these variants (FMA contraction); on one machine they are deterministic. */
+ * A kernel is written once (a template header) and compiled per width: 8 lanes for AVX-512,
+ * 4 for AVX2 + FMA, 2 for the SSE2 baseline and other CPUs, each width in its native registers
+ * (GCC's lowering of a wider vector type splits it badly).  On x86-64 the widest the CPU has is
+ * picked at run time (LAMP_X86_DISPATCH), so a wheel built on one machine runs everywhere.
+ * Results may differ in the last bits between widths (FMA contraction, summation order); on one
+ * machine they are deterministic. */
 #ifndef LAMP_VMATH_H
 #define LAMP_VMATH_H
 
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(LAMP_NO_CLONES)
-#define LAMP_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LAMP_NO_DISPATCH)
+#define LAMP_X86_DISPATCH 1
+#define LAMP_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define LAMP_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+#define LAMP_HAVE_AVX512() (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v4"))
+#define LAMP_HAVE_AVX2() (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v3"))
 #else
-#define LAMP_CLONES
+#define LAMP_X86_DISPATCH 0
 #endif
 
-/* Eight lanes at once with GCC/Clang vector extensions: the compiler lowers them to one AVX-512
- * register, two AVX2 registers or four SSE2 registers, whichever the function is compiled for. */
 typedef double lamp_v8d __attribute__((vector_size(64)));
 typedef uint64_t lamp_v8u __attribute__((vector_size(64)));
 typedef int64_t lamp_v8i __attribute__((vector_size(64)));
+typedef double lamp_v4d __attribute__((vector_size(32)));
+typedef uint64_t lamp_v4u __attribute__((vector_size(32)));
+typedef int64_t lamp_v4i __attribute__((vector_size(32)));
+typedef double lamp_v2d __attribute__((vector_size(16)));
+typedef uint64_t lamp_v2u __attribute__((vector_size(16)));
+typedef int64_t lamp_v2i __attribute__((vector_size(16)));
 
 #define LAMP_INLINE static inline __attribute__((always_inline))
 
-/* GCC warns (-Wpsabi) that passing 64-byte vectors by value has an ABI that depends on AVX-512.
- * lamp never passes them across a call: these helpers are always inlined and no function with
- * external linkage takes or returns a vector; the builds pass -Wno-psabi. */
+/* GCC warns (-Wpsabi) that passing 32- and 64-byte vectors by value has an ABI that depends on
+ * AVX / AVX-512.  lamp never passes them across a call: these helpers are always inlined and no
+ * function with external linkage takes or returns a vector; the builds pass -Wno-psabi. */
+
+/* lane-wise select: lanes of mask all ones pick a, all zeros pick b; VU is the unsigned vector
+ * type of the width */
+#define lamp_select(VD, VU, mask, a, b) ((VD)(((VU)(mask) & (VU)(a)) | (~(VU)(mask) & (VU)(b))))
+
+/* Per width W (v2, v4, v8):
+ *   lamp_exp_poly_W(x): exp(x) for -708 <= x <= 0.  x = K ln 2 + r, |r| <= ln 2 / 2, and
+ *     exp(r) - 1 = r + r^2 q(r) with q the Taylor polynomial to r^11 / 13! (truncation < 5e-18
+ *     relative) by Estrin's scheme (a short dependency chain, so consecutive calls overlap).
+ *   lamp_frexp_W(v, &e): v = m 2^e for positive normal v, m in [1, 2), e exact (as doubles). */
+#define LAMP_VEC_HELPERS(W, VD, VU)                                                                      \
+    LAMP_INLINE VD lamp_exp_poly_##W(VD x)                                                               \
+    {                                                                                                    \
+        const double ln2hi = 0x1.62e42fee00000p-1, ln2lo = 0x1.a39ef35793c76p-33;                        \
+        VD kd = x * 0x1.71547652b82fep0 + 0x1.8p52; /* round(x / ln 2) in the low mantissa bits */      \
+        VU ki = (VU)kd;                                                                                  \
+        kd -= 0x1.8p52;                                                                                  \
+        VD r = (x - kd * ln2hi) - kd * ln2lo; /* kd * ln2hi is exact */                                 \
+        VD r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;                                                       \
+        VD b0 = r * (1.0 / 6.0) + 0.5, b1 = r * (1.0 / 120.0) + 1.0 / 24.0;                             \
+        VD b2 = r * (1.0 / 5040.0) + 1.0 / 720.0, b3 = r * (1.0 / 362880.0) + 1.0 / 40320.0;            \
+        VD b4 = r * (1.0 / 39916800.0) + 1.0 / 3628800.0;                                                \
+        VD b5 = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;                                            \
+        VD c0 = b1 * r2 + b0, c1 = b3 * r2 + b2, c2 = b5 * r2 + b4;                                      \
+        VD p = r2 * ((c1 * r4 + c0) + c2 * r8) + r;                                                      \
+        VD scale = (VD)((ki + 1023u) << 52); /* 2^K: K in [-1022, 0] */                                 \
+        return scale + scale * p;                                                                        \
+    }                                                                                                    \
+    LAMP_INLINE VD lamp_frexp_##W(VD v, VD *e)                                                           \
+    {                                                                                                    \
+        VU u = (VU)v;                                                                                    \
+        *e = (VD)((u >> 52) | 0x4330000000000000ULL) - (0x1p52 + 1023.0);                                \
+        return (VD)((u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);                                \
+    }
+
+LAMP_VEC_HELPERS(v2, lamp_v2d, lamp_v2u)
+LAMP_VEC_HELPERS(v4, lamp_v4d, lamp_v4u)
+LAMP_VEC_HELPERS(v8, lamp_v8d, lamp_v8u)
+
+/* AVX-512 only (its two-register shuffles make them cheap): */
 
 /* exp(x) lane by lane for -708 <= x <= 0.  x = (K / 16) ln 2 + r with |r| <= ln 2 / 32, so
  * exp(x) = 2^(K >> 4) 2^((K & 15) / 16) exp(r): the 16 values 2^(j / 16) (correctly rounded) are
  * looked up by a register shuffle, and exp(r) - 1 = r + r^2 q(r) with q the Taylor polynomial to
- * r^5 / 7! (truncation < 2e-18 relative), by Estrin's scheme.  About 1.5 ulp. */
-LAMP_INLINE lamp_v8d lamp_exp8(lamp_v8d x)
+ * r^5 / 7! (truncation < 2e-18 relative), by Estrin's scheme.  1 ulp, in fewer operations than
+ * lamp_exp_poly_v8. */
+LAMP_INLINE lamp_v8d lamp_exp_table_v8(lamp_v8d x)
 {
     const lamp_v8d tlo = {0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
                           0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0};
@@ -60,11 +111,6 @@ LAMP_INLINE lamp_v8d lamp_exp8(lamp_v8d x)
     return scale + scale * p;
 }
 
-/* lane-wise select: lanes of mask all ones pick a, all zeros pick b (a macro: as a function GCC
- * prints a note about the 64-byte parameter ABI for every file that includes this header) */
-#define lamp_select8(mask, a, b)                                                                      \
-    ((lamp_v8d)(((lamp_v8u)(mask) & (lamp_v8u)(a)) | (~(lamp_v8u)(mask) & (lamp_v8u)(b))))
-
 /* c[k][l] = r[l][k]: an 8 x 8 transpose in three rounds of two-register shuffles */
 LAMP_INLINE void lamp_transpose8(const lamp_v8d r[8], lamp_v8d c[8])
 {
@@ -85,14 +131,6 @@ LAMP_INLINE void lamp_transpose8(const lamp_v8d r[8], lamp_v8d c[8])
         c[k] = __builtin_shuffle(u[k], u[k + 4], lo4);
         c[k + 4] = __builtin_shuffle(u[k], u[k + 4], hi4);
     }
-}
-
-/* v = m 2^e for positive normal v: returns m in [1, 2) and sets *e (exact, as doubles) */
-LAMP_INLINE lamp_v8d lamp_frexp8(lamp_v8d v, lamp_v8d *e)
-{
-    lamp_v8u u = (lamp_v8u)v;
-    *e = (lamp_v8d)((u >> 52) | 0x4330000000000000ULL) - (0x1p52 + 1023.0);
-    return (lamp_v8d)((u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
 }
 
 #endif
