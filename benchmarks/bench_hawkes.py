@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import best_time, machine, table  # noqa: E402
+from common import best_paired, best_time, machine, table  # noqa: E402
 
 from lamp import _core  # noqa: E402
 from lamp._reference import hawkes as ref  # noqa: E402
@@ -29,7 +29,7 @@ def data(k, n, seed=0):
 
 def reps(n):
     """Enough runs for a stable best time: a call on 10,000 events lasts ~20 us."""
-    return max(5, 2_000_000 // n)
+    return max(15, 2_000_000 // n)
 
 
 def times_floor(wall, floor):
@@ -42,8 +42,8 @@ def main():
     for k in (1, 10, 100):
         for n in (10_000, 1_000_000):
             t, m, mu, alpha, beta = data(k, n)
-            wall, _, _ = best_time(lambda: hawkes_loglik_grad(t, m, mu, alpha, beta, t[-1]), repeat=reps(n))
-            floor, _, _ = best_time(lambda: _core._hawkes_stream_floor(t, m), repeat=reps(n))
+            wall, floor, _ = best_paired(lambda: hawkes_loglik_grad(t, m, mu, alpha, beta, t[-1]),
+                                         lambda: _core._hawkes_stream_floor(t, m), repeat=reps(n))
             rows.append([k, f"{n:,}", "lamp C loglik + gradient (K x K beta)", f"{n / wall:,.0f}",
                          times_floor(wall, floor)])
         t, m, mu, alpha, beta = data(k, 10_000)
@@ -80,9 +80,9 @@ def tick_rows():
             t, m, mu, alpha, _ = data(k, n)
             coeffs = np.concatenate([mu, alpha.ravel()])
             per_type = [t[m == j] for j in range(k)]
-            floor, _, _ = best_time(lambda: _core._hawkes_stream_floor(t, m), repeat=reps(n))
-            wall, _, (ll, dmu, dalpha, _) = best_time(lambda: hawkes_loglik_grad(t, m, mu, alpha, decay, t[-1]),
-                                                      repeat=reps(n))
+            wall, floor, (ll, dmu, dalpha, _) = best_paired(
+                lambda: hawkes_loglik_grad(t, m, mu, alpha, decay, t[-1]), lambda: _core._hawkes_stream_floor(t, m),
+                repeat=reps(n))
             rows.append([k, f"{n:,}", "lamp C loglik + gradient (scalar beta)", f"{n / wall:,.0f}",
                          times_floor(wall, floor)])
 

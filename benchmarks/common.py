@@ -15,6 +15,21 @@ def best_time(fn, repeat=3):
     return best
 
 
+def best_paired(fn_a, fn_b, repeat=5):
+    """(best wall seconds of fn_a, of fn_b, fn_a's result), the two run alternately so that a slow
+    spell of the machine weighs on both alike (for ratios between them)."""
+    best_a = best_b = float("inf")
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        best_a, best_b = min(best_a, t1 - t0), min(best_b, t2 - t1)
+    return best_a, best_b, result
+
+
 def table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
