@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmath.h"
+
 int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
                       const double *alpha, const double *beta, double end_time, lamp_error *err)
 {
@@ -248,14 +250,22 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
     if (rc != LAMP_OK)
         return rc;
     int grads = dmu && dalpha && dbeta;
+    /* the K exps an event needs (its row of pairs; the column it updates) are computed together
+     * by lamp_vexp into scratch rows; betaT is beta transposed, so a column's decays are a row */
     double *S = calloc((size_t)(K * K), sizeof(double));
     double *D = grads ? calloc((size_t)(K * K), sizeof(double)) : NULL;
     double *last = calloc((size_t)K, sizeof(double));
     double *count = calloc((size_t)K, sizeof(double));
-    if (!S || !last || !count || (grads && !D)) {
+    double *betaT = malloc(sizeof(double) * (size_t)(K * K));
+    double *gap = malloc(sizeof(double) * (size_t)K), *decay = malloc(sizeof(double) * (size_t)K);
+    double *arg = malloc(sizeof(double) * (size_t)K);
+    if (!S || !last || !count || (grads && !D) || !betaT || !gap || !decay || !arg) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
         goto finally;
     }
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t j = 0; j < K; j++)
+            betaT[j * K + k] = beta[k * K + j];
     if (grads) {
         memset(dmu, 0, (size_t)K * sizeof(double));
         memset(dalpha, 0, (size_t)(K * K) * sizeof(double));
@@ -270,29 +280,47 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
         /* intensities of the whole group before any of it enters the history */
         for (int64_t e = i; e < g; e++) {
             int64_t c = marks[e];
-            double lam = mu[c];
+            const double *brow = beta + c * K, *arow = alpha + c * K, *Srow = S + c * K;
             for (int64_t j = 0; j < K; j++) {
-                double b = beta[c * K + j];
-                lam += alpha[c * K + j] * b * S[c * K + j] * exp(-b * (t - last[j]));
+                gap[j] = t - last[j];
+                arg[j] = -brow[j] * gap[j];
             }
+            lamp_vexp(arg, decay, K);
+            double lam = mu[c];
+            for (int64_t j = 0; j < K; j++)
+                lam += arow[j] * brow[j] * Srow[j] * decay[j];
             if (!(lam > 0.0)) {
                 rc = zero_intensity(err, e, c);
                 goto finally;
             }
             total += log(lam);
             if (grads) {
-                dmu[c] += 1.0 / lam;
+                const double *Drow = D + c * K;
+                double inv = 1.0 / lam;
+                dmu[c] += inv;
                 for (int64_t j = 0; j < K; j++) {
-                    double b = beta[c * K + j], dt = t - last[j], decay = exp(-b * dt);
-                    double s = S[c * K + j] * decay, d = decay * (D[c * K + j] + dt * S[c * K + j]);
-                    dalpha[c * K + j] += b * s / lam;
-                    dbeta[c * K + j] += alpha[c * K + j] * (s - b * d) / lam;
+                    double b = brow[j], s = Srow[j] * decay[j];
+                    double d = decay[j] * (Drow[j] + gap[j] * Srow[j]);
+                    dalpha[c * K + j] += b * s * inv;
+                    dbeta[c * K + j] += arow[j] * (s - b * d) * inv;
                 }
             }
         }
         for (int64_t e = i; e < g; e++) {
             int64_t c = marks[e];
-            bring_column(K, c, t, beta, S, D, last);
+            double dt = t - last[c];
+            if (dt != 0.0) { /* bring column c to time t */
+                const double *bcol = betaT + c * K;
+                for (int64_t k = 0; k < K; k++)
+                    arg[k] = -bcol[k] * dt;
+                lamp_vexp(arg, decay, K);
+                for (int64_t k = 0; k < K; k++) {
+                    if (D)
+                        D[k * K + c] = decay[k] * (D[k * K + c] + dt * S[k * K + c]);
+                    S[k * K + c] *= decay[k];
+                }
+                last[c] = t;
+            }
             for (int64_t k = 0; k < K; k++)
                 S[k * K + c] += 1.0;
             count[c] += 1.0;
@@ -301,12 +329,17 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
     }
     for (int64_t k = 0; k < K; k++) {
         double compensator = mu[k] * end_time;
+        const double *brow = beta + k * K;
         for (int64_t j = 0; j < K; j++) {
-            double b = beta[k * K + j], dt = end_time - last[j], decay = exp(-b * dt);
-            double s = S[k * K + j] * decay;
+            gap[j] = end_time - last[j];
+            arg[j] = -brow[j] * gap[j];
+        }
+        lamp_vexp(arg, decay, K);
+        for (int64_t j = 0; j < K; j++) {
+            double s = S[k * K + j] * decay[j];
             compensator += alpha[k * K + j] * (count[j] - s);
             if (grads) {
-                double d = decay * (D[k * K + j] + dt * S[k * K + j]);
+                double d = decay[j] * (D[k * K + j] + gap[j] * S[k * K + j]);
                 dalpha[k * K + j] -= count[j] - s;
                 dbeta[k * K + j] -= alpha[k * K + j] * d;
             }
@@ -321,6 +354,10 @@ finally:
     free(D);
     free(last);
     free(count);
+    free(betaT);
+    free(gap);
+    free(decay);
+    free(arg);
     return rc;
 }
 

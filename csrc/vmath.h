@@ -82,6 +82,10 @@ LAMP_VEC_HELPERS(v2, lamp_v2d, lamp_v2u)
 LAMP_VEC_HELPERS(v4, lamp_v4d, lamp_v4u)
 LAMP_VEC_HELPERS(v8, lamp_v8d, lamp_v8u)
 
+/* y[i] = exp(x[i]), meant for x[i] <= 0 (others are right too, via libm), at the widest vector
+ * width of the CPU; 1 ulp.  x and y must not overlap. */
+void lamp_vexp(const double *x, double *y, int64_t n);
+
 /* AVX-512 only (its two-register shuffles make them cheap): */
 
 /* exp(x) lane by lane for -708 <= x <= 0.  x = (K / 16) ln 2 + r with |r| <= ln 2 / 32, so
