@@ -38,15 +38,13 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
 
 /* Internal: the one-type fast path (hawkes_one.c).  Returns 1 with the results when it applies
  * (strictly increasing finite times, all marks 0, valid parameters, n >= 2 x the vector width),
- * 0 otherwise.  _width runs it at a given vector width (2, 4 or 8 lanes; -1 when this CPU cannot);
- * lamp_simd_width() is the width used: the widest the CPU has, or narrower if the environment
- * variable LAMP_SIMD_WIDTH (2 or 4) says so. */
+ * 0 otherwise, at the width lamp_simd_width() gives (vmath.h).  _width runs it at a given vector
+ * width (2, 4 or 8 lanes; -1 when this CPU cannot). */
 int lamp_hawkes_loglik_one(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
                            double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta);
 int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *marks, int64_t n, double mu,
                                  double alpha, double b, double end_time, double *loglik, double *dmu, double *dalpha,
                                  double *dbeta);
-int lamp_simd_width(void);
 
 /* Ogata thinning with the exact bound, for the process after a history.
  *

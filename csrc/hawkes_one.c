@@ -80,21 +80,6 @@ static inline double mantissa(double v, double *exponent)
 #include "hawkes_one_impl.h"
 #endif
 
-int lamp_simd_width(void)
-{
-    int w = 2;
-#if LAMP_X86_DISPATCH
-    if (LAMP_HAVE_AVX512())
-        w = 8;
-    else if (LAMP_HAVE_AVX2())
-        w = 4;
-#endif
-    const char *force = getenv("LAMP_SIMD_WIDTH"); /* only ever narrower than the CPU allows */
-    if (force && (atoi(force) == 2 || atoi(force) == 4) && atoi(force) < w)
-        w = atoi(force);
-    return w;
-}
-
 int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *marks, int64_t n, double mu,
                                  double alpha, double b, double end_time, double *loglik, double *dmu, double *dalpha,
                                  double *dbeta)

@@ -1,7 +1,8 @@
-/* exp over arrays at the CPU's widest vector width (see vmath.h). */
+/* The vector width to use, and exp over arrays at that width (see vmath.h). */
 #include "vmath.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* y = exp(x) for x <= 0; any x outside [-708, 0] (or NaN) is redone by libm from x afterwards,
@@ -45,6 +46,21 @@ LAMP_TARGET_AVX512 static void vexp_v8(const double *x, double *y, int64_t n)
     VEXP_BODY(lamp_v8d, lamp_v8u, 8, lamp_exp_table_v8)
 #endif
 
+int lamp_simd_width(void)
+{
+    int w = 2;
+#if LAMP_X86_DISPATCH
+    if (LAMP_HAVE_AVX512())
+        w = 8;
+    else if (LAMP_HAVE_AVX2())
+        w = 4;
+#endif
+    const char *force = getenv("LAMP_SIMD_WIDTH"); /* only ever narrower than the CPU allows */
+    if (force && (atoi(force) == 2 || atoi(force) == 4) && atoi(force) < w)
+        w = atoi(force);
+    return w;
+}
+
 void lamp_vexp(const double *x, double *y, int64_t n)
 {
     if (n < 4) { /* a vector's latency costs more than a few libm calls */
@@ -53,11 +69,12 @@ void lamp_vexp(const double *x, double *y, int64_t n)
         return;
     }
 #if LAMP_X86_DISPATCH
-    if (LAMP_HAVE_AVX512()) {
+    int width = lamp_simd_width();
+    if (width == 8) {
         vexp_v8(x, y, n);
         return;
     }
-    if (LAMP_HAVE_AVX2()) {
+    if (width == 4) {
         vexp_v4(x, y, n);
         return;
     }

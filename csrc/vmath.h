@@ -82,8 +82,13 @@ LAMP_VEC_HELPERS(v2, lamp_v2d, lamp_v2u)
 LAMP_VEC_HELPERS(v4, lamp_v4d, lamp_v4u)
 LAMP_VEC_HELPERS(v8, lamp_v8d, lamp_v8u)
 
-/* y[i] = exp(x[i]), meant for x[i] <= 0 (others are right too, via libm), at the widest vector
- * width of the CPU; 1 ulp.  x and y must not overlap. */
+/* The vector width the kernels use: 8 (AVX-512), 4 (AVX2 + FMA) or 2, the widest the CPU has,
+ * or narrower when the environment variable LAMP_SIMD_WIDTH is 2 or 4 (for tests and
+ * comparisons; it cannot select a width the CPU lacks). */
+int lamp_simd_width(void);
+
+/* y[i] = exp(x[i]), meant for x[i] <= 0 (others are right too, via libm), at the kernels' vector
+ * width (lamp_simd_width); 1 ulp.  x and y must not overlap. */
 void lamp_vexp(const double *x, double *y, int64_t n);
 
 /* AVX-512 only (its two-register shuffles make them cheap): */
