@@ -342,3 +342,27 @@ def test_one_type_lanes_path_rejects_bad_events(where):
             continue  # a first time of -5 is a valid sequence
         with pytest.raises(ValueError, match=message):
             hawkes_loglik(bad, marks, [0.5], [[0.3]], 1.0, n + 1.0)
+
+
+def test_simd_width_and_its_override():
+    """The vector width is reported, and LAMP_SIMD_WIDTH can only narrow it; results agree across widths."""
+    import os
+    import subprocess
+    import sys
+
+    from lamp import _core
+    assert _core.simd_width() in (2, 4, 8)
+    code = ("import numpy as np; from lamp import _core; from lamp.tpp import hawkes_loglik_grad;"
+            "t = np.cumsum(np.random.default_rng(5).exponential(1.0, 999)); m = np.zeros(999, dtype=np.int64);"
+            "print(_core.simd_width(), repr(hawkes_loglik_grad(t, m, [0.3], [[0.5]], 1.7, t[-1] + 1)[0]))")
+    out = {}
+    for width in ("2", "4", "16"):
+        env = dict(os.environ, LAMP_SIMD_WIDTH=width)
+        got, ll = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                 check=True).stdout.split()
+        out[width] = (int(got), float(ll))
+    assert out["2"][0] == 2
+    assert out["4"][0] == min(4, _core.simd_width())
+    assert out["16"][0] == _core.simd_width()  # not a width: ignored
+    assert out["2"][1] == pytest.approx(out["16"][1], rel=1e-13)
+    assert out["4"][1] == pytest.approx(out["16"][1], rel=1e-13)

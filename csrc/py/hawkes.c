@@ -3,6 +3,7 @@
 
 #include "../hawkes.h"
 #include "../quadrature.h"
+#include "../vmath.h"
 
 typedef struct {
     PyArrayObject *times, *marks, *mu, *alpha, *beta;
@@ -269,6 +270,13 @@ finally:
     return result;
 }
 
+static PyObject *simd_width(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyLong_FromLong(lamp_simd_width());
+}
+
 static PyObject *hawkes_stream_floor(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -362,6 +370,9 @@ static PyMethodDef hawkes_methods[] = {
      "integrate_intervals(starts, ends, values (n, G), weights (G,)) -> (n,) integrals"},
     {"hawkes_loglik_batch", hawkes_loglik_batch, METH_VARARGS,
      "hawkes_loglik_batch(times, marks, offsets, mu, alpha, beta, end_times, want_grad) -> summed over sequences"},
+    {"simd_width", simd_width, METH_NOARGS,
+     "simd_width() -> int: lanes of the vector kernels on this CPU (8 AVX-512, 4 AVX2, 2 otherwise; "
+     "LAMP_SIMD_WIDTH=2 or 4 narrows it)"},
     {"_hawkes_stream_floor", hawkes_stream_floor, METH_VARARGS,
      "_hawkes_stream_floor(times, marks) -> float: one pass reading every time and mark (benchmark floor)"},
     {"hawkes_sample_next", hawkes_sample_next, METH_VARARGS,
