@@ -21,9 +21,10 @@
  * 1 / lambda per event.
  *
  * Only for strictly increasing finite times (ties need the grouped left limits of the general
- * path), marks all 0 and mu large enough that the exp argument clamp at -708 (a decay below
- * 3e-308 is taken as 3e-308) cannot show; otherwise it returns 0 and the caller runs the general
- * path, which also produces the error messages. */
+ * path), marks all 0 and parameters in ranges where the exp argument clamp at -708 (a decay
+ * below 3e-308 is taken as 3e-308) cannot show (see the test at the top of the kernel, wide
+ * beyond any real data); otherwise it returns 0 and the caller runs the general path, which also
+ * produces the error messages. */
 #include "hawkes.h"
 
 #include <float.h>

@@ -11,13 +11,15 @@
 ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
                              double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta)
 {
-    if (n < 2 * ONE_LANES || !(mu >= 1e-250) || !isfinite(times[0]) || !(end_time >= times[n - 1]) ||
-        !isfinite(end_time) || !(b > 0.0) || !isfinite(b) || !(alpha >= 0.0) || !isfinite(alpha) || !isfinite(mu))
+    if (n < 2 * ONE_LANES || !isfinite(times[0]) || !isfinite(end_time) || !(end_time >= times[n - 1]) ||
+        !(b > 0.0) || !isfinite(b) || !(alpha >= 0.0) || !isfinite(alpha) || marks[0] != 0)
         return 0;
-    if (marks[0] != 0)
-        return 0;
-    double ab = alpha * b;
-    if (!(ab < 1e200))
+    /* ranges where the exp clamp cannot show and every lambda is a positive normal number:
+     * decays below e^-708 are taken as e^-708 (3.3e-308), which moves a state by at most
+     * 3.3e-308 (n + span n) -- below 1e-107 relative to lambda >= mu here -- and keeps
+     * mu <= lambda <= mu (1 + 1e100) */
+    double ab = alpha * b, span = times[n - 1] - times[0];
+    if (!(mu >= 1e-300 && mu <= 1e200 && ab * (double)n <= mu * 1e100 && span <= 1e100))
         return 0;
 
     ONE_VD RT[SPAN], HT[SPAN], ET[SPAN], TT[SPAN];
