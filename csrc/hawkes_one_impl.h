@@ -45,26 +45,26 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
             tc[l] = t0[l * q - 1];
         const ONE_VD tstart = tc;
         ONE_VU flags = {0}, markbits = {0};
-        /* one step of the 8 lanes, t = the lanes' next times */
-#define LANE_STEP(t_, j_)                                                                                  \
-    do {                                                                                                   \
-        ONE_VD t = (t_), dt = t - tc;                                                                   \
-        tc = t;                                                                                            \
-        /* the sign bit of u | (u - 1) | (u + 2^52) is set for dt <= 0 (either zero) and for an        \
-         * infinite or NaN dt: a tie, unsorted or non-finite times */                                     \
-        ONE_VU u = (ONE_VU)dt;                                                                         \
-        flags |= u | (u - 1u) | (u + 0x0010000000000000ULL);                                               \
-        ONE_VD x = -b * dt;                                                                              \
-        ONE_VD e = ONE_EXP(lamp_select(ONE_VD, ONE_VU, x < -708.0, zero - 708.0, x));                               \
-        /* written so that each carried state takes one multiply-add per step */                         \
-        ONE_VD w = e * dt;                                                                               \
-        RT[j_] = e * s;                                                                                    \
-        d = e * d + w * s; /* = H */                                                                       \
-        s = e * s + 1.0;                                                                                   \
-        E *= e;                                                                                            \
-        HT[j_] = d;                                                                                        \
-        ET[j_] = E;                                                                                        \
-        TT[j_] = t - tstart; /* time since the event before the lane */                                 \
+        /* one step of all lanes: t_ = the lanes' next times, j_ = the step */
+#define LANE_STEP(t_, j_)                                                                                      \
+    do {                                                                                                       \
+        ONE_VD t = (t_), dt = t - tc;                                                                          \
+        tc = t;                                                                                                \
+        /* the sign bit of u | (u - 1) | (u + 2^52) is set for dt <= 0 (either zero) and for an                \
+         * infinite or NaN dt: a tie, unsorted or non-finite times */                                          \
+        ONE_VU u = (ONE_VU)dt;                                                                                 \
+        flags |= u | (u - 1u) | (u + 0x0010000000000000ULL);                                                   \
+        ONE_VD x = -b * dt;                                                                                    \
+        ONE_VD e = ONE_EXP(lamp_select(ONE_VD, ONE_VU, x < -708.0, zero - 708.0, x));                          \
+        /* written so that each carried state takes one multiply-add per step */                               \
+        ONE_VD w = e * dt;                                                                                     \
+        RT[j_] = e * s;                                                                                        \
+        d = e * d + w * s; /* = H */                                                                           \
+        s = e * s + 1.0;                                                                                       \
+        E *= e;                                                                                                \
+        HT[j_] = d;                                                                                            \
+        ET[j_] = E;                                                                                            \
+        TT[j_] = t - tstart; /* time since the event before the lane */                                        \
     } while (0)
         int64_t j = 0;
 #if ONE_TILE
