@@ -348,7 +348,9 @@ static void blas_single_end(void)
 /* sin and cos of n arguments, branch-free and vectorisable, for the float32 path: reduction by pi / 2
  * in float64, then Taylor polynomials on [-pi/4, pi/4] (absolute error below 4e-7, under float32's
  * rounding of the result). */
-static void fast_sincos(const double *arg, int64_t n, double *s_out, double *c_out)
+/* inlined into the embedding phase, so it is compiled for each of that phase's targets */
+static inline __attribute__((always_inline)) void fast_sincos(const double *arg, int64_t n, double *s_out,
+                                                               double *c_out)
 {
     for (int64_t i = 0; i < n; i++) {
         double x = arg[i];
@@ -366,6 +368,16 @@ static void fast_sincos(const double *arg, int64_t n, double *s_out, double *c_o
         c_out[i] = (q == 1.0 || aq == 2.0) ? -c1 : c1;  /* quadrants 1 and 2 */
     }
 }
+
+/* The ranker's own loops (embedding, attention, tanh, their backward passes) are compiled for
+ * the SSE2 baseline, AVX2 + FMA and AVX-512, and the loader picks the widest the CPU has; the
+ * matrix products are OpenBLAS's, which dispatches the same way.  Results may differ in the
+ * last bits between CPUs (FMA contraction); on one machine they are deterministic. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(LAMP_NO_DISPATCH)
+#define RANKER_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define RANKER_CLONES
+#endif
 
 #define REAL double
 #define SFX f64

@@ -120,7 +120,7 @@ static int64_t F(lk)(const F(state) *s, int64_t layer)
 }
 
 /* Phase: the input tokens x_j = Ent + Rel + Obj + enc(gap) and the candidates' embeddings c. */
-__attribute__((noinline)) static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(embed_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -201,7 +201,7 @@ static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *c
 }
 
 /* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-__attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const int64_t e = ((const F(state) *)ctx)->e;
     if (e == 32)
@@ -215,7 +215,7 @@ __attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, i
 }
 
 /* Phase: tanh of the feed-forward pre-activations of layer s->layer (tokens of candidates lo..hi). */
-__attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -263,7 +263,7 @@ static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void
 }
 
 /* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-__attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const int64_t e = ((const F(state) *)ctx)->e;
     if (e == 32)
@@ -277,7 +277,7 @@ __attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo
 }
 
 /* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
-__attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
+RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
@@ -363,7 +363,7 @@ static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void
 }
 
 /* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-__attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const int64_t e = ((const F(state) *)ctx)->e;
     if (e == 32)
@@ -377,7 +377,7 @@ __attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo
 }
 
 /* Phase: dp *= 1 - u^2 for layer s->layer. */
-__attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     (void)tid;
     const F(state) *s = ctx;
@@ -421,7 +421,7 @@ static inline __attribute__((always_inline)) void F(attn_bwd_range_body)(void *c
 }
 
 /* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-__attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES __attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const int64_t e = ((const F(state) *)ctx)->e;
     if (e == 32)
@@ -437,7 +437,7 @@ __attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, i
 /* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
  * into s->gw, the gradients of the token inputs (t x d) and of the candidate embeddings (n x d) into
  * dx_out and dc_out (scattered into the embedding tables later, in a fixed order). */
-__attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
+RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
