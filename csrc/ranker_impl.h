@@ -32,14 +32,19 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
     GEMV(CblasRowMajor, CblasTrans, (int)n, (int)d, (REAL)1, x, (int)d, ones, 1, (REAL)1, out, 1);
 }
 
-/* Dot product with 8 independent partial sums (vectorisable, fixed order). */
+/* Dot product with 8 independent partial sums in a fixed order, kept in one vector of 8 lanes (left
+ * to itself the compiler turns the 8 sums into scalar code once e is a constant). */
+typedef REAL F(v8) __attribute__((vector_size(8 * sizeof(REAL))));
 static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
 {
-    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    F(v8) acc = {0};
     const int64_t blocks = n / 8;
-    for (int64_t bi = 0; bi < blocks; bi++)
-        for (int u = 0; u < 8; u++)
-            acc[u] += a[8 * bi + u] * b[8 * bi + u];
+    for (int64_t bi = 0; bi < blocks; bi++) {
+        F(v8) x, y;
+        memcpy(&x, a + 8 * bi, sizeof x);
+        memcpy(&y, b + 8 * bi, sizeof y);
+        acc += x * y;
+    }
     REAL s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (int64_t k = 8 * blocks; k < n; k++)
         s += a[k] * b[k];
