@@ -57,6 +57,32 @@ static inline void F(axpy)(REAL alpha, const REAL *restrict x, REAL *restrict y,
         y[k] += alpha * x[k];
 }
 
+/* out[c] += sum_k w[k] rows[k * stride + c] for c < e: the sums stay in registers across k (an
+ * axpy per k would store and reload out each time); e a multiple of 8 up to 64, else axpys. */
+static inline __attribute__((always_inline)) void F(wsum_add)(const REAL *restrict w, const REAL *restrict rows,
+                                                               int64_t stride, int64_t count, REAL *restrict out,
+                                                               const int64_t e)
+{
+    if (e % 8 != 0 || e > 64) {
+        for (int64_t k = 0; k < count; k++)
+            F(axpy)(w[k], rows + k * stride, out, e);
+        return;
+    }
+    F(v8) acc[8];
+    for (int64_t v = 0; v < e / 8; v++)
+        memcpy(&acc[v], out + 8 * v, sizeof acc[v]);
+    for (int64_t k = 0; k < count; k++) {
+        const REAL wk = w[k], *r = rows + k * stride;
+        for (int64_t v = 0; v < e / 8; v++) {
+            F(v8) x;
+            memcpy(&x, r + 8 * v, sizeof x);
+            acc[v] += wk * x;
+        }
+    }
+    for (int64_t v = 0; v < e / 8; v++)
+        memcpy(out + 8 * v, &acc[v], sizeof acc[v]);
+}
+
 /* The state of one call: shapes, weights, the current chunk and its buffers. */
 typedef struct {
     const lamp_ranker_dims *dims;
@@ -194,10 +220,9 @@ static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *c
                 REAL inv = (REAL)1 / total, *oj = o + (t0 + j) * d + h * e;
                 for (int64_t c = 0; c < e; c++)
                     oj[c] = 0;
-                for (int64_t k = 0; k <= j; k++) {
+                for (int64_t k = 0; k <= j; k++)
                     row[k] *= inv;
-                    F(axpy)(row[k], qkv + (t0 + k) * 3 * d + 2 * d + h * e, oj, e);
-                }
+                F(wsum_add)(row, qkv + t0 * 3 * d + 2 * d + h * e, 3 * d, j + 1, oj, e);
                 for (int64_t k = j + 1; k < n; k++)
                     row[k] = 0;
             }
@@ -416,10 +441,11 @@ static inline __attribute__((always_inline)) void F(attn_bwd_range_body)(void *c
                 for (int64_t k = 0; k <= j; k++) {
                     REAL ds = row[k] * (da[k] - r) * s->scale;
                     REAL *dk = s->dqkv + (t0 + k) * 3 * d + d + h * e;
-                    F(axpy)(ds, qkv + (t0 + k) * 3 * d + d + h * e, dqj, e);
+                    da[k] = ds;
                     F(axpy)(ds, qj, dk, e);
                     F(axpy)(row[k], doj, dk + d, e);
                 }
+                F(wsum_add)(da, qkv + t0 * 3 * d + d + h * e, 3 * d, j + 1, dqj, e); /* dq_j += sum ds K */
             }
         }
     }
