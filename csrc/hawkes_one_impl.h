@@ -5,6 +5,7 @@
  *   ONE_VD      the vector of doubles, ONE_VU the unsigned vector of the same width
  *   ONE_LANES   its number of lanes
  *   ONE_EXP     exp of a vector for -708 <= x <= 0; ONE_FREXP the width's lamp_frexp
+ *   ONE_RECIP   1 / x of a vector
  *   ONE_TILE    1 to load 8 x 8 tiles and transpose them (8 lanes only)
  * No include guard: it is meant to be included once per width. */
 
@@ -117,7 +118,7 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
             ONE_VD lam = mu + ab * R, ex;
             Pb *= ONE_FREXP(lam, &ex);
             X += ex;
-            ONE_VD inv = 1.0 / lam;
+            ONE_VD inv = ONE_RECIP(lam);
             G0 += inv;
             G1 += R * inv;
             G2 += (R - b * H) * inv;
@@ -176,3 +177,4 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
 #undef ONE_EXP
 #undef ONE_FREXP
 #undef ONE_TILE
+#undef ONE_RECIP
