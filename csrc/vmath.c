@@ -48,7 +48,13 @@ LAMP_TARGET_AVX512 static void vexp_v8(const double *x, double *y, int64_t n)
 
 int lamp_simd_width(void)
 {
-    int w = 2;
+    /* decided once per process (the kernels ask per call, some per event); a race between two
+     * first calls only computes the same value twice */
+    static int cached;
+    int w = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (w)
+        return w;
+    w = 2;
 #if LAMP_X86_DISPATCH
     if (LAMP_HAVE_AVX512())
         w = 8;
@@ -58,6 +64,7 @@ int lamp_simd_width(void)
     const char *force = getenv("LAMP_SIMD_WIDTH"); /* only ever narrower than the CPU allows */
     if (force && (atoi(force) == 2 || atoi(force) == 4) && atoi(force) < w)
         w = atoi(force);
+    __atomic_store_n(&cached, w, __ATOMIC_RELAXED);
     return w;
 }
 

@@ -84,7 +84,7 @@ LAMP_VEC_HELPERS(v8, lamp_v8d, lamp_v8u)
 
 /* The vector width the kernels use: 8 (AVX-512), 4 (AVX2 + FMA) or 2, the widest the CPU has,
  * or narrower when the environment variable LAMP_SIMD_WIDTH is 2 or 4 (for tests and
- * comparisons; it cannot select a width the CPU lacks). */
+ * comparisons; it cannot select a width the CPU lacks).  Read once, at the first call. */
 int lamp_simd_width(void);
 
 /* y[i] = exp(x[i]), meant for x[i] <= 0 (others are right too, via libm), at the kernels' vector
