@@ -135,6 +135,20 @@ static int zero_intensity(lamp_error *err, int64_t e, int64_t c)
                           "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
 }
 
+/* v = m 2^e for a positive normal v: returns m in [1, 2), sets *e (exact) */
+static inline double mantissa_exponent(double v, double *e)
+{
+    uint64_t u, mb, eb;
+    memcpy(&u, &v, sizeof u);
+    mb = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    eb = 0x4330000000000000ULL | (u >> 52);
+    double m, eb_d;
+    memcpy(&m, &mb, sizeof m);
+    memcpy(&eb_d, &eb, sizeof eb_d);
+    *e = eb_d - (0x1p52 + 1023.0);
+    return m;
+}
+
 /* One decay for every pair (a scalar beta, or a K x K beta with equal entries): every type's state
  * decays by the same factor, so the states are K-vectors kept at the current time with one exp per
  * distinct event time, instead of K x K lazily decayed pairs with K exps per event.  Per event:
@@ -158,6 +172,12 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
         memset(dbeta, 0, (size_t)(K * K) * sizeof(double));
     }
     double total = 0.0, now = 0.0;
+    /* the decay factors of CHUNK events at a time by lamp_vexp (the one of a group's first event
+     * is the group's); the sum of log lambda as ln 2 x the binary exponents + log of the product
+     * of the mantissas (renormalised every 512 events) */
+    enum { CHUNK = 512 };
+    double arg[CHUNK], decay[CHUNK], mprod = 1.0, expo = 0.0;
+    int64_t chunk0 = 0, chunk1 = 0, since = 0;
     for (int64_t i = 0; i < n;) {
         double t = times[i];
         int64_t g = i;
@@ -165,7 +185,14 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
             g++;
         double dt = t - now;
         if (dt != 0.0) {
-            double e = exp(-b * dt);
+            if (i >= chunk1) {
+                chunk0 = i;
+                chunk1 = i + CHUNK < n ? i + CHUNK : n;
+                for (int64_t k = chunk0; k < chunk1; k++)
+                    arg[k - chunk0] = -b * (times[k] - (k > 0 ? times[k - 1] : 0.0));
+                lamp_vexp(arg, decay, chunk1 - chunk0);
+            }
+            double e = decay[i - chunk0]; /* exp(-b (t - now)): now is the previous event's time */
             for (int64_t j = 0; j < K; j++) {
                 d[j] = e * (d[j] + dt * s[j]);
                 s[j] *= e;
@@ -184,7 +211,18 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
                 rc = zero_intensity(err, e, c);
                 goto finally;
             }
-            total += log(lam);
+            if (lam >= 0x1p-1022 && lam <= 0x1.fffffffffffffp1023) {
+                double ex;
+                mprod *= mantissa_exponent(lam, &ex);
+                expo += ex;
+                if (++since == 512) {
+                    mprod = mantissa_exponent(mprod, &ex);
+                    expo += ex;
+                    since = 0;
+                }
+            } else {
+                total += log(lam); /* subnormal or infinite: libm */
+            }
             if (grads) {
                 double inv = 1.0 / lam;
                 dmu[c] += inv;
@@ -201,6 +239,7 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
         }
         i = g;
     }
+    total += expo * 0x1.62e42fefa39efp-1 + log(mprod);
     double dt = end_time - now, e = exp(-b * dt);
     for (int64_t j = 0; j < K; j++) {
         d[j] = e * (d[j] + dt * s[j]);
