@@ -135,20 +135,6 @@ static int zero_intensity(lamp_error *err, int64_t e, int64_t c)
                           "(give mu[%lld] a positive value)", (long long)e, (long long)c, (long long)c);
 }
 
-/* v = m 2^e for a positive normal v: returns m in [1, 2), sets *e (exact) */
-static inline double mantissa_exponent(double v, double *e)
-{
-    uint64_t u, mb, eb;
-    memcpy(&u, &v, sizeof u);
-    mb = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
-    eb = 0x4330000000000000ULL | (u >> 52);
-    double m, eb_d;
-    memcpy(&m, &mb, sizeof m);
-    memcpy(&eb_d, &eb, sizeof eb_d);
-    *e = eb_d - (0x1p52 + 1023.0);
-    return m;
-}
-
 /* One decay for every pair (a scalar beta, or a K x K beta with equal entries): every type's state
  * decays by the same factor, so the states are K-vectors kept at the current time with one exp per
  * distinct event time, instead of K x K lazily decayed pairs with K exps per event.  Per event:
@@ -213,10 +199,10 @@ static int loglik_uniform_decay(const double *times, const int64_t *marks, int64
             }
             if (lam >= 0x1p-1022 && lam <= 0x1.fffffffffffffp1023) {
                 double ex;
-                mprod *= mantissa_exponent(lam, &ex);
+                mprod *= lamp_frexp1(lam, &ex);
                 expo += ex;
                 if (++since == 512) {
-                    mprod = mantissa_exponent(mprod, &ex);
+                    mprod = lamp_frexp1(mprod, &ex);
                     expo += ex;
                     since = 0;
                 }

@@ -36,19 +36,6 @@
 
 #define SPAN 128 /* events per lane per block */
 
-static inline double mantissa(double v, double *exponent)
-{
-    uint64_t u, mb, eb;
-    __builtin_memcpy(&u, &v, sizeof u);
-    eb = 0x4330000000000000ULL | (u >> 52); /* positive normal v: biased exponent, as a double */
-    mb = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
-    double m, e;
-    __builtin_memcpy(&m, &mb, sizeof m);
-    __builtin_memcpy(&e, &eb, sizeof e);
-    *exponent = e - (0x1p52 + 1023.0);
-    return m;
-}
-
 #define ONE_NAME loglik_one_v2
 #define ONE_ATTR
 #define ONE_VD lamp_v2d

@@ -30,7 +30,7 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
     ONE_VD P = one, X = zero, G0 = zero, G1 = zero, G2 = zero;
     /* event 0: lambda = mu */
     double s_in = 1.0, d_in = 0.0, t_in = times[0], ex0;
-    P[0] = mantissa(mu, &ex0);
+    P[0] = lamp_frexp1(mu, &ex0);
     X[0] = ex0;
     G0[0] = 1.0 / mu;
 
@@ -139,9 +139,9 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
         d_in = H;
         t_in = times[i0];
         double lam = mu + ab * R, ex, inv = 1.0 / lam;
-        P[0] *= mantissa(lam, &ex);
+        P[0] *= lamp_frexp1(lam, &ex);
         X[0] += ex;
-        P[0] = mantissa(P[0], &ex);
+        P[0] = lamp_frexp1(P[0], &ex);
         X[0] += ex;
         G0[0] += inv;
         G1[0] += R * inv;

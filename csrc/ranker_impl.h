@@ -32,6 +32,22 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
     GEMV(CblasRowMajor, CblasTrans, (int)n, (int)d, (REAL)1, x, (int)d, ones, 1, (REAL)1, out, 1);
 }
 
+/* Defines phase `name` from `name`_body with the head width e a constant for the common widths
+ * (short fixed-length loops vectorise), compiled for each target of RANKER_CLONES. */
+#define BY_HEAD_WIDTH(name)                                                                              \
+    RANKER_CLONES __attribute__((noinline)) static void F(name)(void *ctx, int64_t lo, int64_t hi, int tid) \
+    {                                                                                                    \
+        const int64_t e = ((const F(state) *)ctx)->e;                                                    \
+        if (e == 32)                                                                                     \
+            F(name##_body)(ctx, lo, hi, tid, 32);                                                        \
+        else if (e == 16)                                                                                \
+            F(name##_body)(ctx, lo, hi, tid, 16);                                                        \
+        else if (e == 64)                                                                                \
+            F(name##_body)(ctx, lo, hi, tid, 64);                                                        \
+        else                                                                                             \
+            F(name##_body)(ctx, lo, hi, tid, e);                                                         \
+    }
+
 /* Dot product with 8 independent partial sums in a fixed order, kept in one vector of 8 lanes (left
  * to itself the compiler turns the 8 sums into scalar code once e is a constant). */
 typedef REAL F(v8) __attribute__((vector_size(8 * sizeof(REAL))));
@@ -230,19 +246,7 @@ static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *c
     }
 }
 
-/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-RANKER_CLONES __attribute__((noinline)) static void F(attn_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
-{
-    const int64_t e = ((const F(state) *)ctx)->e;
-    if (e == 32)
-        F(attn_fwd_range_body)(ctx, lo, hi, tid, 32);
-    else if (e == 16)
-        F(attn_fwd_range_body)(ctx, lo, hi, tid, 16);
-    else if (e == 64)
-        F(attn_fwd_range_body)(ctx, lo, hi, tid, 64);
-    else
-        F(attn_fwd_range_body)(ctx, lo, hi, tid, e);
-}
+BY_HEAD_WIDTH(attn_fwd_range)
 
 /* Phase: tanh of the feed-forward pre-activations of layer s->layer (tokens of candidates lo..hi). */
 RANKER_CLONES __attribute__((noinline)) static void F(tanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
@@ -292,22 +296,11 @@ static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void
     }
 }
 
-/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-RANKER_CLONES __attribute__((noinline)) static void F(readout_fwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
-{
-    const int64_t e = ((const F(state) *)ctx)->e;
-    if (e == 32)
-        F(readout_fwd_range_body)(ctx, lo, hi, tid, 32);
-    else if (e == 16)
-        F(readout_fwd_range_body)(ctx, lo, hi, tid, 16);
-    else if (e == 64)
-        F(readout_fwd_range_body)(ctx, lo, hi, tid, 64);
-    else
-        F(readout_fwd_range_body)(ctx, lo, hi, tid, e);
-}
+BY_HEAD_WIDTH(readout_fwd_range)
 
 /* Forward pass of the chunk: energies of its candidates. rng: the dropout stream (candidate order). */
-RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0, double *energies)
+RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s, double dropout, uint64_t rng0,
+                                                                   double *energies)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
@@ -392,19 +385,7 @@ static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void
     }
 }
 
-/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-RANKER_CLONES __attribute__((noinline)) static void F(readout_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
-{
-    const int64_t e = ((const F(state) *)ctx)->e;
-    if (e == 32)
-        F(readout_bwd_range_body)(ctx, lo, hi, tid, 32);
-    else if (e == 16)
-        F(readout_bwd_range_body)(ctx, lo, hi, tid, 16);
-    else if (e == 64)
-        F(readout_bwd_range_body)(ctx, lo, hi, tid, 64);
-    else
-        F(readout_bwd_range_body)(ctx, lo, hi, tid, e);
-}
+BY_HEAD_WIDTH(readout_bwd_range)
 
 /* Phase: dp *= 1 - u^2 for layer s->layer. */
 RANKER_CLONES __attribute__((noinline)) static void F(dtanh_range)(void *ctx, int64_t lo, int64_t hi, int tid)
@@ -451,24 +432,13 @@ static inline __attribute__((always_inline)) void F(attn_bwd_range_body)(void *c
     }
 }
 
-/* The same, with the head width a constant for the common widths (short fixed-length loops vectorise). */
-RANKER_CLONES __attribute__((noinline)) static void F(attn_bwd_range)(void *ctx, int64_t lo, int64_t hi, int tid)
-{
-    const int64_t e = ((const F(state) *)ctx)->e;
-    if (e == 32)
-        F(attn_bwd_range_body)(ctx, lo, hi, tid, 32);
-    else if (e == 16)
-        F(attn_bwd_range_body)(ctx, lo, hi, tid, 16);
-    else if (e == 64)
-        F(attn_bwd_range_body)(ctx, lo, hi, tid, 64);
-    else
-        F(attn_bwd_range_body)(ctx, lo, hi, tid, e);
-}
+BY_HEAD_WIDTH(attn_bwd_range)
 
 /* Backward pass of the chunk: ge[i] = d loss / d energy of candidate c0 + i; the dense blocks' gradients
  * into s->gw, the gradients of the token inputs (t x d) and of the candidate embeddings (n x d) into
  * dx_out and dc_out (scattered into the embedding tables later, in a fixed order). */
-RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out, REAL *dc_out)
+RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *s, const double *ge, REAL *dx_out,
+                                                                    REAL *dc_out)
 {
     const int64_t d = s->d, T = s->t, N = s->n;
     const lamp_ranker_batch *b = s->b;
@@ -767,3 +737,4 @@ finally:
 #undef EXP
 #undef TANH
 #undef FAST_SINCOS
+#undef BY_HEAD_WIDTH

@@ -40,6 +40,20 @@ typedef int64_t lamp_v2i __attribute__((vector_size(16)));
 
 #define LAMP_INLINE static inline __attribute__((always_inline))
 
+/* v = m 2^e for a positive normal v: returns m in [1, 2) and sets *e (exact, as a double) */
+LAMP_INLINE double lamp_frexp1(double v, double *e)
+{
+    uint64_t u, mb, eb;
+    __builtin_memcpy(&u, &v, sizeof u);
+    mb = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    eb = 0x4330000000000000ULL | (u >> 52); /* the biased exponent, as a double */
+    double m, eb_d;
+    __builtin_memcpy(&m, &mb, sizeof m);
+    __builtin_memcpy(&eb_d, &eb, sizeof eb_d);
+    *e = eb_d - (0x1p52 + 1023.0);
+    return m;
+}
+
 /* GCC warns (-Wpsabi) that passing 32- and 64-byte vectors by value has an ABI that depends on
  * AVX / AVX-512.  lamp never passes them across a call: these helpers are always inlined and no
  * function with external linkage takes or returns a vector; the builds pass -Wno-psabi. */
