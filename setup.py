@@ -64,8 +64,10 @@ def _extension():
         libraries += libs
     sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/py/*.c"))
     # -fno-trapping-math: lets the compiler vectorise branch-free selects (no kernel uses FP exceptions)
+    # -fno-math-errno: sqrt is an instruction, and vectorises (no kernel reads errno)
     # -Wno-psabi: see csrc/vmath.h (vector helpers are always inlined, no vector crosses a call)
-    extra = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-psabi", "-fvisibility=hidden", "-fno-trapping-math"]
+    extra = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-psabi", "-fvisibility=hidden", "-fno-trapping-math",
+             "-fno-math-errno"]
     if os.environ.get("LAMP_WERROR") == "1":
         extra.append("-Werror")
     extra += ["-O0", "-g"] if os.environ.get("LAMP_DEBUG") == "1" else ["-O3"]

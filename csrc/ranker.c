@@ -460,26 +460,39 @@ typedef struct {
     double lr, beta1, beta2, eps, weight_decay, factor, c1, c2, norm2;
 } adam_job;
 
-static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int tid)
+/* Sum of squares in eight interleaved partial sums (lane k takes elements k, k + 8, ...), added up in a
+ * fixed order at the end: vectorised at every width, and the same result at every width. */
+RANKER_CLONES static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     adam_job *j = (adam_job *)ctx + tid;
+    const double *g = j->grads;
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += g[i + k] * g[i + k];
     double s = 0.0;
-    for (int64_t i = lo; i < hi; i++)
-        s += j->grads[i] * j->grads[i];
+    for (; i < hi; i++)
+        s += g[i] * g[i];
+    for (int k = 0; k < 8; k++)
+        s += acc[k];
     j->norm2 = s;
 }
 
-static void adam_update_range(void *ctx, int64_t lo, int64_t hi, int tid)
+/* Elementwise (sqrt and divide correctly rounded at every width; -fno-math-errno lets them vectorise). */
+RANKER_CLONES static void adam_update_range(void *ctx, int64_t lo, int64_t hi, int tid)
 {
     const adam_job *j = (const adam_job *)ctx + tid;
     const double b1 = j->beta1, b2 = j->beta2, f = j->factor, ic1 = 1.0 / j->c1, ic2 = 1.0 / j->c2;
+    const double lr = j->lr, eps = j->eps, wd = j->weight_decay, a1 = 1.0 - b1, a2 = 1.0 - b2;
     double *p = j->params, *m1 = j->m1, *m2 = j->m2;
     const double *g = j->grads;
     for (int64_t i = lo; i < hi; i++) {
         double gi = g[i] * f;
-        m1[i] = b1 * m1[i] + (1.0 - b1) * gi;
-        m2[i] = b2 * m2[i] + (1.0 - b2) * gi * gi;
-        p[i] -= j->lr * ((m1[i] * ic1) / (sqrt(m2[i] * ic2) + j->eps) + j->weight_decay * p[i]);
+        double u = b1 * m1[i] + a1 * gi, v = b2 * m2[i] + a2 * gi * gi;
+        m1[i] = u;
+        m2[i] = v;
+        p[i] -= lr * ((u * ic1) / (sqrt(v * ic2) + eps) + wd * p[i]);
     }
 }
 

@@ -129,12 +129,12 @@ typedef struct {
     REAL *alpha;             /* tmax x heads */
     REAL *ones;              /* max(tmax, nmax) ones */
     /* backward */
-    REAL *duo, *dqr, *dc;    /* nmax x d */
+    REAL *duo, *dqr;         /* nmax x d */
     REAL *dz;                /* nmax x 2d */
     REAL *dkv;               /* tmax x 2d */
-    REAL *dx, *dx2, *dp, *dy, *dO; /* tmax x d */
+    REAL *dp, *dO;           /* tmax x d */
     REAL *dqkv;              /* tmax x 3d */
-    REAL *scratch;           /* 2 threads x L */
+    REAL *scratch;           /* L */
     /* per-phase arguments */
     int64_t layer;
 } F(state);
@@ -154,11 +154,11 @@ static int64_t F(lblk)(int64_t layer, int blk)
     return LAMP_RANKER_NUM_BLOCKS + layer * LAMP_RANKER_LAYER_BLOCKS + blk;
 }
 
-/* Layer buffers: every layer's own while training, one shared set when only scoring. */
+/* Layer buffers: every layer's own while training (the backward pass reads them); when only scoring,
+ * one token buffer updated in place through every layer (x -> y -> x'). */
 static REAL *F(xbuf)(const F(state) *s, int64_t layer)
 {
-    int64_t k = s->train ? layer : layer % 2;
-    return s->xs + k * s->tmax * s->d;
+    return s->train ? s->xs + layer * s->tmax * s->d : s->xs;
 }
 
 static int64_t F(lk)(const F(state) *s, int64_t layer)
@@ -313,7 +313,10 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         s->layer = l;
         F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
         F(attn_fwd_range)(s, 0, N, 0);
-        memcpy(y, x, sizeof(REAL) * (size_t)(T * d));
+        if (s->train)
+            memcpy(y, x, sizeof(REAL) * (size_t)(T * d));
+        else
+            y = x; /* and xn == x: the residual sums go into x itself */
         F(gemm)(0, 1, T, d, d, 1, o, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 1, y, d);
         const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
         for (int64_t t = 0; t < T; t++)
@@ -464,39 +467,35 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
     F(gemm)(0, 0, N, 2 * d, d, 1, s->duo, d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 0, s->dz, 2 * d);
     F(readout_bwd_range)(s, 0, N, 0);
     F(gemm)(1, 0, d, d, N, 1, s->dqr, d, s->c, d, 1, F(gblock)(s, LAMP_RANKER_WQ), d);
+    /* d c = the second half of d z + dqr Wq, straight into the chunk's slice of the output */
     for (int64_t i = 0; i < N; i++)
-        memcpy(s->dc + i * d, s->dz + i * 2 * d + d, sizeof(REAL) * (size_t)d);
-    F(gemm)(0, 0, N, d, d, 1, s->dqr, d, F(wblock)(s, LAMP_RANKER_WQ), d, 1, s->dc, d);
+        memcpy(dc_out + i * d, s->dz + i * 2 * d + d, sizeof(REAL) * (size_t)d);
+    F(gemm)(0, 0, N, d, d, 1, s->dqr, d, F(wblock)(s, LAMP_RANKER_WQ), d, 1, dc_out, d);
     if (T > 0) {
+        /* the token gradient lives in dx_out throughout, updated in place layer by layer: d x_final from
+         * the readout, then per layer dy = dx + dp F1 (feed-forward residual) and dx = dy + dqkv [Aq; Ak; Av] */
+        REAL *dx = dx_out;
         const REAL *xf = F(xbuf)(s, s->nl);
         F(gemm)(1, 0, 2 * d, d, T, 1, s->dkv, 2 * d, xf, d, 1, F(gblock)(s, LAMP_RANKER_WK), d);
-        F(gemm)(0, 0, T, d, 2 * d, 1, s->dkv, 2 * d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->dx, d);
+        F(gemm)(0, 0, T, d, 2 * d, 1, s->dkv, 2 * d, F(wblock)(s, LAMP_RANKER_WK), d, 0, dx, d);
         for (int64_t l = s->nl - 1; l >= 0; l--) {
             const REAL *x = F(xbuf)(s, l), *o = s->o + l * s->tmax * d, *y = s->y + l * s->tmax * d,
                        *u = s->u + l * s->tmax * d;
-            const REAL *dout = s->dx;
             s->layer = l;
-            F(colsum_add)(dout, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB2)));
-            F(gemm)(1, 0, d, d, T, 1, dout, d, u, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d);
-            F(gemm)(0, 0, T, d, d, 1, dout, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 0, s->dp, d);
+            F(colsum_add)(dx, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB2)));
+            F(gemm)(1, 0, d, d, T, 1, dx, d, u, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d);
+            F(gemm)(0, 0, T, d, d, 1, dx, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 0, s->dp, d);
             F(dtanh_range)(s, 0, N, 0);
             F(colsum_add)(s->dp, T, d, s->ones, F(gblock)(s, F(lblk)(l, LAMP_RANKER_FB1)));
             F(gemm)(1, 0, d, d, T, 1, s->dp, d, y, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d);
-            memcpy(s->dy, dout, sizeof(REAL) * (size_t)(T * d));
-            F(gemm)(0, 0, T, d, d, 1, s->dp, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, s->dy, d);
-            F(gemm)(1, 0, d, d, T, 1, s->dy, d, o, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d);
-            F(gemm)(0, 0, T, d, d, 1, s->dy, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 0, s->dO, d);
+            F(gemm)(0, 0, T, d, d, 1, s->dp, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F1)), d, 1, dx, d); /* dy */
+            F(gemm)(1, 0, d, d, T, 1, dx, d, o, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d);
+            F(gemm)(0, 0, T, d, d, 1, dx, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 0, s->dO, d);
             F(attn_bwd_range)(s, 0, N, 0);
             F(gemm)(1, 0, 3 * d, d, T, 1, s->dqkv, 3 * d, x, d, 1, F(gblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d);
-            memcpy(s->dx2, s->dy, sizeof(REAL) * (size_t)(T * d));
-            F(gemm)(0, 0, T, d, 3 * d, 1, s->dqkv, 3 * d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 1, s->dx2, d);
-            REAL *tmp = s->dx;
-            s->dx = s->dx2;
-            s->dx2 = tmp;
+            F(gemm)(0, 0, T, d, 3 * d, 1, s->dqkv, 3 * d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 1, dx, d);
         }
-        memcpy(dx_out, s->dx, sizeof(REAL) * (size_t)(T * d));
     }
-    memcpy(dc_out, s->dc, sizeof(REAL) * (size_t)(N * d));
 }
 
 static REAL *F(carve)(REAL **p, int64_t n)
@@ -565,12 +564,12 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     F(state) *s = &wk->s;
     const int64_t d = s->d, H = s->heads, nl = s->nl, tmax = pl->tmax, nmax = pl->nmax, amax = pl->amax;
     s->tmax = tmax, s->nmax = nmax, s->amax = amax;
-    const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : (nl > 0 ? 2 : 1);
+    const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : 1;
     const int64_t one = tmax > nmax ? tmax : nmax;
     int64_t total = nx * tmax * d + nlk * tmax * 6 * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
                     2 * tmax * d + tmax * H + one + L;
     if (s->train)
-        total += 3 * nmax * d + 2 * nmax * d + 2 * tmax * d + 5 * tmax * d + 3 * tmax * d;
+        total += 2 * nmax * d + 2 * nmax * d + 2 * tmax * d + 2 * tmax * d + 3 * tmax * d;
     REAL *mem = ws_get(sizeof(REAL) * (size_t)total, &wk->mem_bytes);
     int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
     wk->mem = mem, wk->imem = imem;
@@ -599,13 +598,9 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     if (s->train) {
         s->duo = F(carve)(&p, nmax * d);
         s->dqr = F(carve)(&p, nmax * d);
-        s->dc = F(carve)(&p, nmax * d);
         s->dz = F(carve)(&p, 2 * nmax * d);
         s->dkv = F(carve)(&p, 2 * tmax * d);
-        s->dx = F(carve)(&p, tmax * d);
-        s->dx2 = F(carve)(&p, tmax * d);
         s->dp = F(carve)(&p, tmax * d);
-        s->dy = F(carve)(&p, tmax * d);
         s->dO = F(carve)(&p, tmax * d);
         s->dqkv = F(carve)(&p, 3 * tmax * d);
     }

@@ -116,6 +116,53 @@ def test_float32_matches_float64(layers, heads, loss):
     np.testing.assert_allclose(g32, g64, rtol=0, atol=2e-5 * np.abs(g64).max())
 
 
+@pytest.mark.parametrize("width,heads", [(64, 2), (32, 2), (64, 1), (40, 2)])
+def test_float32_matches_float64_at_full_head_widths(width, heads):
+    """The same at real widths: head widths e = 32, 16 and 64 (the attention loops compiled for a fixed
+    width) and e = 20 (the general loops), with up to 20 evidence events, so that the in-place scoring and
+    backward buffers are exercised at their real sizes."""
+    exact = _model(width=width, heads=heads, layers=2)
+    exact.params = np.random.default_rng(3).normal(0, 0.15, exact.params.shape)
+    fast = _model(width=width, heads=heads, layers=2, precision="float32")
+    fast.params = exact.params.copy()
+    s = _gappy(_samples(4, q=4, m=5, length=20, with_prior=True))
+    e64, l64, g64 = exact._forward(s, grad=True)
+    e32, l32, g32 = fast._forward(s, grad=True)
+    np.testing.assert_allclose(e32, e64, rtol=0, atol=2e-5 * np.abs(e64).max())
+    assert l32 == pytest.approx(l64, rel=2e-5)
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=2e-5 * np.abs(g64).max())
+    # scoring alone (one token buffer updated in place) gives the energies of the training pass
+    np.testing.assert_array_equal(fast.energy(s), e32)
+
+
+def _adam_reference(p, g, m1, m2, lr, b1, b2, eps, wd, clip, step):
+    norm = np.sqrt(np.sum(g * g))
+    g = g * (clip / norm if clip > 0 and norm > clip else 1.0)
+    m1[:] = b1 * m1 + (1 - b1) * g
+    m2[:] = b2 * m2 + (1 - b2) * g * g
+    p -= lr * ((m1 / (1 - b1 ** step)) / (np.sqrt(m2 / (1 - b2 ** step)) + eps) + wd * p)
+
+
+@pytest.mark.parametrize("n", [1, 13, 70001])  # tails of the 8-wide sums; 70001 is split over two threads
+@pytest.mark.parametrize("clip,wd", [(0.0, 0.0), (1.0, 0.01), (1e3, 0.0)])
+def test_adam_step_matches_numpy(n, clip, wd):
+    """_core.ranker_adam (clipped by the global norm, decoupled weight decay, bias-corrected) against the
+    same update written in NumPy, over several steps with gradients of mixed sizes."""
+    from lamp import _core
+
+    rng = np.random.default_rng(n)
+    p = rng.normal(0, 1, n)
+    m1, m2 = np.zeros(n), np.zeros(n)
+    rp, rm1, rm2 = p.copy(), m1.copy(), m2.copy()
+    for step in range(1, 6):
+        g = rng.normal(0, 1, n) * rng.choice([0.0, 1e-3, 1.0, 30.0], n)
+        _core.ranker_adam(p, g, m1, m2, 1e-2, 0.9, 0.999, 1e-8, wd, clip, step)
+        _adam_reference(rp, g, rm1, rm2, 1e-2, 0.9, 0.999, 1e-8, wd, clip, step)
+        # (FMA contraction may round a cancelling b1 m1 + (1 - b1) g differently: absolute tolerances)
+        for got, want in ((m1, rm1), (m2, rm2), (p, rp)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_chunked_batch_matches_query_by_query(precision, monkeypatch):
     """A batch of several chunks (split over two threads) gives the energies and the mean gradient of its
