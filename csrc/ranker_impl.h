@@ -190,6 +190,14 @@ RANKER_CLONES __attribute__((noinline)) static void F(embed_range)(void *ctx, in
             double gap = (ct - b->evidence_times[src]) / s->dims->time_scale;
             REAL *xt = x0 + t * d;
             const double *pe = ent + ev[0] * d, *pr = rel + ev[1] * d, *po = obj + ev[2] * d;
+            if (t + 2 < s->tok_start[hi]) { /* the rows two tokens ahead: random rows of tables larger than L2 */
+                const int64_t *nx = b->evidence + 3 * s->tok_src[t + 2];
+                for (int64_t a = 0; a < d; a += 8) {
+                    __builtin_prefetch(ent + nx[0] * d + a);
+                    __builtin_prefetch(rel + nx[1] * d + a);
+                    __builtin_prefetch(obj + nx[2] * d + a);
+                }
+            }
             for (int64_t a = 0; a < d / 2; a++)
                 arg[a] = gap * s->freq[a];
 #if FAST_SINCOS
