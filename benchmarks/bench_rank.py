@@ -9,6 +9,7 @@ multi-head attention readout from the candidate over its evidence, tanh MLP, pri
 layers=2, heads=2 (the EnergyRanker defaults).  Training step = forward + backward + Adam (clipped) on a
 batch of 32 queries with the softmax loss.  lamp runs in float32 by default (--precision float64: the
 gradient-checked path); PyTorch in float32.  Both use the same number of threads (torch.get_num_threads()).
+lamp and PyTorch are timed in alternating blocks of 5 runs (3 blocks each, best run of each side).
 """
 import os
 import sys
@@ -17,7 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, table  # noqa: E402
+from common import best_blocks, machine, table  # noqa: E402
 
 from lamp import _core  # noqa: E402
 from lamp.rank import EnergyRanker, RankingSamples  # noqa: E402
@@ -92,16 +93,6 @@ def torch_model(layers, heads):
     return Ranker()
 
 
-def timeit(fn, repeat=5):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main():
     import argparse
 
@@ -133,8 +124,6 @@ def main():
                 model._forward(s, grad=True, grads_out=g)  # as EnergyRanker.fit: one gradient buffer
                 _core.ranker_adam(model.params, g, m1, m2, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, step[0])
 
-            lamp_t = timeit(lamp_train)
-            lamp_s = timeit(lambda: model.energy(s))
             tm = torch_model(args.layers, args.heads)
             opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
             tt = [torch.as_tensor(a) for a in (s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.prior)]
@@ -152,7 +141,11 @@ def main():
                 with torch.no_grad():
                     tm(*tt)
 
-            torch_t, torch_s = timeit(torch_train), timeit(torch_score)
+            lamp_train(), torch_train()  # warm-up: buffers, caches
+            # blocks of 5 runs of each, 3 times over, best of each (common.best_blocks: not call by call,
+            # which would make each run start with the other's data in the caches)
+            lamp_t, torch_t = best_blocks(lamp_train, torch_train)
+            lamp_s, torch_s = best_blocks(lambda: model.energy(s), torch_score)
             n = Q * m
             rows.append([length, m, f"{n / lamp_t:,.0f}", f"{n / torch_t:,.0f}", f"{torch_t / lamp_t:.2f}x",
                          f"{n / lamp_s:,.0f}", f"{n / torch_s:,.0f}", f"{torch_s / lamp_s:.2f}x"])

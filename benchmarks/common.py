@@ -30,6 +30,24 @@ def best_paired(fn_a, fn_b, repeat=5):
     return best_a, best_b, result
 
 
+def best_blocks(fn_a, fn_b, blocks=3, repeat=5):
+    """(best wall seconds of fn_a, of fn_b): `repeat` runs of one, then `repeat` of the other, `blocks`
+    times over. Each side runs back to back within a block (its caches warm with its own data, as in a
+    training loop; torch's OpenMP threads' spin-wait after a call does not land on lamp's run), while
+    the blocks spread a slow spell of the machine over both."""
+    best_a = best_b = float("inf")
+    for _ in range(blocks):
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn_a()
+            best_a = min(best_a, time.perf_counter() - t0)
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn_b()
+            best_b = min(best_b, time.perf_counter() - t0)
+    return best_a, best_b
+
+
 def table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
