@@ -1,7 +1,7 @@
 """Energy ranker throughput: lamp's C ranker vs an equivalent PyTorch model (same sizes, same batch).
 
 python benchmarks/bench_rank.py [--layers 2] [--heads 2] [--precision float32] [--threads 1|2]
-                                [--lengths 10 20] [--candidates 5 20 100]
+                                [--lengths 10 20] [--candidates 5 20 100] [--per-candidate]
 
 Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, `layers` blocks of
 causal multi-head self-attention among the evidence (residual, tanh feed-forward with residual), the
@@ -10,6 +10,8 @@ layers=2, heads=2 (the EnergyRanker defaults).  Training step = forward + backwa
 batch of 32 queries with the softmax loss.  lamp runs in float32 by default (--precision float64: the
 gradient-checked path); PyTorch in float32.  Both use the same number of threads (torch.get_num_threads()).
 lamp and PyTorch are timed in alternating blocks of 5 runs (3 blocks each, best run of each side).
+--per-candidate adds a second anchor for scoring: the same PyTorch model called once per candidate from a
+Python loop, as the authors' ranker scores its proposals (framework overhead per call dominates there).
 """
 import os
 import sys
@@ -106,11 +108,13 @@ def main():
     ap.add_argument("--candidates", type=int, nargs="+", default=[5, 20, 100], help="candidates per query M")
     ap.add_argument("--threads", type=int, choices=(1, 2), default=None,
                     help="threads of both (default: torch's default, lamp's 2)")
+    ap.add_argument("--per-candidate", action="store_true",
+                    help="also time PyTorch scoring one candidate per call (the authors' Python loop)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["LAMP_RANKER_THREADS"] = str(args.threads)
-    rows = []
+    rows, loop_rows = [], []
     for length in args.lengths:
         for m in args.candidates:
             s = samples(m, length)
@@ -147,12 +151,25 @@ def main():
             lamp_t, torch_t = best_blocks(lamp_train, torch_train)
             lamp_s, torch_s = best_blocks(lambda: model.energy(s), torch_score)
             n = Q * m
+            if args.per_candidate:
+                one = [[t[qi:qi + 1, mi:mi + 1] for t in tt] for qi in range(Q) for mi in range(m)]
+
+                def torch_loop():
+                    with torch.no_grad():
+                        for args_ in one:
+                            tm(*args_)
+
+                lamp_1, loop_s = best_blocks(lambda: model.energy(s), torch_loop, blocks=1, repeat=2)
+                loop_rows.append([length, m, f"{n / lamp_1:,.0f}", f"{n / loop_s:,.0f}", f"{loop_s / lamp_1:.0f}x"])
             rows.append([length, m, f"{n / lamp_t:,.0f}", f"{n / torch_t:,.0f}", f"{torch_t / lamp_t:.2f}x",
                          f"{n / lamp_s:,.0f}", f"{n / torch_s:,.0f}", f"{torch_s / lamp_s:.2f}x"])
     print(f"layers {args.layers}, heads {args.heads}, lamp in {args.precision}; width {D}, batch {Q} queries, vocabulary {NE} entities / {NR} relations; torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads, lamp {os.environ.get('LAMP_RANKER_THREADS', '2')}; {machine()}\n")
     print(table(["L", "M", "lamp train cand/s", "torch train cand/s", "lamp/torch", "lamp score cand/s",
                  "torch score cand/s", "lamp/torch"], rows))
+    if loop_rows:
+        print("\nScoring against PyTorch called once per candidate (a Python loop over candidates):\n")
+        print(table(["L", "M", "lamp score cand/s", "torch per-candidate cand/s", "lamp/torch"], loop_rows))
 
 
 if __name__ == "__main__":
