@@ -42,17 +42,26 @@ int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int6
     return LAMP_OK;
 }
 
-/* Brings column j of the states to time t (lazy decay); D may be NULL. */
-static void bring_column(int64_t K, int64_t j, double t, const double *beta, double *S, double *D, double *last)
+/* Brings column j of the pair states to time t: S (and D when given) decay by exp(-b_k dt), where
+ * b_k = bcol[k * bstride] is beta[k][j] (bcol = beta + j, bstride = K; or a row of beta transposed,
+ * stride 1).  With scratch (arg, decay: K entries each) the K exps are computed together by
+ * lamp_vexp; without, one by one by libm (intensity and sampling keep libm's values). */
+static void bring_column(int64_t K, int64_t j, double t, const double *bcol, int64_t bstride, double *S, double *D,
+                         double *last, double *arg, double *decay)
 {
     double dt = t - last[j];
     if (dt == 0.0)
         return;
+    if (arg) {
+        for (int64_t k = 0; k < K; k++)
+            arg[k] = -bcol[k * bstride] * dt;
+        lamp_vexp(arg, decay, K);
+    }
     for (int64_t k = 0; k < K; k++) {
-        double decay = exp(-beta[k * K + j] * dt);
+        double e = arg ? decay[k] : exp(-bcol[k * bstride] * dt);
         if (D)
-            D[k * K + j] = decay * (D[k * K + j] + dt * S[k * K + j]);
-        S[k * K + j] *= decay;
+            D[k * K + j] = e * (D[k * K + j] + dt * S[k * K + j]);
+        S[k * K + j] *= e;
     }
     last[j] = t;
 }
@@ -107,7 +116,7 @@ int lamp_hawkes_intensity(const double *times, const int64_t *marks, int64_t n, 
         double t = query_times[which];
         while (next < n && times[next] < t) {
             int64_t c = marks[next];
-            bring_column(K, c, times[next], beta, S, NULL, last);
+            bring_column(K, c, times[next], beta + c, K, S, NULL, last, NULL, NULL);
             for (int64_t k = 0; k < K; k++)
                 S[k * K + c] += 1.0;
             next++;
@@ -276,7 +285,8 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
         return rc;
     int grads = dmu && dalpha && dbeta;
     /* the K exps an event needs (its row of pairs; the column it updates) are computed together
-     * by lamp_vexp into scratch rows; betaT is beta transposed, so a column's decays are a row */
+     * by lamp_vexp into the scratch arrays gap, arg and decay; betaT is beta transposed, so that the
+     * decays of a column are read as a row */
     double *S = calloc((size_t)(K * K), sizeof(double));
     double *D = grads ? calloc((size_t)(K * K), sizeof(double)) : NULL;
     double *last = calloc((size_t)K, sizeof(double));
@@ -333,19 +343,7 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
         }
         for (int64_t e = i; e < g; e++) {
             int64_t c = marks[e];
-            double dt = t - last[c];
-            if (dt != 0.0) { /* bring column c to time t */
-                const double *bcol = betaT + c * K;
-                for (int64_t k = 0; k < K; k++)
-                    arg[k] = -bcol[k] * dt;
-                lamp_vexp(arg, decay, K);
-                for (int64_t k = 0; k < K; k++) {
-                    if (D)
-                        D[k * K + c] = decay[k] * (D[k * K + c] + dt * S[k * K + c]);
-                    S[k * K + c] *= decay[k];
-                }
-                last[c] = t;
-            }
+            bring_column(K, c, t, betaT + c * K, 1, S, D, last, arg, decay);
             for (int64_t k = 0; k < K; k++)
                 S[k * K + c] += 1.0;
             count[c] += 1.0;
@@ -459,12 +457,12 @@ int lamp_hawkes_sample_next(const double *times, const int64_t *marks, int64_t n
         goto finally;
     }
     for (int64_t i = 0; i < n; i++) {
-        bring_column(K, marks[i], times[i], beta, S, NULL, last);
+        bring_column(K, marks[i], times[i], beta + marks[i], K, S, NULL, last, NULL, NULL);
         for (int64_t k = 0; k < K; k++)
             S[k * K + marks[i]] += 1.0;
     }
     for (int64_t j = 0; j < K; j++)
-        bring_column(K, j, t_start, beta, S, NULL, last);
+        bring_column(K, j, t_start, beta + j, K, S, NULL, last, NULL, NULL);
     uint64_t rng = seed;
     for (int64_t s = 0; s < n_samples; s++)
         if (!next_event(K, mu, alpha, beta, S, t_start, INFINITY, &rng, lam, &out_times[s], &out_marks[s])) {
