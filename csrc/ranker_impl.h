@@ -121,7 +121,7 @@ typedef struct {
     int64_t tmax, nmax, amax;
     REAL *xs;                /* (nl + 1 or 2) x tmax x d */
     REAL *qkv;               /* nlk x tmax x 3d */
-    REAL *o, *y, *u;         /* nlk x tmax x d */
+    REAL *o, *y, *u;         /* nlk x tmax x d (y only while training: scoring sums into x) */
     REAL *att;               /* nlk x heads x amax */
     REAL *c, *qr, *uo, *keep; /* nmax x d */
     REAL *z;                 /* nmax x 2d: [h; c] */
@@ -316,15 +316,14 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
     for (int64_t l = 0; l < s->nl; l++) {
         const int64_t lk = F(lk)(s, l);
         REAL *x = F(xbuf)(s, l), *xn = F(xbuf)(s, l + 1);
-        REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *o = s->o + lk * s->tmax * d, *y = s->y + lk * s->tmax * d,
-             *u = s->u + lk * s->tmax * d;
+        /* scoring: y and xn are x itself, the residual sums go into it in place */
+        REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *o = s->o + lk * s->tmax * d,
+             *y = s->train ? s->y + lk * s->tmax * d : x, *u = s->u + lk * s->tmax * d;
         s->layer = l;
         F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
         F(attn_fwd_range)(s, 0, N, 0);
-        if (s->train)
+        if (y != x)
             memcpy(y, x, sizeof(REAL) * (size_t)(T * d));
-        else
-            y = x; /* and xn == x: the residual sums go into x itself */
         F(gemm)(0, 1, T, d, d, 1, o, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AO)), d, 1, y, d);
         const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
         for (int64_t t = 0; t < T; t++)
@@ -574,7 +573,7 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     s->tmax = tmax, s->nmax = nmax, s->amax = amax;
     const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : 1;
     const int64_t one = tmax > nmax ? tmax : nmax;
-    int64_t total = nx * tmax * d + nlk * tmax * 6 * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
+    int64_t total = nx * tmax * d + nlk * tmax * (s->train ? 6 : 5) * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
                     2 * tmax * d + tmax * H + one + L;
     if (s->train)
         total += 2 * nmax * d + 2 * nmax * d + 2 * tmax * d + 2 * tmax * d + 3 * tmax * d;
@@ -589,7 +588,7 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     s->xs = F(carve)(&p, nx * tmax * d);
     s->qkv = F(carve)(&p, nlk * tmax * 3 * d);
     s->o = F(carve)(&p, nlk * tmax * d);
-    s->y = F(carve)(&p, nlk * tmax * d);
+    s->y = s->train ? F(carve)(&p, nlk * tmax * d) : NULL;
     s->u = F(carve)(&p, nlk * tmax * d);
     s->att = F(carve)(&p, nlk * H * amax);
     s->c = F(carve)(&p, nmax * d);
