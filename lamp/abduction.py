@@ -328,8 +328,11 @@ class Abductor:
 
     # ------------------------------------------------------------------ prompts
 
-    def build_prompt(self, effect) -> list[dict]:
-        """The chat messages asking for the causes of ``effect`` = (subject, relation, object, time)."""
+    def build_prompt(self, effect, split: str = "test") -> list[dict]:
+        """The chat messages asking for the causes of ``effect`` = (subject, relation, object, time).
+
+        ``split`` is accepted for the interface shared with :class:`ReviewAbductor` (a knowledge-graph
+        effect carries everything the prompt shows)."""
         messages = [{"role": "system", "content": _SYSTEM.format(domain=self.domain, low=3, high=5)},
                     {"role": "user", "content": "Allowed event types: " + "; ".join(self.listed_relations) + "."},
                     {"role": "assistant", "content": "Understood."}]
@@ -340,10 +343,55 @@ class Abductor:
         messages.append({"role": "user", "content": "Effect event:\n" + self.render_event(effect)})
         return messages
 
+    # ------------------------------------------------------------------ the oracle abducer (a diagnostic)
+
+    def oracle_replies(self, effects, is_true, split: str = "test", seed: int = 0, num_causes: int = 3) -> list[str]:
+        """What a perfect abducer would answer, in the reply format, for each effect (s, r, o, t).
+
+        For a true effect: its ``num_causes`` most related real earlier events (sharing its subject or
+        object; the same pair first, then the same relation, then its object; most recent first).  For
+        any other effect: invented events (random entities and relations).  It reads which effect is true,
+        so what it gives is a ceiling of this proposer, matching and ranker, never a result.
+        """
+        quads, times = self.store.stream()
+        effects = np.asarray(effects)
+        rng = np.random.default_rng(seed)
+        entities = np.concatenate([quads[:, 0], quads[:, 2]])
+        rows = np.concatenate([np.arange(len(quads))] * 2)
+        order = np.lexsort((rows, entities))
+        ent_sorted, row_sorted = entities[order], rows[order]
+        starts = np.searchsorted(ent_sorted, np.arange(self.store.num_entities + 1))
+        out = []
+        for effect, true in zip(effects, is_true):
+            s, r, o, t = int(effect[0]), int(effect[1]), int(effect[2]), float(effect[3])
+            if true:
+                pool = np.unique(np.concatenate([row_sorted[starts[e]:starts[e + 1]] for e in {s, o}]))
+                pool = pool[times[pool] < t]
+                ev = quads[pool]
+                pair = ((ev[:, 0] == s) & (ev[:, 2] == o)) | ((ev[:, 0] == o) & (ev[:, 2] == s))
+                score = 4 * pair + 2 * (ev[:, 1] == r) + ((ev[:, 0] == o) | (ev[:, 2] == o))
+                picked, seen = [], set()
+                for i in np.lexsort((-times[pool], -score)):
+                    key = tuple(ev[i, :3])
+                    if key not in seen:
+                        seen.add(key)
+                        picked.append((*ev[i, :3], times[pool[i]]))
+                    if len(picked) == num_causes:
+                        break
+                causes = sorted(picked, key=lambda c: c[3])
+            else:
+                causes = [(int(rng.integers(self.store.num_entities)), int(rng.integers(self.store.num_relations)),
+                           int(rng.integers(self.store.num_entities)), t - float(rng.uniform(0.0, self.window)))
+                          for _ in range(num_causes)]
+            out.append("\n".join(f"{k + 1}. " + self.render_event(c).replace("\n", "\n   ")
+                                  for k, c in enumerate(causes)))
+        return out
+
     # ------------------------------------------------------------------ running
 
-    def abduce(self, effects: np.ndarray) -> list[list[Cause]]:
-        """Causes of every effect event (rows (subject, relation, object, time)).
+    def abduce(self, effects: np.ndarray, split: str = "test") -> list[list[Cause]]:
+        """Causes of every effect event (rows (subject, relation, object, time)); ``split`` as in
+        :meth:`build_prompt`.
 
         With a client, identical prompts are asked once; failed requests give
         no causes (counted in ``stats.failed_requests``).  Without a client,
@@ -476,6 +524,30 @@ class ReviewAbductor(Abductor):
         i = int(seqs.offsets[s]) + j
         messages.append({"role": "user", "content": "Next review:\n" + self._review(seqs, i, False, mark, time)})
         return messages
+
+    def oracle_replies(self, effects, is_true, split: str = "test", seed: int = 0, num_causes: int = 3) -> list[str]:
+        """What a perfect abducer would answer for each effect (sequence index, event index, type, time) of
+        ``split``: for a true effect, its sequence's earlier reviews (the candidate's category first, then the
+        most recent); for any other effect, invented reviews.  A ceiling, never a result (it reads the truth).
+        """
+        seqs = getattr(self.store, split)
+        effects = np.asarray(effects)
+        rng = np.random.default_rng(seed)
+        out = []
+        for effect, true in zip(effects, is_true):
+            s, j, mark, t = int(effect[0]), int(effect[1]), int(effect[2]), float(effect[3])
+            if true:
+                b = int(seqs.offsets[s])
+                history = np.arange(b, b + j)
+                same = seqs.marks[history] == mark
+                picked = history[np.lexsort((-history, ~same))][:num_causes]
+                items = [self._review(seqs, int(i)) for i in sorted(picked)]
+            else:
+                items = [f"category: {self.types[int(rng.integers(len(self.types)))]}\ntitle: Invented item\n"
+                         f"time: {self._time(t - float(rng.uniform(1.0, 30.0)))}\nsummary: nothing that happened"
+                         for _ in range(num_causes)]
+            out.append("\n".join(f"{k + 1}. " + item.replace("\n", "\n   ") for k, item in enumerate(items)))
+        return out
 
     def event_text(self, event) -> str:
         return self.types[int(event[2])] if len(event) > 2 else ""

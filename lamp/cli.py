@@ -1,4 +1,4 @@
-"""Command line: ``lamp run CONFIG``, ``lamp info``, ``lamp datasets``."""
+"""Command line: ``lamp run CONFIG``, ``lamp config CONFIG``, ``lamp info``, ``lamp datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -34,12 +34,29 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from lamp import config as lamp_config
     from lamp.pipeline import Pipeline
 
-    pipeline = Pipeline.from_yaml(args.config, experiment=args.experiment, out=args.out, limit=args.limit,
-                                  resume=not args.fresh)
+    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    pipeline = Pipeline(cfg, out=args.out, limit=args.limit, resume=not args.fresh)
     pipeline.run()
     return 0
+
+
+def _cmd_config(args) -> int:
+    import yaml
+
+    from lamp import config as lamp_config
+
+    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    print(yaml.safe_dump(cfg.resolved(), sort_keys=False, default_flow_style=False), end="")
+    return 0
+
+
+def _add_set(parser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting, e.g. --set lamp.num_candidates=10 --set lamp.abduction.backend=none "
+                             "(values are YAML; unknown keys are errors)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reuse the finished stages of an earlier run in the same directory (the default)")
     run.add_argument("--fresh", action="store_true",
                      help="recompute every stage (the LLM cache still answers requests it has seen)")
+    _add_set(run)
     run.set_defaults(func=_cmd_run)
+
+    conf = sub.add_parser("config", help="print the resolved config of an experiment (defaults, file, --set)")
+    conf.add_argument("config", help="YAML config")
+    conf.add_argument("--experiment", help="experiment block (default: the only lamp block)")
+    _add_set(conf)
+    conf.set_defaults(func=_cmd_config)
 
     info = sub.add_parser("info", help="summarise a bundled data set or the data of a config")
     info.add_argument("target", help="icews14 | gdelt_sample | amazon_reviews_sample | CONFIG.yaml")
@@ -69,14 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from lamp.config import ConfigError
-    from lamp.data import DataError
-    from lamp.llm.client import LLMError
+    from lamp.errors import LampError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, LLMError, FileNotFoundError) as exc:
+    except (LampError, FileNotFoundError) as exc:
         print(f"lamp: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

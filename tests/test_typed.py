@@ -142,9 +142,9 @@ def test_next_time_base_is_the_most_probable_sample(tmp_path):
     err = props["test_times"][:, 0] - truth
     assert metrics["base"]["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)))
     assert np.all(props["test_truth"] == -1) and np.all(props["train_truth"] == 3)  # truth only in training
-    from lamp import stages
+    from lamp.pipeline.queries import select_queries
 
-    train = stages.select_queries(pipe)["train"]  # the real event replaces the last sample in training
+    train = select_queries(pipe.context)["train"]  # the real event replaces the last sample in training
     np.testing.assert_array_equal(props["train_candidates"][:, -1], train.truth)
     np.testing.assert_array_equal(props["train_times"][:, -1], train.times)
     assert np.all(props["test_times"] > 0)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import warnings
 
-from lamp.data import EventStore, load_amazon_jsonl, load_tkg
+from lamp.data import EventSequences, EventStore, load_amazon_jsonl, load_tkg
+from lamp.data import load_section as _load_format
+from lamp.errors import ConfigError
 
-__all__ = ["load_icews14", "load_gdelt_sample", "load_amazon_sample", "data_dir", "ATTRIBUTION", "available"]
+__all__ = ["load_icews14", "load_gdelt_sample", "load_amazon_sample", "load_section", "data_dir", "ATTRIBUTION",
+           "available"]
 
 _DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -76,8 +79,6 @@ def load_amazon_sample(valid_fraction: float = 0.2) -> EventStore:
 
 
 def _split_sequences(seqs, cut: int):
-    from lamp.data import EventSequences
-
     def take(lo, hi):
         b, e = int(seqs.offsets[lo]), int(seqs.offsets[hi])
         return EventSequences(seqs.times[b:e], seqs.marks[b:e], seqs.offsets[lo:hi + 1] - b, seqs.num_types,
@@ -86,3 +87,24 @@ def _split_sequences(seqs, cut: int):
                               source=seqs.source)
 
     return take(0, cut), take(cut, seqs.num_sequences)
+
+
+LOADERS = {"icews14": load_icews14, "gdelt_sample": load_gdelt_sample, "amazon_reviews_sample": load_amazon_sample}
+BUNDLED_FORMATS = {"icews14": "tkg", "gdelt_sample": "tkg", "amazon_reviews_sample": "amazon_jsonl"}
+
+
+def load_section(section: dict, resolve=lambda p: p, name: str | None = None) -> EventStore:
+    """Load a config's data section: ``data_dir: lamp://NAME`` is a bundled data set (its
+    ``data_format`` must match it), anything else goes to the loader of its ``data_format``
+    (:func:`lamp.data.load_section`)."""
+    folder = section.get("data_dir")
+    if folder is not None and str(folder).startswith("lamp://"):
+        bundled = str(folder)[len("lamp://"):]
+        if bundled not in LOADERS:
+            raise ConfigError(f"data.{name}.data_dir: unknown bundled data set {bundled!r}; available: "
+                              f"{sorted(LOADERS)}")
+        if section.get("data_format") != BUNDLED_FORMATS[bundled]:
+            raise ConfigError(f"data.{name}: the bundled {bundled} is data_format "
+                              f"{BUNDLED_FORMATS[bundled]!r}, not {section.get('data_format')!r}")
+        return LOADERS[bundled]()
+    return _load_format(section, resolve=resolve, name=name)

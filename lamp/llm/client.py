@@ -32,17 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from lamp import _core
+from lamp.errors import LLMError, ReplayMissError
 from lamp.llm.cache import AnswerCache, request_key
 
 __all__ = ["ChatClient", "ChatResult", "LLMError", "ReplayMissError", "RunStats"]
-
-
-class LLMError(RuntimeError):
-    """A failure of the LLM backend that is not about one request."""
-
-
-class ReplayMissError(LLMError):
-    """Replay mode found requests that are not in the cache."""
 
 
 @dataclass

@@ -297,7 +297,7 @@ class HawkesProcess:
             Probabilities, best first.
         next_times : float64 (Q,)
         """
-        from lamp.easytpp import check_queries
+        from lamp.tpp.contract import check_queries
 
         self._require_fitted()
         q = check_queries(seqs, queries, m, self.num_types)
@@ -330,7 +330,7 @@ class HawkesProcess:
             density of the next time at each sample; rows are sorted by it,
             highest first.
         """
-        from lamp.easytpp import check_queries
+        from lamp.tpp.contract import check_queries
 
         self._require_fitted()
         q = check_queries(seqs, queries, 1, self.num_types)
@@ -352,6 +352,22 @@ class HawkesProcess:
             order = np.argsort(-dens, kind="stable")
             times_out[row], types_out[row], dens_out[row] = draws[order] + origin, kinds[order], dens[order]
         return times_out, types_out, dens_out
+
+    def log_density_of_next(self, seqs, queries, times) -> np.ndarray:
+        """Log density of event ``i`` of sequence ``s`` happening at ``times[j]`` (any type), for each query
+        ``(s, i)`` given events ``0..i-1``: ``log lambda(t) - integral of lambda from the last history event to t``."""
+        self._require_fitted()
+        times = np.asarray(times, dtype=np.float64)
+        out = np.zeros(len(queries))
+        for row, (s, i) in enumerate(np.asarray(queries, dtype=np.int64)):
+            hist_times, marks, origin = self._history(seqs, int(s), int(i))
+            t = float(times[row]) - origin
+            last = float(hist_times[-1])
+            lam = _core.hawkes_intensity(hist_times, marks, self.mu, self.alpha, self.beta, np.array([t])).sum()
+            base = _core.hawkes_loglik(hist_times, marks, self.mu, self.alpha, self.beta, last, False)
+            comp = base - _core.hawkes_loglik(hist_times, marks, self.mu, self.alpha, self.beta, t, False)
+            out[row] = np.log(max(lam, 1e-300)) - comp
+        return out
 
     def save(self, path) -> None:
         from lamp.checkpoint import save_checkpoint

@@ -310,6 +310,13 @@ class KGHawkes:
             quads = np.concatenate([quads, inverse])
         return _ranking_metrics(self._score(quads, task, m, self.weights, want_ranks=True), quads, task, m)
 
+    def quality(self, queries, task: str | None = None, m: int = 20) -> dict:
+        """Time-aware filtered MRR and Hits@1/3/10 over all candidates of the given queries (int (n, 4) of
+        (subject, relation, object, time), asked as they are), and the share whose answer is in the top ``m``."""
+        task = task or self.task
+        q = np.asarray(queries)
+        return _ranking_metrics(self._score(q, task, m, self.weights, want_ranks=True), q, task, m)
+
     def summary(self) -> str:
         self._require_fitted()
         names = feature_names(self.task, self.half_lives)

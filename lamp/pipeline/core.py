@@ -1,0 +1,158 @@
+"""The whole pipeline: :class:`Pipeline` builds the stage context and runs the stages in order."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from lamp import config as lamp_config
+from lamp.data import EventStore
+from lamp.errors import ConfigError
+from lamp.pipeline.abduce import abduce, make_abductor
+from lamp.pipeline.evaluate import evaluate
+from lamp.pipeline.match import evaluated_methods, gather_evidence, make_world
+from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
+from lamp.pipeline.queries import select_queries
+from lamp.pipeline.rank import rerank
+from lamp.pipeline.tasks import DEFAULT_M, TKG_TASKS, TYPED_TASKS, StageContext
+from lamp.runs import RunDirectory, fingerprint
+
+__all__ = ["Pipeline", "run_typed", "load_metrics", "BACKENDS"]
+
+BACKENDS = ("local", "openai", "replay", "none", "oracle")
+
+
+class Pipeline:
+    """One LAMP experiment.
+
+    Parameters
+    ----------
+    config : lamp.config.Config
+        A loaded config (see :func:`lamp.config.load`).
+    out : str, optional
+        Run directory; default ``<lamp.run_dir>/<experiment id>``.
+    limit : int, optional
+        Overrides ``lamp.query_limit`` (number of test queries).
+    resume : bool
+        Reuse finished stages of an earlier run in the same directory (default).
+    """
+
+    def __init__(self, config: lamp_config.Config, out: str | None = None, limit: int | None = None,
+                 resume: bool = True):
+        self.config = config
+        self.settings = config.lamp
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+                raise ConfigError(f"limit must be a positive number of queries, got {limit!r}")
+            self.settings["query_limit"] = int(limit)
+        self.task = self.settings["task"]
+        self.m = int(self.settings["num_candidates"] or DEFAULT_M[self.task])
+        if self.m < 2:
+            raise ConfigError(f"lamp.num_candidates must be at least 2, got {self.m}")
+        _check_matching(self.settings["matching"], self.task)
+        backend = self.settings["abduction"]["backend"]
+        if backend not in BACKENDS:
+            raise ConfigError(f"lamp.abduction.backend must be one of {BACKENDS}, got {backend!r}")
+        from lamp.rank import ranker_settings
+
+        ranker_settings(self.settings["ranker"])  # heads, layers, loss, width: ConfigError naming the key
+        name = config.experiment_id or config.dataset_id or "lamp"
+        out = out or os.path.join(config.resolve_path(self.settings["run_dir"]) or "runs", name)
+        self.run_dir = RunDirectory(out)
+        self.resume = resume
+        self.store: EventStore | None = None
+        self.context: StageContext | None = None
+
+    @classmethod
+    def from_yaml(cls, path, experiment: str | None = None, **kwargs) -> "Pipeline":
+        """Build from a YAML config file (EasyTPP layout with a lamp experiment block)."""
+        return cls(lamp_config.load(path, experiment), **kwargs)
+
+    def say(self, message: str) -> None:
+        """A progress line on the terminal and in the run's log."""
+        self.run_dir.log.info(message)
+        print(f"[lamp] {message}", flush=True)
+
+    def load_data(self, store: EventStore | None = None) -> EventStore:
+        """The data set (loaded once; ``store`` replaces the config's data), checked against the task."""
+        if store is not None:
+            self.store, self.context = store, None
+        if self.store is None:
+            self.store = self.config.load_data()
+        if self.context is None:
+            self.context = self._make_context(self.store)
+        return self.store
+
+    def _make_context(self, store: EventStore) -> StageContext:
+        if self.task in TKG_TASKS and store.kind != "tkg":
+            raise ConfigError(f"lamp.task={self.task!r} needs a temporal knowledge graph, but data set "
+                              f"{store.name!r} holds typed sequences")
+        if self.task in TYPED_TASKS and store.kind != "typed":
+            raise ConfigError(f"lamp.task={self.task!r} needs typed sequences, but data set {store.name!r} is a "
+                              "temporal knowledge graph")
+        data_fp = fingerprint(store.name, *[(s.times, s.marks, s.subjects, s.objects, s.offsets)
+                                            for s in store.splits.values()])
+        self.say(f"data: {store!r}")
+        return StageContext(settings=self.settings, task=self.task, m=self.m, store=store, run_dir=self.run_dir,
+                            data_fingerprint=data_fp, resume=self.resume, say=self.say,
+                            resolve_path=self.config.resolve_path)
+
+    def run(self, proposer=None) -> dict:
+        """Run every stage (reusing finished ones) and return ``{task: {method: metrics}}``.
+
+        ``proposer`` replaces ``lamp.proposer`` (any proposer of :mod:`lamp.tpp.contract`).
+        """
+        started = time.time()
+        self.load_data()
+        ctx = self.context
+        methods = evaluated_methods(ctx)  # an unknown ablation fails before any work
+        queries = select_queries(ctx)
+        if proposer is None:
+            proposer = fit_proposer(ctx)
+        proposals = propose(ctx, proposer, queries)
+        proposer_quality(ctx, proposer, queries, proposals)
+        abductor = make_abductor(ctx)
+        causes = None
+        if ctx.settings["abduction"]["backend"] != "none":
+            causes = abduce(ctx, queries, proposals, abductor)
+        world = make_world(ctx, abductor)
+        evidence = gather_evidence(ctx, world, queries, proposals, causes)
+        energies = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
+        metrics = evaluate(ctx, queries, proposals, energies)
+        self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
+        return metrics
+
+
+def _check_matching(m: dict, task: str) -> None:
+    method, scope = m["method"], m["scope"]
+    if method not in ("bm25", "dense"):
+        raise ConfigError(f"lamp.matching.method must be 'bm25' or 'dense', got {method!r}")
+    if scope not in (None, "entity"):
+        raise ConfigError(f"lamp.matching.scope must be null or 'entity', got {scope!r}")
+    if scope == "entity" and (method != "bm25" or task in TYPED_TASKS):
+        raise ConfigError("lamp.matching.scope 'entity' needs method 'bm25' and a knowledge-graph task (typed "
+                          "tasks always retrieve inside the query's own sequence)")
+    if method == "dense" and task in TYPED_TASKS:
+        raise ConfigError(f"lamp.matching.method 'dense' with task {task!r}: typed tasks retrieve inside each "
+                          "sequence with BM25's scope; use method 'bm25'")
+
+
+def run_typed(store: EventStore, proposer, config: lamp_config.Config, out: str | None = None,
+              resume: bool = True) -> dict:
+    """The LAMP pipeline on ``store`` with an external typed proposer (e.g. :class:`lamp.easytpp.EasyTPPProposer`).
+
+    ``config`` is a :class:`lamp.config.Config` whose lamp section says the
+    task (``next_type``; ``next_time`` needs ``propose_times``), M, abduction,
+    matching, ranker and evaluation settings; the proposer replaces
+    ``lamp.proposer``.  Returns ``{task: {method: metrics}}`` and writes the
+    run directory like :meth:`Pipeline.run`.
+    """
+    pipe = Pipeline(config, out=out, resume=resume)
+    pipe.load_data(store)
+    return pipe.run(proposer=proposer)
+
+
+def load_metrics(run_dir: str) -> dict:
+    """The ``metrics.json`` of a finished run."""
+    with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
+        return json.load(f)

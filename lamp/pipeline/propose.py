@@ -1,0 +1,269 @@
+"""Stage 1: the proposer (fitted or loaded) and its top-M proposals for every query.
+
+Knowledge graphs use :class:`~lamp.tpp.KGHawkes` or
+:class:`~lamp.tpp.RecurrencyBaseline`; typed sequences lamp's
+:class:`~lamp.tpp.HawkesProcess` or any proposer of the contract in
+:mod:`lamp.tpp.contract` (e.g. an EasyTPP model).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from lamp.errors import ConfigError
+from lamp.pipeline.tasks import TKG_TASKS, Queries, StageContext
+from lamp.report import rank_metrics, truth_ranks
+from lamp.runs import fingerprint
+
+__all__ = ["fit_proposer", "propose", "proposer_quality", "proposals_fingerprint", "PROPOSERS", "TYPED_PROPOSERS"]
+
+PROPOSERS = ("kg_hawkes", "recurrency")
+TYPED_PROPOSERS = ("hawkes",)
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+def fit_proposer(ctx: StageContext):
+    """Fit the configured proposer on the training split, or load ``proposer.checkpoint``."""
+    return _fit_kg(ctx) if ctx.task in TKG_TASKS else _fit_typed(ctx)
+
+
+def _fit_kg(ctx: StageContext):
+    from lamp.tpp import KGHawkes, RecurrencyBaseline
+
+    store, settings = ctx.store, ctx.settings["proposer"]
+    name = settings["model"]
+    if name not in PROPOSERS:
+        raise ConfigError(f"lamp.proposer.model must be one of {PROPOSERS} for task {ctx.task!r}, got {name!r}")
+    if settings.get("checkpoint"):
+        model = KGHawkes.load(ctx.resolve_path(settings["checkpoint"]), store)
+        ctx.say(f"proposer: loaded {settings['checkpoint']}")
+        return model
+    cls = KGHawkes if name == "kg_hawkes" else RecurrencyBaseline
+    params = dict(settings.get("params") or {})
+
+    def compute():
+        model = cls(task=ctx.task, **params).fit(store)
+        folder = ctx.run_dir.stage_dir("proposer")
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(folder)) as tmp:
+            path = os.path.join(tmp, "model.npz")
+            model.save(path)
+            with np.load(path) as saved:
+                out = {k: saved[k] for k in saved.files}
+        out["fit_report"] = model.fit_report
+        return out
+
+    out = ctx.stage("proposer", {"model": name, "params": params, "task": ctx.task}, [ctx.data_fingerprint],
+                    compute)
+    model = KGHawkes.load(os.path.join(ctx.run_dir.stage_dir("proposer"), "arrays.npz"), store)
+    model.fingerprint = out.fingerprint
+    ctx.say(f"proposer: {name} ({'reused' if out.loaded else 'fitted'}), half-lives {model.half_lives} x "
+            f"step {model.step:g}")
+    return model
+
+
+def _fit_typed(ctx: StageContext):
+    from lamp.tpp import HawkesProcess
+
+    store, settings = ctx.store, ctx.settings["proposer"]
+    if settings["model"] not in TYPED_PROPOSERS:
+        raise ConfigError(f"lamp.proposer.model={settings['model']!r}: typed tasks use {TYPED_PROPOSERS} "
+                          "(or an EasyTPP model through lamp.easytpp.LampRunner / lamp.typed.run_typed)")
+    if settings.get("checkpoint"):
+        model = HawkesProcess.load(ctx.resolve_path(settings["checkpoint"]))
+        if model.num_types != store.num_types:
+            raise ConfigError(f"lamp.proposer.checkpoint has {model.num_types} types, the data {store.num_types}")
+        model.fingerprint = fingerprint(model.mu, model.alpha, model.beta)
+        ctx.say(f"proposer: loaded {settings['checkpoint']}")
+        return model
+    params = {"relative_time": True, **dict(settings.get("params") or {})}
+    unknown = set(params) - {"decay", "l2", "l1", "relative_time"}
+    if unknown:
+        raise ConfigError(f"lamp.proposer.params: unknown {sorted(unknown)} for hawkes; valid: decay, l1, l2, "
+                          "relative_time")
+
+    def compute():
+        model = HawkesProcess(store.num_types, **params).fit(store.train)
+        return {"mu": model.mu, "alpha": model.alpha, "beta": model.beta, "fit_report": model.fit_result}
+
+    out = ctx.stage("proposer", {"model": "hawkes", "params": params, "task": ctx.task}, [ctx.data_fingerprint],
+                    compute)
+    model = HawkesProcess(store.num_types, l2=params.get("l2", 0.0), l1=params.get("l1", 0.0),
+                          relative_time=params["relative_time"]).set_params(out["mu"], out["alpha"], out["beta"])
+    model.fingerprint = out.fingerprint
+    ctx.say(f"proposer: hawkes ({'reused' if out.loaded else 'fitted'}), {store.num_types} types, decay "
+            f"{float(np.mean(model.beta)):.3g} per {store.time_unit}")
+    return model
+
+
+def proposer_fingerprint(proposer) -> str:
+    """A proposer's own ``fingerprint``, else one of its torch weights, else of its identity."""
+    fp = getattr(proposer, "fingerprint", None)
+    if fp:
+        return str(fp)
+    model = getattr(proposer, "model", None)
+    if model is not None and hasattr(model, "state_dict"):
+        state = model.state_dict()
+        return fingerprint(type(model).__name__, *[(k, v.detach().cpu().numpy()) for k, v in sorted(state.items())])
+    return fingerprint(type(proposer).__name__, id(proposer))
+
+
+def proposals_fingerprint(proposals: dict) -> str:
+    """The fingerprint downstream stages key on: every array of every split's proposals."""
+    return fingerprint({k: v for split in sorted(proposals) for k, v in proposals[split].items()})
+
+
+# ---------------------------------------------------------------------------- proposing
+
+PROPOSAL_KEYS = {"tkg": ("candidates", "scores", "truth"),
+                 "typed": ("candidates", "times", "scores", "truth", "predicted_time")}
+
+
+def propose(ctx: StageContext, proposer, queries: dict[str, Queries]) -> dict:
+    """Top-M proposals of every split: ``{split: {"candidates" (Q, M), "scores" (Q, M), "truth" (Q,), ...}}``.
+
+    ``truth`` is the true candidate's index or -1.  In the training split a
+    missing truth replaces the last candidate (the ranker needs the real event
+    among its candidates).  Typed tasks add ``"times"`` (Q, M), the candidates'
+    times, and ``"predicted_time"`` (Q,).  ``next_time``: candidates are
+    sampled next events; train and valid get the true event in place of the
+    last sample; test has no true candidate (its metric is the chosen time's
+    error).
+    """
+    m, kind = ctx.m, ctx.kind
+    if ctx.task == "next_type" and m > ctx.store.num_types:
+        raise ConfigError(f"lamp.num_candidates={m} exceeds the {ctx.store.num_types} event types")
+    if ctx.task == "next_time" and not hasattr(proposer, "propose_times"):
+        raise ConfigError("lamp.task='next_time' needs a proposer with propose_times (lamp's HawkesProcess); "
+                          "this proposer only ranks types")
+
+    def compute():
+        out = {}
+        for split, q in queries.items():
+            if kind == "tkg":
+                result = _propose_kg(ctx, proposer, split, q)
+            elif ctx.task == "next_type":
+                result = _propose_types(ctx, proposer, split, q)
+            else:
+                result = _propose_times(ctx, proposer, split, q)
+            out.update({f"{split}_{k}": v for k, v in result.items()})
+        return out
+
+    settings = {"m": m, "task": ctx.task, **{f"{k}_queries": v.events for k, v in queries.items()}}
+    if kind == "typed":
+        settings["seed"] = ctx.seed
+    out = ctx.stage("proposals", settings, [proposer_fingerprint(proposer)], compute)
+    result = {split: {k: out[f"{split}_{k}"] for k in PROPOSAL_KEYS[kind]} for split in queries}
+    total = sum(len(q) for q in queries.values())
+    if ctx.task == "next_time":
+        ctx.say(f"proposals: {m} sampled next events for {total} queries")
+    else:
+        covered = float(np.mean(result["test"]["truth"] >= 0))
+        what = "types" if kind == "typed" else ""
+        ctx.say(f"proposals: top-{m} {what + ' ' if what else ''}for {total} queries; the truth is in the top {m} "
+                f"for {covered:.1%} of test queries")
+    return result
+
+
+def _truth_index(ids: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    hit = ids == truth[:, None]
+    return np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+
+
+def _propose_kg(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
+    m = ctx.m
+    ids, scores = proposer.propose(q.events, task=ctx.task, m=m)
+    truth = _truth_index(ids, q.truth)
+    if split == "train" and np.any(truth < 0) and ctx.task == "pair":
+        # scoring all 1.6M pairs per query to find the truth's own score is not worth it: the truth
+        # ranks below every proposal, so the smallest proposal score bounds its score from above
+        missing = truth < 0
+        ids[missing, -1] = q.truth[missing]
+        scores[missing, -1] = scores[missing].min(axis=1)
+        truth[missing] = m - 1
+    elif split == "train" and np.any(truth < 0):
+        missing = np.flatnonzero(truth < 0)
+        n_all = proposer.num_entities if ctx.task == "object" else proposer.num_relations
+        all_ids, all_scores = proposer.propose(q.events[missing], task=ctx.task, m=n_all)
+        position = np.argmax(all_ids == q.truth[missing][:, None], axis=1)
+        ids[missing, -1] = q.truth[missing]
+        scores[missing, -1] = all_scores[np.arange(len(missing)), position]
+        truth[missing] = m - 1
+    return {"candidates": ids, "scores": scores, "truth": truth.astype(np.int64)}
+
+
+def _typed_result(types, times, scores, truth, predicted) -> dict:
+    return {"candidates": np.asarray(types).astype(np.int64), "times": np.asarray(times, dtype=np.float64),
+            "scores": np.asarray(scores, dtype=np.float64), "truth": np.asarray(truth).astype(np.int64),
+            "predicted_time": np.asarray(predicted, dtype=np.float64)}
+
+
+def _propose_types(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
+    m, seqs = ctx.m, getattr(ctx.store, split)
+    pairs = np.ascontiguousarray(q.events[:, :2], dtype=np.int64)
+    types, scores, predicted = proposer.propose_batch(seqs, pairs, m)
+    truth = _truth_index(types, q.truth)
+    if split == "train" and np.any(truth < 0):
+        missing = np.flatnonzero(truth < 0)
+        all_types, all_scores, _ = proposer.propose_batch(seqs, pairs[missing], ctx.store.num_types)
+        position = np.argmax(all_types == q.truth[missing][:, None], axis=1)
+        types[missing, -1] = q.truth[missing]
+        scores[missing, -1] = all_scores[np.arange(len(missing)), position]
+        truth[missing] = m - 1
+    return _typed_result(types, np.repeat(q.times[:, None], m, axis=1), scores, truth, predicted)
+
+
+def _propose_times(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
+    m, seqs = ctx.m, getattr(ctx.store, split)
+    pairs = np.ascontiguousarray(q.events[:, :2], dtype=np.int64)
+    cand_times, types, scores = proposer.propose_times(seqs, pairs, m, seed=ctx.seed)
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))  # densities relative to the best
+    predicted = cand_times[:, 0].copy()
+    truth = np.full(len(q), -1, dtype=np.int64)
+    if split != "test":
+        # the real event in place of the least probable sample, scored by its own density
+        own = _true_event_density(proposer, seqs, pairs, q)
+        best = np.log(np.maximum(scores.max(axis=1), 1e-300))
+        cand_times[:, -1] = q.times
+        types[:, -1] = q.truth
+        if own is not None:
+            scores[:, -1] = np.exp(np.minimum(own - best, 0.0))
+        truth[:] = m - 1
+    return _typed_result(types, cand_times, scores, truth, predicted)
+
+
+def _true_event_density(proposer, seqs, pairs, q: Queries):
+    """Log density of each query's true next event under a HawkesProcess (None for other proposers)."""
+    if not hasattr(proposer, "log_density_of_next"):
+        return None
+    return proposer.log_density_of_next(seqs, pairs, q.times)
+
+
+# ---------------------------------------------------------------------------- quality
+
+
+def proposer_quality(ctx: StageContext, proposer, queries: dict[str, Queries], proposals: dict) -> dict:
+    """The proposer's own quality on the evaluated test queries, written to ``proposer_metrics.json``.
+
+    Knowledge graphs: time-aware filtered MRR / Hits over all candidates.
+    ``next_type``: the rank metrics of its order among the M proposals.
+    ``next_time``: the RMSE of its predicted time.
+    """
+    import json
+
+    test = proposals["test"]
+    if ctx.kind == "tkg":
+        quality = proposer.quality(queries["test"].events, ctx.task, ctx.m)
+        ctx.say("proposer over all candidates (time-aware filter): " +
+                ", ".join(f"{k} {v:.3f}" for k, v in quality.items() if k != "n"))
+    elif ctx.task == "next_type":
+        quality = rank_metrics(truth_ranks(test["candidates"], queries["test"].truth), ctx.m)
+    else:
+        quality = {"rmse_predicted_time": float(np.sqrt(np.mean((test["predicted_time"] -
+                                                                  queries["test"].times) ** 2)))}
+    with open(ctx.path("proposer_metrics.json"), "w", encoding="utf-8") as f:
+        json.dump({ctx.task: quality}, f, indent=2)
+    return quality

@@ -1,0 +1,88 @@
+"""What every stage shares: task names, the queries of a split, and the small context a stage runs in.
+
+This module imports no other pipeline module; every stage imports it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from lamp.data import EventStore
+from lamp.runs import RunDirectory
+
+__all__ = ["Queries", "StageContext", "DEFAULT_M", "TKG_TASKS", "TYPED_TASKS", "RANK_TASKS", "EVIDENCE_METHODS",
+           "SPLITS", "progress_enabled"]
+
+DEFAULT_M = {"object": 20, "relation": 5, "pair": 100, "next_type": 5, "next_time": 5}
+TKG_TASKS = ("object", "relation", "pair")
+TYPED_TASKS = ("next_type", "next_time")
+RANK_TASKS = TKG_TASKS + ("next_type",)  # tasks scored by the rank of the true candidate among the M
+SPLITS = ("train", "valid", "test")
+
+# evaluated method -> the evidence it reranks with (see lamp.pipeline.match)
+EVIDENCE_METHODS = {"lamp": "llm", "no_llm": "no_llm", "random_evidence": "random", "recent_evidence": "recent"}
+
+
+@dataclass
+class Queries:
+    """The queries of one split: the true events to predict.
+
+    ``events`` is int64 (Q, 4) of (subject, relation, object, time) for a
+    knowledge graph, or (sequence index, event index, type, 0) for typed
+    sequences; ``times`` float64 (Q,); ``truth`` int64 (Q,) the id the task
+    predicts (object, relation, r * num_entities + o, or type).
+    """
+
+    split: str
+    events: np.ndarray
+    times: np.ndarray
+    truth: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+
+@dataclass
+class StageContext:
+    """Everything a stage function may read besides its inputs.
+
+    ``settings`` is the config's validated ``lamp`` section; ``say`` writes a
+    progress line to the terminal and to the run's log; ``resolve_path``
+    resolves a path of the config (relative to the config file).
+    """
+
+    settings: dict
+    task: str
+    m: int
+    store: EventStore
+    run_dir: RunDirectory
+    data_fingerprint: str
+    resume: bool = True
+    say: Callable[[str], None] = print
+    resolve_path: Callable[[Any], Any] = field(default=lambda p: p)
+
+    @property
+    def seed(self) -> int:
+        return int(self.settings["seed"])
+
+    @property
+    def kind(self) -> str:
+        """``"tkg"`` for the knowledge-graph tasks, ``"typed"`` for typed sequences."""
+        return "tkg" if self.task in TKG_TASKS else "typed"
+
+    def stage(self, name: str, settings: Any, upstream: list, compute: Callable[[], dict]):
+        """Run (or reuse) a stage of this run directory (:meth:`lamp.runs.RunDirectory.stage`)."""
+        return self.run_dir.stage(name, settings, upstream, compute, resume=self.resume)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.run_dir.path, *parts)
+
+
+def progress_enabled() -> bool:
+    """Progress bars in a terminal, or everywhere with ``LAMP_PROGRESS=1``."""
+    import sys
+
+    return os.environ.get("LAMP_PROGRESS") == "1" or sys.stderr.isatty()
