@@ -149,6 +149,10 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
         lines.append(f"  (random order: MR {first['random_mr']:.1f}; MR/MRR/Hits over the {first['n']} queries "
                      f"whose truth is in the top M)")
         lines.extend(f"  ({method}: {m['note']})" for method, m in methods.items() if m.get("note"))
+        kept = [method for method, m in methods.items() if (m.get("selection") or {}).get("used") == "proposer"]
+        if kept:
+            lines.append(f"  ({', '.join(kept)}: not better than the proposer on validation, so the test "
+                         "candidates keep the proposer's order; see 'selection' in metrics.json)")
     return "\n".join(lines)
 
 

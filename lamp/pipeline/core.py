@@ -117,8 +117,8 @@ class Pipeline:
             causes = abduce(ctx, queries, proposals, abductor)
         world = make_world(ctx, abductor)
         evidence = gather_evidence(ctx, world, queries, proposals, causes)
-        energies = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
-        metrics = evaluate(ctx, queries, proposals, energies)
+        energies, selections = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
+        metrics = evaluate(ctx, queries, proposals, energies, selections)
         self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics
 

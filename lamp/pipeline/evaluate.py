@@ -54,20 +54,25 @@ def time_results(test: dict, q: Queries, energies: dict, bootstrap: int, seed: i
     return result, errors
 
 
-def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, energies: dict) -> dict:
+def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, energies: dict,
+             selections: dict | None = None) -> dict:
     """``{task: {method: metrics}}`` on the test queries; writes metrics.json / .csv / .png and the
     per-query ranks (``test_ranks.npz``) or time errors (``test_errors.npz``)."""
     ev = ctx.settings["evaluation"]
     bootstrap = int(ev["bootstrap"])
+    selections = dict(selections or {})
     if ctx.settings["abduction"]["backend"] == "oracle" and "lamp" in energies:
         # the oracle abducer reads the truth: its row is a ceiling, named so everywhere it appears
         energies = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in energies.items()}
+        selections = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in selections.items()}
     if ctx.task == "next_time":
         result, per_query = time_results(proposals["test"], queries["test"], energies, bootstrap, ctx.seed)
         name = "test_errors.npz"
     else:
         result, per_query = rank_results(proposals["test"], energies, bootstrap, ctx.seed)
         name = "test_ranks.npz"
+    for method, selection in selections.items():
+        result[method]["selection"] = selection
     if ORACLE_METHOD in result:
         result[ORACLE_METHOD]["note"] = ORACLE_NOTE
     metrics = {ctx.task: result}

@@ -8,7 +8,9 @@ from lamp.pipeline.propose import proposals_fingerprint
 from lamp.pipeline.tasks import Queries, StageContext, progress_enabled
 from lamp.runs import fingerprint
 
-__all__ = ["ranking_samples", "rerank", "time_scale"]
+__all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "SELECTION_RULES"]
+
+SELECTION_RULES = ("bootstrap", "ranker")
 
 
 def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict, evidence_idx: np.ndarray):
@@ -64,15 +66,78 @@ def _stored_evidence(ctx: StageContext, smp) -> np.ndarray:
     return ev
 
 
-def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, evidence: dict) -> dict:
-    """Energies (Q, M) of the test candidates for every method of ``evidence`` (``{method: {split: idx}}``)."""
+def proposer_order(m: int, n: int) -> np.ndarray:
+    """Energies that keep the proposer's order (position = energy)."""
+    return np.tile(np.arange(m, dtype=np.float64), (n, 1))
+
+
+def select_against_proposer(valid_energies: np.ndarray, labels: np.ndarray, rule: str, p_max: float,
+                            bootstrap: int, seed: int) -> dict:
+    """Whether the trained ranker or the proposer's order reranks the test candidates.
+
+    Both orders are scored on the validation queries (mean rank of the truth); ``rule == "bootstrap"``
+    uses the ranker only when its validation MR is lower and the paired bootstrap's share of resamples
+    where it is not lower (``p_not_better``) is at most ``p_max``; ``rule == "ranker"`` always uses it.
+    """
+    from lamp.report import paired_bootstrap, truth_ranks
+
+    n, m = valid_energies.shape
+    base = truth_ranks(np.tile(np.arange(m), (n, 1)), labels)
+    ranked = truth_ranks(np.argsort(valid_energies, axis=1, kind="stable"), labels)
+    covered = base > 0
+    out = {"rule": rule, "p_max": float(p_max), "valid_n": int(covered.sum())}
+    if covered.any():
+        boot = paired_bootstrap(base, ranked, num_samples=bootstrap, seed=seed)
+        out.update(valid_mr_proposer=float(base[covered].mean()), valid_mr_ranker=float(ranked[covered].mean()),
+                   delta_mr=boot["delta_mr"], low=boot["low"], high=boot["high"], p_not_better=boot["p_not_better"])
+        better = boot["delta_mr"] < 0 and boot["p_not_better"] <= p_max
+    else:
+        better = False
+    out["used"] = "ranker" if rule == "ranker" or better else "proposer"
+    return out
+
+
+def select_by_time(valid_energies: np.ndarray, candidate_times: np.ndarray, rule: str, p_max: float,
+                   bootstrap: int, seed: int) -> dict:
+    """``next_time``: the same choice by the validation error of the chosen time.  In train and valid the
+    real event is the last candidate, so the choice is scored among the M - 1 sampled candidates (as on
+    test): the ranker's lowest-energy sample against the proposer's most probable one."""
+    from lamp.report import paired_bootstrap_errors
+
+    truth = candidate_times[:, -1]
+    samples = candidate_times[:, :-1]
+    picked = samples[np.arange(len(samples)), np.argmin(valid_energies[:, :-1], axis=1)]
+    base_err, ranker_err = samples[:, 0] - truth, picked - truth
+    out = {"rule": rule, "p_max": float(p_max), "valid_n": int(len(truth))}
+    better = False
+    if len(truth):
+        boot = paired_bootstrap_errors(base_err, ranker_err, num_samples=bootstrap, seed=seed)
+        out.update(valid_rmse_proposer=float(np.sqrt(np.mean(base_err ** 2))),
+                   valid_rmse_ranker=float(np.sqrt(np.mean(ranker_err ** 2))), delta_rmse=boot["delta_rmse"],
+                   low=boot["low"], high=boot["high"], p_not_better=boot["p_not_better"])
+        better = boot["delta_rmse"] < 0 and boot["p_not_better"] <= p_max
+    out["used"] = "ranker" if rule == "ranker" or better else "proposer"
+    return out
+
+
+def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, evidence: dict
+           ) -> tuple[dict, dict]:
+    """Energies (Q, M) of the test candidates for every method of ``evidence`` (``{method: {split: idx}}``),
+    and for each method the validation selection between the trained ranker and the proposer's order
+    (:func:`select_against_proposer`): a method whose ranker is not better on validation keeps the
+    proposer's order on test."""
+    from lamp.errors import ConfigError
     from lamp.rank import EnergyRanker, ranker_settings
 
     r = ctx.settings["ranker"]
     options = ranker_settings(r)
+    rule, p_max = r.get("selection", "bootstrap"), float(r.get("selection_p", 0.05))
+    if rule not in SELECTION_RULES:
+        raise ConfigError(f"lamp.ranker.selection must be one of {SELECTION_RULES}, got {rule!r}")
     scale = time_scale(ctx)
     vocab = (ctx.store.num_entities, ctx.store.num_relations) if ctx.kind == "tkg" else (1, ctx.store.num_types)
-    energies = {}
+    bootstrap = int(ctx.settings["evaluation"]["bootstrap"])
+    energies, selections = {}, {}
     for method, by_split in evidence.items():
         samples = {split: ranking_samples(ctx, world, q, proposals[split], by_split[split])
                    for split, q in queries.items()}
@@ -82,16 +147,33 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
                     f"{len(samples['valid'])}")
             model = EnergyRanker(*vocab, **options, time_scale=scale, seed=ctx.seed, progress=progress_enabled())
             model.fit(samples["train"], samples["valid"])
-            out = {"energies": model.energy(samples["test"]), "params": model.params, "history": model.history,
-                   "best_epoch": model.best_epoch}
+            valid = samples["valid"]
+            if ctx.task == "next_time":
+                selection = select_by_time(model.energy(valid), valid.candidate_times, rule, p_max, bootstrap,
+                                           ctx.seed)
+            else:
+                selection = select_against_proposer(model.energy(valid), valid.labels, rule, p_max, bootstrap,
+                                                    ctx.seed)
+            test = samples["test"]
+            ranker_energies = model.energy(test)
+            out = {"ranker_energies": ranker_energies, "params": model.params, "history": model.history,
+                   "best_epoch": model.best_epoch, "selection": selection,
+                   "energies": ranker_energies if selection["used"] == "ranker" else
+                   proposer_order(test.candidates.shape[1], len(test))}
             for split, smp in samples.items():
                 out[f"{split}_evidence"] = _stored_evidence(ctx, smp)
             return out
 
         settings = {"ranker": r, "method": method, "seed": ctx.seed, "time_scale": scale,
-                    "evidence": dict(by_split)}
+                    "evidence": dict(by_split), "bootstrap": bootstrap}
         out = ctx.stage(f"ranker_{method}", settings, [proposals_fingerprint(proposals), fingerprint(ctx.task)],
                         compute)
-        energies[method] = out["energies"]
-        ctx.say(f"ranker[{method}]: best epoch {out['best_epoch']}")
-    return energies
+        energies[method], selections[method] = out["energies"], out["selection"]
+        sel = out["selection"]
+        key = "rmse" if ctx.task == "next_time" else "mr"
+        valid_text = (f"validation {key.upper()} {sel[f'valid_{key}_ranker']:.4g} vs proposer "
+                      f"{sel[f'valid_{key}_proposer']:.4g} (p_not_better {sel['p_not_better']:.3f}, n "
+                      f"{sel['valid_n']})" if "p_not_better" in sel else "no covered validation query")
+        ctx.say(f"ranker[{method}]: best epoch {out['best_epoch']}; {valid_text}: test reranked by the "
+                f"{'trained ranker' if sel['used'] == 'ranker' else 'proposer order'}")
+    return energies, selections
