@@ -179,3 +179,19 @@ def test_dense_many_blocks_shared_cutoffs_and_no_cutoff(clustered):
         assert len(got) == min(5, limit)
         np.testing.assert_allclose(scores[i][:len(got)], sims[i, expect], atol=1e-5)
         assert np.all(got < limit)
+
+
+def test_hit_features_follow_the_best_hit_of_each_evidence_event():
+    """The retrieval features of an evidence event are those of the best-scoring hit that named it."""
+    from lamp.pipeline.match import _hit_features
+
+    hits = np.array([[5, 7, -1, 5], [2, -1, -1, -1]])
+    scores = np.array([[4.0, 2.0, 0.0, 1.0], [3.0, 0.0, 0.0, 0.0]])
+    ranks = np.array([[0, 1, 0, 0], [0, 0, 0, 0]], dtype=float)
+    causes = np.array([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=float)
+    evidence = np.array([[7, 5, -1], [2, 9, -1]])  # 9: named by no hit (e.g. a merged duplicate)
+    aux = _hit_features(hits, scores, ranks, causes, evidence, world_size=10)
+    np.testing.assert_allclose(aux[0, 0], [2.0 / 4.0, 1 / 2, 1.0])  # event 7: score 2 of best 4, rank 1, cause 0
+    np.testing.assert_allclose(aux[0, 1], [1.0, 1.0, 1.0])  # event 5: its best hit (score 4, rank 0, cause 0)
+    np.testing.assert_allclose(aux[1, 0], [1.0, 1.0, 1.0])
+    assert not aux[1, 1].any() and not aux[:, 2].any()

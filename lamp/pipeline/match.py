@@ -223,25 +223,72 @@ def make_world(ctx: StageContext, abductor) -> EventWorld:
 # ---------------------------------------------------------------------------- evidence
 
 
+AUX_FEATURES = ("retrieval score / the candidate's best", "1 / (1 + retrieval rank)",
+                "1 / (1 + index of the cause that retrieved it)")
+
+
+def _hit_features(hits: np.ndarray, scores: np.ndarray, ranks: np.ndarray, causes: np.ndarray,
+                  evidence: np.ndarray, world_size: int) -> np.ndarray:
+    """Per evidence event (n, L) the :data:`AUX_FEATURES` of the best hit that retrieved it (zeros for an
+    event no hit names, e.g. a duplicate merged by the assembly)."""
+    n, length = evidence.shape
+    out = np.zeros((n, length, len(AUX_FEATURES)))
+    valid = hits >= 0
+    if not valid.any():
+        return out
+    rows = np.nonzero(valid)[0]
+    best = np.where(valid, scores, -np.inf).max(axis=1)
+    rel = np.where(best[rows] > 0, scores[valid] / np.where(best[rows] > 0, best[rows], 1.0), 0.0)
+    feats = np.stack([rel, 1.0 / (1.0 + ranks[valid]), 1.0 / (1.0 + causes[valid])], axis=1)
+    keys = rows * world_size + hits[valid]
+    order = np.lexsort((-scores[valid], keys))  # per (candidate, event): the best-scoring hit first
+    keys, feats = keys[order], feats[order]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    keys, feats = keys[first], feats[first]
+    ev_valid = evidence >= 0
+    ekeys = np.nonzero(ev_valid)[0] * world_size + evidence[ev_valid]
+    pos = np.minimum(np.searchsorted(keys, ekeys), len(keys) - 1)
+    found = keys[pos] == ekeys
+    out[ev_valid] = np.where(found[:, None], feats[pos], 0.0)
+    return out
+
+
 def _by_texts(world: EventWorld, split: str, q: Queries, prop: dict, texts: list, owner, per_candidate: int, k: int,
-              length: int) -> np.ndarray:
-    """Top-``k`` past events of each text, gathered per candidate (``owner``), then assembled (Q, M, L)."""
+              length: int) -> dict:
+    """Top-``k`` past events of each text, gathered per candidate (``owner``), then assembled:
+    ``{"idx": (Q, M, L) world indices, "aux": (Q, M, L, 3) the hits' AUX_FEATURES}``."""
     n, m = prop["candidates"].shape
     cut = np.repeat(world.cutoffs(split, q), m)
     scope = world.scope(split, q, prop)
-    hits = np.full((n * m, max(1, per_candidate) * k), -1, dtype=np.int64)
+    width = max(1, per_candidate) * k
+    hits = np.full((n * m, width), -1, dtype=np.int64)
+    scores, ranks, causes = (np.zeros((n * m, width)) for _ in range(3))
     if texts:
         owner = np.asarray(owner, dtype=np.int64)
-        ids, _ = world.search(texts, k, before=cut[owner], scope=None if scope is None else scope[owner])
+        ids, hit_scores = world.search(texts, k, before=cut[owner], scope=None if scope is None else scope[owner])
         slot = np.zeros(n * m, dtype=np.int64)
+        cause = np.zeros(n * m, dtype=np.int64)
+        got = ids.shape[1]
         for row, c in enumerate(owner):
-            hits[c, slot[c]:slot[c] + ids.shape[1]] = ids[row]
-            slot[c] += ids.shape[1]
-    return world.assemble(hits, length).reshape(n, m, length)
+            s = slot[c]
+            hits[c, s:s + got] = ids[row]
+            scores[c, s:s + got] = hit_scores[row]
+            ranks[c, s:s + got] = np.arange(got)
+            causes[c, s:s + got] = cause[c]
+            slot[c] += got
+            cause[c] += 1
+    idx = world.assemble(hits, length)
+    aux = _hit_features(hits, scores, ranks, causes, idx, len(world.texts))
+    return {"idx": idx.reshape(n, m, length), "aux": aux.reshape(n, m, length, len(AUX_FEATURES))}
+
+
+def _no_aux(idx: np.ndarray) -> dict:
+    """Evidence not retrieved by text (the random and recent ablations): no retrieval features."""
+    return {"idx": idx, "aux": np.zeros(idx.shape + (len(AUX_FEATURES),))}
 
 
 def llm_evidence(ctx: StageContext, world: EventWorld, queries: dict, causes: dict, proposals: dict) -> dict:
-    """Evidence retrieved by the LLM's causes: ``{split: (Q, M, L) world indices}``."""
+    """Evidence retrieved by the LLM's causes: ``{split: {"idx": (Q, M, L), "aux": (Q, M, L, 3)}}``."""
     mt = ctx.settings["matching"]
     k, length = int(mt["causes_top_k"]), int(mt["evidence_length"])
     out = {}
@@ -316,7 +363,8 @@ def evaluated_methods(ctx: StageContext) -> list[str]:
 
 def gather_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, causes: dict | None
                     ) -> dict:
-    """``{method: {split: (Q, M, L) world indices}}`` for LAMP and every ablation.
+    """``{method: {split: {"idx": (Q, M, L) world indices, "aux": (Q, M, L, 3)}}}`` for LAMP and every
+    ablation (``aux``: the retrieval features of each evidence event, :data:`AUX_FEATURES`).
 
     ``causes`` are the LLM's (None when ``abduction.backend`` is ``none``: LAMP's
     evidence is then the no-LLM retrieval, computed once for both).
@@ -334,8 +382,9 @@ def gather_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposa
     for split, q in queries.items():
         m = proposals[split]["candidates"].shape[1]
         if "random_evidence" in methods:
-            evidence.setdefault("random_evidence", {})[split] = world.random_evidence(split, q, m, length, ctx.seed)
+            evidence.setdefault("random_evidence", {})[split] = _no_aux(
+                world.random_evidence(split, q, m, length, ctx.seed))
         if "recent_evidence" in methods:
-            evidence.setdefault("recent_evidence", {})[split] = world.recent_evidence(split, q, proposals[split],
-                                                                                      length)
+            evidence.setdefault("recent_evidence", {})[split] = _no_aux(
+                world.recent_evidence(split, q, proposals[split], length))
     return evidence

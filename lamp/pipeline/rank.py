@@ -13,13 +13,13 @@ __all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer",
 SELECTION_RULES = ("bootstrap", "ranker")
 
 
-def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict, evidence_idx: np.ndarray):
+def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict, evidence: dict):
     """:class:`lamp.rank.RankingSamples` of one split: candidates, their evidence events and the
     proposer's log-score relative to the query's best as the prior (``ranker.use_proposer_score``)."""
     from lamp.rank import RankingSamples
 
     n, m = prop["candidates"].shape
-    ev, ev_times = world.evidence_events(evidence_idx)
+    ev, ev_times = world.evidence_events(evidence["idx"])
     if ctx.kind == "tkg":
         candidates = effects_triples(ctx, q, prop)
         cand_times = np.repeat(q.times[:, None], m, axis=1)
