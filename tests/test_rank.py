@@ -34,6 +34,7 @@ def _samples(seed, q=3, m=4, length=5, signal=False, with_prior=False):
 
 def _model(width=4, **kw):
     kw.setdefault("precision", "float64")  # the exact path; float32 is tested against it below
+    kw.setdefault("agreement", False)  # the model without agreement features (tested on its own further down)
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 

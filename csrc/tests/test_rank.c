@@ -8,7 +8,7 @@
 
 static void test_zero_parameters_give_the_bias(void)
 {
-    lamp_ranker_dims dims = {3, 2, 4, 1.0, 1, 0};
+    lamp_ranker_dims dims = {3, 2, 4, 1.0, 1, 0, 0, 0};
     int64_t off[LAMP_RANKER_NUM_BLOCKS + 1];
     lamp_ranker_layout(&dims, off);
     double *params = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
@@ -18,7 +18,7 @@ static void test_zero_parameters_give_the_bias(void)
     int64_t cand[2 * 3] = {0, 0, 1, 2, 1, 0};
     double ct[2] = {3.0, 3.0};
     int64_t labels[1] = {1};
-    lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2};
+    lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2, NULL};
     double energies[2], loss, *grads = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
     lamp_error err;
     CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads,
@@ -40,7 +40,7 @@ static void test_zero_parameters_give_the_bias(void)
 static void test_layers_heads_gradient(void)
 {
     for (int loss_kind = 0; loss_kind < 2; loss_kind++) {
-        lamp_ranker_dims dims = {3, 2, 4, 2.0, 2, 2};
+        lamp_ranker_dims dims = {3, 2, 4, 2.0, 2, 2, 0, 0};
         int64_t nb = lamp_ranker_num_blocks(&dims);
         CHECK(nb == LAMP_RANKER_NUM_BLOCKS + 2 * LAMP_RANKER_LAYER_BLOCKS);
         int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
@@ -58,7 +58,7 @@ static void test_layers_heads_gradient(void)
         int64_t cand[2 * 3] = {0, 0, 1, 2, 1, 0};
         double ct[2] = {3.0, 3.0}, prior[2] = {0.0, -0.7};
         int64_t labels[1] = {1};
-        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 2, 3};
+        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 2, 3, NULL};
         double energies[2], loss, lp, lm;
         lamp_error err;
         CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
@@ -93,7 +93,7 @@ static void test_layers_heads_gradient(void)
 static void test_chunks_threads_and_float32(void)
 {
     const int64_t Q = 12, M = 9, L = 24;
-    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2};
+    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2, 0, 0};
     int64_t nb = lamp_ranker_num_blocks(&dims);
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
     lamp_ranker_layout(&dims, off);
@@ -120,7 +120,7 @@ static void test_chunks_threads_and_float32(void)
     }
     for (int64_t q = 0; q < Q; q++)
         labels[q] = q % M;
-    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L};
+    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L, NULL};
     double *e1 = malloc(sizeof(double) * (size_t)(Q * M)), *e2 = malloc(sizeof(double) * (size_t)(Q * M)),
            *e3 = malloc(sizeof(double) * (size_t)(Q * M));
     double *g1 = malloc(sizeof(double) * (size_t)n), *g2 = malloc(sizeof(double) * (size_t)n),
