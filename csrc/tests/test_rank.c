@@ -157,6 +157,90 @@ static void test_chunks_threads_and_float32(void)
     free(e1), free(e2), free(e3), free(g1), free(g2), free(g3);
 }
 
+/* Agreement (agree = 1, A = 2 caller-supplied features): every parameter's gradient against central differences
+ * in float64, both losses, with agreeing, reversed and padding rows and a candidate without evidence; float32 close
+ * to float64; the dims and id checks. */
+static void test_agreement_gradient(void)
+{
+    for (int loss_kind = 0; loss_kind < 2; loss_kind++) {
+        lamp_ranker_dims dims = {4, 3, 4, 2.0, 2, 1, 1, 2};
+        int64_t nb = lamp_ranker_num_blocks(&dims);
+        CHECK(nb == LAMP_RANKER_NUM_BLOCKS + LAMP_RANKER_LAYER_BLOCKS + LAMP_RANKER_AGREE_BLOCKS);
+        CHECK(lamp_ranker_agree_block(&dims, LAMP_RANKER_WP) == nb - 1);
+        int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+        lamp_ranker_layout(&dims, off);
+        const int64_t nf = LAMP_RANKER_ID_FEATURES + 2, a0 = lamp_ranker_agree_block(&dims, 0);
+        CHECK(off[a0 + 1] - off[a0] == 4 * nf && off[a0 + 2] - off[a0 + 1] == 2 * nf);
+        CHECK(off[a0 + 5] - off[a0 + 4] == 4 * 3 * nf && off[nb] - off[nb - 1] == 3 * nf);
+        int64_t n = off[nb];
+        double *params = malloc(sizeof(double) * (size_t)n), *grads = malloc(sizeof(double) * (size_t)n);
+        uint64_t state = 5;
+        for (int64_t i = 0; i < n; i++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            params[i] = ((double)(state >> 11) * 0x1.0p-53 - 0.5);
+        }
+        /* 1 query, 3 candidates, 3 slots: the first holds itself, a gap and its reversed pair; the second an
+         * unrelated event and itself; the third nothing (h = V0, p = 0) */
+        int64_t ev[3 * 3 * 3] = {0, 1, 2, -1, -1, -1, 2, 0, 0, 3, 2, 1, 1, 0, 3, -1, -1, -1,
+                                 -1, -1, -1, -1, -1, -1, -1, -1, -1};
+        double evt[9] = {0.5, 0.0, 1.5, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0};
+        double aux[9 * 2] = {0.3, -1.0, NAN, NAN, 1.2, 0.4, -0.5, 2.0, 0.1, 0.9, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+        int64_t cand[3 * 3] = {0, 1, 2, 1, 0, 3, 2, 1, 0};
+        double ct[3] = {3.0, 3.0, 3.0}, prior[3] = {0.0, -0.7, -0.2};
+        int64_t labels[1] = {1};
+        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 3, 3, aux};
+        double energies[3], e32[3], loss, lp, lm;
+        lamp_error err;
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
+              LAMP_OK);
+        double worst = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double keep = params[i];
+            params[i] = keep + 1e-6;
+            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lp, NULL, &err);
+            params[i] = keep - 1e-6;
+            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lm, NULL, &err);
+            params[i] = keep;
+            double diff = fabs((lp - lm) / 2e-6 - grads[i]);
+            if (diff > worst)
+                worst = diff;
+        }
+        CHECK(worst < 1e-7);
+        for (int k = 0; k < LAMP_RANKER_AGREE_BLOCKS; k++) { /* every agreement block is used */
+            double g = 0.0;
+            for (int64_t i = off[a0 + k]; i < off[a0 + k + 1]; i++)
+                g += fabs(grads[i]);
+            CHECK(g > 0.0);
+        }
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_OK);
+        CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, loss_kind, 0.0, 1, LAMP_RANKER_FLOAT32, e32, &lp,
+                                                NULL, &err) == LAMP_OK);
+        for (int i = 0; i < 3; i++)
+            CHECK_CLOSE(e32[i], energies[i], 1e-5);
+        b.evidence_aux = NULL; /* aux = 2 without the numbers */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        b.evidence_aux = aux;
+        aux[0] = INFINITY; /* at a valid row */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        aux[0] = 0.3;
+        ev[3] = -2; /* a negative id other than the padding -1 */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        CHECK(strstr(err.message, "evidence[0, 0, 1, 0] = -2") != NULL);
+        ev[3] = -1;
+        dims.agree = 2;
+        CHECK(lamp_ranker_check_dims(&dims, &err) == LAMP_EVALUE);
+        dims.agree = 0; /* aux without agreement */
+        CHECK(lamp_ranker_check_dims(&dims, &err) == LAMP_EVALUE);
+        free(off);
+        free(params);
+        free(grads);
+    }
+}
+
 static void test_adam_moves_against_the_gradient(void)
 {
     double p[2] = {1.0, -1.0}, g[2] = {0.5, -2.0}, m1[2] = {0}, m2[2] = {0};
@@ -173,6 +257,7 @@ int main(void)
     RUN(test_zero_parameters_give_the_bias);
     RUN(test_layers_heads_gradient);
     RUN(test_chunks_threads_and_float32);
+    RUN(test_agreement_gradient);
     RUN(test_adam_moves_against_the_gradient);
     return CHECK_SUMMARY("test_rank");
 }
