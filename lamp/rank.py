@@ -358,7 +358,7 @@ def ranker_settings(r: dict) -> dict:
     """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
 
     Raises :class:`lamp.config.ConfigError` naming the key for a bad
-    ``heads``, ``layers``, ``width``, ``loss`` or ``precision``.
+    ``heads``, ``layers``, ``width``, ``loss``, ``precision`` or ``agreement``.
     """
     from lamp.config import ConfigError
 
@@ -368,7 +368,10 @@ def ranker_settings(r: dict) -> dict:
     precision = r.get("precision", "float32")
     if precision not in PRECISIONS:
         raise ConfigError(f"lamp.ranker.precision must be 'float32' or 'float64', got {precision!r}")
-    out = {"loss": loss, "precision": precision}
+    agreement = r.get("agreement", True)
+    if not isinstance(agreement, (bool, np.bool_)):
+        raise ConfigError(f"lamp.ranker.agreement must be true or false, got {agreement!r}")
+    out = {"loss": loss, "precision": precision, "agreement": bool(agreement)}
     for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
         value = r.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

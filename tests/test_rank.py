@@ -615,3 +615,15 @@ def test_agreement_bad_input():
         _core.ranker_forward(*args, agree=True, evidence_aux=s.evidence_aux[:, :2])
     with pytest.raises(ValueError, match="params"):  # the layout of A = 2 does not fit A = 1
         _core.ranker_forward(*args, agree=True, evidence_aux=s.evidence_aux[..., :1])
+
+
+def test_ranker_settings_agreement():
+    from lamp.config import LAMP_DEFAULTS, ConfigError
+    from lamp.rank import ranker_settings
+
+    assert ranker_settings(LAMP_DEFAULTS["ranker"])["agreement"] is True
+    assert ranker_settings({"agreement": False})["agreement"] is False
+    assert EnergyRanker(NE, NR, **ranker_settings({"width": 8, "agreement": False}), progress=False).config[
+        "agreement"] is False
+    with pytest.raises(ConfigError, match="lamp.ranker.agreement"):
+        ranker_settings({"agreement": "yes"})
