@@ -90,10 +90,10 @@ static void test_layers_heads_gradient(void)
 
 /* A batch of several chunks on two threads (with dropout): the same bits as on one thread, float32 close
  * to float64, and nothing out of bounds (this runs under AddressSanitizer too). */
-static void test_chunks_threads_and_float32(void)
+static void chunks_threads_and_float32(int agree)
 {
-    const int64_t Q = 12, M = 9, L = 24;
-    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2, 0, 0};
+    const int64_t Q = 12, M = 9, L = 24, A = agree ? 3 : 0;
+    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2, agree, A};
     int64_t nb = lamp_ranker_num_blocks(&dims);
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
     lamp_ranker_layout(&dims, off);
@@ -102,6 +102,7 @@ static void test_chunks_threads_and_float32(void)
     int64_t *ev = malloc(sizeof(int64_t) * (size_t)(Q * M * L * 3)), *cand = malloc(sizeof(int64_t) * (size_t)(Q * M * 3));
     double *evt = malloc(sizeof(double) * (size_t)(Q * M * L)), *ct = malloc(sizeof(double) * (size_t)(Q * M));
     double *prior = malloc(sizeof(double) * (size_t)(Q * M));
+    double *aux = agree ? malloc(sizeof(double) * (size_t)(Q * M * L * A)) : NULL;
     int64_t labels[12];
     uint64_t state = 11;
 #define NEXT() (state = state * 6364136223846793005ULL + 1442695040888963407ULL, (double)(state >> 11) * 0x1.0p-53)
@@ -117,10 +118,15 @@ static void test_chunks_threads_and_float32(void)
         }
         cand[3 * i] = (int64_t)(NEXT() * 20), cand[3 * i + 1] = (int64_t)(NEXT() * 5), cand[3 * i + 2] = (int64_t)(NEXT() * 20);
         ct[i] = 60.0, prior[i] = -NEXT();
+        for (int64_t j = 0; j < len; j++) /* some evidence agrees with its candidate */
+            if (NEXT() < 0.2)
+                memcpy(ev + 3 * (i * L + j), cand + 3 * i, 3 * sizeof(int64_t));
+        for (int64_t k = 0; k < L * A; k++)
+            aux[i * L * A + k] = NEXT() - 0.5;
     }
     for (int64_t q = 0; q < Q; q++)
         labels[q] = q % M;
-    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L, NULL};
+    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L, aux};
     double *e1 = malloc(sizeof(double) * (size_t)(Q * M)), *e2 = malloc(sizeof(double) * (size_t)(Q * M)),
            *e3 = malloc(sizeof(double) * (size_t)(Q * M));
     double *g1 = malloc(sizeof(double) * (size_t)n), *g2 = malloc(sizeof(double) * (size_t)n),
@@ -153,7 +159,7 @@ static void test_chunks_threads_and_float32(void)
     CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 5, 7, e3, &l3, g3, &err) ==
           LAMP_EVALUE);
 #undef NEXT
-    free(off), free(params), free(ev), free(cand), free(evt), free(ct), free(prior);
+    free(off), free(params), free(ev), free(cand), free(evt), free(ct), free(prior), free(aux);
     free(e1), free(e2), free(e3), free(g1), free(g2), free(g3);
 }
 
@@ -239,6 +245,12 @@ static void test_agreement_gradient(void)
         free(params);
         free(grads);
     }
+}
+
+static void test_chunks_threads_and_float32(void)
+{
+    chunks_threads_and_float32(0);
+    chunks_threads_and_float32(1);
 }
 
 static void test_adam_moves_against_the_gradient(void)
