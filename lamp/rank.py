@@ -112,7 +112,7 @@ class RankingSamples:
             if aux.ndim != 4 or aux.shape[:3] != (q, m, length):
                 raise ValueError(f"evidence_aux must have shape ({q}, {m}, {length}, A), got {aux.shape}")
             self.evidence_aux = np.ascontiguousarray(aux, dtype=np.float64)
-            if not np.all(np.isfinite(self.evidence_aux[used])):
+            if not np.all(np.isfinite(self.evidence_aux).all(axis=3) | ~used):
                 raise ValueError("evidence_aux has a NaN or infinite value at a non-padding position")
 
     def __len__(self) -> int:
@@ -276,6 +276,8 @@ class EnergyRanker:
     def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
         """Energies (Q, M); lower means more plausible."""
         _check_samples(samples)
+        if len(samples) <= batch_size:  # one batch: no copy (subset copies and re-validates every array)
+            return self._forward(samples, labels=False)[0]
         out = [self._forward(samples.subset(slice(i, i + batch_size)), labels=False)[0]
                for i in range(0, len(samples), batch_size)]
         return np.concatenate(out)
