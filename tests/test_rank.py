@@ -439,6 +439,9 @@ def test_agreement_forward_matches_numpy_reference(layers, heads, aux):
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
     _, loss, _ = model._forward(s)
     assert loss == pytest.approx(ref.softmax_loss(expected, s.labels), rel=1e-10)
+    fast = _agree_model(width=6, heads=heads, layers=layers, aux=aux, precision="float32")
+    fast.params = model.params
+    np.testing.assert_allclose(fast.energy(s), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 def test_agreement_features_by_hand():

@@ -73,32 +73,22 @@ def energies(params, offsets, width, time_scale, evidence, evidence_times, candi
             q = wq @ c
             h = np.zeros(d)
             valid = evidence[qi, j, :, 0] >= 0
-            if agree:
-                aux = None if evidence_aux is None else evidence_aux[qi, j][valid]
-                f = agreement_features(evidence[qi, j][valid], evidence_times[qi, j][valid], (s, r, o),
-                                       candidate_times[qi, j], time_scale, aux)
-                p = pooled_features(f, evidence_times[qi, j][valid], length)
-                x_final = np.zeros((0, d))
+            ev, ev_times = evidence[qi, j][valid], evidence_times[qi, j][valid]
+            x = np.zeros((0, d))
             if valid.any():
-                ev = evidence[qi, j][valid]
-                gaps = (candidate_times[qi, j] - evidence_times[qi, j][valid]) / time_scale
+                gaps = (candidate_times[qi, j] - ev_times) / time_scale
                 enc = np.zeros((len(ev), d))
                 enc[:, 0::2] = np.sin(gaps[:, None] * freqs)
                 enc[:, 1::2] = np.cos(gaps[:, None] * freqs)
                 x = ent[ev[:, 0]] + rel[ev[:, 1]] + obj[ev[:, 2]] + enc
                 for lb in layer_blocks:
                     x = _self_attention_block(x, lb, heads)
-                if agree:
-                    x_final = x
-                k, v = x @ wk.T, x @ wv.T
-                for hd in range(heads) if not agree else ():
-                    cols = slice(hd * e, (hd + 1) * e)
-                    scores = k[:, cols] @ q[cols] / np.sqrt(e)
-                    alpha = np.exp(scores - scores.max())
-                    alpha /= alpha.sum()
-                    h[cols] = alpha @ v[:, cols]
-            if agree:  # keys with features, a feature bias per head, a null slot (K0, V0)
-                k, v = x_final @ wk.T + f @ wkf.T, x_final @ wv.T
+            k, v = x @ wk.T, x @ wv.T
+            if agree:  # keys and logits with the features, a null slot (K0, V0) in every head's softmax
+                aux = None if evidence_aux is None else evidence_aux[qi, j][valid]
+                f = agreement_features(ev, ev_times, (s, r, o), candidate_times[qi, j], time_scale, aux)
+                p = pooled_features(f, ev_times, length)
+                k = k + f @ wkf.T
                 for hd in range(heads):
                     cols = slice(hd * e, (hd + 1) * e)
                     scores = np.concatenate([[q[cols] @ k0[cols] / np.sqrt(e)],
@@ -107,10 +97,17 @@ def energies(params, offsets, width, time_scale, evidence, evidence_times, candi
                     alpha /= alpha.sum()
                     h[cols] = alpha[0] * v0[cols] + alpha[1:] @ v[:, cols]
                 u = np.tanh(w1 @ np.concatenate([h, c]) + w1p @ p + b1)
-                out[qi, j] = w2 @ u + b2 + wp @ p + (0.0 if prior is None else gamma * prior[qi, j])
-                continue
-            u = np.tanh(w1 @ np.concatenate([h, c]) + b1)
-            out[qi, j] = w2 @ u + b2 + (0.0 if prior is None else gamma * prior[qi, j])
+                out[qi, j] = w2 @ u + b2 + wp @ p
+            else:
+                for hd in range(heads) if valid.any() else ():  # h = 0 without evidence
+                    cols = slice(hd * e, (hd + 1) * e)
+                    scores = k[:, cols] @ q[cols] / np.sqrt(e)
+                    alpha = np.exp(scores - scores.max())
+                    alpha /= alpha.sum()
+                    h[cols] = alpha @ v[:, cols]
+                u = np.tanh(w1 @ np.concatenate([h, c]) + b1)
+                out[qi, j] = w2 @ u + b2
+            out[qi, j] += 0.0 if prior is None else gamma * prior[qi, j]
     return out
 
 
