@@ -6,9 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+int64_t lamp_ranker_agree_block(const lamp_ranker_dims *dims, int k)
+{
+    return LAMP_RANKER_NUM_BLOCKS + (dims->layers > 0 ? dims->layers : 0) * LAMP_RANKER_LAYER_BLOCKS + k;
+}
+
 int64_t lamp_ranker_num_blocks(const lamp_ranker_dims *dims)
 {
-    return LAMP_RANKER_NUM_BLOCKS + (dims->layers > 0 ? dims->layers : 0) * LAMP_RANKER_LAYER_BLOCKS;
+    return lamp_ranker_agree_block(dims, 0) + (dims->agree ? LAMP_RANKER_AGREE_BLOCKS : 0);
 }
 
 void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *off)
@@ -19,9 +24,15 @@ void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *off)
     off[0] = 0;
     for (int i = 0; i < LAMP_RANKER_NUM_BLOCKS; i++)
         off[i + 1] = off[i] + sizes[i];
-    int64_t n = lamp_ranker_num_blocks(dims);
-    for (int64_t i = LAMP_RANKER_NUM_BLOCKS; i < n; i++)
+    int64_t a0 = lamp_ranker_agree_block(dims, 0);
+    for (int64_t i = LAMP_RANKER_NUM_BLOCKS; i < a0; i++)
         off[i + 1] = off[i] + layer[(i - LAMP_RANKER_NUM_BLOCKS) % LAMP_RANKER_LAYER_BLOCKS];
+    if (dims->agree) {
+        int64_t f = LAMP_RANKER_ID_FEATURES + (dims->aux > 0 ? dims->aux : 0), h = dims->heads;
+        int64_t agree[LAMP_RANKER_AGREE_BLOCKS] = {d * f, h * f, d, d, d * 3 * f, 3 * f};
+        for (int k = 0; k < LAMP_RANKER_AGREE_BLOCKS; k++)
+            off[a0 + k + 1] = off[a0 + k] + agree[k];
+    }
 }
 
 int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err)
@@ -37,6 +48,11 @@ int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err)
         return lamp_error_set(err, LAMP_EVALUE, "layers must be >= 0, got %lld", (long long)dims->layers);
     if (!(dims->time_scale > 0.0))
         return lamp_error_set(err, LAMP_EVALUE, "time_scale must be positive");
+    if (dims->agree != 0 && dims->agree != 1)
+        return lamp_error_set(err, LAMP_EVALUE, "agree must be 0 or 1, got %lld", (long long)dims->agree);
+    if (dims->aux < 0 || (dims->aux > 0 && !dims->agree))
+        return lamp_error_set(err, LAMP_EVALUE, "aux (evidence features per event) must be >= 0 and needs agree = 1, "
+                              "got aux = %lld with agree = %lld", (long long)dims->aux, (long long)dims->agree);
     return LAMP_OK;
 }
 
@@ -55,26 +71,40 @@ static int check_batch(const lamp_ranker_dims *dims, const lamp_ranker_batch *b,
         return rc;
     if (b->q < 1 || b->m < 1 || b->l < 0)
         return lamp_error_set(err, LAMP_EVALUE, "empty batch");
-    int64_t ne = dims->num_entities, nr = dims->num_relations;
+    if (dims->aux > 0 && !b->evidence_aux)
+        return lamp_error_set(err, LAMP_EVALUE, "aux = %lld evidence features per event but no evidence_aux",
+                              (long long)dims->aux);
+    int64_t ne = dims->num_entities, nr = dims->num_relations, na = dims->aux;
     for (int64_t i = 0; i < b->q * b->m; i++) {
         const int64_t *c = b->candidates + 3 * i;
-        if (c[0] < 0 || c[0] >= ne || c[2] < 0 || c[2] >= ne || c[1] < 0 || c[1] >= nr)
-            return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has an id out of the vocabulary",
-                                  (long long)i);
+        long long qi = (long long)(i / b->m), mi = (long long)(i % b->m);
+        for (int k = 0; k < 3; k++)
+            if (c[k] < 0 || c[k] >= (k == 1 ? nr : ne))
+                return lamp_error_set(err, LAMP_EVALUE, "candidates[%lld, %lld, %d] = %lld is out of the vocabulary "
+                                      "[0, %lld)", qi, mi, k, (long long)c[k], (long long)(k == 1 ? nr : ne));
         if (b->prior && !isfinite(b->prior[i]))
-            return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has a non-finite prior", (long long)i);
+            return lamp_error_set(err, LAMP_EVALUE, "prior[%lld, %lld] is not finite", qi, mi);
         if (!isfinite(b->candidate_times[i]))
-            return lamp_error_set(err, LAMP_EVALUE, "candidate %lld has a non-finite time", (long long)i);
+            return lamp_error_set(err, LAMP_EVALUE, "candidate_times[%lld, %lld] is not finite", qi, mi);
         for (int64_t j = 0; j < b->l; j++) {
             const int64_t *e = b->evidence + 3 * (i * b->l + j);
-            if (e[0] < 0)
-                continue;
-            if (e[0] >= ne || e[2] < 0 || e[2] >= ne || e[1] < 0 || e[1] >= nr)
-                return lamp_error_set(err, LAMP_EVALUE, "evidence %lld of candidate %lld has an id out of the "
-                                      "vocabulary", (long long)j, (long long)i);
+            if (e[0] == -1)
+                continue; /* padding (its other columns are not read) */
+            for (int k = 0; k < 3; k++)
+                if (e[k] < 0 || e[k] >= (k == 1 ? nr : ne))
+                    return lamp_error_set(err, LAMP_EVALUE, "evidence[%lld, %lld, %lld, %d] = %lld is %s (ids are "
+                                          "in [0, %lld); a row whose subject is -1 is padding)", qi, mi, (long long)j, k,
+                                          (long long)e[k], e[k] >= 0 ? "out of the vocabulary"
+                                          : k == 0  ? "negative and not the padding id -1"
+                                                    : "negative in a row that is not padding",
+                                          (long long)(k == 1 ? nr : ne));
             if (!isfinite(b->evidence_times[i * b->l + j]))
-                return lamp_error_set(err, LAMP_EVALUE, "evidence %lld of candidate %lld has a non-finite time",
-                                      (long long)j, (long long)i);
+                return lamp_error_set(err, LAMP_EVALUE, "evidence_times[%lld, %lld, %lld] is not finite", qi, mi,
+                                      (long long)j);
+            for (int64_t a = 0; a < na; a++)
+                if (!isfinite(b->evidence_aux[(i * b->l + j) * na + a]))
+                    return lamp_error_set(err, LAMP_EVALUE, "evidence_aux[%lld, %lld, %lld, %lld] is not finite",
+                                          qi, mi, (long long)j, (long long)a);
         }
     }
     if (b->labels)

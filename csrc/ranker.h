@@ -15,6 +15,21 @@
  *   u = dropout(tanh(W1 [h; c] + b1)),  energy = w2 . u + b2 + gamma * prior
  * With layers = 0 and heads = 1 this is the single attention readout of the
  * first version (same parameter layout, same energies).
+ *
+ * Agreement (dims.agree = 1; with agree = 0 the layout and energies are the ones above).  Each valid
+ * evidence event j of a candidate (s, r, o, t) gets a fixed feature vector f_j of F = 9 + A values,
+ * computed from the ids and times (no gradient flows into them):
+ *   f0 [s_j = s], f1 [o_j = o], f2 [r_j = r], f3 [s_j = s and o_j = o], f4 [s_j = o and o_j = s],
+ *   f5 [(s_j, r_j, o_j) = (s, r, o)], f6 [s_j = o or o_j = o], f7 [s_j = s or o_j = s],
+ *   f8 log1p(max(t - t_j, 0) / time_scale),
+ * then the A caller-supplied numbers evidence_aux[j] (A = dims.aux, 0 without them).  The readout becomes
+ *   k_j = Wk x_j + WKF f_j
+ *   logit_hj = q_h . k_hj / sqrt(e) + UB[h] . f_j,   logit_h0 = q_h . K0_h / sqrt(e)   (a null slot)
+ *   alpha_h = softmax over {null} and the valid evidence,  h_h = alpha_h0 V0_h + sum_j alpha_hj v_hj
+ * (so a candidate without evidence gets h = V0), and with the pooled summary
+ *   p = [sum_j f_j / L, max_j f_j, f of the most recent valid event]   (3F values, 0 without evidence;
+ *        L the number of evidence slots, most recent = largest t_j, ties: the later slot)
+ *   u = dropout(tanh(W1 [h; c] + W1P p + b1)),  energy = w2 . u + b2 + WP . p + gamma * prior.
  * prior is an optional per-candidate input (the proposer's log-score, 0 when
  * absent) and gamma a learned weight, so the ranker starts from the
  * proposer's order and learns what the evidence adds.
@@ -47,7 +62,12 @@ typedef struct {
     double time_scale;                          /* time gaps are divided by this before encoding */
     int64_t heads;                              /* >= 1, divides width */
     int64_t layers;                             /* >= 0 self-attention blocks over the evidence */
+    int64_t agree;                              /* 0 or 1: the agreement features and blocks (see above) */
+    int64_t aux;                                /* A >= 0 caller-supplied features per evidence event (agree = 1) */
 } lamp_ranker_dims;
+
+/* The 9 agreement features computed from ids and times (before the A caller-supplied ones). */
+#define LAMP_RANKER_ID_FEATURES 9
 
 enum { LAMP_RANKER_SOFTMAX = 0, LAMP_RANKER_BINARY = 1 };
 
@@ -60,23 +80,34 @@ enum { LAMP_RANKER_ENT, LAMP_RANKER_REL, LAMP_RANKER_OBJ, LAMP_RANKER_WQ, LAMP_R
 enum { LAMP_RANKER_AQ, LAMP_RANKER_AK, LAMP_RANKER_AV, LAMP_RANKER_AO, LAMP_RANKER_F1, LAMP_RANKER_FB1,
        LAMP_RANKER_F2, LAMP_RANKER_FB2, LAMP_RANKER_LAYER_BLOCKS };
 
-/* Number of parameter blocks: LAMP_RANKER_NUM_BLOCKS + layers * LAMP_RANKER_LAYER_BLOCKS. */
+/* With agree = 1 the agreement blocks follow the last layer's, starting at lamp_ranker_agree_block(dims, 0):
+ * WKF (d x F), UB (heads x F), K0 (d), V0 (d), W1P (d x 3F), WP (3F); F = 9 + aux. */
+enum { LAMP_RANKER_WKF, LAMP_RANKER_UB, LAMP_RANKER_K0, LAMP_RANKER_V0, LAMP_RANKER_W1P, LAMP_RANKER_WP,
+       LAMP_RANKER_AGREE_BLOCKS };
+
+/* Index of agreement block k (LAMP_RANKER_WKF ...) in the layout (meaningful with agree = 1). */
+int64_t lamp_ranker_agree_block(const lamp_ranker_dims *dims, int k);
+
+/* Number of parameter blocks: LAMP_RANKER_NUM_BLOCKS + layers * LAMP_RANKER_LAYER_BLOCKS
+ * (+ LAMP_RANKER_AGREE_BLOCKS with agree = 1). */
 int64_t lamp_ranker_num_blocks(const lamp_ranker_dims *dims);
 
 /* Offsets of the parameter blocks in the flat parameter vector (num_blocks + 1 entries). */
 void lamp_ranker_layout(const lamp_ranker_dims *dims, int64_t *offsets);
 
-/* LAMP_OK when the dimensions are usable (width even >= 2, heads >= 1 dividing width, layers >= 0, ...). */
+/* LAMP_OK when the dimensions are usable (width even >= 2, heads >= 1 dividing width, layers >= 0,
+ * agree 0 or 1, aux >= 0 and 0 without agree, ...). */
 int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err);
 
 typedef struct {
-    const int64_t *evidence;     /* Q x M x L x 3, -1 = padding */
+    const int64_t *evidence;     /* Q x M x L x 3; subject -1 = padding (no other negative id) */
     const double *evidence_times;/* Q x M x L */
     const int64_t *candidates;   /* Q x M x 3 */
     const double *candidate_times; /* Q x M */
     const double *prior;         /* Q x M, or NULL (0) */
     const int64_t *labels;       /* Q (may be NULL when no loss is wanted) */
     int64_t q, m, l;
+    const double *evidence_aux;  /* Q x M x L x dims.aux (agree = 1; NULL when aux = 0), read at valid rows */
 } lamp_ranker_batch;
 
 /* Energies of all candidates (Q x M) and, with labels, the mean loss (loss_kind

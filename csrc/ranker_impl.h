@@ -135,6 +135,13 @@ typedef struct {
     REAL *dp, *dO;           /* tmax x d */
     REAL *dqkv;              /* tmax x 3d */
     REAL *scratch;           /* L */
+    /* agreement (agree = 1): nf = F features per token, ablk = the index of the first agreement block */
+    int agree;
+    int64_t nf, ablk;
+    REAL *feats;             /* tmax x F: the tokens' features f_j */
+    REAL *pool;              /* nmax x 3F: the candidates' pooled summaries p */
+    REAL *alpha0;            /* nmax x heads: the null slot's attention weights */
+    REAL *dsl;               /* tmax x heads: d loss / d readout logit (backward) */
     /* per-phase arguments */
     int64_t layer;
 } F(state);
@@ -212,6 +219,42 @@ RANKER_CLONES __attribute__((noinline)) static void F(embed_range)(void *ctx, in
                 xt[2 * a] = (REAL)(pe[2 * a] + pr[2 * a] + po[2 * a] + sn[a]);
                 xt[2 * a + 1] = (REAL)(pe[2 * a + 1] + pr[2 * a + 1] + po[2 * a + 1] + cs[a]);
             }
+            if (s->agree) {
+                REAL *f = s->feats + t * s->nf;
+                const int64_t es = ev[0], er = ev[1], eo = ev[2];
+                f[0] = (REAL)(es == cand[0]);
+                f[1] = (REAL)(eo == cand[2]);
+                f[2] = (REAL)(er == cand[1]);
+                f[3] = (REAL)(es == cand[0] && eo == cand[2]);
+                f[4] = (REAL)(es == cand[2] && eo == cand[0]);
+                f[5] = (REAL)(es == cand[0] && er == cand[1] && eo == cand[2]);
+                f[6] = (REAL)(es == cand[2] || eo == cand[2]);
+                f[7] = (REAL)(es == cand[0] || eo == cand[0]);
+                f[8] = (REAL)log1p((gap > 0.0 ? gap : 0.0));
+                for (int64_t a = LAMP_RANKER_ID_FEATURES; a < s->nf; a++)
+                    f[a] = (REAL)b->evidence_aux[src * (s->nf - LAMP_RANKER_ID_FEATURES) + a - LAMP_RANKER_ID_FEATURES];
+            }
+        }
+        if (s->agree) { /* p = [sum f / L, max f, f of the most recent event] */
+            const int64_t nf = s->nf, t0 = s->tok_start[i], t1 = s->tok_start[i + 1];
+            REAL *p = s->pool + i * 3 * nf;
+            int64_t recent = -1;
+            double best = -INFINITY;
+            for (int64_t a = 0; a < nf; a++) {
+                double sum = 0.0;
+                REAL mx = t1 > t0 ? s->feats[t0 * nf + a] : 0;
+                for (int64_t t = t0; t < t1; t++) {
+                    sum += (double)s->feats[t * nf + a];
+                    mx = s->feats[t * nf + a] > mx ? s->feats[t * nf + a] : mx;
+                }
+                p[a] = (REAL)(sum / (double)b->l);
+                p[nf + a] = mx;
+            }
+            for (int64_t t = t0; t < t1; t++) /* tokens in slot order: ties go to the later slot */
+                if (b->evidence_times[s->tok_src[t]] >= best)
+                    best = b->evidence_times[s->tok_src[t]], recent = t;
+            for (int64_t a = 0; a < nf; a++)
+                p[2 * nf + a] = recent >= 0 ? s->feats[recent * nf + a] : 0;
         }
     }
 }
@@ -274,6 +317,8 @@ static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void
     (void)tid;
     const F(state) *s = ctx;
     const int64_t d = s->d, H = s->heads;
+    const REAL *k0 = s->agree ? F(wblock)(s, s->ablk + LAMP_RANKER_K0) : NULL,
+               *v0 = s->agree ? F(wblock)(s, s->ablk + LAMP_RANKER_V0) : NULL;
     for (int64_t i = lo; i < hi; i++) {
         const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
         REAL *z = s->z + i * 2 * d;
@@ -283,9 +328,13 @@ static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void
         }
         for (int64_t h = 0; h < H; h++) {
             const REAL *q = s->qr + i * d + h * e;
-            REAL mx = -INFINITY, total = 0;
+            REAL mx = -INFINITY, total = 0, l0 = 0;
+            if (s->agree) /* the null slot's logit; the tokens' alpha holds their feature bias UB[h] . f_j */
+                mx = l0 = s->scale * F(dot)(q, k0 + h * e, e);
             for (int64_t t = t0; t < t0 + n; t++) {
                 REAL v = s->scale * F(dot)(q, s->kv + t * 2 * d + h * e, e);
+                if (s->agree)
+                    v += s->alpha[t * H + h];
                 s->alpha[t * H + h] = v;
                 if (v > mx)
                     mx = v;
@@ -295,7 +344,16 @@ static inline __attribute__((always_inline)) void F(readout_fwd_range_body)(void
                 s->alpha[t * H + h] = v;
                 total += v;
             }
+            REAL e0 = 0;
+            if (s->agree) {
+                e0 = EXP(l0 - mx);
+                total += e0;
+            }
             REAL inv = (REAL)1 / total;
+            if (s->agree) {
+                s->alpha0[i * H + h] = e0 * inv;
+                F(axpy)(e0 * inv, v0 + h * e, z + h * e, e);
+            }
             for (int64_t t = t0; t < t0 + n; t++) {
                 s->alpha[t * H + h] *= inv;
                 F(axpy)(s->alpha[t * H + h], s->kv + t * 2 * d + d + h * e, z + h * e, e);
@@ -338,11 +396,22 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
     const REAL *xf = F(xbuf)(s, s->nl);
     F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
     F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+    const int64_t nf = s->nf;
+    if (s->agree) { /* keys += f WKF^T; the readout logits start from their feature bias f UB^T */
+        F(gemm)(0, 1, T, d, nf, 1, s->feats, nf, F(wblock)(s, s->ablk + LAMP_RANKER_WKF), nf, 1, s->kv, 2 * d);
+        F(gemm)(0, 1, T, s->heads, nf, 1, s->feats, nf, F(wblock)(s, s->ablk + LAMP_RANKER_UB), nf, 0, s->alpha,
+                s->heads);
+    }
     F(readout_fwd_range)(s, 0, N, 0);
     const REAL *b1 = F(wblock)(s, LAMP_RANKER_B1), *w2 = F(wblock)(s, LAMP_RANKER_W2);
     for (int64_t i = 0; i < N; i++)
         memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
     F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+    const REAL *wp = NULL;
+    if (s->agree) {
+        F(gemm)(0, 1, N, d, 3 * nf, 1, s->pool, 3 * nf, F(wblock)(s, s->ablk + LAMP_RANKER_W1P), 3 * nf, 1, s->uo, d);
+        wp = F(wblock)(s, s->ablk + LAMP_RANKER_WP);
+    }
     const double b2 = s->params[s->off[LAMP_RANKER_B2]], gamma = s->params[s->off[LAMP_RANKER_GAMMA]];
     for (int64_t i = 0; i < N; i++) {
         int64_t gi = s->c0 + i;
@@ -350,6 +419,9 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         /* candidate gi takes draws gi * d ... gi * d + d - 1 of the dropout stream */
         uint64_t st = rng0 + (uint64_t)gi * (uint64_t)d * 0x9e3779b97f4a7c15ULL, *rng = &st;
         double energy = b2 + (b->prior ? gamma * b->prior[gi] : 0.0);
+        if (wp)
+            for (int64_t a = 0; a < 3 * nf; a++)
+                energy += (double)wp[a] * (double)s->pool[i * 3 * nf + a];
         for (int64_t a = 0; a < d; a++) {
             ui[a] = TANH(ui[a]);
             REAL k = 1;
@@ -370,6 +442,11 @@ static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void
     const int64_t d = s->d, H = s->heads;
     (void)tid;
     REAL *da = s->scratch;
+    const int agree = s->agree;
+    const REAL *k0 = agree ? F(wblock)(s, s->ablk + LAMP_RANKER_K0) : NULL,
+               *v0 = agree ? F(wblock)(s, s->ablk + LAMP_RANKER_V0) : NULL;
+    REAL *gk0 = agree ? F(gblock)(s, s->ablk + LAMP_RANKER_K0) : NULL,
+         *gv0 = agree ? F(gblock)(s, s->ablk + LAMP_RANKER_V0) : NULL;
     for (int64_t i = lo; i < hi; i++) {
         const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
         const REAL *dh = s->dz + i * 2 * d, *q = s->qr + i * d;
@@ -377,7 +454,12 @@ static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void
         for (int64_t a = 0; a < d; a++)
             dq[a] = 0;
         for (int64_t h = 0; h < H; h++) {
-            REAL wt = 0;
+            REAL wt = 0, a0 = 0, da0 = 0;
+            if (agree) { /* the null slot: value V0_h, weight alpha0 */
+                a0 = s->alpha0[i * H + h];
+                da0 = F(dot)(dh + h * e, v0 + h * e, e);
+                wt = a0 * da0;
+            }
             for (int64_t t = 0; t < n; t++) {
                 da[t] = F(dot)(dh + h * e, s->kv + (t0 + t) * 2 * d + d + h * e, e);
                 wt += s->alpha[(t0 + t) * H + h] * da[t];
@@ -385,10 +467,20 @@ static inline __attribute__((always_inline)) void F(readout_bwd_range_body)(void
             for (int64_t t = 0; t < n; t++) {
                 REAL al = s->alpha[(t0 + t) * H + h], ds = al * (da[t] - wt) * s->scale;
                 REAL *dk = s->dkv + (t0 + t) * 2 * d + h * e, *dv = dk + d;
+                if (agree)
+                    s->dsl[(t0 + t) * H + h] = al * (da[t] - wt); /* d loss / d logit: UB's gradient */
                 F(axpy)(ds, s->kv + (t0 + t) * 2 * d + h * e, dq + h * e, e);
                 for (int64_t c = 0; c < e; c++) {
                     dk[c] = ds * q[h * e + c];
                     dv[c] = al * dh[h * e + c];
+                }
+            }
+            if (agree) {
+                REAL ds0 = a0 * (da0 - wt) * s->scale;
+                for (int64_t c = 0; c < e; c++) {
+                    dq[h * e + c] += ds0 * k0[h * e + c];
+                    gk0[h * e + c] += ds0 * q[h * e + c];
+                    gv0[h * e + c] += a0 * dh[h * e + c];
                 }
             }
         }
@@ -455,11 +547,15 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
     const REAL *w2 = F(wblock)(s, LAMP_RANKER_W2);
     REAL *g_w2 = F(gblock)(s, LAMP_RANKER_W2);
     double gb2 = 0.0, ggamma = 0.0;
+    const int64_t nf = s->nf;
+    REAL *g_wp = s->agree ? F(gblock)(s, s->ablk + LAMP_RANKER_WP) : NULL;
     for (int64_t i = 0; i < N; i++) {
         REAL g = (REAL)ge[i];
         const REAL *ui = s->uo + i * d, *kp = s->keep + i * d;
         REAL *du = s->duo + i * d;
         gb2 += ge[i];
+        if (g_wp)
+            F(axpy)(g, s->pool + i * 3 * nf, g_wp, 3 * nf);
         if (b->prior)
             ggamma += ge[i] * b->prior[s->c0 + i];
         for (int64_t a = 0; a < d; a++) {
@@ -471,6 +567,8 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
     F(gblock)(s, LAMP_RANKER_GAMMA)[0] += (REAL)ggamma;
     F(colsum_add)(s->duo, N, d, s->ones, F(gblock)(s, LAMP_RANKER_B1));
     F(gemm)(1, 0, d, 2 * d, N, 1, s->duo, d, s->z, 2 * d, 1, F(gblock)(s, LAMP_RANKER_W1), 2 * d);
+    if (s->agree)
+        F(gemm)(1, 0, d, 3 * nf, N, 1, s->duo, d, s->pool, 3 * nf, 1, F(gblock)(s, s->ablk + LAMP_RANKER_W1P), 3 * nf);
     F(gemm)(0, 0, N, 2 * d, d, 1, s->duo, d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 0, s->dz, 2 * d);
     F(readout_bwd_range)(s, 0, N, 0);
     F(gemm)(1, 0, d, d, N, 1, s->dqr, d, s->c, d, 1, F(gblock)(s, LAMP_RANKER_WQ), d);
@@ -484,6 +582,11 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
         REAL *dx = dx_out;
         const REAL *xf = F(xbuf)(s, s->nl);
         F(gemm)(1, 0, 2 * d, d, T, 1, s->dkv, 2 * d, xf, d, 1, F(gblock)(s, LAMP_RANKER_WK), d);
+        if (s->agree) { /* WKF += dk^T f, UB += dlogit^T f */
+            F(gemm)(1, 0, d, nf, T, 1, s->dkv, 2 * d, s->feats, nf, 1, F(gblock)(s, s->ablk + LAMP_RANKER_WKF), nf);
+            F(gemm)(1, 0, s->heads, nf, T, 1, s->dsl, s->heads, s->feats, nf, 1,
+                    F(gblock)(s, s->ablk + LAMP_RANKER_UB), nf);
+        }
         F(gemm)(0, 0, T, d, 2 * d, 1, s->dkv, 2 * d, F(wblock)(s, LAMP_RANKER_WK), d, 0, dx, d);
         for (int64_t l = s->nl - 1; l >= 0; l--) {
             const REAL *x = F(xbuf)(s, l), *o = s->o + l * s->tmax * d, *y = s->y + l * s->tmax * d,
@@ -577,6 +680,8 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
                     2 * tmax * d + tmax * H + one + L;
     if (s->train)
         total += 2 * nmax * d + 2 * nmax * d + 2 * tmax * d + 2 * tmax * d + 3 * tmax * d;
+    if (s->agree)
+        total += tmax * s->nf + nmax * 3 * s->nf + nmax * H + (s->train ? tmax * H : 0);
     REAL *mem = ws_get(sizeof(REAL) * (size_t)total, &wk->mem_bytes);
     int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
     wk->mem = mem, wk->imem = imem;
@@ -610,6 +715,12 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
         s->dp = F(carve)(&p, tmax * d);
         s->dO = F(carve)(&p, tmax * d);
         s->dqkv = F(carve)(&p, 3 * tmax * d);
+    }
+    if (s->agree) {
+        s->feats = F(carve)(&p, tmax * s->nf);
+        s->pool = F(carve)(&p, nmax * 3 * s->nf);
+        s->alpha0 = F(carve)(&p, nmax * H);
+        s->dsl = s->train ? F(carve)(&p, tmax * H) : NULL;
     }
     s->tok_start = imem;
     s->att_start = imem + nmax + 1;
@@ -659,6 +770,8 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
         s->dims = dims, s->b = b, s->params = params, s->off = off, s->d = d, s->heads = H, s->e = d / H;
         s->nl = nl, s->L = L, s->dense0 = dense0, s->scale = (REAL)(1.0 / sqrt((double)(d / H)));
         s->train = train, s->ntok = ntok, s->freq = freq;
+        s->agree = dims->agree != 0, s->nf = LAMP_RANKER_ID_FEATURES + dims->aux;
+        s->ablk = lamp_ranker_agree_block(dims, 0);
         s->w = w ? w : (const REAL *)(const void *)(params + dense0);
         x->plan = pl, x->w = t, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
         x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;

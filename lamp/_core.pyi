@@ -47,11 +47,16 @@ def http_post_batch(
 def http_backoff(attempt: int, retry_after: float, base: float, max: float, jitter01: float) -> float: ...
 
 # --- rank (energy-based ranker) ----------------------------------------------
-def ranker_layout(num_entities: int, num_relations: int, width: int) -> np.ndarray: ...
+def ranker_layout(
+    num_entities: int, num_relations: int, width: int, heads: int = 1, layers: int = 0, agree: bool = False,
+    aux: int = 0,
+) -> np.ndarray: ...
 def ranker_forward(
-    params: npt.ArrayLike, num_entities: int, num_relations: int, width: int, time_scale: float,
-    evidence: npt.ArrayLike, evidence_times: npt.ArrayLike, candidates: npt.ArrayLike,
-    candidate_times: npt.ArrayLike, labels: npt.ArrayLike | None, dropout: float, seed: int, want_grad: bool,
+    params: npt.ArrayLike, num_entities: int, num_relations: int, width: int, time_scale: float, heads: int,
+    layers: int, evidence: npt.ArrayLike, evidence_times: npt.ArrayLike, candidates: npt.ArrayLike,
+    candidate_times: npt.ArrayLike, prior: npt.ArrayLike | None, labels: npt.ArrayLike | None, loss: str,
+    dropout: float, seed: int, want_grad: bool, precision: str = "float64", grads_out: np.ndarray | None = None,
+    agree: bool = False, evidence_aux: npt.ArrayLike | None = None,
 ) -> tuple[np.ndarray, float | None, np.ndarray | None]: ...
 def ranker_adam(
     params: np.ndarray, grads: npt.ArrayLike, m1: np.ndarray, m2: np.ndarray, lr: float, beta1: float,

@@ -47,6 +47,12 @@ class RankingSamples:
     prior : float64 (Q, M), optional
         A per-candidate prior the energy may use, e.g. the proposer's
         log-score relative to the query's best (0 for the best).
+    evidence_aux : float64 (Q, M, L, A), optional
+        A numbers per evidence event that the agreement features of
+        :class:`EnergyRanker` take as they are (e.g. the retrieval score
+        relative to the candidate's best, 1 / (1 + retrieval rank),
+        1 / (1 + index of the generated cause that retrieved it)); read at
+        non-padding rows only.
     """
 
     evidence: np.ndarray
@@ -55,6 +61,7 @@ class RankingSamples:
     candidate_times: np.ndarray
     labels: np.ndarray
     prior: np.ndarray | None = None
+    evidence_aux: np.ndarray | None = None
 
     def __post_init__(self):
         self.candidates = _int_array(self.candidates, "candidates", 3)
@@ -76,6 +83,11 @@ class RankingSamples:
         if not np.all(np.isfinite(self.candidate_times)):
             raise ValueError("candidate_times has a NaN or infinite value")
         used = self.evidence[..., 0] >= 0
+        bad = np.argwhere((self.evidence < 0) & ~(self.evidence[..., :1] == -1))
+        if len(bad):
+            pos = tuple(int(i) for i in bad[0])
+            raise ValueError(f"evidence{list(pos)} = {self.evidence[pos]}: ids must be >= 0 (a row whose subject is "
+                             f"-1 is padding; no other negative id)")
         if not np.all(np.isfinite(self.evidence_times[used])):
             raise ValueError("evidence_times has a NaN or infinite value at a non-padding position")
         self.labels = np.ascontiguousarray(self.labels)
@@ -92,14 +104,30 @@ class RankingSamples:
                 raise ValueError(f"prior must have shape ({q}, {m}), got {self.prior.shape}")
             if not np.all(np.isfinite(self.prior)):
                 raise ValueError("prior has a NaN or infinite value")
+        if self.evidence_aux is not None:
+            aux = np.asarray(self.evidence_aux)
+            if aux.dtype.kind not in "biuf":
+                raise TypeError(f"evidence_aux must hold real numbers, got {aux.dtype}")
+            length = self.evidence.shape[2]
+            if aux.ndim != 4 or aux.shape[:3] != (q, m, length):
+                raise ValueError(f"evidence_aux must have shape ({q}, {m}, {length}, A), got {aux.shape}")
+            self.evidence_aux = np.ascontiguousarray(aux, dtype=np.float64)
+            if not np.all(np.isfinite(self.evidence_aux).all(axis=3) | ~used):
+                raise ValueError("evidence_aux has a NaN or infinite value at a non-padding position")
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def num_aux(self) -> int:
+        """A: the caller-supplied features per evidence event (0 without ``evidence_aux``)."""
+        return 0 if self.evidence_aux is None else int(self.evidence_aux.shape[3])
+
     def subset(self, idx) -> "RankingSamples":
         return RankingSamples(self.evidence[idx], self.evidence_times[idx], self.candidates[idx],
                               self.candidate_times[idx], self.labels[idx],
-                              None if self.prior is None else self.prior[idx])
+                              None if self.prior is None else self.prior[idx],
+                              None if self.evidence_aux is None else self.evidence_aux[idx])
 
 
 def _int_array(x, name: str, ndim: int) -> np.ndarray:
@@ -144,6 +172,19 @@ class EnergyRanker:
         Training length, queries per step, epochs without validation gain before stopping.
     time_scale : float
         Time gaps are divided by this before encoding (e.g. the data's time step).
+    agreement : bool
+        Agreement-aware energy (default on; see ``csrc/ranker.h``): per
+        evidence event, features comparing it with the candidate (same
+        subject / object / relation / pair / reversed pair / exact triple,
+        candidate's object or subject involved, log time gap, then the
+        samples' ``evidence_aux``) enter the readout's keys and logits, a
+        learned null slot lets the readout say "no evidence agrees", and
+        their mean / max / most recent values enter the MLP and the energy.
+        ``False`` is the model without them (the layout of older checkpoints).
+    aux : int, optional
+        A, the ``evidence_aux`` features per event the agreement features
+        take (agreement only).  Default: taken from the training samples at
+        :meth:`fit` (0 until then).
     precision : {"float32", "float64"}
         Arithmetic of the C kernel (parameters are stored in float64 either
         way).  ``float32`` (default) is about twice as fast; ``float64`` is
@@ -163,7 +204,8 @@ class EnergyRanker:
     def __init__(self, num_entities: int, num_relations: int, width: int = 64, heads: int = 2, layers: int = 2,
                  loss: str = "softmax", dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  clip: float = 1.0, epochs: int = 20, batch_size: int = 32, patience: int = 4,
-                 time_scale: float = 1.0, seed: int = 0, progress: bool = True, precision: str = "float32"):
+                 time_scale: float = 1.0, seed: int = 0, progress: bool = True, precision: str = "float32",
+                 agreement: bool = True, aux: int | None = None):
         if num_entities < 1 or num_relations < 1:
             raise ValueError("num_entities and num_relations must be positive")
         if width < 2 or width % 2:
@@ -180,37 +222,62 @@ class EnergyRanker:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+        if not isinstance(agreement, (bool, np.bool_)):
+            raise TypeError(f"agreement must be a bool, got {agreement!r}")
+        if aux is not None and (isinstance(aux, bool) or int(aux) != aux or aux < 0):
+            raise ValueError(f"aux must be an integer >= 0, got {aux!r}")
+        if aux and not agreement:
+            raise ValueError("aux (evidence_aux features per event) needs agreement=True")
+        self._aux_from_samples = aux is None and bool(agreement)
         self.config = dict(num_entities=int(num_entities), num_relations=int(num_relations), width=int(width),
                            heads=int(heads), layers=int(layers), loss=str(loss), dropout=float(dropout),
                            learning_rate=float(learning_rate), weight_decay=float(weight_decay), clip=float(clip),
                            epochs=int(epochs), batch_size=int(batch_size), patience=int(patience),
                            time_scale=float(time_scale), seed=int(seed), progress=bool(progress),
-                           precision=str(precision))
-        self.offsets = _core.ranker_layout(num_entities, num_relations, width, int(heads), int(layers))
-        rng = np.random.default_rng(seed)
+                           precision=str(precision), agreement=bool(agreement), aux=int(aux or 0))
+        self._init_params()
+        self.history: list[dict] = []
+
+    def _init_params(self) -> None:
+        c = self.config
+        width = c["width"]
+        self.offsets = _core.ranker_layout(c["num_entities"], c["num_relations"], width, c["heads"], c["layers"],
+                                           c["agreement"], c["aux"])
+        rng = np.random.default_rng(c["seed"])
         self.params = np.zeros(int(self.offsets[-1]))
         w = 1.0 / np.sqrt(width)
         # readout blocks (the layout of layers=0), then per layer Aq, Ak, Av, Ao, F1, f1, F2, f2
         stds = (0.1, 0.1, 0.1) + (w,) * 3 + (1.0 / np.sqrt(2 * width),) + (0.0,) + (w,) + (0.0, 0.0)
-        stds += (w, w, w, w, w, 0.0, w, 0.0) * int(layers)
+        stds += (w, w, w, w, w, 0.0, w, 0.0) * c["layers"]
+        if c["agreement"]:  # WKF, UB, K0, V0, W1P, WP (drawn after the others: shared blocks keep their draws)
+            stds += (0.01, 0.0, 0.1, 0.1, 0.01, 0.0)
         for block, std in enumerate(stds):
             lo, hi = self.offsets[block], self.offsets[block + 1]
             self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
         self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
-        self.history: list[dict] = []
+
+    def _check_aux(self, samples: RankingSamples) -> None:
+        c = self.config
+        if c["agreement"] and samples.num_aux != c["aux"]:
+            raise ValueError(f"the samples have evidence_aux with A = {samples.num_aux} features per event, but the "
+                             f"ranker was built for A = {c['aux']}")
 
     def _forward(self, samples: RankingSamples, params=None, labels=True, dropout=0.0, seed=0, grad=False,
                  grads_out=None):
         c = self.config
+        self._check_aux(samples)
         return _core.ranker_forward(self.params if params is None else params, c["num_entities"],
                                     c["num_relations"], c["width"], c["time_scale"], c["heads"], c["layers"],
                                     samples.evidence, samples.evidence_times, samples.candidates,
                                     samples.candidate_times, samples.prior, samples.labels if labels else None,
-                                    c["loss"], dropout, seed, grad, c["precision"], grads_out)
+                                    c["loss"], dropout, seed, grad, c["precision"], grads_out, c["agreement"],
+                                    samples.evidence_aux if c["agreement"] and c["aux"] else None)
 
     def energy(self, samples: RankingSamples, batch_size: int = 256) -> np.ndarray:
         """Energies (Q, M); lower means more plausible."""
         _check_samples(samples)
+        if len(samples) <= batch_size:  # one batch: no copy (subset copies and re-validates every array)
+            return self._forward(samples, labels=False)[0]
         out = [self._forward(samples.subset(slice(i, i + batch_size)), labels=False)[0]
                for i in range(0, len(samples), batch_size)]
         return np.concatenate(out)
@@ -226,6 +293,10 @@ class EnergyRanker:
         _check_samples(train)
         _check_samples(valid)
         c = self.config
+        if self._aux_from_samples and train.num_aux != c["aux"] and not self.history:
+            c["aux"] = train.num_aux  # A from the training samples: the agreement blocks sized for it
+            self._init_params()
+        self._aux_from_samples = False
         train = train.subset(np.flatnonzero(train.labels >= 0))
         if len(train) == 0:
             raise ValueError("no training query has its true candidate among the candidates (all labels are -1)")
@@ -268,12 +339,13 @@ class EnergyRanker:
         """Read a ranker written by :meth:`save` (a file of another format or shape fails clearly)."""
         header, arrays = load_checkpoint(path, "EnergyRanker", _FORMAT, ("params",))
         params = arrays["params"]
-        # checkpoints written before heads/layers/loss existed hold the single readout
-        config = {"heads": 1, "layers": 0, "loss": "softmax", **header["config"]}
+        # checkpoints written before heads/layers/loss existed hold the single readout, before agreement none
+        config = {"heads": 1, "layers": 0, "loss": "softmax", "agreement": False, "aux": 0, **header["config"]}
         model = cls(**config)
         if params.shape != model.params.shape:
             raise ValueError(f"{path}: parameters have shape {params.shape}, but its config (width "
                              f"{config['width']}, heads {config['heads']}, layers {config['layers']}, "
+                             f"agreement {config['agreement']}, aux {config['aux']}, "
                              f"{config['num_entities']} entities, {config['num_relations']} relations) needs "
                              f"{model.params.shape}")
         model.params = params.astype(np.float64)
@@ -288,7 +360,7 @@ def ranker_settings(r: dict) -> dict:
     """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
 
     Raises :class:`lamp.config.ConfigError` naming the key for a bad
-    ``heads``, ``layers``, ``width``, ``loss`` or ``precision``.
+    ``heads``, ``layers``, ``width``, ``loss``, ``precision`` or ``agreement``.
     """
     from lamp.config import ConfigError
 
@@ -298,7 +370,10 @@ def ranker_settings(r: dict) -> dict:
     precision = r.get("precision", "float32")
     if precision not in PRECISIONS:
         raise ConfigError(f"lamp.ranker.precision must be 'float32' or 'float64', got {precision!r}")
-    out = {"loss": loss, "precision": precision}
+    agreement = r.get("agreement", True)
+    if not isinstance(agreement, (bool, np.bool_)):
+        raise ConfigError(f"lamp.ranker.agreement must be true or false, got {agreement!r}")
+    out = {"loss": loss, "precision": precision, "agreement": bool(agreement)}
     for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
         value = r.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

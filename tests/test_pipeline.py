@@ -146,7 +146,10 @@ def test_binary_loss_with_layers_and_heads_runs(tmp_path, server):
     assert "lamp" in metrics["object"]
     params = np.load(tmp_path / "run" / "ranker_lamp" / "arrays.npz")["params"]
     store = pipe.load_data()
-    expected = EnergyRanker(store.num_entities, store.num_relations, width=8, heads=4, layers=1, loss="binary")
+    from lamp.pipeline.match import AUX_FEATURES
+
+    expected = EnergyRanker(store.num_entities, store.num_relations, width=8, heads=4, layers=1, loss="binary",
+                            aux=len(AUX_FEATURES))  # the pipeline gives the ranker the retrieval features
     assert params.shape == expected.params.shape  # the model had one layer of four heads
 
 

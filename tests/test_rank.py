@@ -34,6 +34,7 @@ def _samples(seed, q=3, m=4, length=5, signal=False, with_prior=False):
 
 def _model(width=4, **kw):
     kw.setdefault("precision", "float64")  # the exact path; float32 is tested against it below
+    kw.setdefault("agreement", False)  # the model without agreement features (tested on its own further down)
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 
@@ -378,3 +379,254 @@ def test_ranker_settings_precision():
     assert ranker_settings({"precision": "float64"})["precision"] == "float64"
     with pytest.raises(ConfigError, match="lamp.ranker.precision"):
         ranker_settings({"precision": "float16"})
+
+
+# --- agreement-aware energy (csrc/ranker.h: agree = 1) ---------------------------------------------------------
+
+
+def _agree_samples(seed, aux=0, **kw):
+    """_gappy samples with some evidence agreeing with its candidate (exact, reversed, half) and, with aux > 0,
+    caller-supplied features per evidence event (NaN at padding rows, which must not be read)."""
+    s = _gappy(_samples(seed, **kw))
+    rng = np.random.default_rng(seed + 100)
+    q, m, length, _ = s.evidence.shape
+    for _ in range(q * m // 2):
+        i, j, k = rng.integers(0, q), rng.integers(0, m), rng.integers(0, length)
+        if s.evidence[i, j, k, 0] < 0:
+            continue
+        s_, r_, o_ = s.candidates[i, j]
+        s.evidence[i, j, k] = [(s_, r_, o_), (o_, r_, s_), (s_, (r_ + 1) % NR, rng.integers(0, NE))][rng.integers(3)]
+    if aux:
+        values = rng.normal(0, 1, s.evidence.shape[:3] + (aux,))
+        values[s.evidence[..., 0] < 0] = np.nan
+        s = RankingSamples(s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.labels, s.prior, values)
+    return s
+
+
+def _agree_model(width=4, **kw):
+    kw.setdefault("precision", "float64")
+    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, agreement=True, **kw)
+
+
+def test_agreement_layout_appends_blocks_after_the_layers():
+    from lamp import _core
+
+    plain = _model(width=6, heads=2, layers=1)
+    agree = _agree_model(width=6, heads=2, layers=1, aux=2)
+    f = 9 + 2
+    np.testing.assert_array_equal(agree.offsets[:len(plain.offsets)], plain.offsets)
+    sizes = np.diff(agree.offsets[len(plain.offsets) - 1:])
+    np.testing.assert_array_equal(sizes, [6 * f, 2 * f, 6, 6, 6 * 3 * f, 3 * f])  # WKF, UB, K0, V0, W1P, WP
+    np.testing.assert_array_equal(agree.params[:len(plain.params)], plain.params)  # the same draws for shared blocks
+    np.testing.assert_array_equal(_core.ranker_layout(NE, NR, 6, 2, 1), plain.offsets)
+    a0 = len(plain.offsets) - 1
+    assert np.all(agree.params[agree.offsets[a0 + 1]:agree.offsets[a0 + 2]] == 0)  # UB = 0
+    assert np.all(agree.params[agree.offsets[a0 + 5]:agree.offsets[a0 + 6]] == 0)  # WP = 0
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2])
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("aux", [0, 3])
+def test_agreement_forward_matches_numpy_reference(layers, heads, aux):
+    model = _agree_model(width=6, heads=heads, layers=layers, aux=aux)
+    model.params = np.random.default_rng(1).normal(0, 0.5, model.params.shape)
+    s = _agree_samples(2, aux=aux, with_prior=True)
+    assert (s.evidence[..., 0] < 0).all(axis=2).any()  # a candidate without evidence: h = V0
+    got = model.energy(s)
+    expected = ref.energies(model.params, model.offsets, 6, 2.0, s.evidence, s.evidence_times, s.candidates,
+                            s.candidate_times, s.prior, heads=heads, layers=layers, agree=True,
+                            evidence_aux=s.evidence_aux)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    _, loss, _ = model._forward(s)
+    assert loss == pytest.approx(ref.softmax_loss(expected, s.labels), rel=1e-10)
+    fast = _agree_model(width=6, heads=heads, layers=layers, aux=aux, precision="float32")
+    fast.params = model.params
+    np.testing.assert_allclose(fast.energy(s), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_agreement_features_by_hand():
+    """With every parameter 0 but one entry of WP, the energy is that entry of the pooled summary p."""
+    ev = np.array([[[[1, 0, 2], [2, 1, 1], [1, 0, 2], [-1, -1, -1]],
+                    [[-1, -1, -1], [-1, -1, -1], [-1, -1, -1], [-1, -1, -1]]]])
+    times = np.array([[[3.0, 5.0, 5.0, 0.0], [0.0] * 4]])
+    cand = np.array([[[1, 0, 2], [3, 2, 4]]])
+    aux = np.zeros((1, 2, 4, 1))
+    aux[0, 0, :3, 0] = [0.5, -2.0, 1.5]
+    s = RankingSamples(ev, times, cand, np.array([[7.0, 7.0]]), np.array([0]), None, aux)
+    model = _agree_model(width=4, aux=1)
+    nf = 10
+    f = np.array([[1, 1, 1, 1, 0, 1, 1, 1, np.log1p(2.0), 0.5],     # the candidate itself
+                  [0, 0, 0, 0, 1, 0, 1, 1, np.log1p(1.0), -2.0],    # the pair reversed, another relation
+                  [1, 1, 1, 1, 0, 1, 1, 1, np.log1p(1.0), 1.5]])    # itself again, as recent as the second
+    p = np.concatenate([f.sum(axis=0) / 4, f.max(axis=0), f[2]])  # ties in time: the later slot
+    np.testing.assert_allclose(ref.agreement_features(ev[0, 0, :3], times[0, 0, :3], cand[0, 0], 7.0, 2.0,
+                                                      aux[0, 0, :3]), f)
+    wp = model.offsets[-2]
+    for k in range(3 * nf):
+        model.params[:] = 0.0
+        model.params[wp + k] = 1.0
+        e = model.energy(s)
+        assert e[0, 0] == pytest.approx(p[k], abs=1e-14), k
+        assert e[0, 1] == 0.0  # no evidence: p = 0
+
+
+@pytest.mark.parametrize("layers,heads,aux", [(0, 1, 0), (1, 2, 2), (2, 2, 0)])
+@pytest.mark.parametrize("loss", ["softmax", "binary"])
+def test_agreement_gradient_of_every_parameter_against_finite_differences(layers, heads, aux, loss):
+    model = _agree_model(width=4, heads=heads, layers=layers, aux=aux, loss=loss, dropout=0.0)
+    model.params = np.random.default_rng(3).normal(0, 0.5, model.params.shape)
+    s = _agree_samples(4, aux=aux, with_prior=True)
+    _, _, grads = model._forward(s, grad=True)
+    h = 1e-6
+    for i in range(len(model.params)):
+        p_plus, p_minus = model.params.copy(), model.params.copy()
+        p_plus[i] += h
+        p_minus[i] -= h
+        numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
+        assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+    a0 = 11 + 8 * layers
+    for block in range(a0, a0 + 6):  # every agreement block gets a gradient
+        assert np.any(grads[model.offsets[block]:model.offsets[block + 1]] != 0.0), block
+
+
+@pytest.mark.parametrize("width,heads,layers", [(8, 2, 0), (8, 1, 2), (64, 2, 2), (40, 2, 1)])
+def test_agreement_float32_matches_float64(width, heads, layers):
+    exact = _agree_model(width=width, heads=heads, layers=layers, aux=3)
+    exact.params = np.random.default_rng(7).normal(0, 0.15 if width > 8 else 0.5, exact.params.shape)
+    fast = _agree_model(width=width, heads=heads, layers=layers, aux=3, precision="float32")
+    fast.params = exact.params.copy()
+    s = _agree_samples(8, aux=3, q=4, m=5, length=20 if width > 8 else 5, with_prior=True)
+    e64, l64, g64 = exact._forward(s, grad=True)
+    e32, l32, g32 = fast._forward(s, grad=True)
+    np.testing.assert_allclose(e32, e64, rtol=0, atol=2e-5 * np.abs(e64).max())
+    assert l32 == pytest.approx(l64, rel=2e-5)
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=2e-5 * np.abs(g64).max())
+    np.testing.assert_array_equal(fast.energy(s), e32)  # scoring alone: the training pass's energies
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_agreement_chunked_batch_matches_query_by_query(precision, monkeypatch):
+    model = _agree_model(width=8, heads=2, layers=1, aux=2, precision=precision)
+    model.params = np.random.default_rng(9).normal(0, 0.3, model.params.shape)
+    s = _agree_samples(17, aux=2, q=24, m=30, length=40, with_prior=True)
+    energies, loss, grads = model._forward(s, grad=True)
+    parts = [model._forward(s.subset([i]), grad=True) for i in range(len(s))]
+    tol = 1e-12 if precision == "float64" else 1e-5
+    np.testing.assert_allclose(energies, np.concatenate([p[0] for p in parts]), rtol=0,
+                               atol=tol * np.abs(energies).max())
+    np.testing.assert_allclose(grads, np.mean([p[2] for p in parts], axis=0), rtol=0, atol=tol * np.abs(grads).max())
+    monkeypatch.setenv("LAMP_RANKER_THREADS", "1")
+    serial = model._forward(s, grad=True)
+    np.testing.assert_array_equal(serial[0], energies)
+    np.testing.assert_array_equal(serial[2], grads)
+
+
+def _agreement_queries(seed, q, agree=True, ne=500, nr=50, m=5, length=10):
+    """Queries whose true candidate's evidence holds its own (s, r, o) once, at a random slot, among random
+    triples (agree=False: only random triples); the other candidates' evidence holds random triples only."""
+    rng = np.random.default_rng(seed)
+    cand = np.stack([rng.integers(0, ne, (q, m)), rng.integers(0, nr, (q, m)), rng.integers(0, ne, (q, m))], -1)
+    ev = np.stack([rng.integers(0, ne, (q, m, length)), rng.integers(0, nr, (q, m, length)),
+                   rng.integers(0, ne, (q, m, length))], -1)
+    labels = rng.integers(0, m, q)  # the true candidate's position is random
+    if agree:
+        ev[np.arange(q), labels, rng.integers(0, length, q)] = cand[np.arange(q), labels]
+    return RankingSamples(ev, rng.uniform(0, 100, (q, m, length)), cand, np.full((q, m), 101.0), labels)
+
+
+def test_agreement_learns_that_evidence_agrees_with_its_candidate():
+    """No single id carries the signal (500 entities, 50 relations, random true position, no prior): only the
+    comparison of a candidate with its evidence does.  The default ranker (agreement on) finds it; without
+    the agreement in the data it stays at chance."""
+    train, valid, test = (_agreement_queries(seed, n) for seed, n in ((1, 1200), (2, 300), (3, 400)))
+    model = EnergyRanker(500, 50, progress=False).fit(train, valid)
+    assert model.config["agreement"]
+    assert mean_rank(model.energy(test), test.labels) <= 1.2
+    train, valid, test = (_agreement_queries(seed, n, agree=False) for seed, n in ((1, 1200), (2, 300), (3, 400)))
+    blind = EnergyRanker(500, 50, progress=False).fit(train, valid)
+    assert 2.7 <= mean_rank(blind.energy(test), test.labels) <= 3.3
+
+
+def test_agreement_aux_from_samples_save_load_and_old_checkpoints(tmp_path):
+    from lamp.checkpoint import save_checkpoint
+    from lamp.rank import _FORMAT
+
+    train = _agree_samples(20, aux=2, q=20)
+    model = EnergyRanker(NE, NR, width=4, epochs=1, progress=False, precision="float64").fit(train,
+                                                                                          _agree_samples(21, aux=2))
+    assert (model.config["agreement"], model.config["aux"]) == (True, 2)  # A taken from the training samples
+    model.save(tmp_path / "r.npz")
+    again = EnergyRanker.load(tmp_path / "r.npz")
+    assert again.config == model.config
+    s = _agree_samples(22, aux=2)
+    np.testing.assert_array_equal(model.energy(s), again.energy(s))
+    with pytest.raises(ValueError, match="A = 0 features per event, but the ranker was built for A = 2"):
+        model.energy(_agree_samples(22))
+    # a checkpoint written before agreement existed is the model without it
+    plain = _model(width=4)
+    old = {k: v for k, v in plain.config.items() if k not in ("agreement", "aux")}
+    save_checkpoint(tmp_path / "old.npz", "EnergyRanker", _FORMAT, {"config": old}, params=plain.params)
+    loaded = EnergyRanker.load(tmp_path / "old.npz")
+    assert loaded.config["agreement"] is False
+    np.testing.assert_array_equal(loaded.energy(s), plain.energy(s))  # evidence_aux is ignored without agreement
+
+
+def test_agreement_bad_input():
+    from lamp import _core
+
+    s = _agree_samples(40, aux=2)
+    with pytest.raises(ValueError, match=r"evidence_aux must have shape \(3, 4, 5, A\)"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.labels, None,
+                       s.evidence_aux[:, :, :4])
+    with pytest.raises(TypeError, match="evidence_aux must hold real numbers"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.labels, None,
+                       s.evidence_aux.astype(str))
+    bad = s.evidence_aux.copy()
+    bad[tuple(np.argwhere(s.evidence[..., 0] >= 0)[0]) + (1,)] = np.inf
+    assert np.isfinite(bad[s.evidence[..., 0] >= 0]).sum() == bad[s.evidence[..., 0] >= 0].size - 1
+    with pytest.raises(ValueError, match="evidence_aux has a NaN or infinite value at a non-padding position"):
+        RankingSamples(s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.labels, None, bad)
+    ev = s.evidence.copy()
+    ev[2, 1, 0] = [-2, -2, -2]
+    with pytest.raises(ValueError, match=r"evidence\[2, 1, 0, 0\] = -2"):
+        RankingSamples(ev, s.evidence_times, s.candidates, s.candidate_times, s.labels)
+    with pytest.raises(TypeError, match="agreement must be a bool"):
+        EnergyRanker(NE, NR, width=4, agreement="yes")
+    with pytest.raises(ValueError, match="needs agreement=True"):
+        EnergyRanker(NE, NR, width=4, agreement=False, aux=2)
+    # the kernel itself: only -1 is padding; ids outside the vocabulary name the array and the position
+    m = _agree_model(width=4, aux=2)
+    args = [m.params, NE, NR, 4, 2.0, 2, 2, s.evidence, s.evidence_times, s.candidates, s.candidate_times, None,
+            s.labels, "softmax", 0.0, 0, False]
+    for pos, value, message in (((1, 2, 3, 0), -3, r"evidence\[1, 2, 3, 0\] = -3 is negative and not the padding"),
+                                ((0, 3, 4, 2), -1, r"evidence\[0, 3, 4, 2\] = -1 is negative in a row that is not"),
+                                ((2, 0, 1, 1), NR, rf"evidence\[2, 0, 1, 1\] = {NR} is out of the vocabulary")):
+        ev = s.evidence.copy()
+        ev[pos[:3]] = [1, 1, 1]
+        ev[pos] = value
+        with pytest.raises(ValueError, match=message):
+            _core.ranker_forward(*args[:7], ev, *args[8:], agree=True, evidence_aux=s.evidence_aux)
+        with pytest.raises(ValueError, match=message):  # the model without agreement checks the same
+            _core.ranker_forward(_model(width=4, heads=2, layers=2).params, *args[1:7], ev, *args[8:])
+    cand = s.candidates.copy()
+    cand[1, 2, 2] = NE
+    with pytest.raises(ValueError, match=rf"candidates\[1, 2, 2\] = {NE} is out of the vocabulary"):
+        _core.ranker_forward(*args[:9], cand, *args[10:], agree=True, evidence_aux=s.evidence_aux)
+    with pytest.raises(ValueError, match="evidence_aux' needs agree"):
+        _core.ranker_forward(_model(width=4, heads=2, layers=2).params, *args[1:], evidence_aux=s.evidence_aux)
+    with pytest.raises(ValueError, match="evidence_aux"):
+        _core.ranker_forward(*args, agree=True, evidence_aux=s.evidence_aux[:, :2])
+    with pytest.raises(ValueError, match="params"):  # the layout of A = 2 does not fit A = 1
+        _core.ranker_forward(*args, agree=True, evidence_aux=s.evidence_aux[..., :1])
+
+
+def test_ranker_settings_agreement():
+    from lamp.config import LAMP_DEFAULTS, ConfigError
+    from lamp.rank import ranker_settings
+
+    assert ranker_settings(LAMP_DEFAULTS["ranker"])["agreement"] is True
+    assert ranker_settings({"agreement": False})["agreement"] is False
+    assert EnergyRanker(NE, NR, **ranker_settings({"width": 8, "agreement": False}), progress=False).config[
+        "agreement"] is False
+    with pytest.raises(ConfigError, match="lamp.ranker.agreement"):
+        ranker_settings({"agreement": "yes"})

@@ -4,9 +4,9 @@
 #include "../ranker.h"
 
 static int take_dims(long long ne, long long nr, long long width, double time_scale, long long heads,
-                     long long layers, lamp_ranker_dims *dims)
+                     long long layers, int agree, long long aux, lamp_ranker_dims *dims)
 {
-    *dims = (lamp_ranker_dims){ne, nr, width, time_scale, heads, layers};
+    *dims = (lamp_ranker_dims){ne, nr, width, time_scale, heads, layers, agree, aux};
     lamp_error err;
     lamp_error_clear(&err);
     if (lamp_ranker_check_dims(dims, &err) != LAMP_OK) {
@@ -29,12 +29,13 @@ static int take_loss(const char *loss)
 static PyObject *ranker_layout(PyObject *self, PyObject *args)
 {
     (void)self;
-    long long ne, nr, width, heads = 1, layers = 0;
+    long long ne, nr, width, heads = 1, layers = 0, aux = 0;
+    int agree = 0;
     double time_scale = 1.0;
-    if (!PyArg_ParseTuple(args, "LLL|LL", &ne, &nr, &width, &heads, &layers))
+    if (!PyArg_ParseTuple(args, "LLL|LLpL", &ne, &nr, &width, &heads, &layers, &agree, &aux))
         return NULL;
     lamp_ranker_dims dims;
-    if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
+    if (take_dims(ne, nr, width, time_scale, heads, layers, agree, aux, &dims) < 0)
         return NULL;
     npy_intp n = (npy_intp)lamp_ranker_num_blocks(&dims) + 1;
     PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
@@ -58,26 +59,39 @@ static int writable_f64(PyObject *obj, const char *name, npy_intp n)
 PyDoc_STRVAR(ranker_forward_doc,
 "ranker_forward(params, num_entities, num_relations, width, time_scale, heads, layers, evidence,\n"
 "               evidence_times, candidates, candidate_times, prior, labels, loss, dropout, seed, want_grad,\n"
-"               precision='float64', grads_out=None)\n--\n\n"
+"               precision='float64', grads_out=None, agree=False, evidence_aux=None)\n--\n\n"
 "Energies (Q, M), the mean loss ('softmax' or 'binary'; None without labels) and, with want_grad,\n"
 "its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
 "computation; inputs and outputs are float64 either way).  grads_out: a writable C-contiguous float64\n"
-"array like params to write the gradient into (returned as the gradient; saves an allocation per step).");
+"array like params to write the gradient into (returned as the gradient; saves an allocation per step).\n"
+"agree: the agreement features and blocks (csrc/ranker.h); evidence_aux: float64 (Q, M, L, A) extra\n"
+"features per evidence event (agree only; A = 0 without).  Evidence rows of -1 are padding; any other\n"
+"negative id, or an id outside the vocabulary, is a ValueError naming the array and the position.");
 
-static PyObject *ranker_forward(PyObject *self, PyObject *args)
+static PyObject *ranker_forward(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL, *out_obj = Py_None;
+    PyObject *p_obj, *ev_obj, *evt_obj, *c_obj, *ct_obj, *prior_obj, *lab_obj, *result = NULL, *out_obj = Py_None,
+             *aux_obj = Py_None;
     long long ne, nr, width, heads, layers;
     double time_scale, dropout;
     const char *loss_name;
     unsigned long long seed;
-    int want_grad;
+    int want_grad, agree = 0;
     const char *precision_name = "float64";
-    if (!PyArg_ParseTuple(args, "OLLLdLLOOOOOOsdKp|sO", &p_obj, &ne, &nr, &width, &time_scale, &heads, &layers,
-                          &ev_obj, &evt_obj, &c_obj, &ct_obj, &prior_obj, &lab_obj, &loss_name, &dropout, &seed,
-                          &want_grad, &precision_name, &out_obj))
+    static char *kwlist[] = {"params", "num_entities", "num_relations", "width", "time_scale", "heads", "layers",
+                             "evidence", "evidence_times", "candidates", "candidate_times", "prior", "labels",
+                             "loss", "dropout", "seed", "want_grad", "precision", "grads_out", "agree",
+                             "evidence_aux", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OLLLdLLOOOOOOsdKp|sOpO", kwlist, &p_obj, &ne, &nr, &width,
+                                     &time_scale, &heads, &layers, &ev_obj, &evt_obj, &c_obj, &ct_obj, &prior_obj,
+                                     &lab_obj, &loss_name, &dropout, &seed, &want_grad, &precision_name, &out_obj,
+                                     &agree, &aux_obj))
         return NULL;
+    if (!agree && aux_obj != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "argument 'evidence_aux' needs agree=True");
+        return NULL;
+    }
     int precision;
     if (!strcmp(precision_name, "float64"))
         precision = LAMP_RANKER_FLOAT64;
@@ -87,18 +101,29 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "precision must be 'float64' or 'float32', got '%s'", precision_name);
         return NULL;
     }
-    lamp_ranker_dims dims;
-    if (take_dims(ne, nr, width, time_scale, heads, layers, &dims) < 0)
-        return NULL;
     int loss_kind = take_loss(loss_name);
     if (loss_kind < 0)
         return NULL;
+    PyArrayObject *aux = NULL;
+    long long naux = 0;
+    if (aux_obj != Py_None) {
+        if (!(aux = lamp_array_from(aux_obj, NPY_FLOAT64, 4, "evidence_aux")))
+            return NULL;
+        naux = (long long)PyArray_DIM(aux, 3);
+    }
+    lamp_ranker_dims dims;
+    if (take_dims(ne, nr, width, time_scale, heads, layers, agree, naux, &dims) < 0) {
+        Py_XDECREF(aux);
+        return NULL;
+    }
     PyArrayObject *params = NULL, *ev = NULL, *evt = NULL, *cand = NULL, *ct = NULL, *prior = NULL, *lab = NULL,
                   *energies = NULL, *grads = NULL;
     int64_t nblocks = lamp_ranker_num_blocks(&dims);
     int64_t *off = PyMem_Malloc(sizeof(int64_t) * (size_t)(nblocks + 1));
-    if (!off)
+    if (!off) {
+        Py_XDECREF(aux);
         return PyErr_NoMemory();
+    }
     lamp_ranker_layout(&dims, off);
     int64_t nparams = off[nblocks];
     PyMem_Free(off);
@@ -115,6 +140,9 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
         lamp_require_dim(evt, 0, q, "evidence_times") < 0 || lamp_require_dim(evt, 1, m, "evidence_times") < 0 ||
         lamp_require_dim(evt, 2, l, "evidence_times") < 0 || lamp_require_dim(ct, 0, q, "candidate_times") < 0 ||
         lamp_require_dim(ct, 1, m, "candidate_times") < 0)
+        goto finally;
+    if (aux && (lamp_require_dim(aux, 0, q, "evidence_aux") < 0 || lamp_require_dim(aux, 1, m, "evidence_aux") < 0 ||
+                lamp_require_dim(aux, 2, l, "evidence_aux") < 0))
         goto finally;
     if (prior_obj != Py_None &&
         (!(prior = lamp_array_from(prior_obj, NPY_FLOAT64, 2, "prior")) || lamp_require_dim(prior, 0, q, "prior") < 0 ||
@@ -138,7 +166,8 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args)
     } else if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
-                               prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l};
+                               prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l,
+                               naux > 0 ? PyArray_DATA(aux) : NULL};
     lamp_error err;
     lamp_error_clear(&err);
     double loss = 0.0;
@@ -165,6 +194,7 @@ finally:
     Py_XDECREF(lab);
     Py_XDECREF(energies);
     Py_XDECREF(grads);
+    Py_XDECREF(aux);
     return result;
 }
 
@@ -206,8 +236,9 @@ static PyObject *ranker_adam(PyObject *self, PyObject *args)
 
 static PyMethodDef rank_methods[] = {
     {"ranker_layout", ranker_layout, METH_VARARGS,
-     "ranker_layout(num_entities, num_relations, width, heads=1, layers=0) -> offsets of the parameter blocks"},
-    {"ranker_forward", ranker_forward, METH_VARARGS, ranker_forward_doc},
+     "ranker_layout(num_entities, num_relations, width, heads=1, layers=0, agree=False, aux=0) -> offsets of the "
+     "parameter blocks"},
+    {"ranker_forward", (PyCFunction)(void (*)(void))ranker_forward, METH_VARARGS | METH_KEYWORDS, ranker_forward_doc},
     {"ranker_adam", ranker_adam, METH_VARARGS,
      "ranker_adam(params, grads, m1, m2, lr, beta1, beta2, eps, weight_decay, clip, step): one Adam step in place"},
     {NULL, NULL, 0, NULL},

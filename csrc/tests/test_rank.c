@@ -8,7 +8,7 @@
 
 static void test_zero_parameters_give_the_bias(void)
 {
-    lamp_ranker_dims dims = {3, 2, 4, 1.0, 1, 0};
+    lamp_ranker_dims dims = {3, 2, 4, 1.0, 1, 0, 0, 0};
     int64_t off[LAMP_RANKER_NUM_BLOCKS + 1];
     lamp_ranker_layout(&dims, off);
     double *params = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
@@ -18,7 +18,7 @@ static void test_zero_parameters_give_the_bias(void)
     int64_t cand[2 * 3] = {0, 0, 1, 2, 1, 0};
     double ct[2] = {3.0, 3.0};
     int64_t labels[1] = {1};
-    lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2};
+    lamp_ranker_batch b = {ev, evt, cand, ct, NULL, labels, 1, 2, 2, NULL};
     double energies[2], loss, *grads = calloc((size_t)off[LAMP_RANKER_NUM_BLOCKS], sizeof(double));
     lamp_error err;
     CHECK(lamp_ranker_forward_backward(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 1, energies, &loss, grads,
@@ -40,7 +40,7 @@ static void test_zero_parameters_give_the_bias(void)
 static void test_layers_heads_gradient(void)
 {
     for (int loss_kind = 0; loss_kind < 2; loss_kind++) {
-        lamp_ranker_dims dims = {3, 2, 4, 2.0, 2, 2};
+        lamp_ranker_dims dims = {3, 2, 4, 2.0, 2, 2, 0, 0};
         int64_t nb = lamp_ranker_num_blocks(&dims);
         CHECK(nb == LAMP_RANKER_NUM_BLOCKS + 2 * LAMP_RANKER_LAYER_BLOCKS);
         int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
@@ -58,7 +58,7 @@ static void test_layers_heads_gradient(void)
         int64_t cand[2 * 3] = {0, 0, 1, 2, 1, 0};
         double ct[2] = {3.0, 3.0}, prior[2] = {0.0, -0.7};
         int64_t labels[1] = {1};
-        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 2, 3};
+        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 2, 3, NULL};
         double energies[2], loss, lp, lm;
         lamp_error err;
         CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
@@ -90,10 +90,10 @@ static void test_layers_heads_gradient(void)
 
 /* A batch of several chunks on two threads (with dropout): the same bits as on one thread, float32 close
  * to float64, and nothing out of bounds (this runs under AddressSanitizer too). */
-static void test_chunks_threads_and_float32(void)
+static void chunks_threads_and_float32(int agree)
 {
-    const int64_t Q = 12, M = 9, L = 24;
-    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2};
+    const int64_t Q = 12, M = 9, L = 24, A = agree ? 3 : 0;
+    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2, agree, A};
     int64_t nb = lamp_ranker_num_blocks(&dims);
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
     lamp_ranker_layout(&dims, off);
@@ -102,6 +102,7 @@ static void test_chunks_threads_and_float32(void)
     int64_t *ev = malloc(sizeof(int64_t) * (size_t)(Q * M * L * 3)), *cand = malloc(sizeof(int64_t) * (size_t)(Q * M * 3));
     double *evt = malloc(sizeof(double) * (size_t)(Q * M * L)), *ct = malloc(sizeof(double) * (size_t)(Q * M));
     double *prior = malloc(sizeof(double) * (size_t)(Q * M));
+    double *aux = agree ? malloc(sizeof(double) * (size_t)(Q * M * L * A)) : NULL;
     int64_t labels[12];
     uint64_t state = 11;
 #define NEXT() (state = state * 6364136223846793005ULL + 1442695040888963407ULL, (double)(state >> 11) * 0x1.0p-53)
@@ -117,10 +118,15 @@ static void test_chunks_threads_and_float32(void)
         }
         cand[3 * i] = (int64_t)(NEXT() * 20), cand[3 * i + 1] = (int64_t)(NEXT() * 5), cand[3 * i + 2] = (int64_t)(NEXT() * 20);
         ct[i] = 60.0, prior[i] = -NEXT();
+        for (int64_t j = 0; j < len; j++) /* some evidence agrees with its candidate */
+            if (NEXT() < 0.2)
+                memcpy(ev + 3 * (i * L + j), cand + 3 * i, 3 * sizeof(int64_t));
+        for (int64_t k = 0; k < L * A; k++)
+            aux[i * L * A + k] = NEXT() - 0.5;
     }
     for (int64_t q = 0; q < Q; q++)
         labels[q] = q % M;
-    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L};
+    lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, Q, M, L, aux};
     double *e1 = malloc(sizeof(double) * (size_t)(Q * M)), *e2 = malloc(sizeof(double) * (size_t)(Q * M)),
            *e3 = malloc(sizeof(double) * (size_t)(Q * M));
     double *g1 = malloc(sizeof(double) * (size_t)n), *g2 = malloc(sizeof(double) * (size_t)n),
@@ -153,8 +159,98 @@ static void test_chunks_threads_and_float32(void)
     CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, LAMP_RANKER_SOFTMAX, 0.0, 5, 7, e3, &l3, g3, &err) ==
           LAMP_EVALUE);
 #undef NEXT
-    free(off), free(params), free(ev), free(cand), free(evt), free(ct), free(prior);
+    free(off), free(params), free(ev), free(cand), free(evt), free(ct), free(prior), free(aux);
     free(e1), free(e2), free(e3), free(g1), free(g2), free(g3);
+}
+
+/* Agreement (agree = 1, A = 2 caller-supplied features): every parameter's gradient against central differences
+ * in float64, both losses, with agreeing, reversed and padding rows and a candidate without evidence; float32 close
+ * to float64; the dims and id checks. */
+static void test_agreement_gradient(void)
+{
+    for (int loss_kind = 0; loss_kind < 2; loss_kind++) {
+        lamp_ranker_dims dims = {4, 3, 4, 2.0, 2, 1, 1, 2};
+        int64_t nb = lamp_ranker_num_blocks(&dims);
+        CHECK(nb == LAMP_RANKER_NUM_BLOCKS + LAMP_RANKER_LAYER_BLOCKS + LAMP_RANKER_AGREE_BLOCKS);
+        CHECK(lamp_ranker_agree_block(&dims, LAMP_RANKER_WP) == nb - 1);
+        int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+        lamp_ranker_layout(&dims, off);
+        const int64_t nf = LAMP_RANKER_ID_FEATURES + 2, a0 = lamp_ranker_agree_block(&dims, 0);
+        CHECK(off[a0 + 1] - off[a0] == 4 * nf && off[a0 + 2] - off[a0 + 1] == 2 * nf);
+        CHECK(off[a0 + 5] - off[a0 + 4] == 4 * 3 * nf && off[nb] - off[nb - 1] == 3 * nf);
+        int64_t n = off[nb];
+        double *params = malloc(sizeof(double) * (size_t)n), *grads = malloc(sizeof(double) * (size_t)n);
+        uint64_t state = 5;
+        for (int64_t i = 0; i < n; i++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            params[i] = ((double)(state >> 11) * 0x1.0p-53 - 0.5);
+        }
+        /* 1 query, 3 candidates, 3 slots: the first holds itself, a gap and its reversed pair; the second an
+         * unrelated event and itself; the third nothing (h = V0, p = 0) */
+        int64_t ev[3 * 3 * 3] = {0, 1, 2, -1, -1, -1, 2, 0, 0, 3, 2, 1, 1, 0, 3, -1, -1, -1,
+                                 -1, -1, -1, -1, -1, -1, -1, -1, -1};
+        double evt[9] = {0.5, 0.0, 1.5, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0};
+        double aux[9 * 2] = {0.3, -1.0, NAN, NAN, 1.2, 0.4, -0.5, 2.0, 0.1, 0.9, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+        int64_t cand[3 * 3] = {0, 1, 2, 1, 0, 3, 2, 1, 0};
+        double ct[3] = {3.0, 3.0, 3.0}, prior[3] = {0.0, -0.7, -0.2};
+        int64_t labels[1] = {1};
+        lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 3, 3, aux};
+        double energies[3], e32[3], loss, lp, lm;
+        lamp_error err;
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
+              LAMP_OK);
+        double worst = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double keep = params[i];
+            params[i] = keep + 1e-6;
+            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lp, NULL, &err);
+            params[i] = keep - 1e-6;
+            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lm, NULL, &err);
+            params[i] = keep;
+            double diff = fabs((lp - lm) / 2e-6 - grads[i]);
+            if (diff > worst)
+                worst = diff;
+        }
+        CHECK(worst < 1e-7);
+        for (int k = 0; k < LAMP_RANKER_AGREE_BLOCKS; k++) { /* every agreement block is used */
+            double g = 0.0;
+            for (int64_t i = off[a0 + k]; i < off[a0 + k + 1]; i++)
+                g += fabs(grads[i]);
+            CHECK(g > 0.0);
+        }
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_OK);
+        CHECK(lamp_ranker_forward_backward_prec(&dims, params, &b, loss_kind, 0.0, 1, LAMP_RANKER_FLOAT32, e32, &lp,
+                                                NULL, &err) == LAMP_OK);
+        for (int i = 0; i < 3; i++)
+            CHECK_CLOSE(e32[i], energies[i], 1e-5);
+        b.evidence_aux = NULL; /* aux = 2 without the numbers */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        b.evidence_aux = aux;
+        aux[0] = INFINITY; /* at a valid row */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        aux[0] = 0.3;
+        ev[3] = -2; /* a negative id other than the padding -1 */
+        CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, NULL, &err) ==
+              LAMP_EVALUE);
+        CHECK(strstr(err.message, "evidence[0, 0, 1, 0] = -2") != NULL);
+        ev[3] = -1;
+        dims.agree = 2;
+        CHECK(lamp_ranker_check_dims(&dims, &err) == LAMP_EVALUE);
+        dims.agree = 0; /* aux without agreement */
+        CHECK(lamp_ranker_check_dims(&dims, &err) == LAMP_EVALUE);
+        free(off);
+        free(params);
+        free(grads);
+    }
+}
+
+static void test_chunks_threads_and_float32(void)
+{
+    chunks_threads_and_float32(0);
+    chunks_threads_and_float32(1);
 }
 
 static void test_adam_moves_against_the_gradient(void)
@@ -173,6 +269,7 @@ int main(void)
     RUN(test_zero_parameters_give_the_bias);
     RUN(test_layers_heads_gradient);
     RUN(test_chunks_threads_and_float32);
+    RUN(test_agreement_gradient);
     RUN(test_adam_moves_against_the_gradient);
     return CHECK_SUMMARY("test_rank");
 }

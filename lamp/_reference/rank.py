@@ -1,7 +1,31 @@
 """Plain NumPy forward pass of the energy ranker (csrc/ranker.c), the tests' oracle."""
 import numpy as np
 
-_READOUT_BLOCKS, _LAYER_BLOCKS = 11, 8
+_READOUT_BLOCKS, _LAYER_BLOCKS, _AGREE_BLOCKS = 11, 8, 6
+_ID_FEATURES = 9
+
+
+def agreement_features(evidence, evidence_times, candidate, candidate_time, time_scale, aux=None):
+    """Features f_j (n, 9 + A) of a candidate's valid evidence rows (n, 3) (csrc/ranker.h)."""
+    s, r, o = candidate
+    es, er, eo = evidence[:, 0], evidence[:, 1], evidence[:, 2]
+    gap = np.maximum(candidate_time - evidence_times, 0.0) / time_scale
+    f = np.stack([es == s, eo == o, er == r, (es == s) & (eo == o), (es == o) & (eo == s),
+                  (es == s) & (er == r) & (eo == o), (es == o) | (eo == o), (es == s) | (eo == s)],
+                 axis=1).astype(np.float64)
+    f = np.concatenate([f, np.log1p(gap)[:, None]], axis=1)
+    if aux is not None:
+        f = np.concatenate([f, aux], axis=1)
+    return f
+
+
+def pooled_features(f, times, slots):
+    """p = [sum f / L, max f, f of the most recent event (ties: the later slot)], zeros without evidence."""
+    n, nf = f.shape
+    if n == 0:
+        return np.zeros(3 * nf)
+    recent = max(range(n), key=lambda j: (times[j], j))
+    return np.concatenate([f.sum(axis=0) / slots, f.max(axis=0), f[recent]])
 
 
 def _self_attention_block(x, blocks, heads):
@@ -24,11 +48,16 @@ def _self_attention_block(x, blocks, heads):
 
 
 def energies(params, offsets, width, time_scale, evidence, evidence_times, candidates, candidate_times, prior=None,
-             heads=1, layers=0):
+             heads=1, layers=0, agree=False, evidence_aux=None):
     d = width
     e = d // heads
     blocks = [params[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
-    assert len(blocks) == _READOUT_BLOCKS + _LAYER_BLOCKS * layers
+    assert len(blocks) == _READOUT_BLOCKS + _LAYER_BLOCKS * layers + (_AGREE_BLOCKS if agree else 0)
+    if agree:
+        nf = _ID_FEATURES + (0 if evidence_aux is None else evidence_aux.shape[3])
+        a0 = _READOUT_BLOCKS + _LAYER_BLOCKS * layers
+        wkf, ub = blocks[a0].reshape(d, nf), blocks[a0 + 1].reshape(heads, nf)
+        k0, v0, w1p, wp = blocks[a0 + 2], blocks[a0 + 3], blocks[a0 + 4].reshape(d, 3 * nf), blocks[a0 + 5]
     ent, rel, obj = blocks[0].reshape(-1, d), blocks[1].reshape(-1, d), blocks[2].reshape(-1, d)
     wq, wk, wv = (b.reshape(d, d) for b in blocks[3:6])
     w1, b1, w2, b2, gamma = blocks[6].reshape(d, 2 * d), blocks[7], blocks[8], blocks[9][0], blocks[10][0]
@@ -44,24 +73,41 @@ def energies(params, offsets, width, time_scale, evidence, evidence_times, candi
             q = wq @ c
             h = np.zeros(d)
             valid = evidence[qi, j, :, 0] >= 0
+            ev, ev_times = evidence[qi, j][valid], evidence_times[qi, j][valid]
+            x = np.zeros((0, d))
             if valid.any():
-                ev = evidence[qi, j][valid]
-                gaps = (candidate_times[qi, j] - evidence_times[qi, j][valid]) / time_scale
+                gaps = (candidate_times[qi, j] - ev_times) / time_scale
                 enc = np.zeros((len(ev), d))
                 enc[:, 0::2] = np.sin(gaps[:, None] * freqs)
                 enc[:, 1::2] = np.cos(gaps[:, None] * freqs)
                 x = ent[ev[:, 0]] + rel[ev[:, 1]] + obj[ev[:, 2]] + enc
                 for lb in layer_blocks:
                     x = _self_attention_block(x, lb, heads)
-                k, v = x @ wk.T, x @ wv.T
+            k, v = x @ wk.T, x @ wv.T
+            if agree:  # keys and logits with the features, a null slot (K0, V0) in every head's softmax
+                aux = None if evidence_aux is None else evidence_aux[qi, j][valid]
+                f = agreement_features(ev, ev_times, (s, r, o), candidate_times[qi, j], time_scale, aux)
+                p = pooled_features(f, ev_times, length)
+                k = k + f @ wkf.T
                 for hd in range(heads):
+                    cols = slice(hd * e, (hd + 1) * e)
+                    scores = np.concatenate([[q[cols] @ k0[cols] / np.sqrt(e)],
+                                             k[:, cols] @ q[cols] / np.sqrt(e) + f @ ub[hd]])
+                    alpha = np.exp(scores - scores.max())
+                    alpha /= alpha.sum()
+                    h[cols] = alpha[0] * v0[cols] + alpha[1:] @ v[:, cols]
+                u = np.tanh(w1 @ np.concatenate([h, c]) + w1p @ p + b1)
+                out[qi, j] = w2 @ u + b2 + wp @ p
+            else:
+                for hd in range(heads) if valid.any() else ():  # h = 0 without evidence
                     cols = slice(hd * e, (hd + 1) * e)
                     scores = k[:, cols] @ q[cols] / np.sqrt(e)
                     alpha = np.exp(scores - scores.max())
                     alpha /= alpha.sum()
                     h[cols] = alpha @ v[:, cols]
-            u = np.tanh(w1 @ np.concatenate([h, c]) + b1)
-            out[qi, j] = w2 @ u + b2 + (0.0 if prior is None else gamma * prior[qi, j])
+                u = np.tanh(w1 @ np.concatenate([h, c]) + b1)
+                out[qi, j] = w2 @ u + b2
+            out[qi, j] += 0.0 if prior is None else gamma * prior[qi, j]
     return out
 
 

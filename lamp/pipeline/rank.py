@@ -31,7 +31,14 @@ def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict
     if ctx.settings["ranker"].get("use_proposer_score", True):
         scores = np.maximum(prop["scores"], 1e-300)
         prior = np.log(scores) - np.log(scores.max(axis=1, keepdims=True))
-    return RankingSamples(ev, ev_times, candidates, cand_times, prop["truth"], prior)
+    aux = evidence.get("aux") if options_agreement(ctx) else None
+    return RankingSamples(ev, ev_times, candidates, cand_times, prop["truth"], prior, aux)
+
+
+def options_agreement(ctx: StageContext) -> bool:
+    """Whether the ranker is agreement-aware (``ranker.agreement``): only then does it read the evidence's
+    retrieval features."""
+    return bool(ctx.settings["ranker"].get("agreement", True))
 
 
 def effects_triples(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
