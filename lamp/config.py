@@ -91,7 +91,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
         "backend": "local",          # local | openai | replay | none | oracle (a diagnostic ceiling)
         "model": None, "base_url": None, "api_key_env": None, "model_path": None,
         "num_shots": 8, "temperature": 0.0, "max_tokens": 256, "concurrency": 8,
-        "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True,
+        "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True, "max_failed_fraction": 0.0,
     },
     "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
                  "embedding_cache": None, "scope": None, "k1": 1.2, "b": 0.75},
@@ -100,7 +100,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
                "precision": "float32", "use_proposer_score": True, "agreement": True, "selection": "bootstrap",
                "selection_p": 0.05},
     "evaluation": {"bootstrap": 1000, "ablations": ["no_llm", "random_evidence", "recent_evidence"],
-                   "plot": True},
+                   "plot": True, "skip_uncovered": True},
 }
 
 TOP_LEVEL = ("pipeline_config_id", "data", "lamp")

@@ -215,3 +215,67 @@ def test_oracle_backend_is_a_labelled_ceiling_through_the_normal_path(tmp_path):
     assert all(len(c) > 0 for c in causes)
     table = (tmp_path / "run" / "metrics.csv").read_text()
     assert "oracle_ceiling" in table and ",lamp," not in table
+
+
+# ---------------------------------------------------------------- a failed stage is never kept
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_outage_then_fix_sends_every_request_and_never_keeps_a_failed_stage(tmp_path, server):
+    """An unreachable base_url: the run fails with a clear LLMError and keeps no abduction stage; after the
+    URL is fixed the rerun asks the server for every prompt (none was recorded as done) and reports real
+    metrics."""
+    from lamp.cli import main
+    from lamp.errors import LLMError
+
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    text = CONFIG.format(m=5, url=dead).replace("abduction: {", "abduction: {max_retries: 0, timeout: 5, ")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(LLMError, match=r"of \d+ LLM requests failed .*rerun to send only the failed"):
+        Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()
+    assert not (tmp_path / "run" / "abduction" / "DONE").exists()
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2  # the CLI: one line, exit 2
+    before = server.total
+    path.write_text(CONFIG.format(m=5, url=server.base_url))
+    metrics = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["object"]
+    stats = json.loads((tmp_path / "run" / "abduction" / "result.json").read_text())["stats"]
+    asked = sum(1 for c in json.loads((tmp_path / "run" / "abduction" / "result.json").read_text())["test_causes"]
+                if c) + 5 * (30 + 10)
+    assert stats["failed_requests"] == 0 and stats["replies"] > 0
+    assert server.total - before == stats["replies"] <= asked
+    assert metrics["lamp"]["n"] == metrics["base"]["n"] > 0
+
+
+def test_uncovered_test_queries_are_not_sent(tmp_path, server):
+    """evaluation.skip_uncovered (default): a test query whose truth is not among the proposals asks nothing,
+    and the metrics on covered queries are those of the run that asked everything."""
+    import numpy as np
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(m=5, url=server.base_url))
+    before = server.total
+    skipping = Pipeline.from_yaml(path, out=str(tmp_path / "a")).run()["object"]
+    sent_skipping = server.total - before
+    truth = np.load(tmp_path / "a" / "proposals" / "arrays.npz")["test_truth"]
+    uncovered = int((truth < 0).sum())
+    assert uncovered > 0
+    stats = json.loads((tmp_path / "a" / "abduction" / "result.json").read_text())["stats"]
+    assert stats["skipped_uncovered"] == 5 * uncovered
+    path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+        "evaluation: {bootstrap: 200}", "evaluation: {bootstrap: 200, skip_uncovered: false}"))
+    everything = Pipeline.from_yaml(path, out=str(tmp_path / "b")).run()["object"]
+    # the server answers from the prompt alone, so the second run's extra prompts are exactly the skipped ones
+    causes_a = json.loads((tmp_path / "a" / "abduction" / "result.json").read_text())["test_causes"]
+    causes_b = json.loads((tmp_path / "b" / "abduction" / "result.json").read_text())["test_causes"]
+    assert sum(1 for c in causes_b if c) - sum(1 for c in causes_a if c) == 5 * uncovered
+    assert sent_skipping > 0
+    for method in ("base", "lamp", "no_llm"):
+        assert skipping[method]["mr"] == pytest.approx(everything[method]["mr"]), method

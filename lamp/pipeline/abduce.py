@@ -11,8 +11,8 @@ from lamp.pipeline.tasks import Queries, StageContext
 
 __all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce"]
 
-# abduction settings that change what is asked (and so the stage's fingerprint)
-ANSWER_SETTINGS = ("backend", "model", "model_path", "num_shots", "temperature", "max_tokens")
+# abduction settings that change what is asked or who answers (and so the stage's fingerprint)
+ANSWER_SETTINGS = ("backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens")
 
 
 def effects(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
@@ -95,6 +95,18 @@ def oracle_client(ctx: StageContext, abductor, effects_of_split: np.ndarray, tru
     return ScriptedClient(abductor.oracle_replies(effects_of_split, is_true, split=split, seed=ctx.seed))
 
 
+def uncovered_test_candidates(ctx: StageContext, proposals: dict) -> np.ndarray | None:
+    """With ``evaluation.skip_uncovered`` (default true), a flag per test candidate (Q * M) whose query's
+    truth is not among its proposals: no metric can change there (MR and the rest are computed over covered
+    queries), so those candidates are not sent to the LLM.  None when nothing is skipped (and for
+    ``next_time``, whose test queries have no true candidate)."""
+    if not ctx.settings["evaluation"].get("skip_uncovered", True) or ctx.task == "next_time":
+        return None
+    test = proposals["test"]
+    uncovered = np.repeat(test["truth"] < 0, test["candidates"].shape[1])
+    return uncovered if uncovered.any() else None
+
+
 def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
     """LLM causes of every candidate of every query: ``{split: list (Q * M) of list of cause texts}``.
 
@@ -103,32 +115,55 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     """
     settings = ctx.settings["abduction"]
     effs = {split: effects(ctx, q, proposals[split]) for split, q in queries.items()}
-    keep = {k: settings[k] for k in ANSWER_SETTINGS}
+    keep = {k: settings.get(k) for k in ANSWER_SETTINGS}
     oracle = settings["backend"] == "oracle"
+    skip = None if oracle else uncovered_test_candidates(ctx, proposals)
+    max_failed = float(settings.get("max_failed_fraction", 0.0) or 0.0)
+
+    asks = {split: ~skip if split == "test" and skip is not None else np.ones(len(ev), dtype=bool)
+            for split, ev in effs.items()}
 
     def compute():
         client = server = None
         if not oracle:
-            prompts = [abductor.build_prompt(e, split=split) for split, ev in effs.items() for e in ev]
+            prompts = [abductor.build_prompt(e, split=split) for split, ev in effs.items() for e in ev[asks[split]]]
             client, server = make_client(ctx, settings, prompts)
         try:
-            out, stats = {}, []
+            out, stats, failed, asked = {}, [], {}, {}
             for split, ev in effs.items():
-                if oracle:
+                ask = asks[split]
+                if oracle:  # the oracle costs nothing: it answers every candidate
                     client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
-                ctx.say(f"abduction: {len(ev)} prompts for the {split} candidates" +
-                        (" (oracle abducer: a diagnostic ceiling)" if oracle else ""))
+                skipped = int((~ask).sum())
+                ctx.say(f"abduction: {int(ask.sum())} prompts for the {split} candidates" +
+                        (f" ({skipped} skipped: their query's truth is not among the proposals, so no metric "
+                         "can change)" if skipped else "") + (" (oracle abducer: a diagnostic ceiling)" if oracle else ""))
                 abductor.client = client
-                out[f"{split}_causes"] = [[c.text for c in cs] for cs in abductor.abduce(ev, split=split)]
+                before = abductor.stats.failed_requests
+                causes = [[] for _ in range(len(ev))]
+                for i, cs in zip(np.flatnonzero(ask), abductor.abduce(ev[ask], split=split)):
+                    causes[i] = [c.text for c in cs]
+                out[f"{split}_causes"] = causes
+                failed[split], asked[split] = abductor.stats.failed_requests - before, int(ask.sum())
                 stats.append(str(client.stats))
-            out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1]}
+            out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1],
+                            "failed_by_split": failed, "skipped_uncovered": 0 if skip is None else int(skip.sum())}
+            total_failed, total = sum(failed.values()), sum(asked.values())
+            if total_failed > max_failed * total:
+                raise LLMError(f"abduction: {total_failed} of {total} LLM requests failed ("
+                               + ", ".join(f"{k} {v}" for k, v in failed.items()) + "); the stage is not kept. "
+                               "Every answer received is cached: rerun to send only the failed requests (after "
+                               "fixing the server or abduction.base_url), or allow some failures with "
+                               "abduction.max_failed_fraction")
             return out
         finally:
             abductor.client = None
             if server is not None:
                 server.stop()
 
-    out = ctx.stage("abduction", {**keep, "seed": ctx.seed, "effects": effs}, [proposals_fingerprint(proposals)],
-                    compute)
+    fp_settings = {**keep, "seed": ctx.seed, "effects": effs}
+    if skip is not None:
+        fp_settings["skip_uncovered"] = True
+    out = ctx.stage("abduction", fp_settings, [proposals_fingerprint(proposals)], compute)
     ctx.say(f"abduction: {out['stats']}")
     return {split: out[f"{split}_causes"] for split in queries}
