@@ -26,7 +26,7 @@ from lamp.checkpoint import load_checkpoint, save_checkpoint
 __all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank", "ranker_settings"]
 
 _FORMAT = 1
-_GAMMA = 10  # index of the gamma block in the layout (csrc/ranker.h)
+_W2, _GAMMA = 8, 10  # indices of the w2 and gamma blocks in the layout (csrc/ranker.h)
 
 
 @dataclass
@@ -185,6 +185,12 @@ class EnergyRanker:
         A, the ``evidence_aux`` features per event the agreement features
         take (agreement only).  Default: taken from the training samples at
         :meth:`fit` (0 until then).
+    start_from_prior : bool
+        Start with ``w2 = 0``, so that the untrained energy is ``b2 + gamma *
+        prior``: exactly the proposer's order when the samples carry its
+        log-score (the pipeline's default, ``ranker.start_from_prior``); early
+        stopping then keeps the proposer's order unless an epoch beats it on
+        validation.  Default False (``w2`` drawn at random).
     precision : {"float32", "float64"}
         Arithmetic of the C kernel (parameters are stored in float64 either
         way).  ``float32`` (default) is about twice as fast; ``float64`` is
@@ -205,7 +211,7 @@ class EnergyRanker:
                  loss: str = "softmax", dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  clip: float = 1.0, epochs: int = 20, batch_size: int = 32, patience: int = 4,
                  time_scale: float = 1.0, seed: int = 0, progress: bool = True, precision: str = "float32",
-                 agreement: bool = True, aux: int | None = None):
+                 agreement: bool = True, aux: int | None = None, start_from_prior: bool = False):
         if num_entities < 1 or num_relations < 1:
             raise ValueError("num_entities and num_relations must be positive")
         if width < 2 or width % 2:
@@ -229,6 +235,7 @@ class EnergyRanker:
         if aux and not agreement:
             raise ValueError("aux (evidence_aux features per event) needs agreement=True")
         self._aux_from_samples = aux is None and bool(agreement)
+        self._start_from_prior = bool(start_from_prior)
         self.config = dict(num_entities=int(num_entities), num_relations=int(num_relations), width=int(width),
                            heads=int(heads), layers=int(layers), loss=str(loss), dropout=float(dropout),
                            learning_rate=float(learning_rate), weight_decay=float(weight_decay), clip=float(clip),
@@ -254,6 +261,8 @@ class EnergyRanker:
         for block, std in enumerate(stds):
             lo, hi = self.offsets[block], self.offsets[block + 1]
             self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
+        if self._start_from_prior:  # w2 = 0: energy b2 + gamma * prior, the proposer's own order, before training
+            self.params[self.offsets[_W2]:self.offsets[_W2 + 1]] = 0.0
         self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
 
     def _check_aux(self, samples: RankingSamples) -> None:
@@ -373,7 +382,10 @@ def ranker_settings(r: dict) -> dict:
     agreement = r.get("agreement", True)
     if not isinstance(agreement, (bool, np.bool_)):
         raise ConfigError(f"lamp.ranker.agreement must be true or false, got {agreement!r}")
-    out = {"loss": loss, "precision": precision, "agreement": bool(agreement)}
+    start = r.get("start_from_prior", True)
+    if not isinstance(start, (bool, np.bool_)):
+        raise ConfigError(f"lamp.ranker.start_from_prior must be true or false, got {start!r}")
+    out = {"loss": loss, "precision": precision, "agreement": bool(agreement), "start_from_prior": bool(start)}
     for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
         value = r.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
