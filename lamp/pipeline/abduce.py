@@ -7,7 +7,7 @@ import numpy as np
 
 from lamp.errors import LLMError
 from lamp.pipeline.propose import proposals_fingerprint
-from lamp.pipeline.tasks import Queries, StageContext
+from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted
 
 __all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce"]
 
@@ -122,6 +122,8 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
 
     asks = {split: ~skip if split == "test" and skip is not None else np.ones(len(ev), dtype=bool)
             for split, ev in effs.items()}
+    if excludes_inserted(ctx) and not oracle:  # training queries the ranker will not train on: nothing to ask
+        asks["train"] = ~np.repeat(proposals["train"]["inserted"], proposals["train"]["candidates"].shape[1])
 
     def compute():
         client = server = None
@@ -164,6 +166,8 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     fp_settings = {**keep, "seed": ctx.seed, "effects": effs}
     if skip is not None:
         fp_settings["skip_uncovered"] = True
+    if not asks["train"].all():
+        fp_settings["skip_inserted"] = True
     out = ctx.stage("abduction", fp_settings, [proposals_fingerprint(proposals)], compute)
     ctx.say(f"abduction: {out['stats']}")
     return {split: out[f"{split}_causes"] for split in queries}

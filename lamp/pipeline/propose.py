@@ -118,8 +118,8 @@ def proposals_fingerprint(proposals: dict) -> str:
 
 # ---------------------------------------------------------------------------- proposing
 
-PROPOSAL_KEYS = {"tkg": ("candidates", "scores", "truth"),
-                 "typed": ("candidates", "times", "scores", "truth", "predicted_time")}
+PROPOSAL_KEYS = {"tkg": ("candidates", "scores", "truth", "inserted"),
+                 "typed": ("candidates", "times", "scores", "truth", "predicted_time", "inserted")}
 
 
 def propose(ctx: StageContext, proposer, queries: dict[str, Queries]) -> dict:
@@ -127,7 +127,7 @@ def propose(ctx: StageContext, proposer, queries: dict[str, Queries]) -> dict:
 
     ``truth`` is the true candidate's index or -1.  In the training split a
     missing truth replaces the last candidate (the ranker needs the real event
-    among its candidates).  Typed tasks add ``"times"`` (Q, M), the candidates'
+    among its candidates); ``"inserted"`` (Q,) flags those queries.  Typed tasks add ``"times"`` (Q, M), the candidates'
     times, and ``"predicted_time"`` (Q,).  ``next_time``: candidates are
     sampled next events; train and valid get the true event in place of the
     last sample; test has no true candidate (its metric is the chosen time's
@@ -177,6 +177,7 @@ def _propose_kg(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
     m = ctx.m
     ids, scores = proposer.propose(q.events, task=ctx.task, m=m)
     truth = _truth_index(ids, q.truth)
+    inserted = (truth < 0) & (split == "train")
     if split == "train" and np.any(truth < 0) and ctx.task == "pair":
         # scoring all 1.6M pairs per query to find the truth's own score is not worth it: the truth
         # ranks below every proposal, so the smallest proposal score bounds its score from above
@@ -192,13 +193,13 @@ def _propose_kg(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
         ids[missing, -1] = q.truth[missing]
         scores[missing, -1] = all_scores[np.arange(len(missing)), position]
         truth[missing] = m - 1
-    return {"candidates": ids, "scores": scores, "truth": truth.astype(np.int64)}
+    return {"candidates": ids, "scores": scores, "truth": truth.astype(np.int64), "inserted": inserted}
 
 
-def _typed_result(types, times, scores, truth, predicted) -> dict:
+def _typed_result(types, times, scores, truth, predicted, inserted) -> dict:
     return {"candidates": np.asarray(types).astype(np.int64), "times": np.asarray(times, dtype=np.float64),
             "scores": np.asarray(scores, dtype=np.float64), "truth": np.asarray(truth).astype(np.int64),
-            "predicted_time": np.asarray(predicted, dtype=np.float64)}
+            "predicted_time": np.asarray(predicted, dtype=np.float64), "inserted": np.asarray(inserted, dtype=bool)}
 
 
 def _propose_types(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
@@ -206,6 +207,7 @@ def _propose_types(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
     pairs = np.ascontiguousarray(q.events[:, :2], dtype=np.int64)
     types, scores, predicted = proposer.propose_batch(seqs, pairs, m)
     truth = _truth_index(types, q.truth)
+    inserted = (truth < 0) & (split == "train")
     if split == "train" and np.any(truth < 0):
         missing = np.flatnonzero(truth < 0)
         all_types, all_scores, _ = proposer.propose_batch(seqs, pairs[missing], ctx.store.num_types)
@@ -213,7 +215,7 @@ def _propose_types(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
         types[missing, -1] = q.truth[missing]
         scores[missing, -1] = all_scores[np.arange(len(missing)), position]
         truth[missing] = m - 1
-    return _typed_result(types, np.repeat(q.times[:, None], m, axis=1), scores, truth, predicted)
+    return _typed_result(types, np.repeat(q.times[:, None], m, axis=1), scores, truth, predicted, inserted)
 
 
 def _propose_times(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
@@ -232,7 +234,8 @@ def _propose_times(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
         if own is not None:
             scores[:, -1] = np.exp(np.minimum(own - best, 0.0))
         truth[:] = m - 1
-    return _typed_result(types, cand_times, scores, truth, predicted)
+    # next_time: the real event among the samples is the task's design in train and valid, not a repair
+    return _typed_result(types, cand_times, scores, truth, predicted, np.zeros(len(q), dtype=bool))
 
 
 def _true_event_density(proposer, seqs, pairs, q: Queries):

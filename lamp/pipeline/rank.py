@@ -5,7 +5,7 @@ import numpy as np
 
 from lamp.pipeline.match import EventWorld
 from lamp.pipeline.propose import proposals_fingerprint
-from lamp.pipeline.tasks import Queries, StageContext, progress_enabled
+from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted, progress_enabled
 from lamp.runs import fingerprint
 
 __all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "SELECTION_RULES"]
@@ -32,7 +32,10 @@ def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict
         scores = np.maximum(prop["scores"], 1e-300)
         prior = np.log(scores) - np.log(scores.max(axis=1, keepdims=True))
     aux = evidence.get("aux") if options_agreement(ctx) else None
-    return RankingSamples(ev, ev_times, candidates, cand_times, prop["truth"], prior, aux)
+    labels = prop["truth"]
+    if excludes_inserted(ctx):
+        labels = np.where(prop["inserted"], -1, labels)  # -1: not a training query (EnergyRanker.fit skips it)
+    return RankingSamples(ev, ev_times, candidates, cand_times, labels, prior, aux)
 
 
 def options_agreement(ctx: StageContext) -> bool:

@@ -14,7 +14,7 @@ from lamp.data import EventStore
 from lamp.runs import RunDirectory
 
 __all__ = ["Queries", "StageContext", "DEFAULT_M", "TKG_TASKS", "TYPED_TASKS", "RANK_TASKS", "EVIDENCE_METHODS",
-           "SPLITS", "progress_enabled"]
+           "SPLITS", "progress_enabled", "excludes_inserted"]
 
 DEFAULT_M = {"object": 20, "relation": 5, "pair": 100, "next_type": 5, "next_time": 5}
 TKG_TASKS = ("object", "relation", "pair")
@@ -79,6 +79,14 @@ class StageContext:
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.run_dir.path, *parts)
+
+
+def excludes_inserted(ctx: StageContext) -> bool:
+    """``ranker.train_on_inserted: false`` (default): training queries whose truth the proposer did not
+    propose (the truth put in place of its last candidate) are left out of the ranker's training.  With
+    the proposer's score as a prior they would teach it that the truth is often the lowest-scored
+    candidate, which is never so on valid and test (uncovered queries there have no truth to find)."""
+    return ctx.task != "next_time" and not ctx.settings["ranker"].get("train_on_inserted", False)
 
 
 def progress_enabled() -> bool:
