@@ -1,9 +1,9 @@
 #include "bm25.h"
 
+#include "threads.h"
 #include "topk.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,15 +317,24 @@ int64_t lamp_bm25_tokenize(const lamp_bm25 *ix, const char *s, int64_t len, int6
 
 /* --------------------------------------------------------------------------- search */
 
+/* Scratch of one search thread: score accumulators over the documents, the documents touched, the
+ * query's terms. */
+typedef struct {
+    double *acc;
+    int64_t *touched, *terms;
+    int64_t terms_cap;
+    int failed;
+} search_scratch;
+
 typedef struct {
     const lamp_bm25 *ix;
     const char *text;
     const int64_t *offsets, *before, *scope;
-    int64_t q, k;
+    int64_t k;
     int64_t *ids;
     double *scores;
-    int worker, workers;
-    int failed;
+    int threads;
+    search_scratch scratch[LAMP_THREADS_MAX];
 } search_job;
 
 static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t value)
@@ -340,31 +349,40 @@ static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t val
     return lo;
 }
 
-static void *search_worker(void *arg)
+/* Queries [lo, hi) (one query per piece: thread t takes queries t, t + threads, ...). */
+static void search_range(void *arg, int64_t lo, int64_t hi, int64_t part)
 {
     search_job *job = arg;
     const lamp_bm25 *ix = job->ix;
-    double *acc = calloc((size_t)ix->num_docs, sizeof(double));
-    int64_t *touched = malloc((size_t)ix->num_docs * sizeof(int64_t));
-    int64_t terms_cap = 256;
-    int64_t *terms = malloc((size_t)terms_cap * sizeof(int64_t));
-    if (!acc || !touched || !terms) {
-        job->failed = 1;
-        goto done;
+    search_scratch *w = &job->scratch[part % job->threads];
+    if (w->failed)
+        return;
+    if (!w->acc) {
+        w->acc = calloc((size_t)ix->num_docs, sizeof(double));
+        w->touched = malloc((size_t)ix->num_docs * sizeof(int64_t));
+        w->terms_cap = 256;
+        w->terms = malloc((size_t)w->terms_cap * sizeof(int64_t));
+        if (!w->acc || !w->touched || !w->terms) {
+            w->failed = 1;
+            return;
+        }
     }
-    for (int64_t qi = job->worker; qi < job->q; qi += job->workers) {
+    double *acc = w->acc;
+    int64_t *touched = w->touched;
+    for (int64_t qi = lo; qi < hi; qi++) {
         const char *s = job->text + job->offsets[qi];
         int64_t len = job->offsets[qi + 1] - job->offsets[qi];
-        if (len + 1 > terms_cap) {
-            terms_cap = len + 1;
-            int64_t *bigger = realloc(terms, (size_t)terms_cap * sizeof(int64_t));
+        if (len + 1 > w->terms_cap) {
+            int64_t *bigger = realloc(w->terms, (size_t)(len + 1) * sizeof(int64_t));
             if (!bigger) {
-                job->failed = 1;
-                goto done;
+                w->failed = 1;
+                return;
             }
-            terms = bigger;
+            w->terms = bigger;
+            w->terms_cap = len + 1;
         }
-        int64_t n_terms = lamp_bm25_tokenize(ix, s, len, terms, terms_cap);
+        int64_t *terms = w->terms;
+        int64_t n_terms = lamp_bm25_tokenize(ix, s, len, terms, w->terms_cap);
         int64_t cutoff = job->before ? job->before[qi] : ix->num_docs;
         const int64_t *scope = job->scope ? job->scope + 2 * qi : NULL;
         int64_t n_touched = 0;
@@ -405,11 +423,6 @@ static void *search_worker(void *arg)
             out_scores[i] = -INFINITY;
         }
     }
-done:
-    free(acc);
-    free(touched);
-    free(terms);
-    return NULL;
 }
 
 int lamp_bm25_search(const lamp_bm25 *ix, const char *text, const int64_t *offsets, int64_t q,
@@ -433,23 +446,20 @@ int lamp_bm25_search(const lamp_bm25 *ix, const char *text, const int64_t *offse
         threads = 16;
     if (q < 64)
         threads = 1;
-    search_job jobs[16];
-    pthread_t handles[16];
-    int started[16] = {0};
+    search_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory during BM25 search");
+    *job = (search_job){.ix = ix, .text = text, .offsets = offsets, .before = before, .scope = scope, .k = k,
+                        .ids = ids, .scores = scores, .threads = threads};
+    lamp_run_parts(search_range, job, q, q, threads);
+    int failed = 0;
     for (int w = 0; w < threads; w++) {
-        jobs[w] = (search_job){ix, text, offsets, before, scope, q, k, ids, scores, w, threads, 0};
-        if (w > 0)
-            started[w] = pthread_create(&handles[w], NULL, search_worker, &jobs[w]) == 0;
+        failed |= job->scratch[w].failed;
+        free(job->scratch[w].acc);
+        free(job->scratch[w].touched);
+        free(job->scratch[w].terms);
     }
-    search_worker(&jobs[0]);
-    int failed = jobs[0].failed;
-    for (int w = 1; w < threads; w++) {
-        if (started[w])
-            pthread_join(handles[w], NULL);
-        else
-            search_worker(&jobs[w]);
-        failed |= jobs[w].failed;
-    }
+    free(job);
     if (failed)
         return lamp_error_set(err, LAMP_ENOMEM, "out of memory during BM25 search");
     return LAMP_OK;
