@@ -1,5 +1,6 @@
 #include "bm25.h"
 
+#include "hashmap.h"
 #include "threads.h"
 #include "topk.h"
 
@@ -14,8 +15,7 @@ struct lamp_bm25 {
     int64_t *term_start, *term_len;
     unsigned char *term_stop;
     int64_t num_terms, terms_cap;
-    int64_t *table; /* open addressing: term id + 1, 0 = empty */
-    int64_t table_cap;
+    lamp_hashmap terms; /* hash of a term's text -> term id (texts compared on lookup) */
     /* postings (CSR by term) */
     int64_t *post_offsets; /* num_terms + 1 */
     int64_t *post_doc;
@@ -63,13 +63,22 @@ static uint64_t hash_token(const char *s, int64_t n)
     return h;
 }
 
-static int token_equals(const lamp_bm25 *ix, int64_t term, const char *s, int64_t n)
+typedef struct {
+    const lamp_bm25 *ix;
+    const char *s;
+    int64_t n;
+} token_ref;
+
+/* Is term `term` the token (compared lower-cased)? */
+static int token_equals(const void *ctx, int64_t term)
 {
-    if (ix->term_len[term] != n)
+    const token_ref *tok = ctx;
+    const lamp_bm25 *ix = tok->ix;
+    if (ix->term_len[term] != tok->n)
         return 0;
     const char *t = ix->arena + ix->term_start[term];
-    for (int64_t i = 0; i < n; i++)
-        if (t[i] != (char)lower((unsigned char)s[i]))
+    for (int64_t i = 0; i < tok->n; i++)
+        if (t[i] != (char)lower((unsigned char)tok->s[i]))
             return 0;
     return 1;
 }
@@ -77,46 +86,21 @@ static int token_equals(const lamp_bm25 *ix, int64_t term, const char *s, int64_
 /* Term id of a token, or -1. */
 static int64_t lookup(const lamp_bm25 *ix, const char *s, int64_t n)
 {
-    uint64_t mask = (uint64_t)ix->table_cap - 1;
-    for (uint64_t i = hash_token(s, n) & mask;; i = (i + 1) & mask) {
-        int64_t v = ix->table[i];
-        if (v == 0)
-            return -1;
-        if (token_equals(ix, v - 1, s, n))
-            return v - 1;
-    }
-}
-
-static int grow_table(lamp_bm25 *ix)
-{
-    int64_t cap = ix->table_cap ? 2 * ix->table_cap : 1024;
-    int64_t *table = calloc((size_t)cap, sizeof(int64_t));
-    if (!table)
-        return -1;
-    uint64_t mask = (uint64_t)cap - 1;
-    for (int64_t t = 0; t < ix->num_terms; t++) {
-        uint64_t i = hash_token(ix->arena + ix->term_start[t], ix->term_len[t]) & mask;
-        while (table[i] != 0)
-            i = (i + 1) & mask;
-        table[i] = t + 1;
-    }
-    free(ix->table);
-    ix->table = table;
-    ix->table_cap = cap;
-    return 0;
+    token_ref tok = {ix, s, n};
+    return lamp_hashmap_find(&ix->terms, hash_token(s, n), token_equals, &tok);
 }
 
 /* Term id of a token, adding it when new; -2 on allocation failure. */
 static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
 {
-    int64_t found = ix->table_cap ? lookup(ix, s, n) : -1;
+    uint64_t hash = hash_token(s, n);
+    token_ref tok = {ix, s, n};
+    int64_t found = lamp_hashmap_find(&ix->terms, hash, token_equals, &tok);
     if (found >= 0) {
         if (stop)
             ix->term_stop[found] = 1;
         return found;
     }
-    if (2 * (ix->num_terms + 1) > ix->table_cap && grow_table(ix) < 0)
-        return -2;
     if (ix->num_terms == ix->terms_cap) {
         int64_t cap = ix->terms_cap ? 2 * ix->terms_cap : 1024;
         int64_t *start = realloc(ix->term_start, (size_t)cap * sizeof(int64_t));
@@ -150,10 +134,8 @@ static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
     ix->term_len[t] = n;
     ix->term_stop[t] = (unsigned char)(stop != 0);
     ix->arena_size += n;
-    uint64_t mask = (uint64_t)ix->table_cap - 1, i = hash_token(s, n) & mask;
-    while (ix->table[i] != 0)
-        i = (i + 1) & mask;
-    ix->table[i] = t + 1;
+    if (lamp_hashmap_insert(&ix->terms, hash, t) < 0)
+        return -2;
     return t;
 }
 
@@ -165,7 +147,7 @@ void lamp_bm25_free(lamp_bm25 *ix)
     free(ix->term_start);
     free(ix->term_len);
     free(ix->term_stop);
-    free(ix->table);
+    lamp_hashmap_free(&ix->terms);
     free(ix->post_offsets);
     free(ix->post_doc);
     free(ix->post_tf);
@@ -209,6 +191,8 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
     ix->k1 = k1;
     ix->b = b;
     ix->num_docs = n;
+    if (lamp_hashmap_init(&ix->terms, 512) < 0)
+        goto oom;
     for (int64_t i = 0; i < n_stop; i++) {
         const char *s = stop_text + stop_offsets[i];
         int64_t len = stop_offsets[i + 1] - stop_offsets[i], p = 0, at, n_tok;
