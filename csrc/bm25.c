@@ -1,9 +1,10 @@
 #include "bm25.h"
 
+#include "hashmap.h"
+#include "threads.h"
 #include "topk.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,7 @@ struct lamp_bm25 {
     int64_t *term_start, *term_len;
     unsigned char *term_stop;
     int64_t num_terms, terms_cap;
-    int64_t *table; /* open addressing: term id + 1, 0 = empty */
-    int64_t table_cap;
+    lamp_hashmap terms; /* hash of a term's text -> term id (texts compared on lookup) */
     /* postings (CSR by term) */
     int64_t *post_offsets; /* num_terms + 1 */
     int64_t *post_doc;
@@ -63,13 +63,22 @@ static uint64_t hash_token(const char *s, int64_t n)
     return h;
 }
 
-static int token_equals(const lamp_bm25 *ix, int64_t term, const char *s, int64_t n)
+typedef struct {
+    const lamp_bm25 *ix;
+    const char *s;
+    int64_t n;
+} token_ref;
+
+/* Is term `term` the token (compared lower-cased)? */
+static int token_equals(const void *ctx, int64_t term)
 {
-    if (ix->term_len[term] != n)
+    const token_ref *tok = ctx;
+    const lamp_bm25 *ix = tok->ix;
+    if (ix->term_len[term] != tok->n)
         return 0;
     const char *t = ix->arena + ix->term_start[term];
-    for (int64_t i = 0; i < n; i++)
-        if (t[i] != (char)lower((unsigned char)s[i]))
+    for (int64_t i = 0; i < tok->n; i++)
+        if (t[i] != (char)lower((unsigned char)tok->s[i]))
             return 0;
     return 1;
 }
@@ -77,46 +86,21 @@ static int token_equals(const lamp_bm25 *ix, int64_t term, const char *s, int64_
 /* Term id of a token, or -1. */
 static int64_t lookup(const lamp_bm25 *ix, const char *s, int64_t n)
 {
-    uint64_t mask = (uint64_t)ix->table_cap - 1;
-    for (uint64_t i = hash_token(s, n) & mask;; i = (i + 1) & mask) {
-        int64_t v = ix->table[i];
-        if (v == 0)
-            return -1;
-        if (token_equals(ix, v - 1, s, n))
-            return v - 1;
-    }
-}
-
-static int grow_table(lamp_bm25 *ix)
-{
-    int64_t cap = ix->table_cap ? 2 * ix->table_cap : 1024;
-    int64_t *table = calloc((size_t)cap, sizeof(int64_t));
-    if (!table)
-        return -1;
-    uint64_t mask = (uint64_t)cap - 1;
-    for (int64_t t = 0; t < ix->num_terms; t++) {
-        uint64_t i = hash_token(ix->arena + ix->term_start[t], ix->term_len[t]) & mask;
-        while (table[i] != 0)
-            i = (i + 1) & mask;
-        table[i] = t + 1;
-    }
-    free(ix->table);
-    ix->table = table;
-    ix->table_cap = cap;
-    return 0;
+    token_ref tok = {ix, s, n};
+    return lamp_hashmap_find(&ix->terms, hash_token(s, n), token_equals, &tok);
 }
 
 /* Term id of a token, adding it when new; -2 on allocation failure. */
 static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
 {
-    int64_t found = ix->table_cap ? lookup(ix, s, n) : -1;
+    uint64_t hash = hash_token(s, n);
+    token_ref tok = {ix, s, n};
+    int64_t found = lamp_hashmap_find(&ix->terms, hash, token_equals, &tok);
     if (found >= 0) {
         if (stop)
             ix->term_stop[found] = 1;
         return found;
     }
-    if (2 * (ix->num_terms + 1) > ix->table_cap && grow_table(ix) < 0)
-        return -2;
     if (ix->num_terms == ix->terms_cap) {
         int64_t cap = ix->terms_cap ? 2 * ix->terms_cap : 1024;
         int64_t *start = realloc(ix->term_start, (size_t)cap * sizeof(int64_t));
@@ -150,10 +134,8 @@ static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
     ix->term_len[t] = n;
     ix->term_stop[t] = (unsigned char)(stop != 0);
     ix->arena_size += n;
-    uint64_t mask = (uint64_t)ix->table_cap - 1, i = hash_token(s, n) & mask;
-    while (ix->table[i] != 0)
-        i = (i + 1) & mask;
-    ix->table[i] = t + 1;
+    if (lamp_hashmap_insert(&ix->terms, hash, t) < 0)
+        return -2;
     return t;
 }
 
@@ -165,7 +147,7 @@ void lamp_bm25_free(lamp_bm25 *ix)
     free(ix->term_start);
     free(ix->term_len);
     free(ix->term_stop);
-    free(ix->table);
+    lamp_hashmap_free(&ix->terms);
     free(ix->post_offsets);
     free(ix->post_doc);
     free(ix->post_tf);
@@ -209,6 +191,8 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
     ix->k1 = k1;
     ix->b = b;
     ix->num_docs = n;
+    if (lamp_hashmap_init(&ix->terms, 512) < 0)
+        goto oom;
     for (int64_t i = 0; i < n_stop; i++) {
         const char *s = stop_text + stop_offsets[i];
         int64_t len = stop_offsets[i + 1] - stop_offsets[i], p = 0, at, n_tok;
@@ -317,15 +301,24 @@ int64_t lamp_bm25_tokenize(const lamp_bm25 *ix, const char *s, int64_t len, int6
 
 /* --------------------------------------------------------------------------- search */
 
+/* Scratch of one search thread: score accumulators over the documents, the documents touched, the
+ * query's terms. */
+typedef struct {
+    double *acc;
+    int64_t *touched, *terms;
+    int64_t terms_cap;
+    int failed;
+} search_scratch;
+
 typedef struct {
     const lamp_bm25 *ix;
     const char *text;
     const int64_t *offsets, *before, *scope;
-    int64_t q, k;
+    int64_t k;
     int64_t *ids;
     double *scores;
-    int worker, workers;
-    int failed;
+    int threads;
+    search_scratch scratch[LAMP_THREADS_MAX];
 } search_job;
 
 static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t value)
@@ -340,31 +333,40 @@ static int64_t lower_bound(const int64_t *a, int64_t lo, int64_t hi, int64_t val
     return lo;
 }
 
-static void *search_worker(void *arg)
+/* Queries [lo, hi) (one query per piece: thread t takes queries t, t + threads, ...). */
+static void search_range(void *arg, int64_t lo, int64_t hi, int64_t part)
 {
     search_job *job = arg;
     const lamp_bm25 *ix = job->ix;
-    double *acc = calloc((size_t)ix->num_docs, sizeof(double));
-    int64_t *touched = malloc((size_t)ix->num_docs * sizeof(int64_t));
-    int64_t terms_cap = 256;
-    int64_t *terms = malloc((size_t)terms_cap * sizeof(int64_t));
-    if (!acc || !touched || !terms) {
-        job->failed = 1;
-        goto done;
+    search_scratch *w = &job->scratch[part % job->threads];
+    if (w->failed)
+        return;
+    if (!w->acc) {
+        w->acc = calloc((size_t)ix->num_docs, sizeof(double));
+        w->touched = malloc((size_t)ix->num_docs * sizeof(int64_t));
+        w->terms_cap = 256;
+        w->terms = malloc((size_t)w->terms_cap * sizeof(int64_t));
+        if (!w->acc || !w->touched || !w->terms) {
+            w->failed = 1;
+            return;
+        }
     }
-    for (int64_t qi = job->worker; qi < job->q; qi += job->workers) {
+    double *acc = w->acc;
+    int64_t *touched = w->touched;
+    for (int64_t qi = lo; qi < hi; qi++) {
         const char *s = job->text + job->offsets[qi];
         int64_t len = job->offsets[qi + 1] - job->offsets[qi];
-        if (len + 1 > terms_cap) {
-            terms_cap = len + 1;
-            int64_t *bigger = realloc(terms, (size_t)terms_cap * sizeof(int64_t));
+        if (len + 1 > w->terms_cap) {
+            int64_t *bigger = realloc(w->terms, (size_t)(len + 1) * sizeof(int64_t));
             if (!bigger) {
-                job->failed = 1;
-                goto done;
+                w->failed = 1;
+                return;
             }
-            terms = bigger;
+            w->terms = bigger;
+            w->terms_cap = len + 1;
         }
-        int64_t n_terms = lamp_bm25_tokenize(ix, s, len, terms, terms_cap);
+        int64_t *terms = w->terms;
+        int64_t n_terms = lamp_bm25_tokenize(ix, s, len, terms, w->terms_cap);
         int64_t cutoff = job->before ? job->before[qi] : ix->num_docs;
         const int64_t *scope = job->scope ? job->scope + 2 * qi : NULL;
         int64_t n_touched = 0;
@@ -405,11 +407,6 @@ static void *search_worker(void *arg)
             out_scores[i] = -INFINITY;
         }
     }
-done:
-    free(acc);
-    free(touched);
-    free(terms);
-    return NULL;
 }
 
 int lamp_bm25_search(const lamp_bm25 *ix, const char *text, const int64_t *offsets, int64_t q,
@@ -433,23 +430,20 @@ int lamp_bm25_search(const lamp_bm25 *ix, const char *text, const int64_t *offse
         threads = 16;
     if (q < 64)
         threads = 1;
-    search_job jobs[16];
-    pthread_t handles[16];
-    int started[16] = {0};
+    search_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return lamp_error_set(err, LAMP_ENOMEM, "out of memory during BM25 search");
+    *job = (search_job){.ix = ix, .text = text, .offsets = offsets, .before = before, .scope = scope, .k = k,
+                        .ids = ids, .scores = scores, .threads = threads};
+    lamp_run_parts(search_range, job, q, q, threads);
+    int failed = 0;
     for (int w = 0; w < threads; w++) {
-        jobs[w] = (search_job){ix, text, offsets, before, scope, q, k, ids, scores, w, threads, 0};
-        if (w > 0)
-            started[w] = pthread_create(&handles[w], NULL, search_worker, &jobs[w]) == 0;
+        failed |= job->scratch[w].failed;
+        free(job->scratch[w].acc);
+        free(job->scratch[w].touched);
+        free(job->scratch[w].terms);
     }
-    search_worker(&jobs[0]);
-    int failed = jobs[0].failed;
-    for (int w = 1; w < threads; w++) {
-        if (started[w])
-            pthread_join(handles[w], NULL);
-        else
-            search_worker(&jobs[w]);
-        failed |= jobs[w].failed;
-    }
+    free(job);
     if (failed)
         return lamp_error_set(err, LAMP_ENOMEM, "out of memory during BM25 search");
     return LAMP_OK;

@@ -12,6 +12,9 @@ int lamp_check_sequences(const double *times, const int64_t *marks,
     *bad_event = -1;
     if (num_sequences < 0 || num_events < 0)
         return lamp_error_set(err, LAMP_EVALUE, "negative sizes");
+    if (num_types < 1)
+        return lamp_error_set(err, LAMP_EVALUE, "num_types must be >= 1 (every event has a type in [0, num_types)), "
+                              "got %lld", (long long)num_types);
     if (offsets[0] != 0)
         return lamp_error_set(err, LAMP_EVALUE, "offsets[0] is %lld, expected 0",
                               (long long)offsets[0]);
@@ -44,7 +47,7 @@ int lamp_check_sequences(const double *times, const int64_t *marks,
                                       "(times must be non-decreasing)",
                                       (long long)s, (long long)(i - begin), t, times[i - 1]);
             }
-            if (num_types > 0 && (marks[i] < 0 || marks[i] >= num_types)) {
+            if (marks[i] < 0 || marks[i] >= num_types) {
                 *bad_sequence = s;
                 *bad_event = i - begin;
                 return lamp_error_set(err, LAMP_EVALUE,

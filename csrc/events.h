@@ -9,8 +9,8 @@
  * events offsets[s] .. offsets[s+1]-1 of `times` and `marks`.
  *
  * Requires offsets[0] == 0, non-decreasing offsets, finite non-decreasing
- * times within each sequence and 0 <= marks < num_types (num_types <= 0
- * skips the mark range check).  On the first violation returns LAMP_EVALUE,
+ * times within each sequence, num_types >= 1 and 0 <= marks < num_types.
+ * On the first violation returns LAMP_EVALUE,
  * stores the sequence index in *bad_sequence and the event index (within the
  * sequence) in *bad_event, and writes a message naming both.
  */

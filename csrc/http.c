@@ -35,6 +35,49 @@ int lamp_http_retryable_status(long status)
     return status == 0 || status == 408 || status == 429 || status >= 500;
 }
 
+static int starts_with_nocase(const char *s, const char *prefix)
+{
+    for (; *prefix; s++, prefix++)
+        if (tolower((unsigned char)*s) != *prefix)
+            return 0;
+    return 1;
+}
+
+int lamp_http_check_url(const char *url, lamp_error *err)
+{
+    if (starts_with_nocase(url, "http://") || starts_with_nocase(url, "https://"))
+        return LAMP_OK;
+    /* a scheme is a letter then letters, digits, '+', '-' or '.', up to a ':' */
+    size_t n = 0;
+    if (isalpha((unsigned char)url[0]))
+        while (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' || url[n] == '.')
+            n++;
+    if (n > 0 && url[n] == ':' && (starts_with_nocase(url, "http:") || starts_with_nocase(url, "https:")))
+        return lamp_error_set(err, LAMP_EVALUE, "URL scheme '%.*s' must be followed by '//': only http:// and "
+                              "https:// URLs are accepted", (int)n, url);
+    if (n > 0 && url[n] == ':')
+        return lamp_error_set(err, LAMP_EVALUE,
+                              "URL scheme '%.*s' is not allowed: only http:// and https:// URLs are accepted",
+                              n > 32 ? 32 : (int)n, url);
+    return lamp_error_set(err, LAMP_EVALUE, "the URL has no scheme: only http:// and https:// URLs are accepted");
+}
+
+int lamp_http_check_header(const char *header, lamp_error *err)
+{
+    if (!strpbrk(header, "\r\n"))
+        return LAMP_OK;
+    /* the name: up to the ':' (or to the CR / LF when that comes first), printable characters only */
+    char name[65];
+    size_t n = 0;
+    for (const char *c = header; *c && *c != ':' && *c != '\r' && *c != '\n' && n < sizeof name - 1; c++)
+        name[n++] = isprint((unsigned char)*c) ? *c : '?';
+    name[n] = '\0';
+    return lamp_error_set(err, LAMP_EVALUE,
+                          "header '%s' contains a carriage return or line feed, which HTTP headers may not hold "
+                          "(its value is not shown)",
+                          name);
+}
+
 void lamp_http_response_clear(lamp_http_response *r)
 {
     free(r->body);
@@ -121,6 +164,13 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
     t->limit = o->max_response;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, req->url);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -151,7 +201,12 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         memset(&responses[i], 0, sizeof responses[i]);
         if (!requests[i].url || !requests[i].body)
             return lamp_error_set(err, LAMP_EVALUE, "request %lld has no URL or body", (long long)i);
+        if (lamp_http_check_url(requests[i].url, err) != LAMP_OK)
+            return LAMP_EVALUE;
     }
+    for (const char *const *h = o->headers; h && *h; h++)
+        if (lamp_http_check_header(*h, err) != LAMP_OK)
+            return LAMP_EVALUE;
     if (n == 0)
         return LAMP_OK;
     int rc = LAMP_OK, slots = o->concurrency < n ? o->concurrency : (int)n;

@@ -61,6 +61,18 @@ double lamp_http_parse_retry_after(const char *value);
 /* 1 when a status (0 = transport failure) is worth retrying. */
 int lamp_http_retryable_status(long status);
 
+/* LAMP_OK when url starts with http:// or https:// (scheme in any case); else LAMP_EVALUE with a
+ * message naming the URL's scheme (and nothing else of the URL). */
+int lamp_http_check_url(const char *url, lamp_error *err);
+
+/* LAMP_OK when a "Name: value" header holds no CR or LF (which would smuggle in more headers or a
+ * request of their own); else LAMP_EVALUE with a message naming the header, never its value (an
+ * API key, say). */
+int lamp_http_check_header(const char *header, lamp_error *err);
+
+/* Posts every request; only http:// and https:// URLs are accepted (checked before anything is
+ * sent, and libcurl is restricted to those two protocols, redirects included), and the headers
+ * are checked with lamp_http_check_header. */
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *options,
                     lamp_http_response *responses, lamp_error *err);
 

@@ -1,104 +1,11 @@
 #include "kg_hawkes.h"
 
+#include "hashmap.h"
 #include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------------
- * uint64 -> int64 hash map (open addressing, linear probing).  Keys are stored
- * plus one so that 0 marks an empty bucket. */
-
-typedef struct {
-    uint64_t *keys;
-    int64_t *values;
-    int64_t capacity; /* power of two */
-    int64_t size;
-} u64map;
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static int u64map_init(u64map *m, int64_t capacity)
-{
-    int64_t cap = 64;
-    while (cap < 2 * capacity)
-        cap <<= 1;
-    m->keys = calloc((size_t)cap, sizeof *m->keys);
-    m->values = malloc((size_t)cap * sizeof *m->values);
-    m->capacity = cap;
-    m->size = 0;
-    return (m->keys && m->values) ? 0 : -1;
-}
-
-static void u64map_free(u64map *m)
-{
-    free(m->keys);
-    free(m->values);
-    m->keys = NULL;
-    m->values = NULL;
-}
-
-static int64_t u64map_get(const u64map *m, uint64_t key)
-{
-    uint64_t stored = key + 1, mask = (uint64_t)m->capacity - 1;
-    for (uint64_t i = mix64(key) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == stored)
-            return m->values[i];
-        if (m->keys[i] == 0)
-            return -1;
-    }
-}
-
-static int u64map_grow(u64map *m)
-{
-    u64map bigger;
-    if (u64map_init(&bigger, m->capacity) < 0) {
-        u64map_free(&bigger);
-        return -1;
-    }
-    uint64_t mask = (uint64_t)bigger.capacity - 1;
-    for (int64_t j = 0; j < m->capacity; j++) {
-        if (m->keys[j] == 0)
-            continue;
-        uint64_t i = mix64(m->keys[j] - 1) & mask;
-        while (bigger.keys[i] != 0)
-            i = (i + 1) & mask;
-        bigger.keys[i] = m->keys[j];
-        bigger.values[i] = m->values[j];
-    }
-    bigger.size = m->size;
-    u64map_free(m);
-    *m = bigger;
-    return 0;
-}
-
-/* Value of `key`, inserting `fresh` when absent; *added tells which. -2 on allocation failure. */
-static int64_t u64map_get_or_put(u64map *m, uint64_t key, int64_t fresh, int *added)
-{
-    if (2 * (m->size + 1) > m->capacity && u64map_grow(m) < 0)
-        return -2;
-    uint64_t stored = key + 1, mask = (uint64_t)m->capacity - 1;
-    for (uint64_t i = mix64(key) & mask;; i = (i + 1) & mask) {
-        if (m->keys[i] == stored) {
-            *added = 0;
-            return m->values[i];
-        }
-        if (m->keys[i] == 0) {
-            m->keys[i] = stored;
-            m->values[i] = fresh;
-            m->size++;
-            *added = 1;
-            return fresh;
-        }
-    }
-}
 
 /* ---------------------------------------------------------------------------
  * Decayed accumulators: S values and a last-update time per slot. */
@@ -169,26 +76,26 @@ static void acc_read(const accumulators *a, int64_t slot, double t, const double
 
 /* A keyed family: a map from key to accumulator slot. */
 typedef struct {
-    u64map index;
+    lamp_hashmap index;
     accumulators acc;
 } family;
 
 static int family_init(family *f, int64_t capacity, int scales)
 {
-    int a = u64map_init(&f->index, capacity), b = acc_init(&f->acc, capacity, scales);
+    int a = lamp_hashmap_init(&f->index, capacity), b = acc_init(&f->acc, capacity, scales);
     return (a < 0 || b < 0) ? -1 : 0;
 }
 
 static void family_free(family *f)
 {
-    u64map_free(&f->index);
+    lamp_hashmap_free(&f->index);
     acc_free(&f->acc);
 }
 
 /* Adds one event to key's accumulator; *added says whether the key is new. -1 on allocation failure. */
 static int family_add(family *f, uint64_t key, double t, const double *rates, int *added)
 {
-    int64_t slot = u64map_get_or_put(&f->index, key, f->acc.slots, added);
+    int64_t slot = lamp_hashmap_get_or_put(&f->index, key, f->acc.slots, added);
     if (slot == -2)
         return -1;
     if (*added && acc_new_slot(&f->acc) < 0)
@@ -199,7 +106,7 @@ static int family_add(family *f, uint64_t key, double t, const double *rates, in
 
 static void family_read(const family *f, uint64_t key, double t, const double *rates, double *out)
 {
-    acc_read(&f->acc, u64map_get(&f->index, key), t, rates, out);
+    acc_read(&f->acc, lamp_hashmap_get(&f->index, key), t, rates, out);
 }
 
 /* ---------------------------------------------------------------------------
@@ -211,7 +118,7 @@ typedef struct {
 } id_list;
 
 typedef struct {
-    u64map index;
+    lamp_hashmap index;
     id_list *lists;
     int64_t count, capacity;
 } list_family;
@@ -221,7 +128,7 @@ static int lists_init(list_family *l, int64_t capacity)
     l->capacity = capacity < 16 ? 16 : capacity;
     l->count = 0;
     l->lists = calloc((size_t)l->capacity, sizeof(id_list));
-    return (u64map_init(&l->index, capacity) < 0 || !l->lists) ? -1 : 0;
+    return (lamp_hashmap_init(&l->index, capacity) < 0 || !l->lists) ? -1 : 0;
 }
 
 static void lists_free(list_family *l)
@@ -229,13 +136,13 @@ static void lists_free(list_family *l)
     for (int64_t i = 0; i < l->count; i++)
         free(l->lists[i].items);
     free(l->lists);
-    u64map_free(&l->index);
+    lamp_hashmap_free(&l->index);
 }
 
 static int lists_append(list_family *l, uint64_t key, int64_t id)
 {
     int added;
-    int64_t which = u64map_get_or_put(&l->index, key, l->count, &added);
+    int64_t which = lamp_hashmap_get_or_put(&l->index, key, l->count, &added);
     if (which == -2)
         return -1;
     if (added) {
@@ -264,7 +171,7 @@ static int lists_append(list_family *l, uint64_t key, int64_t id)
 
 static const id_list *lists_get(const list_family *l, uint64_t key)
 {
-    int64_t which = u64map_get(&l->index, key);
+    int64_t which = lamp_hashmap_get(&l->index, key);
     return which < 0 ? NULL : &l->lists[which];
 }
 

@@ -1,7 +1,11 @@
 #include "ranker.h"
 
+#include "blas.h"
+#include "threads.h"
+#include "vmath.h"
+#include "workspace.h"
+
 #include <cblas.h>
-#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,34 +167,6 @@ static int ranker_threads(void)
     return v && v[0] == '1' && v[1] == '\0' ? 1 : RANKER_THREADS;
 }
 
-typedef void (*range_fn)(void *ctx, int64_t lo, int64_t hi, int tid);
-
-typedef struct {
-    range_fn fn;
-    void *ctx;
-    int64_t lo, hi;
-} range_job;
-
-static void *range_main(void *p)
-{
-    range_job *j = p;
-    j->fn(j->ctx, j->lo, j->hi, 1);
-    return NULL;
-}
-
-/* fn over [0, n): [0, split) here and [split, n) on a second thread (serial when split is 0 or n). */
-static void parallel_range(range_fn fn, void *ctx, int64_t n, int64_t split)
-{
-    pthread_t th;
-    range_job job = {fn, ctx, split, n};
-    if (ranker_threads() < 2 || split <= 0 || split >= n || pthread_create(&th, NULL, range_main, &job) != 0) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-    fn(ctx, 0, split, 0);
-    pthread_join(th, NULL);
-}
-
 static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
 {
     int64_t t = 0;
@@ -199,89 +175,17 @@ static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
     return t;
 }
 
-/* exp(x) for x <= 0 (softmax weights after subtracting the maximum), branch-free and vectorisable, for
- * the float32 path: exp(x) = 2^k exp(r), x = k ln2 + r, |r| <= ln2 / 2; relative error below 2e-7. */
-static inline float fast_expf_neg(float x)
-{
-    x = x > -87.0f ? x : -87.0f;
-    float t = x * 1.44269504f + 12582912.0f; /* round to nearest via the 1.5 * 2^23 shift */
-    float kf = t - 12582912.0f;
-    float r = x - kf * 0.693145752f - kf * 1.42860677e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f +
-              r * 0.00138888889f)))));
-    int32_t ti, si;
-    float sc;
-    memcpy(&ti, &t, sizeof(ti));
-    si = (ti - 0x4B400000 + 127) * (1 << 23);
-    memcpy(&sc, &si, sizeof(sc));
-    return p * sc;
-}
+/* The work buffers of the ranker's calls, kept across calls (csrc/workspace.h). */
+static lamp_workspace ranker_ws = LAMP_WORKSPACE_INIT((size_t)256 << 20);
 
-/* tanh for the float32 path, branch-free so that the compiler vectorises the loops using it (libm's
- * tanhf is a scalar call and took a sixth of a training step).  Absolute error below 2e-7. */
-static inline float fast_tanhf(float x)
-{
-    float e = fast_expf_neg(-2.0f * fabsf(x));
-    return copysignf((1.0f - e) / (1.0f + e), x);
-}
-
-/* A small cache of work buffers across calls: fresh multi-megabyte allocations cost page faults on
- * every call (and the two threads' faults contend for the process's memory map). Blocks up to
- * WS_CACHE_BYTES in all are kept; the contents are never relied on. */
-#define WS_SLOTS 8
-#define WS_CACHE_BYTES ((size_t)256 << 20)
-static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *ws_block[WS_SLOTS];
-static size_t ws_size[WS_SLOTS];
-
-/* A buffer of at least bytes (a cached one when one is large enough), or NULL. *got: its real size. */
 static void *ws_get(size_t bytes, size_t *got)
 {
-    void *p = NULL;
-    pthread_mutex_lock(&ws_lock);
-    int best = -1;
-    for (int i = 0; i < WS_SLOTS; i++)
-        if (ws_block[i] && ws_size[i] >= bytes && (best < 0 || ws_size[i] < ws_size[best]))
-            best = i;
-    if (best >= 0) {
-        p = ws_block[best], *got = ws_size[best];
-        ws_block[best] = NULL, ws_size[best] = 0;
-    }
-    pthread_mutex_unlock(&ws_lock);
-    if (!p) {
-        p = malloc(bytes > 0 ? bytes : 1);
-        *got = bytes;
-    }
-    return p;
+    return lamp_workspace_get(&ranker_ws, bytes, got);
 }
 
-/* Gives a buffer from ws_get back (kept if the cache has room, else freed). */
 static void ws_put(void *p, size_t bytes)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&ws_lock);
-    size_t total = 0;
-    int free_slot = -1, smallest = -1;
-    for (int i = 0; i < WS_SLOTS; i++) {
-        total += ws_size[i];
-        if (!ws_block[i])
-            free_slot = i;
-        else if (smallest < 0 || ws_size[i] < ws_size[smallest])
-            smallest = i;
-    }
-    if (free_slot < 0 && smallest >= 0 && ws_size[smallest] < bytes) {
-        free(ws_block[smallest]);
-        total -= ws_size[smallest];
-        ws_block[smallest] = NULL, ws_size[smallest] = 0;
-        free_slot = smallest;
-    }
-    if (free_slot >= 0 && total + bytes <= WS_CACHE_BYTES) {
-        ws_block[free_slot] = p, ws_size[free_slot] = bytes;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&ws_lock);
-    free(p);
+    lamp_workspace_put(&ranker_ws, p, bytes);
 }
 
 /* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
@@ -350,55 +254,6 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
     return 0;
 }
 
-/* While a ranker call runs (on its own two threads), OpenBLAS runs single-threaded: its worker threads
- * would compete with ours for the cores, and the same BLAS mode keeps the result independent of the
- * number of threads.  The previous setting is restored when the last concurrent call ends. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int blas_users = 0, blas_saved = 1;
-
-static void blas_single_begin(void)
-{
-    pthread_mutex_lock(&blas_lock);
-    if (blas_users++ == 0) {
-        blas_saved = openblas_get_num_threads();
-        if (blas_saved > 1)
-            openblas_set_num_threads(1);
-    }
-    pthread_mutex_unlock(&blas_lock);
-}
-
-static void blas_single_end(void)
-{
-    pthread_mutex_lock(&blas_lock);
-    if (--blas_users == 0 && blas_saved > 1)
-        openblas_set_num_threads(blas_saved);
-    pthread_mutex_unlock(&blas_lock);
-}
-
-/* sin and cos of n arguments, branch-free and vectorisable, for the float32 path: reduction by pi / 2
- * in float64, then Taylor polynomials on [-pi/4, pi/4] (absolute error below 4e-7, under float32's
- * rounding of the result). */
-/* inlined into the embedding phase, so it is compiled for each of that phase's targets */
-static inline __attribute__((always_inline)) void fast_sincos(const double *arg, int64_t n, double *s_out,
-                                                               double *c_out)
-{
-    for (int64_t i = 0; i < n; i++) {
-        double x = arg[i];
-        double t = x * 0.63661977236758134 + 6755399441055744.0; /* round(x * 2 / pi) via the 1.5 * 2^52 shift */
-        double k = t - 6755399441055744.0;
-        double r = (x - k * 1.5707963267341256) - k * 6.0771005065061922e-11;
-        /* the quadrant k mod 4 as q = k - 4 round(k / 4) in {-2, ..., 2}, without integer vector ops */
-        double q = k - 4.0 * ((k * 0.25 + 6755399441055744.0) - 6755399441055744.0);
-        double aq = fabs(q);
-        double r2 = r * r;
-        double sn = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880)))));
-        double cs = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320))));
-        double s1 = aq == 1.0 ? cs : sn, c1 = aq == 1.0 ? sn : cs;
-        s_out[i] = (q == -1.0 || aq == 2.0) ? -s1 : s1; /* quadrants 2 and 3 */
-        c_out[i] = (q == 1.0 || aq == 2.0) ? -c1 : c1;  /* quadrants 1 and 2 */
-    }
-}
-
 /* The ranker's own loops (embedding, attention, tanh, their backward passes) are compiled for
  * the SSE2 baseline, AVX2 + FMA and AVX-512, and the loader picks the widest the CPU has; the
  * matrix products are OpenBLAS's, which dispatches the same way.  Results may differ in the
@@ -422,10 +277,12 @@ static inline __attribute__((always_inline)) void fast_sincos(const double *arg,
 #define SFX f32
 #define GEMM cblas_sgemm
 #define GEMV cblas_sgemv
-#define EXP fast_expf_neg
-#define TANH fast_tanhf
+#define EXP lamp_fast_expf_neg
+#define TANH lamp_fast_tanhf
 #define FAST_SINCOS 1
+#define fast_sincos lamp_fast_sincos /* csrc/vmath.h */
 #include "ranker_impl.h"
+#undef fast_sincos
 
 int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
                                       int loss_kind, double dropout, uint64_t seed, int precision, double *energies,
@@ -461,14 +318,14 @@ int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double
         goto finally;
     }
     int nthreads = ranker_threads();
-    blas_single_begin();
+    lamp_blas_single_begin();
     if (precision == LAMP_RANKER_FLOAT32)
         rc = forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
                                   nthreads, err);
     else
         rc = forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
                                   nthreads, err);
-    blas_single_end();
+    lamp_blas_single_end();
 finally:
     free(off);
     free(ntok);
@@ -492,9 +349,9 @@ typedef struct {
 
 /* Sum of squares in eight interleaved partial sums (lane k takes elements k, k + 8, ...), added up in a
  * fixed order at the end: vectorised at every width, and the same result at every width. */
-RANKER_CLONES static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int64_t part)
 {
-    adam_job *j = (adam_job *)ctx + tid;
+    adam_job *j = (adam_job *)ctx + part;
     const double *g = j->grads;
     double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     int64_t i = lo;
@@ -510,9 +367,9 @@ RANKER_CLONES static void adam_norm_range(void *ctx, int64_t lo, int64_t hi, int
 }
 
 /* Elementwise (sqrt and divide correctly rounded at every width; -fno-math-errno lets them vectorise). */
-RANKER_CLONES static void adam_update_range(void *ctx, int64_t lo, int64_t hi, int tid)
+RANKER_CLONES static void adam_update_range(void *ctx, int64_t lo, int64_t hi, int64_t part)
 {
-    const adam_job *j = (const adam_job *)ctx + tid;
+    const adam_job *j = (const adam_job *)ctx + part;
     const double b1 = j->beta1, b2 = j->beta2, f = j->factor, ic1 = 1.0 / j->c1, ic2 = 1.0 / j->c2;
     const double lr = j->lr, eps = j->eps, wd = j->weight_decay, a1 = 1.0 - b1, a2 = 1.0 - b2;
     double *p = j->params, *m1 = j->m1, *m2 = j->m2;
@@ -532,12 +389,12 @@ int lamp_ranker_adam(double *params, const double *grads, double *m1, double *m2
 {
     if (step < 1 || !(lr > 0.0) || !(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0))
         return lamp_error_set(err, LAMP_EVALUE, "Adam needs step >= 1, lr > 0 and betas in [0, 1)");
-    /* two halves (on two threads when large); the norm is their sum in a fixed order */
+    /* two halves when large (on two threads when there are two); the norm is their sum in a fixed order */
     adam_job jobs[2] = {{params, m1, m2, grads, lr, beta1, beta2, eps, weight_decay, 1.0, 0.0, 0.0, 0.0}};
     jobs[1] = jobs[0];
-    int64_t split = n / 2;
-    parallel_range(adam_norm_range, jobs, n, n >= 65536 ? split : 0);
-    double norm = n >= 65536 ? sqrt(jobs[0].norm2 + jobs[1].norm2) : sqrt(jobs[0].norm2);
+    int64_t parts = n >= 65536 ? 2 : 1;
+    lamp_run_parts(adam_norm_range, jobs, n, parts, ranker_threads());
+    double norm = parts == 2 ? sqrt(jobs[0].norm2 + jobs[1].norm2) : sqrt(jobs[0].norm2);
     if (!isfinite(norm))
         return lamp_error_set(err, LAMP_EVALUE, "the gradient is not finite");
     double factor = (clip > 0.0 && norm > clip) ? clip / norm : 1.0;
@@ -546,6 +403,6 @@ int lamp_ranker_adam(double *params, const double *grads, double *m1, double *m2
         jobs[k].c1 = 1.0 - pow(beta1, (double)step);
         jobs[k].c2 = 1.0 - pow(beta2, (double)step);
     }
-    parallel_range(adam_update_range, jobs, n, n >= 65536 ? split : 0);
+    lamp_run_parts(adam_update_range, jobs, n, parts, ranker_threads());
     return LAMP_OK;
 }

@@ -615,11 +615,11 @@ static REAL *F(carve)(REAL **p, int64_t n)
     return r;
 }
 
-/* One worker: chunks w, w + nw, w + 2 nw, ... of the plan, each forward (and backward) in turn. */
+/* One worker (of nw): the buffers for chunks w, w + nw, w + 2 nw, ... of the plan (csrc/threads.h). */
 typedef struct {
     F(state) s;
     const chunk_plan *plan;
-    int w, nw, loss_kind;
+    int nw, loss_kind;
     double dropout, norm;
     uint64_t rng0;
     double *energies, *ge, *chunk_loss; /* ge: N (whole batch); chunk_loss: per chunk */
@@ -632,14 +632,16 @@ typedef struct {
     double enc_mem[3 * 512];
 } F(worker);
 
-static void *F(worker_main)(void *p)
+/* Chunks [lo, hi) of the plan (one per piece), each forward (and backward) in turn, with the buffers
+ * of worker part % nw. */
+static void F(worker_range)(void *ctx, int64_t lo, int64_t hi, int64_t part)
 {
-    F(worker) *wk = p;
+    F(worker) *wk = (F(worker) *)ctx + part % ((F(worker) *)ctx)->nw;
     F(state) *s = &wk->s;
     const chunk_plan *pl = wk->plan;
     const lamp_ranker_batch *b = s->b;
     const int64_t M = b->m, d = s->d;
-    for (int64_t k = wk->w; k < pl->k; k += wk->nw) {
+    for (int64_t k = lo; k < hi; k++) {
         const int64_t q0 = pl->q0[k], q1 = pl->q0[k + 1];
         s->c0 = q0 * M, s->n = (q1 - q0) * M, s->t = pl->t0[k + 1] - pl->t0[k];
         s->tok_src = pl->tok_src + pl->t0[k];
@@ -665,7 +667,6 @@ static void *F(worker_main)(void *p)
         memset(s->gw, 0, sizeof(REAL) * (size_t)wk->ndense);
         F(chunk_backward)(s, ge, wk->dx_all + pl->t0[k] * d, wk->dc_all + s->c0 * d);
     }
-    return NULL;
 }
 
 /* Buffers of one worker, sized for the plan's largest chunk. */
@@ -773,7 +774,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
         s->agree = dims->agree != 0, s->nf = LAMP_RANKER_ID_FEATURES + dims->aux;
         s->ablk = lamp_ranker_agree_block(dims, 0);
         s->w = w ? w : (const REAL *)(const void *)(params + dense0);
-        x->plan = pl, x->w = t, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
+        x->plan = pl, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
         x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
         x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
         x->gw_all = gw_all, x->dx_all = dx_all, x->dc_all = dc_all, x->ndense = ndense;
@@ -782,13 +783,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
             goto finally;
         }
     }
-    pthread_t th;
-    int second = nw > 1 && pthread_create(&th, NULL, F(worker_main), &wk[1]) == 0;
-    if (nw > 1 && !second)
-        wk[0].nw = 1; /* no second thread: the first does every chunk */
-    F(worker_main)(&wk[0]);
-    if (second)
-        pthread_join(th, NULL);
+    lamp_run_parts(F(worker_range), wk, pl->k, pl->k, nw); /* chunk k on thread k % nw */
     if (b->labels) {
         double sum = 0.0;
         for (int64_t k = 0; k < pl->k; k++)

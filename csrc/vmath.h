@@ -1,5 +1,6 @@
 /* Vector helpers for the likelihood kernels (GCC/Clang vector extensions): exp, frexp, select
- * and an 8 x 8 transpose, at 2, 4 and 8 double lanes.
+ * and an 8 x 8 transpose, at 2, 4 and 8 double lanes; and, at the end, the branch-free exp, tanh
+ * and sin / cos of the ranker's float32 path.
  *
  * libm's exp and log are scalar calls (~5 ns each here) and the likelihood needs one exp and one
  * log per event, so the kernels work on a vector of events at a time with these instead.  exp
@@ -16,6 +17,7 @@
 #ifndef LAMP_VMATH_H
 #define LAMP_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LAMP_NO_DISPATCH)
@@ -153,6 +155,57 @@ LAMP_INLINE void lamp_transpose8(const lamp_v8d r[8], lamp_v8d c[8])
     for (int k = 0; k < 4; k++) {
         c[k] = __builtin_shuffle(u[k], u[k + 4], lo4);
         c[k + 4] = __builtin_shuffle(u[k], u[k + 4], hi4);
+    }
+}
+
+/* Scalar float maths of the ranker's float32 path (csrc/ranker.c), branch-free so that the loops
+ * calling them vectorise at each target the caller is compiled for. */
+
+/* exp(x) for x <= 0 (softmax weights after subtracting the maximum): exp(x) = 2^k exp(r),
+ * x = k ln2 + r, |r| <= ln2 / 2; relative error below 2e-7. */
+static inline float lamp_fast_expf_neg(float x)
+{
+    x = x > -87.0f ? x : -87.0f;
+    float t = x * 1.44269504f + 12582912.0f; /* round to nearest via the 1.5 * 2^23 shift */
+    float kf = t - 12582912.0f;
+    float r = x - kf * 0.693145752f - kf * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f +
+              r * 0.00138888889f)))));
+    int32_t ti, si;
+    float sc;
+    __builtin_memcpy(&ti, &t, sizeof(ti));
+    si = (ti - 0x4B400000 + 127) * (1 << 23);
+    __builtin_memcpy(&sc, &si, sizeof(sc));
+    return p * sc;
+}
+
+/* tanh (libm's tanhf is a scalar call and took a sixth of a training step).  Absolute error below
+ * 2e-7. */
+static inline float lamp_fast_tanhf(float x)
+{
+    float e = lamp_fast_expf_neg(-2.0f * fabsf(x));
+    return copysignf((1.0f - e) / (1.0f + e), x);
+}
+
+/* sin and cos of n arguments: reduction by pi / 2 in float64, then Taylor polynomials on
+ * [-pi/4, pi/4] (absolute error below 4e-7, under float32's rounding of the result).  Always
+ * inlined, so it is compiled for each target of the function using it. */
+LAMP_INLINE void lamp_fast_sincos(const double *arg, int64_t n, double *s_out, double *c_out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double x = arg[i];
+        double t = x * 0.63661977236758134 + 6755399441055744.0; /* round(x * 2 / pi) via the 1.5 * 2^52 shift */
+        double k = t - 6755399441055744.0;
+        double r = (x - k * 1.5707963267341256) - k * 6.0771005065061922e-11;
+        /* the quadrant k mod 4 as q = k - 4 round(k / 4) in {-2, ..., 2}, without integer vector ops */
+        double q = k - 4.0 * ((k * 0.25 + 6755399441055744.0) - 6755399441055744.0);
+        double aq = fabs(q);
+        double r2 = r * r;
+        double sn = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880)))));
+        double cs = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320))));
+        double s1 = aq == 1.0 ? cs : sn, c1 = aq == 1.0 ? sn : cs;
+        s_out[i] = (q == -1.0 || aq == 2.0) ? -s1 : s1; /* quadrants 2 and 3 */
+        c_out[i] = (q == 1.0 || aq == 2.0) ? -c1 : c1;  /* quadrants 1 and 2 */
     }
 }
 

@@ -1,6 +1,6 @@
 /* Private header of the CPython binding of lamp._core.
  *
- * Every csrc/py/<area>.c includes this first.  It sets up the NumPy C API
+ * Every csrc/py/<kernel>.c (the binding of csrc/<kernel>.c) includes this first.  It sets up the NumPy C API
  * for a module made of several translation units and declares the shared
  * argument-intake helpers: each converts or rejects an argument and raises
  * an exception that names it, so a kernel never sees a misread array.
@@ -36,13 +36,14 @@ int lamp_require_dim(PyArrayObject *arr, int axis, npy_intp expected, const char
  * MemoryError, KeyboardInterrupt or RuntimeError) and returns NULL. */
 PyObject *lamp_raise_kernel_error(const lamp_error *err);
 
-/* Per-area initialisers, called from the module's exec slot (module.c).
+/* Per-kernel initialisers (lamp_<kernel>_exec in csrc/py/<kernel>.c), called from the module's exec slot (module.c).
  * Each adds its functions and types to the module and returns 0, or -1
  * with an exception set. */
 int lamp_events_exec(PyObject *module);
 int lamp_hawkes_exec(PyObject *module);
-int lamp_kg_exec(PyObject *module);
-int lamp_match_exec(PyObject *module);
+int lamp_kg_hawkes_exec(PyObject *module);
+int lamp_bm25_exec(PyObject *module);
+int lamp_dense_exec(PyObject *module);
 int lamp_http_exec(PyObject *module);
 int lamp_rank_exec(PyObject *module);
 

@@ -7,7 +7,7 @@ PyDoc_STRVAR(check_sequences_doc,
 "check_sequences(times, marks, offsets, num_types)\n--\n\n"
 "Validate columnar event sequences.  Returns None, or raises ValueError naming\n"
 "the first bad sequence and event (non-finite or decreasing time, type outside\n"
-"[0, num_types); num_types <= 0 skips the type check).  The exception carries\n"
+"[0, num_types); num_types must be >= 1).  The exception carries\n"
 "attributes ``sequence`` and ``event`` with the offending indices.");
 
 static PyObject *check_sequences(PyObject *self, PyObject *args, PyObject *kwargs)

@@ -1,6 +1,8 @@
 /* Binding of csrc/http.c: batched HTTP POST over libcurl for the LLM client. */
 #include "binding.h"
 
+#include <string.h>
+
 #include <curl/curl.h>
 
 #include "../http.h"
@@ -72,8 +74,18 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
     }
     for (Py_ssize_t i = 0; i < nh; i++) {
         PyObject *h = PySequence_Fast_GET_ITEM(hseq, i);
-        if (!PyUnicode_Check(h) || !(headers[i] = PyUnicode_AsUTF8(h))) {
+        Py_ssize_t len;
+        if (!PyUnicode_Check(h) || !(headers[i] = PyUnicode_AsUTF8AndSize(h, &len))) {
             PyErr_SetString(PyExc_TypeError, "argument 'headers' must hold str");
+            goto finally;
+        }
+        if ((size_t)len != strlen(headers[i])) { /* C would cut the header at its NUL */
+            char name[65]; /* the name only: the value may be a secret */
+            size_t nlen = strcspn(headers[i], ":\r\n");
+            nlen = nlen < sizeof name - 1 ? nlen : sizeof name - 1;
+            memcpy(name, headers[i], nlen);
+            name[nlen] = '\0';
+            PyErr_Format(PyExc_ValueError, "header '%s' contains a NUL character (its value is not shown)", name);
             goto finally;
         }
     }

@@ -1,5 +1,5 @@
-/* lamp._core: module definition (multi-phase init). Each area of the C core
- * registers its own functions and types from csrc/py/<area>.c. */
+/* lamp._core: module definition (multi-phase init). Each kernel of the C core
+ * registers its own functions and types from its binding csrc/py/<kernel>.c. */
 #define LAMP_MODULE_MAIN
 #include "binding.h"
 
@@ -7,8 +7,9 @@ static int core_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
         return -1;
-    if (lamp_events_exec(module) < 0 || lamp_hawkes_exec(module) < 0 || lamp_kg_exec(module) < 0 ||
-        lamp_match_exec(module) < 0 || lamp_http_exec(module) < 0 || lamp_rank_exec(module) < 0)
+    if (lamp_events_exec(module) < 0 || lamp_hawkes_exec(module) < 0 || lamp_kg_hawkes_exec(module) < 0 ||
+        lamp_bm25_exec(module) < 0 || lamp_dense_exec(module) < 0 || lamp_http_exec(module) < 0 ||
+        lamp_rank_exec(module) < 0)
         return -1;
     return 0;
 }

@@ -1,5 +1,6 @@
 #include <curl/curl.h>
 #include <math.h>
+#include <string.h>
 
 #include "../http.h"
 #include "check.h"
@@ -49,6 +50,69 @@ static void test_connection_refused_is_reported_per_request(void)
     CHECK(lamp_http_batch(reqs, 2, &o, resps, &err) == LAMP_EVALUE);
 }
 
+static void test_only_http_and_https_urls(void)
+{
+    lamp_error err;
+    CHECK(lamp_http_check_url("http://127.0.0.1:9/v1", &err) == LAMP_OK);
+    CHECK(lamp_http_check_url("https://example.org/v1", &err) == LAMP_OK);
+    CHECK(lamp_http_check_url("HTTPS://example.org/v1", &err) == LAMP_OK); /* schemes are case-insensitive */
+    const char *bad[] = {"file:///etc/passwd", "FILE:///etc/passwd", "ftp://example.org/x", "gopher://h/x",
+                         "dict://h:11/x", "scp://h/x", "ldap://h/x", "telnet://h", "smtp://h", "httpx://h"};
+    const char *scheme[] = {"'file'", "'FILE'", "'ftp'", "'gopher'", "'dict'", "'scp'", "'ldap'", "'telnet'",
+                            "'smtp'", "'httpx'"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        lamp_error_clear(&err);
+        CHECK(lamp_http_check_url(bad[i], &err) == LAMP_EVALUE);
+        CHECK(strstr(err.message, scheme[i]) != NULL);
+        CHECK(strstr(err.message, "http:// and https://") != NULL);
+    }
+    CHECK(lamp_http_check_url("http:/127.0.0.1/x", &err) == LAMP_EVALUE && strstr(err.message, "'http'"));
+    CHECK(lamp_http_check_url("127.0.0.1:9/v1", &err) == LAMP_EVALUE && strstr(err.message, "no scheme"));
+    CHECK(lamp_http_check_url(" http://127.0.0.1/", &err) == LAMP_EVALUE);
+    CHECK(lamp_http_check_url("", &err) == LAMP_EVALUE);
+}
+
+static void test_file_url_is_refused_before_sending(void)
+{
+    lamp_http_request req = {"file:///etc/hostname", "{}", 2};
+    lamp_http_response resp;
+    lamp_http_options o = {.concurrency = 1, .timeout = 2.0, .connect_timeout = 1.0, .max_retries = 0,
+                           .backoff_base = 0.01, .backoff_max = 0.02, .max_response = 1 << 20, .verify_tls = 1};
+    lamp_error err;
+    lamp_error_clear(&err);
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_EVALUE);
+    CHECK(strstr(err.message, "'file'") != NULL);
+    CHECK(resp.body == NULL && resp.attempts == 0 && !resp.done);
+}
+
+static void test_headers_without_cr_or_lf(void)
+{
+    lamp_error err;
+    CHECK(lamp_http_check_header("Content-Type: application/json", &err) == LAMP_OK);
+    CHECK(lamp_http_check_header("Authorization: Bearer sk-123", &err) == LAMP_OK);
+    const char *secret = "sk-very-secret-42";
+    const char *bad[] = {"Authorization: Bearer sk-very-secret-42\r\nX-Evil: 1", "Authorization: Bearer sk-very-secret-42\n",
+                         "Authorization: Bearer sk-very\r-secret-42"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        lamp_error_clear(&err);
+        CHECK(lamp_http_check_header(bad[i], &err) == LAMP_EVALUE);
+        CHECK(strstr(err.message, "'Authorization'") != NULL);
+        CHECK(strstr(err.message, secret) == NULL && strstr(err.message, "sk-") == NULL);
+    }
+    CHECK(lamp_http_check_header("X-Na\nme: v", &err) == LAMP_EVALUE && strstr(err.message, "'X-Na'"));
+    /* the batch refuses such a header before sending anything */
+    const char *headers[] = {"Content-Type: application/json", bad[0], NULL};
+    lamp_http_request req = {"http://127.0.0.1:9/v1", "{}", 2};
+    lamp_http_response resp;
+    lamp_http_options o = {.concurrency = 1, .timeout = 2.0, .connect_timeout = 1.0, .max_retries = 0,
+                           .backoff_base = 0.01, .backoff_max = 0.02, .max_response = 1024, .verify_tls = 1,
+                           .headers = headers};
+    lamp_error_clear(&err);
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_EVALUE);
+    CHECK(strstr(err.message, "'Authorization'") != NULL && strstr(err.message, secret) == NULL);
+    CHECK(resp.attempts == 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -56,6 +120,9 @@ int main(void)
     RUN(test_backoff);
     RUN(test_retryable);
     RUN(test_connection_refused_is_reported_per_request);
+    RUN(test_only_http_and_https_urls);
+    RUN(test_file_url_is_refused_before_sending);
+    RUN(test_headers_without_cr_or_lf);
     curl_global_cleanup();
     return CHECK_SUMMARY("test_http");
 }

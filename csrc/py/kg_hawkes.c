@@ -392,7 +392,7 @@ static PyMethodDef kg_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-int lamp_kg_exec(PyObject *module)
+int lamp_kg_hawkes_exec(PyObject *module)
 {
     return PyModule_AddFunctions(module, kg_methods);
 }
