@@ -403,7 +403,19 @@ class Abductor:
                              f"{effects.shape}")
         if self.client is None:
             return [[Cause(text=self.event_text(e))] for e in effects]
-        return self._parse_results(self.client.chat([self.build_prompt(e) for e in effects]))
+        return self._ask([self.build_prompt(e) for e in effects])
+
+    def _ask(self, prompts: list) -> list[list[Cause]]:
+        """The client's answers to ``prompts``, parsed; identical prompts are asked (and parsed) once."""
+        import json
+
+        first: dict[str, int] = {}
+        where = [first.setdefault(json.dumps(p, sort_keys=True), len(first)) for p in prompts]
+        unique = [None] * len(first)
+        for p, w in zip(prompts, where):
+            unique[w] = p
+        parsed = self._parse_results(self.client.chat(unique))
+        return [parsed[w] for w in where]
 
     def _parse_results(self, results) -> list[list[Cause]]:
         out = []
@@ -568,5 +580,4 @@ class ReviewAbductor(Abductor):
             marks = effects[:, 2].astype(np.int64) if effects.shape[1] > 2 else \
                 seqs.marks[seqs.offsets[effects[:, 0].astype(np.int64)] + effects[:, 1].astype(np.int64)]
             return [[Cause(text=self.types[int(k)])] for k in marks]
-        results = self.client.chat([self.build_prompt(e, split) for e in effects])
-        return self._parse_results(results)
+        return self._ask([self.build_prompt(e, split) for e in effects])

@@ -1,4 +1,4 @@
-"""Command line: ``lamp run CONFIG``, ``lamp config CONFIG``, ``lamp info``, ``lamp datasets``."""
+"""Command line: ``lamp run CONFIG``, ``lamp plan CONFIG``, ``lamp config CONFIG``, ``lamp info``, ``lamp datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,15 @@ def _cmd_config(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    from lamp import config as lamp_config
+    from lamp.pipeline import Pipeline
+
+    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    Pipeline(cfg, out=args.out, limit=args.limit).plan()
+    return 0
+
+
 def _add_set(parser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting, e.g. --set lamp.num_candidates=10 --set lamp.abduction.backend=none "
@@ -75,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="recompute every stage (the LLM cache still answers requests it has seen)")
     _add_set(run)
     run.set_defaults(func=_cmd_run)
+
+    plan = sub.add_parser("plan", help="print what abduction will ask, cost and take, without calling the LLM")
+    plan.add_argument("config", help="YAML config")
+    plan.add_argument("--experiment", help="experiment block (default: the only lamp block)")
+    plan.add_argument("--limit", type=int, help="evaluate N test queries (as lamp run --limit)")
+    plan.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>); its finished stages are reused")
+    _add_set(plan)
+    plan.set_defaults(func=_cmd_plan)
 
     conf = sub.add_parser("config", help="print the resolved config of an experiment (defaults, file, --set)")
     conf.add_argument("config", help="YAML config")

@@ -284,3 +284,26 @@ def test_uncovered_test_queries_are_not_sent(tmp_path, server):
     assert sent_skipping > 0
     for method in ("base", "lamp", "no_llm"):
         assert skipping[method]["mr"] == pytest.approx(everything[method]["mr"]), method
+
+
+def test_plan_counts_what_the_run_then_sends(tmp_path, server, capsys):
+    """`lamp plan` asks no LLM; its prompt counts are what the run then sends, and a rerun's plan sends nothing."""
+    from lamp.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+        "abduction: {", "abduction: {price_per_mtok: {prompt: 0.15, completion: 0.6}, "))
+    before = server.total
+    assert main(["plan", str(path), "--out", str(tmp_path / "run")]) == 0
+    assert server.total == before  # the plan sent nothing
+    text = capsys.readouterr().out
+    assert "to send" in text and "cost: ~$" in text and "wall time" in text
+    pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+    planned = pipe.plan()
+    assert planned["to_send"] == sum(s["to_send"] for s in planned["splits"].values()) > 0
+    assert planned["splits"]["test"]["to_ask"] < planned["splits"]["test"]["candidates"]  # skip_uncovered
+    pipe.run()
+    assert server.total - before == planned["to_send"]
+    again = Pipeline.from_yaml(path, out=str(tmp_path / "run")).plan()
+    assert again["to_send"] == 0 and again["splits"]["test"]["cached"] == planned["splits"]["test"]["unique"]
+    assert "calibrated on" in again["tokens"]["prompt_method"]

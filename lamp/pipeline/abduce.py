@@ -9,7 +9,7 @@ from lamp.errors import LLMError
 from lamp.pipeline.propose import proposals_fingerprint
 from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted
 
-__all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce"]
+__all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce", "requests", "plan", "plan_text"]
 
 # abduction settings that change what is asked or who answers (and so the stage's fingerprint)
 ANSWER_SETTINGS = ("backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens")
@@ -69,10 +69,9 @@ def make_client(ctx: StageContext, settings: dict, prompts: list):
         if not settings["base_url"] or not settings["model"]:
             raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
         return ChatClient(settings["base_url"], settings["model"], api_key_env=settings["api_key_env"], **common), None
-    from lamp.llm.local import DEFAULT_MODEL_NAME, LocalServer, default_model_path
+    from lamp.llm.local import LocalServer, default_model_path
 
-    model = settings["model"] or (os.path.basename(settings["model_path"]) if settings["model_path"]
-                                  else DEFAULT_MODEL_NAME)
+    model = model_name(settings)
     if backend == "replay":
         return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None
     model_path = settings["model_path"] or default_model_path()
@@ -107,6 +106,21 @@ def uncovered_test_candidates(ctx: StageContext, proposals: dict) -> np.ndarray 
     return uncovered if uncovered.any() else None
 
 
+def requests(ctx: StageContext, queries: dict[str, Queries], proposals: dict):
+    """What the abduction stage asks: ``(effects, asks, skipped)`` with ``effects[split]`` every candidate's
+    effect event, ``asks[split]`` a flag per candidate (False: not sent, see :func:`uncovered_test_candidates`
+    and ``ranker.train_on_inserted``) and ``skipped`` the test flags of uncovered queries (or None)."""
+    oracle = ctx.settings["abduction"]["backend"] == "oracle"
+    effs = {split: effects(ctx, q, proposals[split]) for split, q in queries.items()}
+    skip = None if oracle else uncovered_test_candidates(ctx, proposals)
+    asks = {split: ~skip if split == "test" and skip is not None else np.ones(len(ev), dtype=bool)
+            for split, ev in effs.items()}
+    if excludes_inserted(ctx) and not oracle and "train" in proposals:
+        # training queries the ranker will not train on: nothing to ask
+        asks["train"] = ~np.repeat(proposals["train"]["inserted"], proposals["train"]["candidates"].shape[1])
+    return effs, asks, skip
+
+
 def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
     """LLM causes of every candidate of every query: ``{split: list (Q * M) of list of cause texts}``.
 
@@ -114,16 +128,10 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     ceiling); every other backend goes through :func:`make_client` and the answer cache.
     """
     settings = ctx.settings["abduction"]
-    effs = {split: effects(ctx, q, proposals[split]) for split, q in queries.items()}
     keep = {k: settings.get(k) for k in ANSWER_SETTINGS}
     oracle = settings["backend"] == "oracle"
-    skip = None if oracle else uncovered_test_candidates(ctx, proposals)
+    effs, asks, skip = requests(ctx, queries, proposals)
     max_failed = float(settings.get("max_failed_fraction", 0.0) or 0.0)
-
-    asks = {split: ~skip if split == "test" and skip is not None else np.ones(len(ev), dtype=bool)
-            for split, ev in effs.items()}
-    if excludes_inserted(ctx) and not oracle:  # training queries the ranker will not train on: nothing to ask
-        asks["train"] = ~np.repeat(proposals["train"]["inserted"], proposals["train"]["candidates"].shape[1])
 
     def compute():
         client = server = None
@@ -171,3 +179,120 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     out = ctx.stage("abduction", fp_settings, [proposals_fingerprint(proposals)], compute)
     ctx.say(f"abduction: {out['stats']}")
     return {split: out[f"{split}_causes"] for split in queries}
+
+
+# ---------------------------------------------------------------------------- the cost plan
+
+# seconds per request per concurrent slot when abduction.seconds_per_request is not set: SmolLM2-135M on
+# 2 cores through llama.cpp (measured, docs/abduction.md); a hosted chat completion of ~100 tokens
+SECONDS_PER_REQUEST = {"local": 1.3, "openai": 2.0}
+CHARS_PER_TOKEN = 4.0  # the estimate when neither tiktoken nor cached answers calibrate it (English text)
+
+
+def model_name(settings: dict) -> str:
+    """The model name requests carry (and the cache keys on)."""
+    if settings["model"]:
+        return settings["model"]
+    from lamp.llm.local import DEFAULT_MODEL_NAME
+
+    return os.path.basename(settings["model_path"]) if settings["model_path"] else DEFAULT_MODEL_NAME
+
+
+def _chars(messages: list) -> int:
+    return sum(len(str(m.get("content", ""))) for m in messages)
+
+
+def _token_counter(settings: dict, model: str):
+    """tiktoken's count for OpenAI models when its encoding can be loaded here, else None."""
+    if settings["backend"] != "openai":
+        return None, None
+    try:
+        import tiktoken
+
+        enc = tiktoken.encoding_for_model(model)
+    except Exception:  # not installed, unknown model, or no encoding files offline
+        return None, None
+    # OpenAI's chat format adds ~4 tokens per message and 3 for the reply's priming
+    return (lambda msgs: sum(4 + len(enc.encode(str(m.get("content", "")))) for m in msgs) + 3), \
+        f"tiktoken {enc.name}"
+
+
+def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
+    """What abduction will cost, without calling the LLM: per split the candidates, the prompts to ask
+    (after ``skip_uncovered`` and the training queries the ranker leaves out), the unique ones, how many the
+    cache already answers and how many will be sent; prompt and completion token estimates; the cost at
+    ``abduction.price_per_mtok`` and the wall time at the configured concurrency."""
+    from lamp.llm import AnswerCache, request_key
+
+    settings = ctx.settings["abduction"]
+    backend = settings["backend"]
+    out = {"backend": backend, "splits": {}, "to_send": 0}
+    if backend in ("none", "oracle"):
+        out["note"] = "no LLM is asked" + (" (the oracle abducer answers from the data)" if backend == "oracle"
+                                           else "")
+        return out
+    model = model_name(settings)
+    sampling = {"temperature": settings["temperature"], "max_tokens": settings["max_tokens"]}
+    cache_path = ctx.resolve_path(settings["cache"]) if settings["cache"] else ctx.path("llm_cache.sqlite")
+    cache = AnswerCache(cache_path) if os.path.exists(cache_path) else None
+    effs, asks, _ = requests(ctx, queries, proposals)
+    counter, method = _token_counter(settings, model)
+    send_prompts, cached_rows = [], []
+    for split, ev in effs.items():
+        prompts = [abductor.build_prompt(e, split=split) for e in ev[asks[split]]]
+        keys = {}
+        for p in prompts:
+            keys.setdefault(request_key(model, p, sampling), p)
+        hits = cache.get_many(set(keys)) if cache is not None else {}
+        cached_rows += [(keys[k], row) for k, row in hits.items()]
+        send_prompts += [p for k, p in keys.items() if k not in hits]
+        out["splits"][split] = {"candidates": int(len(ev)), "to_ask": len(prompts), "unique": len(keys),
+                                "cached": len(hits), "to_send": len(keys) - len(hits)}
+    n = out["to_send"] = len(send_prompts)
+    calib = [(row["usage"].get("prompt_tokens"), _chars(p)) for p, row in cached_rows
+             if row.get("usage") and row["usage"].get("prompt_tokens")]
+    if counter is not None:
+        prompt_tokens = sum(counter(p) for p in send_prompts)
+    elif calib:
+        per_char = sum(t for t, _ in calib) / max(1, sum(c for _, c in calib))
+        prompt_tokens = int(round(per_char * sum(_chars(p) for p in send_prompts)))
+        method = f"calibrated on {len(calib)} cached answers of this model"
+    else:
+        prompt_tokens = int(round(sum(_chars(p) for p in send_prompts) / CHARS_PER_TOKEN))
+        method = f"estimate: {CHARS_PER_TOKEN:g} characters per token"
+    done = [row["usage"].get("completion_tokens") for _, row in cached_rows
+            if row.get("usage") and row["usage"].get("completion_tokens")]
+    per_reply = sum(done) / len(done) if done else float(settings["max_tokens"])
+    out["tokens"] = {"prompt": prompt_tokens, "completion": int(round(per_reply * n)), "prompt_method": method,
+                     "completion_method": f"mean of {len(done)} cached answers" if done else
+                     "at most max_tokens per reply"}
+    prices = settings.get("price_per_mtok") or {}
+    if prices.get("prompt") is not None and prices.get("completion") is not None:
+        out["cost"] = (prompt_tokens * float(prices["prompt"]) + per_reply * n * float(prices["completion"])) / 1e6
+    endpoints = settings["base_url"] if isinstance(settings.get("base_url"), list) else [settings.get("base_url")]
+    slots = 1 if backend == "local" else int(settings["concurrency"]) * max(1, len(endpoints))
+    seconds = float(settings.get("seconds_per_request") or SECONDS_PER_REQUEST.get(backend, 2.0))
+    out["wall_seconds"] = n * seconds / slots
+    out["wall_basis"] = f"{seconds:g} s per request, {slots} at a time"
+    return out
+
+
+def plan_text(p: dict) -> str:
+    """The plan as the lines ``lamp plan`` and ``lamp run`` print."""
+    if "note" in p:
+        return f"plan: abduction backend {p['backend']!r}: {p['note']}"
+    lines = [f"plan: abduction backend {p['backend']!r}",
+             f"  {'split':6s} {'candidates':>10s} {'to ask':>8s} {'unique':>8s} {'cached':>8s} {'to send':>8s}"]
+    for split, s in p["splits"].items():
+        lines.append(f"  {split:6s} {s['candidates']:10d} {s['to_ask']:8d} {s['unique']:8d} {s['cached']:8d} "
+                     f"{s['to_send']:8d}")
+    t = p["tokens"]
+    lines.append(f"  prompt tokens to send: ~{t['prompt']:,} ({t['prompt_method']}); completion tokens: "
+                 f"~{t['completion']:,} ({t['completion_method']})")
+    if "cost" in p:
+        lines.append(f"  cost: ~${p['cost']:,.2f} at abduction.price_per_mtok")
+    else:
+        lines.append("  cost: set abduction.price_per_mtok {prompt: USD, completion: USD} per million tokens")
+    minutes = p["wall_seconds"] / 60
+    lines.append(f"  wall time: ~{minutes:,.1f} min ({p['wall_basis']}; abduction.seconds_per_request)")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ import time
 from lamp import config as lamp_config
 from lamp.data import EventStore
 from lamp.errors import ConfigError
-from lamp.pipeline.abduce import abduce, make_abductor
+from lamp.pipeline.abduce import abduce, make_abductor, plan, plan_text
 from lamp.pipeline.evaluate import evaluate
 from lamp.pipeline.match import evaluated_methods, gather_evidence, make_world
 from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
@@ -97,6 +97,22 @@ class Pipeline:
                             data_fingerprint=data_fp, resume=self.resume, say=self.say,
                             resolve_path=self.config.resolve_path)
 
+    def _proposals(self, proposer=None):
+        ctx = self.context
+        queries = select_queries(ctx)
+        if proposer is None:
+            proposer = fit_proposer(ctx)
+        return queries, proposer, propose(ctx, proposer, queries)
+
+    def plan(self, proposer=None) -> dict:
+        """The abduction cost plan (:func:`lamp.pipeline.abduce.plan`): runs (or reuses) the stages up to
+        the proposals, asks no LLM, prints the plan and returns it."""
+        self.load_data()
+        queries, _, proposals = self._proposals(proposer)
+        result = plan(self.context, queries, proposals, make_abductor(self.context))
+        print(plan_text(result), flush=True)
+        return result
+
     def run(self, proposer=None) -> dict:
         """Run every stage (reusing finished ones) and return ``{task: {method: metrics}}``.
 
@@ -106,14 +122,13 @@ class Pipeline:
         self.load_data()
         ctx = self.context
         methods = evaluated_methods(ctx)  # an unknown ablation fails before any work
-        queries = select_queries(ctx)
-        if proposer is None:
-            proposer = fit_proposer(ctx)
-        proposals = propose(ctx, proposer, queries)
+        queries, proposer, proposals = self._proposals(proposer)
         proposer_quality(ctx, proposer, queries, proposals)
         abductor = make_abductor(ctx)
         causes = None
         if ctx.settings["abduction"]["backend"] != "none":
+            if ctx.settings["abduction"]["backend"] != "oracle":
+                self.say(plan_text(plan(ctx, queries, proposals, abductor)))
             causes = abduce(ctx, queries, proposals, abductor)
         world = make_world(ctx, abductor)
         evidence = gather_evidence(ctx, world, queries, proposals, causes)
