@@ -214,34 +214,34 @@ def _embedder_problem(spec) -> str | None:
     if spec is None or spec == "minilm":
         return None
     if not isinstance(spec, dict):
-        return f"{_show(spec)} is not 'minilm' or a mapping"
+        return "is not 'minilm' or a mapping"
     backend = spec.get("backend", "minilm")
     if backend not in _EMBEDDER_KEYS:
-        return f"backend {_show(backend)} is not 'minilm' or 'openai'"
+        return f"has backend {_show(backend)}, not 'minilm' or 'openai'"
     unknown = sorted(map(str, set(spec) - _EMBEDDER_KEYS[backend]))
     if unknown:
-        return f"unknown keys {unknown} for backend {backend!r}"
+        return f"has unknown keys {unknown} for backend {backend!r}"
     if "api_key_env" in spec and spec["api_key_env"] is not None and not (
             isinstance(spec["api_key_env"], str) and ENV_NAME.match(spec["api_key_env"])):
-        return "api_key_env: the value (not shown) is not a valid environment variable name"
+        return "has an api_key_env (not shown) that is not a valid environment variable name"
     if backend == "openai":
         for key in ("base_url", "model"):
             if not isinstance(spec.get(key), str) or not spec[key]:
-                return f"backend 'openai' needs {key} (a string)"
+                return f"has backend 'openai' but no {key} (a string)"
         if not spec["base_url"].startswith(("http://", "https://")):
-            return "base_url does not start with http:// or https://"
+            return "has a base_url that does not start with http:// or https://"
     if "model_dir" in spec and spec["model_dir"] is not None and not isinstance(spec["model_dir"], str):
-        return f"model_dir {_show(spec['model_dir'])} is not a string"
+        return f"has a model_dir that is not a string"
     for key, lo, hi in (("batch_size", 1, 100_000), ("max_length", 2, 512), ("concurrency", 1, 1024),
                         ("max_retries", 0, 100)):
         if key in spec and not (_is_int(spec[key]) and lo <= spec[key] <= hi):
-            return f"{key} {_show(spec[key])} is not an integer >= {lo} and <= {hi}"
+            return f"has a {key} that is not an integer >= {lo} and <= {hi}"
     for key in ("timeout", "connect_timeout"):
         if key in spec and not (isinstance(spec[key], (int, float)) and not isinstance(spec[key], bool)
                                 and math.isfinite(spec[key]) and spec[key] > 0):
-            return f"{key} {_show(spec[key])} is not a number > 0"
+            return f"has a {key} that is not a number > 0"
     if "verify_tls" in spec and not isinstance(spec["verify_tls"], bool):
-        return f"verify_tls {_show(spec['verify_tls'])} is not true or false"
+        return "has a verify_tls that is not true or false"
     return None
 
 
@@ -370,6 +370,15 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _redact(value: Any, depth: int = 0) -> Any:
+    """``value`` with the value of every ``api_key_env`` key inside it replaced (it may be a secret)."""
+    if isinstance(value, dict) and depth < 16:
+        return {k: ("<not shown>" if k == "api_key_env" else _redact(v, depth + 1)) for k, v in value.items()}
+    if isinstance(value, list) and depth < 16:
+        return [_redact(v, depth + 1) for v in value]
+    return value
+
+
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\Z")
 
 _PROBLEMS = {
@@ -398,7 +407,7 @@ def _line(error: dict) -> tuple[str, str]:
     value = error.get("input")
     if kind in ("float_type", "float_parsing") and isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
         problem += " (YAML reads a number without a '.' before its exponent, such as 1e-3, as a string: write 1.0e-3)"
-    shown = _HIDDEN if _secret(path) else _show(value)
+    shown = _HIDDEN if _secret(path) else _show(_redact(value))
     if kind == "missing":
         shown = "the key"
     rule = f"; {path} must be {allowed(path)}" if path in _INFO else ""
@@ -419,7 +428,7 @@ def _cross_problems(d: dict) -> list[str]:
         out.append(f"lamp.matching.method 'dense' with lamp.task {task!r}: typed tasks retrieve inside each "
                    "sequence with BM25's scope; use method 'bm25'")
     width, heads = r.get("width", 64), r.get("heads", 2)
-    if _is_int(width) and _is_int(heads) and 2 <= width and heads >= 1 and width % heads:
+    if _is_int(width) and _is_int(heads) and 2 <= width <= 4096 and not width % 2 and heads >= 1 and width % heads:
         out.append(f"lamp.ranker.heads={heads} must divide lamp.ranker.width={width}")
     if a.get("backend") == "openai":
         missing = [k for k in ("base_url", "model") if a.get(k) is None]
