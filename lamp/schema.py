@@ -132,7 +132,8 @@ def _choice(default, choices, nullable=False):
     return Field(default, json_schema_extra={"allowed": text})
 
 
-def _text(default, allowed="a string", nullable=True):
+def _text(default, what=None, nullable=True):
+    allowed = "a string" + (f" ({what})" if what else "")
     return Field(default, json_schema_extra={"allowed": ("null or " if nullable else "") + allowed})
 
 

@@ -480,3 +480,19 @@ def test_yaml_bounds_small_anchors_recursion_depth_and_size(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes(b"data: {}\n# caf\xe9\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         config.load(tmp_path / "latin1.yaml")
+
+
+def test_docs_list_every_key_with_its_rule():
+    """docs/configuration.md has a validation table row per key of the schema, with its rule."""
+    import os
+
+    from lamp import schema
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "configuration.md")
+    if not os.path.exists(path):
+        pytest.skip("needs the source tree")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for key in schema.key_paths():
+        assert f"| `{key[len('lamp.'):]}` | {schema.allowed(key)} |" in text, key
+    assert "--set" in text and "1 MiB" in text and "alias" in text
