@@ -33,12 +33,34 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _run_arguments(args) -> int | None:
+    """``--limit`` and ``--out`` checked before anything else: the limit as an integer (or None)."""
+    import os
+
+    from lamp.errors import ConfigError
+
+    problems, limit = [], None
+    if args.limit is not None:
+        text = args.limit.strip()
+        if not text.lstrip("-").isdigit() or len(text) > 18 or int(text) < 1:
+            problems.append(f"--limit {args.limit!r}: must be a positive integer (the number of test queries)")
+        else:
+            limit = int(text)
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        problems.append(f"--out {args.out}: is an existing file; give a run directory (created when missing)")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return limit
+
+
 def _cmd_run(args) -> int:
     from lamp import config as lamp_config
+
+    limit = _run_arguments(args)
+    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
     from lamp.pipeline import Pipeline
 
-    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
-    pipeline = Pipeline(cfg, out=args.out, limit=args.limit, resume=not args.fresh)
+    pipeline = Pipeline(cfg, out=args.out, limit=limit, resume=not args.fresh)
     pipeline.run()
     return 0
 
@@ -76,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the LAMP pipeline of a config")
     run.add_argument("config", help="YAML config (EasyTPP layout with a lamp experiment block)")
     run.add_argument("--experiment", help="experiment block to run (default: the only lamp block)")
-    run.add_argument("--limit", type=int, help="evaluate N test queries (a seeded random subset)")
+    run.add_argument("--limit", metavar="N", help="evaluate N test queries (a seeded random subset; N >= 1)")
     run.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>)")
     run.add_argument("--resume", action="store_true",
                      help="reuse the finished stages of an earlier run in the same directory (the default)")
@@ -116,7 +138,8 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (LampError, FileNotFoundError) as exc:
-        print(f"lamp: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:  # a ConfigError: one line per problem
+            print(f"lamp: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lamp: interrupted; finished stages and every LLM answer received are kept (rerun to resume)",

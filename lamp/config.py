@@ -35,9 +35,11 @@ from typing import Any
 import yaml
 
 from lamp.data import FORMATS
+from lamp import schema
 from lamp.errors import ConfigError
 
-__all__ = ["ConfigError", "Config", "load", "loads", "parse_overrides", "LAMP_DEFAULTS", "load_dataset"]
+__all__ = ["ConfigError", "Config", "load", "loads", "parse_overrides", "LAMP_DEFAULTS", "load_dataset",
+           "MAX_CONFIG_BYTES"]
 
 
 
@@ -75,7 +77,7 @@ DATA_SCHEMA = {
 }
 DATA_FORMATS = tuple(FORMATS)  # the loaders of lamp.data, one module per format
 
-TASKS = ("object", "relation", "pair", "next_type", "next_time")
+TASKS = schema.TASKS
 
 # Defaults of the lamp section; its keys are the schema of the section.
 LAMP_DEFAULTS: dict[str, Any] = {
@@ -112,19 +114,38 @@ def _suggest(key: str, valid) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(map(str, valid)))}"
 
 
-def _check(mapping: Any, schema: dict, where: str, strict: bool) -> None:
+def _check(mapping: Any, schema: dict, where: str, strict: bool, problems: list | None = None,
+           types: bool = True) -> None:
+    """Unknown keys of ``mapping`` against ``schema``: appended to ``problems`` (or raised when it is
+    None), or warnings with ``strict=False``.  ``types=False`` leaves a value that is not a mapping
+    to the typed schema (:mod:`lamp.schema`), which reports it."""
+    def problem(message):
+        if problems is None:
+            raise ConfigError(message)
+        problems.append(message)
+
     if not isinstance(mapping, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+        if types:
+            problem(f"{where}: expected a mapping, got {type(mapping).__name__}")
+        return
     for key, value in mapping.items():
         if key not in schema:
             message = f"unknown key '{where}.{key}'{_suggest(key, schema)}"
             if strict:
-                raise ConfigError(message)
-            warnings.warn(message + " (ignored)", stacklevel=4)
+                problem(message)
+            else:
+                warnings.warn(message + " (ignored)", stacklevel=4)
             continue
         sub = schema[key]
         if isinstance(sub, dict) and value is not None:
-            _check(value, sub, f"{where}.{key}", strict)
+            _check(value, sub, f"{where}.{key}", strict, problems, types)
+
+
+def _known(mapping: Any, schema: dict) -> Any:
+    """``mapping`` without the keys ``schema`` does not have (reported by :func:`_check`)."""
+    if not isinstance(mapping, dict):
+        return mapping
+    return {k: (_known(v, schema[k]) if isinstance(schema[k], dict) else v) for k, v in mapping.items() if k in schema}
 
 
 def _lamp_schema() -> dict:
@@ -212,25 +233,56 @@ def load_dataset(data: dict, resolve=lambda p: p, name: str | None = None):
     return datasets.load_section(data, resolve=resolve, name=name)
 
 
+MAX_CONFIG_BYTES = 1 << 20   # a config file (or string) larger than 1 MiB is refused
+MAX_OVERRIDE_CHARS = 64 << 10  # one --set value
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` whose every failure is a :class:`ConfigError`, bounded by :func:`lamp.schema.check_tree`
+    (expanded size, depth, no recursion: a YAML alias bomb fails at once)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{where}: not valid YAML: {str(exc)[:200]}") from None
+    problem = schema.check_tree(value, where)
+    if problem:
+        raise ConfigError(problem)
+    return value
+
+
 def parse_overrides(items) -> dict:
     """``["lamp.num_candidates=10", "data.icews14.data_dir=lamp://icews14", ...]`` -> a nested mapping.
 
     The value is read as YAML (``10`` an integer, ``0.5`` a float, ``null`` None, ``[a, b]`` a list,
     ``true`` a boolean; anything else, ``none`` included, a string).  The key path starts with ``lamp.`` or ``data.``.
+    Values are checked by :func:`loads` (see :mod:`lamp.schema`).
     """
     out: dict = {}
     for item in items or ():
         if not isinstance(item, str) or "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. lamp.num_candidates=10")
+            shown = repr(item) if not isinstance(item, str) or "api_key_env" not in item else "(value not shown)"
+            raise ConfigError(f"--set {shown}: expected KEY=VALUE, e.g. lamp.num_candidates=10")
         key, _, text = item.partition("=")
         parts = key.strip().split(".")
         if parts[0] not in ("lamp", "data") or len(parts) < 2 or not all(parts):
             raise ConfigError(f"--set {key!r}: the key path must start with 'lamp.' or 'data.' (e.g. "
                               "lamp.abduction.backend=none)")
+        secret = parts[-1] == "api_key_env"
+        if len(text) > MAX_OVERRIDE_CHARS:
+            raise ConfigError(f"--set {key}: the value is longer than {MAX_OVERRIDE_CHARS:,} characters")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: the value {text!r} is not valid YAML ({exc})") from None
+            value = _parse_yaml(text, f"--set {key}") if text.strip() else None
+        except ConfigError as exc:
+            if secret:
+                raise ConfigError(f"--set {key}: the value (not shown) is not valid YAML") from None
+            if "not valid YAML" in str(exc):
+                raise ConfigError(f"--set {key}: the value {text[:80]!r} is not valid YAML "
+                                  f"({str(exc).split('not valid YAML: ', 1)[-1]})") from None
+            raise
         node = out
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -241,70 +293,98 @@ def parse_overrides(items) -> dict:
     return out
 
 
+def _as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def loads(text: str, experiment: str | None = None, *, strict: bool = True, path: str | None = None,
           overrides=None) -> Config:
-    """Parse and validate a config from a YAML string (see :func:`load`)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path or '<string>'}: not valid YAML: {exc}") from None
+    """Parse and validate a config from a YAML string (see :func:`load`).
+
+    Every problem found (unknown keys, values of the wrong type or out of range, see
+    :mod:`lamp.schema`) is reported in one :class:`ConfigError`, one line per problem.
+    """
+    where = path or "<string>"
+    if not isinstance(text, str):
+        raise ConfigError(f"{where}: expected the YAML text as a string, got {type(text).__name__}")
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{where}: the config is larger than {MAX_CONFIG_BYTES // 1024} KiB; a config holds "
+                          "settings, not data")
+    raw = _parse_yaml(text, where)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path or '<string>'}: a config must be a mapping at the top level")
+        raise ConfigError(f"{where}: a config must be a mapping at the top level")
+    over = parse_overrides(overrides)
+    problems: list[str] = []
     data = raw.get("data") or {}
     if not isinstance(data, dict):
-        raise ConfigError("data: expected a mapping of dataset_id -> data section")
+        problems.append("data: expected a mapping of dataset_id -> data section")
+        data = {}
     for dataset_id, section in data.items():
-        _check(section, DATA_SCHEMA, f"data.{dataset_id}", strict)
+        _check(section, DATA_SCHEMA, f"data.{dataset_id}", strict, problems)
         if isinstance(section, dict) and section.get("data_format") not in DATA_FORMATS:
-            raise ConfigError(f"data.{dataset_id}.data_format must be one of {DATA_FORMATS}, "
-                              f"got {section.get('data_format')!r}")
+            problems.append(f"data.{dataset_id}.data_format must be one of {DATA_FORMATS}, "
+                            f"got {schema._show(section.get('data_format'))}")
     lamp_schema = _lamp_schema()
-    if "lamp" in raw:
-        _check(raw["lamp"] or {}, lamp_schema, "lamp", strict)
+    if "lamp" in raw and raw["lamp"] is not None:
+        if not isinstance(raw["lamp"], dict):
+            problems.append(f"lamp: {schema._show(raw['lamp'])} is not a mapping")
+        _check(raw["lamp"], lamp_schema, "lamp", strict, problems, types=False)
     experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema}
     for key, block in raw.items():
         if key in TOP_LEVEL:
             continue
         if not isinstance(block, dict) or not ({"base_config", "lamp"} & set(block)):
-            raise ConfigError(f"unknown top-level key '{key}': expected one of {list(TOP_LEVEL)} or an "
-                              f"experiment block (a mapping with base_config or lamp){_suggest(key, TOP_LEVEL)}")
-        _check(block, experiment_schema, key, strict)
+            problems.append(f"unknown top-level key '{key}': expected one of {list(TOP_LEVEL)} or an experiment "
+                            f"block (a mapping with base_config or lamp){_suggest(key, TOP_LEVEL)}")
+            continue
+        _check({k: v for k, v in block.items() if k != "lamp"}, experiment_schema, key, strict, problems)
+        if block.get("lamp") is not None:
+            if not isinstance(block["lamp"], dict):
+                problems.append(f"{key}.lamp: {schema._show(block['lamp'])} is not a mapping")
+            _check(block["lamp"], lamp_schema, f"{key}.lamp", strict, problems, types=False)
+    if over.get("lamp"):
+        _check(over["lamp"], lamp_schema, "lamp", True, problems, types=False)
+
+    def fail(message: str | None = None):
+        schema.raise_problems(problems + ([message] if message else []))
 
     cfg = Config(raw=raw, path=path, experiment_id=experiment)
-    experiments = cfg.experiments
+    experiments = [k for k in cfg.experiments if isinstance(raw[k], dict)]
     if experiment is None:
         lamp_experiments = [k for k in experiments if "lamp" in raw[k]]
         if len(lamp_experiments) == 1:
             experiment = lamp_experiments[0]
         elif len(lamp_experiments) > 1:
-            raise ConfigError(f"the config has several lamp experiments {lamp_experiments}: choose one "
-                              "(lamp run CONFIG --experiment ID, or load(path, experiment=ID))")
-    elif experiment not in raw or experiment in TOP_LEVEL:
-        raise ConfigError(f"experiment {experiment!r} is not in the config; it has {experiments}"
-                          f"{_suggest(experiment, experiments) if experiments else ''}")
+            fail(f"the config has several lamp experiments {lamp_experiments}: choose one "
+                 "(lamp run CONFIG --experiment ID, or load(path, experiment=ID))")
+    elif experiment not in raw or experiment in TOP_LEVEL or not isinstance(raw[experiment], dict):
+        fail(f"experiment {experiment!r} is not in the config; it has {experiments}"
+             f"{_suggest(experiment, experiments) if experiments else ''}")
     cfg.experiment_id = experiment
     cfg.experiment = copy.deepcopy(raw.get(experiment, {})) if experiment else {}
-    dataset_id = (cfg.experiment.get("base_config") or {}).get("dataset_id")
+    dataset_id = _as_dict(cfg.experiment.get("base_config")).get("dataset_id")
     if dataset_id is None and len(data) == 1:
         dataset_id = next(iter(data))
     if dataset_id is not None and dataset_id not in data:
-        raise ConfigError(f"{experiment}.base_config.dataset_id={dataset_id!r} is not in data "
-                          f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
+        fail(f"{experiment}.base_config.dataset_id={dataset_id!r} is not in data "
+             f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
     cfg.dataset_id = dataset_id
     cfg.data = copy.deepcopy(data.get(dataset_id, {})) if dataset_id else {}
-    cfg.lamp = _merge(_merge(_strip_any(LAMP_DEFAULTS), raw.get("lamp") or {}), cfg.experiment.get("lamp") or {})
-    over = parse_overrides(overrides)
-    if over.get("lamp"):
-        _check(over["lamp"], lamp_schema, "lamp", strict=True)
-        cfg.lamp = _merge(cfg.lamp, over["lamp"])
+    merged = _strip_any(LAMP_DEFAULTS)
+    for block in (raw.get("lamp"), cfg.experiment.get("lamp"), over.get("lamp")):
+        if isinstance(block, dict):
+            merged = _merge(merged, _known(block, lamp_schema))
     for dataset, section in (over.get("data") or {}).items():
         if dataset != dataset_id:
-            raise ConfigError(f"--set data.{dataset}: the experiment uses data set {dataset_id!r}")
-        _check(section, DATA_SCHEMA, f"data.{dataset}", strict=True)
-        cfg.data = _merge(cfg.data, section)
+            problems.append(f"--set data.{dataset}: the experiment uses data set {dataset_id!r}")
+            continue
+        _check(section, DATA_SCHEMA, f"data.{dataset}", True, problems)
+        cfg.data = _merge(cfg.data, _as_dict(section))
     cfg.overrides = list(overrides or ())
-    if cfg.lamp["task"] not in TASKS:
-        raise ConfigError(f"lamp.task must be one of {TASKS}, got {cfg.lamp['task']!r}")
+    lamp_section, lamp_problems = schema.validate_lamp(merged)
+    problems += lamp_problems
+    fail()
+    cfg.lamp = lamp_section
     return cfg
 
 
@@ -314,7 +394,8 @@ def load(path, experiment: str | None = None, *, strict: bool = True, overrides=
     Parameters
     ----------
     path : str or path
-        The YAML file (EasyTPP layout, optionally with ``lamp`` sections).
+        The YAML file (EasyTPP layout, optionally with ``lamp`` sections), at most
+        :data:`MAX_CONFIG_BYTES` (1 MiB).
     experiment : str, optional
         The experiment block to select.  By default the only block with a
         ``lamp`` section, if there is exactly one.
@@ -322,14 +403,29 @@ def load(path, experiment: str | None = None, *, strict: bool = True, overrides=
         Unknown keys are errors (default) or, with ``strict=False``, warnings.
     overrides : list of str, optional
         ``KEY=VALUE`` settings applied over the file (``lamp run CONFIG --set KEY=VALUE``), e.g.
-        ``lamp.num_candidates=10``; values are YAML, keys are checked like the file's (see
-        :func:`parse_overrides`).
+        ``lamp.num_candidates=10``; values are YAML, keys and values are checked like the file's (see
+        :func:`parse_overrides` and :mod:`lamp.schema`).
+
+    Raises
+    ------
+    ConfigError
+        Every problem of the file and the overrides, one line each.
+    FileNotFoundError
+        No such file.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such config file")
-    with open(path, "r", encoding="utf-8") as f:
-        text = f.read()
+    size = os.path.getsize(path)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: the config file is {size:,} bytes, more than the limit of "
+                          f"{MAX_CONFIG_BYTES // 1024} KiB; a config holds settings, not data")
+    with open(path, "rb") as f:
+        blob = f.read(MAX_CONFIG_BYTES + 1)
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         raise ConfigError(f"{path}: the config file is empty")
     return loads(text, experiment, strict=strict, path=path, overrides=overrides)

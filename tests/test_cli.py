@@ -26,3 +26,102 @@ def test_errors_are_messages_not_tracebacks(capsys, tmp_path):
     two = os.path.join(os.path.dirname(lamp.__file__), "configs", "easytpp_amazon_hawkes.yaml")
     assert main(["run", two, "--out", str(tmp_path / "run2")]) == 2
     assert "several lamp experiments" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- every bad input a clear error before work starts
+
+def _no_data_loading(monkeypatch):
+    """Make any data loading (or pipeline construction) fail the test loudly."""
+    from lamp import config as lamp_config
+
+    def boom(*args, **kwargs):
+        raise AssertionError("data was loaded before the config was checked")
+
+    monkeypatch.setattr(lamp_config, "load_dataset", boom)
+    monkeypatch.setattr(lamp_config.Config, "load_data", boom)
+
+
+def _error_lines(capsys):
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.out == ""
+    return captured.err.splitlines()
+
+
+def test_bad_config_and_set_fail_before_any_data_is_read(capsys, tmp_path, monkeypatch):
+    _no_data_loading(monkeypatch)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data: {{d: {{data_format: tkg, data_dir: {tmp_path / 'no_such_folder'}}}}}\n"
+                      "E: {lamp: {num_candidates: ten, ranker: {epochs: -1}}}\n")
+    for command in ("run", "config"):
+        assert main([command, str(config), "--set", "lamp.abduction.backend=opnai", "--set", "lamp.seeed=1"]) == 2
+        lines = _error_lines(capsys)
+        assert len(lines) == 4, lines
+        assert all(line.startswith("lamp: error: ") for line in lines)
+        text = "\n".join(lines)
+        for words in ("lamp.num_candidates: 'ten' is not an integer", "lamp.ranker.epochs: -1 is too small",
+                      "lamp.abduction.backend: 'opnai' is not one of the choices", "unknown key 'lamp.seeed'"):
+            assert words in text
+        assert "no_such_folder" not in text  # the key errors come first; the data folder was never looked at
+    # the same config with good values gets to the data (and fails there, with a clear error)
+    monkeypatch.undo()
+    config.write_text(config.read_text().replace("num_candidates: ten, ranker: {epochs: -1}", "task: object"))
+    assert main(["run", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "no_such_folder" in capsys.readouterr().err
+
+
+def test_bad_config_subprocess_has_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\nE: {lamp: {ranker: {epochs: -1}}}\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(lamp.__file__)))
+    result = subprocess.run([sys.executable, "-m", "lamp", "run", str(config), "--set",
+                             "lamp.num_candidates=0"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "lamp: error: lamp.num_candidates: 0 is too small; lamp.num_candidates must be at least 2 and at most 10000 "
+        "(an integer), or null for the task's default (object 20, relation 5, pair 100, next_type and next_time 5)",
+        "lamp: error: lamp.ranker.epochs: -1 is too small; lamp.ranker.epochs must be an integer >= 1 and <= 10000"]
+
+
+def test_bad_run_arguments_are_one_line(capsys, tmp_path, monkeypatch):
+    _no_data_loading(monkeypatch)
+    config = os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_object.yaml")
+    for limit in ("0", "-3", "abc", "2.5"):
+        assert main(["run", config, "--limit", limit, "--out", str(tmp_path / "run")]) == 2
+        lines = _error_lines(capsys)
+        assert lines == [f"lamp: error: --limit {limit!r}: must be a positive integer (the number of test queries)"]
+    existing = tmp_path / "a_file.txt"
+    existing.write_text("x")
+    assert main(["run", config, "--out", str(existing)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "--out" in lines[0] and "is an existing file" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_api_key_in_api_key_env_is_not_echoed(capsys, tmp_path, monkeypatch):
+    _no_data_loading(monkeypatch)
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\n"
+                      "E: {lamp: {abduction: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: m, "
+                      "api_key_env: sk-proj-TOPSECRET42}}}\n")
+    assert main(["run", str(config)]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "lamp.abduction.api_key_env" in lines[0]
+    assert "not a valid environment variable name" in lines[0] and "TOPSECRET42" not in lines[0]
+    good = config.read_text().replace("sk-proj-TOPSECRET42", "OPENAI_API_KEY")
+    config.write_text(good)
+    assert main(["config", str(config), "--set", "lamp.abduction.api_key_env=sk-TOPSECRET42"]) == 2
+    assert "TOPSECRET42" not in capsys.readouterr().err
+
+
+def test_config_prints_validated_settings(capsys, tmp_path):
+    import yaml
+
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\nE: {lamp: {ranker: {clip: 2}}}\n")
+    assert main(["config", str(config), "--set", "lamp.num_candidates=12"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["lamp"]["num_candidates"] == 12 and resolved["lamp"]["ranker"]["clip"] == 2.0
