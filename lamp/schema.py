@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, List, Literal, Optional
+from typing import Any, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -168,10 +168,17 @@ class Proposer(_Block):
         return value
 
 
+class PricePerMTok(_Block):
+    prompt: Optional[float] = Field(None, ge=0, json_schema_extra={"allowed": "null or a number >= 0 (USD)"})
+    completion: Optional[float] = Field(None, ge=0, json_schema_extra={"allowed": "null or a number >= 0 (USD)"})
+
+
 class Abduction(_Block):
     backend: Literal["local", "openai", "replay", "none", "oracle"] = _choice("local", BACKENDS)
     model: Optional[str] = _text(None, "a model name")
-    base_url: Optional[str] = _text(None, "a URL starting with http:// or https://")
+    base_url: Optional[Union[str, List[str]]] = Field(None, json_schema_extra={
+        "allowed": "null, a URL starting with http:// or https://, or a non-empty list of such URLs (several "
+                   "endpoints: requests are spread over them)"})
     api_key_env: Optional[str] = Field(None, json_schema_extra={"allowed": _API_KEY_TEXT, "secret": True})
     model_path: Optional[str] = _text(None, "a GGUF file path")
     num_shots: int = _int(8, 0, 64)
@@ -182,6 +189,12 @@ class Abduction(_Block):
     timeout: float = _num(60.0, 0, lo_open=True)
     cache: Optional[str] = _text(None, "a file path")
     verify_tls: bool = _bool(True)
+    max_failed_fraction: float = _num(0.0, 0, 1)
+    price_per_mtok: PricePerMTok = Field(default_factory=lambda: PricePerMTok(), json_schema_extra={
+        "allowed": "a mapping {prompt, completion} of USD per million tokens (both null: no cost in the plan)"})
+    seconds_per_request: Optional[float] = Field(None, gt=0, json_schema_extra={
+        "allowed": "null (1.3 s local, 2 s otherwise) or a number > 0: the plan's seconds per request per "
+                   "concurrent slot"})
 
     @field_validator("api_key_env")
     @classmethod
@@ -193,7 +206,13 @@ class Abduction(_Block):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value):
-        if value is not None and not value.startswith(("http://", "https://")):
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("is an empty list")
+            for url in value:
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(f"has {_show(url)}, which does not start with http:// or https://")
+        elif value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("does not start with http:// or https://")
         return value
 
@@ -232,7 +251,7 @@ def _embedder_problem(spec) -> str | None:
         if not spec["base_url"].startswith(("http://", "https://")):
             return "has a base_url that does not start with http:// or https://"
     if "model_dir" in spec and spec["model_dir"] is not None and not isinstance(spec["model_dir"], str):
-        return f"has a model_dir that is not a string"
+        return "has a model_dir that is not a string"
     for key, lo, hi in (("batch_size", 1, 100_000), ("max_length", 2, 512), ("concurrency", 1, 1024),
                         ("max_retries", 0, 100)):
         if key in spec and not (_is_int(spec[key]) and lo <= spec[key] <= hi):
@@ -280,6 +299,8 @@ class Ranker(_Block):
     precision: Literal["float32", "float64"] = _choice("float32", ("float32", "float64"))
     use_proposer_score: bool = _bool(True)
     agreement: bool = _bool(True)
+    start_from_prior: bool = _bool(True)
+    train_on_inserted: bool = _bool(False)
     selection: Literal["bootstrap", "ranker"] = _choice("bootstrap", ("bootstrap", "ranker"))
     selection_p: float = _num(0.05, 0, 1, lo_open=True)
 
@@ -297,6 +318,7 @@ class Evaluation(_Block):
         default_factory=lambda: list(ABLATIONS),
         json_schema_extra={"allowed": "a list drawn from " + ", ".join(map(repr, ABLATIONS)) + " without duplicates"})
     plot: bool = _bool(True)
+    skip_uncovered: bool = _bool(True)
 
     @field_validator("ablations")
     @classmethod
