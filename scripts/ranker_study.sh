@@ -18,7 +18,7 @@ run() {  # name, config, extra arguments
   "$lamp" run "$config" --out "$out/$name" "$@"
 }
 
-want() { [ $# -eq 0 ] || [[ " ${names[*]} " == *" $1 "* ]]; }
+want() { [ ${#names[@]} -eq 0 ] || [[ " ${names[*]} " == *" $1 "* ]]; }
 names=("$@")
 
 # the oracle abducer (a ceiling): ICEWS14 object, M = 10, 500 training and 300 test queries
