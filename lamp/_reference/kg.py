@@ -20,39 +20,37 @@ def augmented_history(stream, t, num_relations):
     return events
 
 
-def object_phi(events, s, rr, o, t, rates, num_relations):
-    inv = rr + num_relations if rr < num_relations else rr - num_relations
+def _phi(events, count, groups, t, rates):
+    """[1, count, then per decay rate the decayed sums of the five groups] (the kernel's feature layout);
+    ``count`` and each group are predicates on an event (h, rr, tail, time)."""
     S = len(rates)
     phi = np.zeros(2 + 5 * S)
     phi[0] = 1.0
-    phi[1] = sum(1 for e in events if e[2] == o)
-    groups = [
-        [e[3] for e in events if e[0] == s and e[1] == rr and e[2] == o],
-        [e[3] for e in events if e[0] == s and e[1] == inv and e[2] == o],
-        [e[3] for e in events if e[0] == s and e[2] == o],
-        [e[3] for e in events if e[1] == rr and e[2] == o],
-        [e[3] for e in events if e[2] == o],
-    ]
-    for j, times in enumerate(groups):
-        phi[2 + j::5][:S] = _decayed(times, t, rates)
+    phi[1] = sum(1 for e in events if count(e))
+    for j, keep in enumerate(groups):
+        phi[2 + j::5][:S] = _decayed([e[3] for e in events if keep(e)], t, rates)
     return phi
+
+
+def object_phi(events, s, rr, o, t, rates, num_relations):
+    inv = rr + num_relations if rr < num_relations else rr - num_relations
+    return _phi(events, lambda e: e[2] == o, [
+        lambda e: e[0] == s and e[1] == rr and e[2] == o,
+        lambda e: e[0] == s and e[1] == inv and e[2] == o,
+        lambda e: e[0] == s and e[2] == o,
+        lambda e: e[1] == rr and e[2] == o,
+        lambda e: e[2] == o,
+    ], t, rates)
 
 
 def relation_phi(events, s, r, o, t, rates, num_relations):
-    S = len(rates)
-    phi = np.zeros(2 + 5 * S)
-    phi[0] = 1.0
-    phi[1] = sum(1 for e in events if e[1] == r)
-    groups = [
-        [e[3] for e in events if e[0] == s and e[1] == r and e[2] == o],
-        [e[3] for e in events if e[0] == s and e[1] == r + num_relations and e[2] == o],
-        [e[3] for e in events if e[0] == s and e[1] == r],
-        [e[3] for e in events if e[1] == r and e[2] == o],
-        [e[3] for e in events if e[1] == r],
-    ]
-    for j, times in enumerate(groups):
-        phi[2 + j::5][:S] = _decayed(times, t, rates)
-    return phi
+    return _phi(events, lambda e: e[1] == r, [
+        lambda e: e[0] == s and e[1] == r and e[2] == o,
+        lambda e: e[0] == s and e[1] == r + num_relations and e[2] == o,
+        lambda e: e[0] == s and e[1] == r,
+        lambda e: e[1] == r and e[2] == o,
+        lambda e: e[1] == r,
+    ], t, rates)
 
 
 def candidate_features(stream, query, num_entities, num_relations, rates, task):
