@@ -199,6 +199,13 @@ def _reconstruct(subtype, shape, dtype):
     return _multiarray()._reconstruct(np.ndarray, (0,), dtype)
 
 
+def _frombuffer(buf, dtype, shape, order):
+    # protocol-5 pickles of contiguous arrays (numpy._core.numeric._frombuffer)
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("_frombuffer of an object dtype")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+
 def _scalar(dtype, *args):
     return _multiarray().scalar(dtype, *args)
 
@@ -214,6 +221,7 @@ _BUILTINS = {"dict": dict, "list": list, "tuple": tuple, "set": set, "frozenset"
 _NUMPY = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
           ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
           ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+          ("numpy.core.numeric", "_frombuffer"): _frombuffer, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
           ("numpy.core.multiarray", "scalar"): _scalar, ("numpy._core.multiarray", "scalar"): _scalar,
           ("_codecs", "encode"): _latin1_encode, ("collections", "OrderedDict"): dict}
 
