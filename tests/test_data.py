@@ -512,6 +512,7 @@ BAD_CASES = {
     "easytpp_pickle_not_a_dict.pkl": ["expected a dict"],
     "easytpp_pickle_event_not_a_dict.pkl": ["train[0][0] must be a dict"],
     "easytpp_pickle_shared_references.pkl": ["more events than bytes"],
+    "easytpp_pickle_memo_index_huge.pkl": ["expected a dict", "got list"],
     "amazon_timestamp_underscore.jsonl": ["line 2", "history[0].timestamp_ms '1_588_615' is not a number"],
     "amazon_timestamp_arabic_digits.jsonl": ["line 2", "history[0].timestamp_ms", "not a number"],
     "amazon_timestamp_nan.jsonl": ["line 2", "history[0].timestamp_ms 'nan' is not finite"],

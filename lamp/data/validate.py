@@ -43,7 +43,10 @@ _MAX_INT_DIGITS = 19  # longer than any int64
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -158,7 +161,7 @@ def as_int(value: Any, what: str, path: str | None = None, line: int | None = No
                         line=line, sequence=sequence)
     if (lo is not None and i < lo) or (hi is not None and i >= hi):
         bounds = f"[{'' if lo is None else lo}, {'' if hi is None else hi})"
-        raise DataError(f"{what} {i} is outside {bounds}", path=path, line=line, sequence=sequence)
+        raise DataError(f"{what} {_short(i)} is outside {bounds}", path=path, line=line, sequence=sequence)
     return i
 
 
@@ -193,8 +196,13 @@ def _multiarray():
     return multiarray
 
 
+class _NDArrayName:
+    """What ``numpy.ndarray`` means inside a pickle: only an argument of ``_reconstruct`` (it cannot be
+    instantiated by a NEWOBJ opcode with a shape of the pickle's choosing)."""
+
+
 def _reconstruct(subtype, shape, dtype):
-    if subtype is not np.ndarray:
+    if subtype is not _NDArrayName:
         raise pickle.UnpicklingError("_reconstruct of something other than numpy.ndarray")
     return _multiarray()._reconstruct(np.ndarray, (0,), dtype)
 
@@ -218,7 +226,7 @@ def _latin1_encode(text, encoding="latin1", errors="strict"):
 
 
 _BUILTINS = {"dict": dict, "list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
-_NUMPY = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+_NUMPY = {("numpy", "ndarray"): _NDArrayName, ("numpy", "dtype"): np.dtype,
           ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
           ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
           ("numpy.core.numeric", "_frombuffer"): _frombuffer, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
@@ -235,7 +243,11 @@ class _Refused(Exception):
         self.what = f"{module}.{name}"
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    """The Python implementation of ``pickle.Unpickler`` with a whitelist.  Not the C one: its memo is an
+    array that a 20-byte pickle can make it grow to gigabytes (``LONG_BINPUT 1000000000``); this one's is a
+    dict.  It reads about 150,000 EasyTPP events a second."""
+
     def find_class(self, module, name):
         if module in ("builtins", "__builtin__") and name in _BUILTINS:
             return _BUILTINS[name]

@@ -125,6 +125,8 @@ def main():
     write("easytpp_pickle_event_not_a_dict.pkl", pickle.dumps({"dim_process": 3, "train": [[(0.5, 0.5, 0)]]}))
     seq = easytpp([[(0.5 + i, 0.5, 0) for i in range(100)]])["train"][0]
     write("easytpp_pickle_shared_references.pkl", pickle.dumps({"dim_process": 3, "train": [seq] * 2000}))
+    # a valid pickle of [] whose memo index (LONG_BINPUT 10**9) would make the C unpickler allocate gigabytes
+    write("easytpp_pickle_memo_index_huge.pkl", b"\x80\x02]r" + (10 ** 9).to_bytes(4, "little") + b".")
     # --- Amazon JSONL (load_amazon_jsonl) ---
     review = {"timestamp_ms": "1588615855070", "rating": 4.0, "review_title": "Nice", "review_full": "Works.",
               "product": {"title": "Lamp", "main_category": "Home"}}
