@@ -116,7 +116,8 @@ def test_fuzz_tkg(case):
             assert store.entity_names == entities
         # round trip: write what was read, read it again
         with _Folder() as again:
-            _write(os.path.join(again, "entity2id.txt"), "".join(f"{n}\t{i}\n" for i, n in enumerate(store.entity_names)))
+            _write(os.path.join(again, "entity2id.txt"),
+                   "".join(f"{n}\t{i}\n" for i, n in enumerate(store.entity_names)))
             _write(os.path.join(again, "relation2id.txt"),
                    "".join(f"{n}\t{i}\n" for i, n in enumerate(store.relation_names)))
             _write(os.path.join(again, "train.txt"), "".join(f"{s}\t{r}\t{o}\t{float(t)!r}\n" for (s, r, o, _), t in

@@ -92,7 +92,8 @@ def read_text(path: str) -> list[str]:
 
 def parse_int(text: str, what: str, path: str | None = None, line: int | None = None,
               sequence: int | None = None) -> int:
-    """An integer written in ASCII decimal digits with an optional sign (``"1_000"``, ``"١٢"``, ``"1e3"`` are errors)."""
+    """An integer written in ASCII decimal digits with an optional sign (``"1_000"``, ``"١٢"`` and ``"1e3"``
+    are errors)."""
     if not isinstance(text, str) or not _INT_RE.fullmatch(text):
         raise DataError(f"{what} {_short(text)} is not an integer (ASCII digits with an optional sign)",
                         path=path, line=line, sequence=sequence)
