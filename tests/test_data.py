@@ -275,3 +275,299 @@ def test_event_sequences_views_and_errors():
         EventSequences.from_lists([[0.0]], [[5]], 2)
     with pytest.raises(ValueError, match="'subjects' has 1 entries"):
         EventSequences([0.0, 1.0], [0, 1], subjects=[0])
+
+
+# --- pickles: only data, never code --------------------------------------------------------------
+
+class _Payload:
+    """Unpickles to ``func(*args)``: what a malicious pickle does."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _malicious_pickles(tmp_path):
+    marker = tmp_path / "payload_ran"
+    import subprocess
+    return marker, {
+        "os.system": pickle.dumps(_Payload(os.system, f"touch {marker}")),
+        "builtins.open": pickle.dumps({"dim_process": 2, "train": [[_Payload(open, str(marker), "w")]]}, protocol=2),
+        "subprocess.Popen": pickle.dumps(_Payload(subprocess.Popen, ["touch", str(marker)]), protocol=0),
+        "builtins.exec": pickle.dumps(_Payload(exec, f"open({str(marker)!r}, 'w')"), protocol=4),
+    }
+
+
+@pytest.mark.parametrize("which", ["os.system", "builtins.open", "subprocess.Popen", "builtins.exec"])
+def test_pickle_payload_is_refused_and_runs_nothing(tmp_path, which):
+    marker, payloads = _malicious_pickles(tmp_path)
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(payloads[which])
+    asked = {"os.system": "system", "builtins.open": "open", "subprocess.Popen": "Popen", "builtins.exec": "exec"}
+    for load in (lambda: load_easytpp(path), lambda: load_easytpp_splits(path, path, path)):
+        with pytest.raises(DataError, match=f"refusing to load this pickle: it asks for .*{asked[which]}; "
+                                            "lamp loads only") as info:
+            load()
+        assert str(path) in str(info.value) and info.value.path == str(path)
+    assert not marker.exists()
+    assert os.listdir(tmp_path) == ["evil.pkl"]
+
+
+@pytest.mark.parametrize("data_format", ["json", "pkl"])
+def test_pickle_payload_refused_through_a_config_data_section(tmp_path, data_format):
+    """``data_format: json`` with .pkl paths reaches the pickle reader too: the same refusal."""
+    from lamp import data as lamp_data
+    from lamp import datasets
+    marker, payloads = _malicious_pickles(tmp_path)
+    path = tmp_path / "train.pkl"
+    path.write_bytes(payloads["os.system"])
+    section = {"data_format": data_format, "train_dir": str(path), "valid_dir": None, "test_dir": None}
+    for load_section in (lamp_data.load_section, datasets.load_section):
+        with pytest.raises(DataError, match="refusing to load") as info:
+            load_section(section, name="evil")
+        assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+def test_real_easytpp_pickles_load(tmp_path):
+    """EasyTPP pickles as published: Python 3 (any protocol), NumPy scalars and arrays, and Python 2 files."""
+    seqs = [[(0.5, 0.5, 0), (1.0, 0.5, 2)], [(0.25, 0.25, 1)]]
+    for protocol in (0, 2, pickle.HIGHEST_PROTOCOL):
+        _easytpp_pickle(tmp_path / "plain.pkl", seqs)
+        data = {"dim_process": np.int64(3), "dev": [[{"time_since_start": np.float64(t), "time_since_last_event":
+                                                       np.float32(d), "type_event": np.int64(m)} for t, d, m in seq]
+                                                     for seq in seqs],
+                "seq_lengths": np.array([2, 1]), "times": np.array([[0.5, 1.0]], dtype=np.float32)}
+        with open(tmp_path / "numpy.pkl", "wb") as f:
+            pickle.dump(data, f, protocol=protocol)
+        for name in ("plain.pkl", "numpy.pkl"):
+            got = load_easytpp(tmp_path / name)
+            np.testing.assert_array_equal(got.times, [0.5, 1.0, 0.25])
+            np.testing.assert_array_equal(got.marks, [0, 2, 1])
+            np.testing.assert_array_equal(got.offsets, [0, 2, 3])
+            np.testing.assert_array_equal(got.time_deltas(), [0.5, 0.5, 0.25])
+            assert got.num_types == 3
+    # a Python 2 pickle (protocol 0, str as bytes, numpy.core names), read as Latin-1
+    py2 = (b"(dp0\nS'dev'\np1\n(lp2\n(lp3\n(dp4\nS'time_since_last_event'\np5\nF0.5\nsS'type_event'\np6\nI1\n"
+           b"sS'time_since_start'\np7\ncnumpy.core.multiarray\nscalar\np20\n(cnumpy\ndtype\np21\n(S'f8'\nI0\nI1\n"
+           b"tRp22\n(I3\nS'<'\nNNNI-1\nI-1\nI0\ntbS'\\x00\\x00\\x00\\x00\\x00\\x00\\xe0?'\ntRp23\n"
+           b"saasS'dim_process'\np8\nI2\nsS'seq_times'\np30\ncnumpy.core.multiarray\n_reconstruct\np31\n"
+           b"(cnumpy\nndarray\np32\n(I0\ntp33\nS'b'\np34\ntp35\nRp36\n(I1\n(I2\ntp37\ng21\n(S'f8'\nI0\nI1\n"
+           b"tRp38\n(I3\nS'<'\nNNNI-1\nI-1\nI0\ntbI00\nS'\\x00\\x00\\x00\\x00\\x00\\x00\\xe0?\\x00\\x00\\x00"
+           b"\\x00\\x00\\x00\\xf0?'\ntp39\nbs.")
+    (tmp_path / "py2.pkl").write_bytes(py2)
+    got = load_easytpp(tmp_path / "py2.pkl")
+    assert list(got.times) == [0.5] and list(got.marks) == [1] and got.num_types == 2
+
+
+def test_easytpp_splits_unpickle_each_file_once(tmp_path, monkeypatch):
+    from lamp.data import easytpp
+    with open(tmp_path / "all.pkl", "wb") as f:
+        pickle.dump({"dim_process": 2, "train": [[{"time_since_start": 1.0, "time_since_last_event": 1.0,
+                                                   "type_event": 0}]], "dev": [], "test": []}, f)
+    _easytpp_pickle(tmp_path / "test.pkl", [[(0.5, 0.5, 1)]], k=2, split="test")
+    calls = []
+    real = easytpp.load_pickle
+    monkeypatch.setattr(easytpp, "load_pickle", lambda p: calls.append(os.path.basename(p)) or real(p))
+    store = load_easytpp_splits(tmp_path / "all.pkl", tmp_path / "all.pkl", tmp_path / "test.pkl")
+    assert calls == ["all.pkl", "test.pkl"]
+    assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
+
+
+# --- the number rule, the time range, the BOM, the id bound ---------------------------------------
+
+@pytest.mark.parametrize("text, ok", [
+    ("12", True), ("-3", True), ("+7", True), ("0012", True),
+    ("1_000", False), ("\u0661\u0662", False), ("１２", False), (" 12", False), ("12 ", False), ("1e3", False),
+    ("1.0", False), ("", False), ("-", False), ("0x10", False), ("99999999999999999999", False),
+])
+def test_integer_rule(text, ok):
+    from lamp.data.validate import parse_int
+    if ok:
+        assert parse_int(text, "id") == int(text)
+    else:
+        with pytest.raises(DataError, match="id"):
+            parse_int(text, "id")
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("24", True), ("-1.5", True), ("+.5", True), ("3.", True), ("1e3", True), ("2.5E-2", True),
+    ("1_000", False), ("\u0661\u0662", False), ("nan", False), ("-inf", False), ("Infinity", False), ("1e300", False),
+    ("4611686018427387904", False), ("-4611686018427387904", False), ("0x1p3", False), ("", False), ("1,5", False),
+])
+def test_time_rule(text, ok):
+    from lamp.data.validate import MAX_TIME, parse_time
+    if ok:
+        assert parse_time(text, "time") == float(text)
+    else:
+        with pytest.raises(DataError, match="time"):
+            parse_time(text, "time")
+    assert MAX_TIME == 2.0 ** 62
+
+
+def test_utf8_bom_is_stripped(tmp_path):
+    _tkg_folder(tmp_path)
+    bom = "\ufeff"
+    (tmp_path / "entity2id.txt").write_text(bom + "Citizen_(Nigeria)\t0\nUnited States\t1\n", encoding="utf-8")
+    with gzip.open(tmp_path / "relation2id.txt.gz", "wt", encoding="utf-8") as f:
+        f.write(bom + "Make statement\t0\nConsult\t1\n")
+    os.remove(tmp_path / "relation2id.txt")
+    (tmp_path / "train.txt").write_text(bom + "0\t0\t1\t0\t-1\n", encoding="utf-8")
+    store = load_tkg(tmp_path)
+    assert store.entity_names[0] == "Citizen_(Nigeria)" and store.relation_names[0] == "Make statement"
+    assert tuple(store.train.quadruples()[0]) == (0, 0, 1, 0)
+    seqs = [[(0.5, 0.5, 0)]]
+    _easytpp_pickle(tmp_path / "x.pkl", seqs)
+    save_easytpp_json(load_easytpp(tmp_path / "x.pkl"), tmp_path / "x.json")
+    (tmp_path / "bom.json").write_text(bom + (tmp_path / "x.json").read_text())
+    assert list(load_easytpp(tmp_path / "bom.json").times) == [0.5]
+    (tmp_path / "a.jsonl").write_text(bom + json.dumps({"user_id": "u", "history": [{"timestamp_ms": 86400000}]}))
+    assert list(load_amazon_jsonl(tmp_path / "a.jsonl").times) == [1.0]
+
+
+def test_tkg_id_bounded_by_the_file(tmp_path):
+    """A 3-line entity2id.txt with id 10**9 is an error at that line (no 10**9-long list is built)."""
+    _tkg_folder(tmp_path)
+    (tmp_path / "entity2id.txt").write_text("A\t0\nB\t1\nC\t1000000000\n")
+    with pytest.raises(DataError, match="entity id 1000000000 is out of range: the file has 3 names") as info:
+        load_tkg(tmp_path)
+    assert "entity2id.txt, line 3" in str(info.value)
+
+
+def test_tkg_time_beyond_the_event_clock(tmp_path):
+    _tkg_folder(tmp_path, train="0\t0\t1\t0\t-1\n0\t0\t1\t1e300\t-1\n")
+    with pytest.raises(DataError, match="time 1e.300 is out of range") as info:
+        load_tkg(tmp_path)
+    assert "train.txt, line 2" in str(info.value)
+
+
+def test_easytpp_string_is_not_a_list_of_digits(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"dim_process": 3, "time_since_start": "013",
+                                                 "time_since_last_event": [0, 1, 2], "type_event": [0, 0, 0]}))
+    with pytest.raises(DataError, match="time_since_start must be a list, got str") as info:
+        load_easytpp(tmp_path / "s.json")
+    assert "s.json, line 1" in str(info.value)
+
+
+def test_easytpp_negative_dtime(tmp_path):
+    _easytpp_pickle(tmp_path / "d.pkl", [[(0.5, 0.5, 0), (1.0, -0.5, 1)]])
+    with pytest.raises(DataError, match=r"train\[0\]\[1\].time_since_last_event -0.5 is negative"):
+        load_easytpp(tmp_path / "d.pkl")
+
+
+# --- the corpus of malformed files (tests/data/bad, written by make_bad.py) ------------------------
+
+BAD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "bad")
+
+# file -> fragments its DataError must contain (besides the file's path)
+BAD_CASES = {
+    "tkg/time_1e300.txt": ["line 3", "time", "out of range"],
+    "tkg/time_nan.txt": ["line 3", "time", "not finite"],
+    "tkg/time_inf.txt": ["line 3", "time", "not finite"],
+    "tkg/time_underscore.txt": ["line 3", "time '1_000' is not a number"],
+    "tkg/time_arabic_digits.txt": ["line 3", "time", "not a number"],
+    "tkg/subject_arabic_digits.txt": ["line 3", "subject id", "not an integer"],
+    "tkg/object_not_integer.txt": ["line 3", "object id '1.0' is not an integer"],
+    "tkg/object_unknown.txt": ["line 3", "object id 7 is not in entity2id.txt"],
+    "tkg/relation_huge.txt": ["line 3", "relation id", "out of range"],
+    "tkg/too_few_columns.txt": ["line 3", "at least 4 columns"],
+    "tkg/not_utf8.txt": ["line 3", "not UTF-8"],
+    "tkg/empty.txt": ["empty"],
+    "tkg/gzip_truncated.txt.gz": ["not a readable gzip file"],
+    "tkg/gzip_corrupt.txt.gz": ["not a readable gzip file"],
+    "tkg/not_gzip.txt.gz": ["not a readable gzip file"],
+    "tkg_entity_id_beyond_size/entity2id.txt": ["line 3", "entity id 1000000000 is out of range"],
+    "tkg_entity_id_negative/entity2id.txt": ["line 2", "entity id -1 is out of range"],
+    "tkg_entity_no_tab/entity2id.txt": ["line 2", "<name><TAB><id>"],
+    "tkg_relation_id_underscore/relation2id.txt": ["line 2", "relation id '1_0' is not an integer"],
+    "tkg_relation_not_utf8/relation2id.txt": ["line 2", "not UTF-8"],
+    "easytpp_time_since_start_string.json": ["line 2", "time_since_start must be a list, got str '013'"],
+    "easytpp_negative_dtime.json": ["line 2", "time_since_last_event[1] -0.5 is negative"],
+    "easytpp_nan_time.json": ["line 2", "time_since_start[1] nan is not finite"],
+    "easytpp_time_1e300.json": ["line 2", "time_since_start[1]", "out of range"],
+    "easytpp_time_1e999.json": ["line 2", "time_since_start[1] inf is not finite"],
+    "easytpp_time_as_string_in_list.json": ["[1].time_since_start[1] must be a number, got str"],
+    "easytpp_type_out_of_range.json": ["line 2", "type_event[1] 3 is outside [0, 3)"],
+    "easytpp_type_bool.json": ["line 2", "type_event[1] must hold integers, got bool"],
+    "easytpp_type_huge.json": ["line 2", "type_event[1]", "is outside [0, 3)"],
+    "easytpp_dim_process_string.json": ["dim_process must hold integers, got str"],
+    "easytpp_seq_len_mismatch.json": ["line 2", "seq_len is 4"],
+    "easytpp_missing_type_event.json": ["line 2", "type_event"],
+    "easytpp_record_not_object.json": ["line 2", "must be an object"],
+    "easytpp_truncated.json": ["line 2", "invalid JSON"],
+    "easytpp_deep_nesting.json": ["invalid JSON: nested too deeply"],
+    "easytpp_huge_integer.json": ["line 2", "invalid JSON"],
+    "easytpp_not_utf8.json": ["line 2", "not UTF-8"],
+    "easytpp_gzip_truncated.json.gz": ["not a readable gzip file"],
+    "easytpp_pickle_asks_for_io_open.pkl": ["refusing to load this pickle: it asks for io.open"],
+    "easytpp_pickle_asks_for_os_system.pkl": ["refusing to load this pickle: it asks for posix.system"],
+    "easytpp_pickle_asks_for_eval.pkl": ["refusing to load this pickle: it asks for __builtin__.eval"],
+    "easytpp_pickle_truncated.pkl": ["not a readable pickle"],
+    "easytpp_pickle_garbage.pkl": ["not a readable pickle"],
+    "easytpp_pickle_time_since_start_string.pkl": ["train[1][0].time_since_start must be a number, got str '013'"],
+    "easytpp_pickle_negative_dtime.pkl": ["train[0][1].time_since_last_event -0.5 is negative"],
+    "easytpp_pickle_inf_time.pkl": ["train[0][1].time_since_start inf is not finite"],
+    "easytpp_pickle_not_a_dict.pkl": ["expected a dict"],
+    "easytpp_pickle_event_not_a_dict.pkl": ["train[0][0] must be a dict"],
+    "easytpp_pickle_shared_references.pkl": ["more events than bytes"],
+    "easytpp_pickle_memo_index_huge.pkl": ["expected a dict", "got list"],
+    "amazon_timestamp_underscore.jsonl": ["line 2", "history[0].timestamp_ms '1_588_615' is not a number"],
+    "amazon_timestamp_arabic_digits.jsonl": ["line 2", "history[0].timestamp_ms", "not a number"],
+    "amazon_timestamp_nan.jsonl": ["line 2", "history[0].timestamp_ms 'nan' is not finite"],
+    "amazon_timestamp_1e300.jsonl": ["line 2", "history[0].timestamp_ms", "out of range"],
+    "amazon_rating_not_a_number.jsonl": ["line 2", "heldout.rating 'great' is not a number"],
+    "amazon_history_not_a_list.jsonl": ["line 2", "history must be a list"],
+    "amazon_review_not_an_object.jsonl": ["line 2", "history[1] must be an object"],
+    "amazon_main_category_not_a_string.jsonl": ["line 2", "history[0].product.main_category must be a string"],
+    "amazon_product_literal_too_deep.jsonl": ["line 2", "history[0].product"],
+    "amazon_invalid_json.jsonl": ["line 2", "invalid JSON"],
+    "amazon_deep_nesting.jsonl": ["line 2", "nested too deeply"],
+    "amazon_not_utf8.jsonl": ["line 2", "not UTF-8"],
+    "amazon_gzip_bad_length.jsonl.gz": ["not a readable gzip file"],
+}
+
+
+def _load_bad(name):
+    path = os.path.join(BAD, name)
+    folder, base = os.path.split(name)
+    if folder == "tkg":
+        return load_tkg(os.path.join(BAD, "tkg"), stream=base)
+    if folder:
+        return load_tkg(os.path.join(BAD, folder))
+    if base.startswith("easytpp"):
+        return load_easytpp(path)
+    return load_amazon_jsonl(path)
+
+
+def test_bad_corpus_is_complete():
+    """Every file of tests/data/bad is a listed case (besides the generator, the shared id files and the
+    valid files of the id-file cases' folders), and every listed case exists."""
+    assert all(os.path.isfile(os.path.join(BAD, c)) for c in BAD_CASES)
+    listed = set()
+    for entry in os.listdir(BAD):
+        if entry in ("make_bad.py", "__pycache__"):
+            continue
+        if entry == "tkg":
+            listed |= {f"tkg/{f}" for f in os.listdir(os.path.join(BAD, "tkg"))
+                       if f not in ("entity2id.txt", "relation2id.txt")}
+        elif os.path.isdir(os.path.join(BAD, entry)):
+            cases = [c for c in BAD_CASES if c.startswith(entry + "/")]
+            assert len(cases) == 1, (entry, cases)
+            listed.add(cases[0])
+        else:
+            listed.add(entry)
+    assert listed == set(BAD_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CASES))
+def test_bad_corpus(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the pickles' payload would create a file here
+    with pytest.raises(DataError) as info:
+        _load_bad(name)
+    message = str(info.value)
+    assert os.path.join(BAD, name) in message and info.value.path == os.path.join(BAD, name)
+    for fragment in BAD_CASES[name]:
+        assert fragment in message, (fragment, message)
+    assert os.listdir(tmp_path) == []

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import ast
-import json
 import math
 import warnings
 from typing import Sequence
 
 import numpy as np
 
-from lamp.data.events import EventSequences, EventStore, _open_text, _require_file
+from lamp.data.events import EventSequences, EventStore, _require_file
+from lamp.data.validate import as_time, check_time, load_json, read_text
 from lamp.errors import DataError
 
 __all__ = ["load_amazon_jsonl"]
@@ -18,17 +18,55 @@ __all__ = ["load_amazon_jsonl"]
 # Amazon reviews (JSONL, one user per line: history + heldout)
 
 
-def _review_product(review: dict, path: str, lineno: int) -> dict:
-    product = review.get("product") or {}
+def _review_product(review: dict, where: str, path: str, lineno: int) -> dict:
+    product = review.get("product")
+    if product is None or product == "":
+        return {}
     if isinstance(product, str):
         try:
             product = ast.literal_eval(product)
-        except (ValueError, SyntaxError):
-            raise DataError("field 'product' is neither an object nor a readable literal",
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+            raise DataError(f"{where}.product is neither an object nor a readable literal",
                             path=path, line=lineno) from None
     if not isinstance(product, dict):
-        raise DataError("field 'product' must be an object", path=path, line=lineno)
+        raise DataError(f"{where}.product must be an object, got {type(product).__name__}", path=path, line=lineno)
     return product
+
+
+def _text(review: dict, key: str, where: str, path: str, lineno: int) -> str:
+    value = review.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise DataError(f"{where}.{key} must be text, got {type(value).__name__}", path=path, line=lineno)
+    return str(value)
+
+
+def _review(review, where: str, path: str, lineno: int, unknown_category: str) -> tuple:
+    """(time in days, category, text, rating, product title, review title) of one review."""
+    if not isinstance(review, dict):
+        raise DataError(f"{where} must be an object, got {type(review).__name__}", path=path, line=lineno)
+    if "timestamp_ms" not in review:
+        raise DataError(f"{where} has no 'timestamp_ms'", path=path, line=lineno)
+    ms = as_time(review["timestamp_ms"], f"{where}.timestamp_ms", path, lineno, strings=True)
+    t = check_time(ms / 86_400_000.0, f"{where}.timestamp_ms (in days)", path, lineno)
+    product = _review_product(review, where, path, lineno)
+    category = product.get("main_category")
+    if category is None or category == "":
+        category = unknown_category
+    elif not isinstance(category, str):
+        raise DataError(f"{where}.product.main_category must be a string, got {type(category).__name__}",
+                        path=path, line=lineno)
+    title = _text(review, "review_title", where, path, lineno)
+    body = _text(review, "review_full", where, path, lineno) or _text(review, "review_excerpt", where, path, lineno)
+    rating = review.get("rating")
+    if rating is None or rating == "":
+        rating = math.nan
+    else:
+        rating = as_time(rating, f"{where}.rating", path, lineno, strings=True)
+    product_title = product.get("title")
+    product_title = "" if product_title is None else str(product_title)
+    return t, category, f"{title}. {body}".strip(". ").strip(), rating, product_title, title
 
 
 def load_amazon_jsonl(path, categories: Sequence[str] | None = None,
@@ -53,46 +91,33 @@ def load_amazon_jsonl(path, categories: Sequence[str] | None = None,
     """
     path = _require_file(path)
     users = []
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
-            if not isinstance(rec, dict) or "history" not in rec:
-                raise DataError("expected an object with 'user_id', 'history' and 'heldout'", path=path, line=lineno)
-            reviews = list(rec.get("history") or [])
-            if rec.get("heldout"):
-                reviews.append(rec["heldout"])
-            events = []
-            for review in reviews:
-                try:
-                    t = float(review["timestamp_ms"]) / 86_400_000.0
-                except (KeyError, TypeError, ValueError):
-                    raise DataError("a review has no numeric 'timestamp_ms'", path=path, line=lineno) from None
-                if not math.isfinite(t):
-                    raise DataError("a review has a non-finite 'timestamp_ms'", path=path, line=lineno)
-                product = _review_product(review, path, lineno)
-                category = product.get("main_category") or unknown_category
-                title = str(review.get("review_title") or "")
-                body = str(review.get("review_full") or review.get("review_excerpt") or "")
-                try:
-                    rating = float(review.get("rating")) if review.get("rating") is not None else math.nan
-                except (TypeError, ValueError):
-                    raise DataError(f"rating {review.get('rating')!r} is not a number", path=path,
-                                    line=lineno) from None
-                events.append((t, category, f"{title}. {body}".strip(". ").strip(), rating,
-                               str(product.get("title") or ""), title))
-            if not events:
-                raise DataError("user has no reviews", path=path, line=lineno)
-            order = sorted(range(len(events)), key=lambda i: events[i][0])
-            if order != list(range(len(events))):
-                warnings.warn(f"{path}: line {lineno}: reviews were not in time order; lamp sorted them",
-                              stacklevel=2)
-                events = [events[i] for i in order]
-            users.append((rec.get("user_id", str(lineno)), events))
+    for lineno, line in enumerate(read_text(path), start=1):
+        if not line.strip():
+            continue
+        rec = load_json(line, path, lineno)
+        if not isinstance(rec, dict) or "history" not in rec:
+            raise DataError("expected an object with 'user_id', 'history' and 'heldout'", path=path, line=lineno)
+        history = rec["history"]
+        if history is None:
+            history = []
+        if not isinstance(history, list):
+            raise DataError(f"history must be a list of reviews, got {type(history).__name__}", path=path,
+                            line=lineno)
+        events = [_review(r, f"history[{j}]", path, lineno, unknown_category) for j, r in enumerate(history)]
+        if rec.get("heldout"):
+            events.append(_review(rec["heldout"], "heldout", path, lineno, unknown_category))
+        if not events:
+            raise DataError("user has no reviews", path=path, line=lineno)
+        order = sorted(range(len(events)), key=lambda i: events[i][0])
+        if order != list(range(len(events))):
+            warnings.warn(f"{path}: line {lineno}: reviews were not in time order; lamp sorted them",
+                          stacklevel=2)
+            events = [events[i] for i in order]
+        user_id = rec.get("user_id", str(lineno))
+        if isinstance(user_id, (dict, list)):
+            raise DataError(f"user_id must be a string or number, got {type(user_id).__name__}", path=path,
+                            line=lineno)
+        users.append((user_id, events))
     if not users:
         raise DataError("no users", path=path)
     if categories is None:

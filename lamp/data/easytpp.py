@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 
 import numpy as np
 
-from lamp.data.events import EventSequences, EventStore, _require_file, _open_text
+from lamp.data.events import EventSequences, EventStore, _require_file
+from lamp.data.validate import as_int, as_time, file_size, load_json, load_pickle, read_text
 from lamp.errors import DataError
 
 __all__ = ["load_easytpp", "load_easytpp_splits", "save_easytpp_json"]
@@ -33,27 +33,41 @@ def load_easytpp(path, split: str | None = None, num_types: int | None = None) -
         Which split of a pickle holding several.  Required when it holds more than one.
     num_types : int, optional
         Overrides ``dim_process``.
+
+    Notes
+    -----
+    A pickle is read by a restricted unpickler (:func:`lamp.data.validate.load_pickle`): it builds
+    only builtin containers and scalars and NumPy arrays, dtypes and scalars, and refuses anything
+    else with a :class:`DataError`.  Times must be finite numbers with ``|t| < 2**62``,
+    ``time_since_last_event`` also non-negative, ``type_event`` integers in ``[0, K)``.
     """
     path = _require_file(path)
-    lower = path.lower()
-    if lower.endswith((".pkl", ".pickle")):
-        return _load_easytpp_pickle(path, split, num_types)
-    if lower.endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")):
+    if _is_pickle(path):
+        return _from_pickle(load_pickle(path), path, split, num_types)
+    if path.lower().endswith((".json", ".jsonl", ".json.gz", ".jsonl.gz")):
         return _load_easytpp_json(path, num_types)
     raise DataError("unknown EasyTPP file type: expected .pkl or .json", path=path)
 
 
 def load_easytpp_splits(train=None, valid=None, test=None, *, name: str = "easytpp",
                         num_types: int | None = None) -> EventStore:
-    """Load EasyTPP train/valid/test files into one :class:`EventStore`."""
+    """Load EasyTPP train/valid/test files into one :class:`EventStore` (each file is read once)."""
     splits = {}
+    pickles: dict[str, object] = {}
     for key, path, pkl_key in (("train", train, "train"), ("valid", valid, "dev"), ("test", test, "test")):
         if path is None:
             splits[key] = None
             continue
-        split = pkl_key if os.fspath(path).lower().endswith((".pkl", ".pickle")) and \
-            _pickle_has_several_splits(path) else None
-        splits[key] = load_easytpp(path, split=split, num_types=num_types)
+        if _is_pickle(os.fspath(path)):
+            path = _require_file(path)
+            real = os.path.realpath(path)
+            if real not in pickles:
+                pickles[real] = load_pickle(path)
+            data = pickles[real]
+            several = isinstance(data, dict) and sum(k in data for k in ("train", "dev", "test")) > 1
+            splits[key] = _from_pickle(data, path, pkl_key if several else None, num_types)
+        else:
+            splits[key] = load_easytpp(path, num_types=num_types)
     present = [s for s in splits.values() if s is not None]
     if not present:
         raise ValueError("load_easytpp_splits: give at least one of train, valid, test")
@@ -63,18 +77,15 @@ def load_easytpp_splits(train=None, valid=None, test=None, *, name: str = "easyt
     return EventStore(name=name, kind="typed", num_types=k, **splits)
 
 
-def _pickle_has_several_splits(path) -> bool:
-    with open(path, "rb") as f:
-        data = pickle.load(f)
-    return isinstance(data, dict) and sum(k in data for k in ("train", "dev", "test")) > 1
+def _is_pickle(path: str) -> bool:
+    return str(path).lower().endswith((".pkl", ".pickle"))
 
 
-def _load_easytpp_pickle(path: str, split: str | None, num_types: int | None) -> EventSequences:
-    try:
-        with open(path, "rb") as f:
-            data = pickle.load(f, encoding="latin1")
-    except Exception as exc:  # pickle raises many types on garbage input
-        raise DataError(f"not a readable pickle ({type(exc).__name__}: {exc})", path=path) from None
+def _num_types(value, what: str, path: str) -> int:
+    return as_int(value, what, path, lo=1, hi=_MAX_TYPES)
+
+
+def _from_pickle(data, path: str, split: str | None, num_types: int | None) -> EventSequences:
     if not isinstance(data, dict):
         raise DataError(f"expected a dict with 'dim_process' and a split key, got {type(data).__name__}", path=path)
     present = [k for k in ("train", "dev", "test") if k in data]
@@ -86,100 +97,120 @@ def _load_easytpp_pickle(path: str, split: str | None, num_types: int | None) ->
         split = "dev"
     if split not in data:
         raise DataError(f"has no split {split!r} (it has {present})", path=path)
-    k = num_types if num_types is not None else data.get("dim_process")
-    if k is None:
+    if num_types is not None:
+        k = _num_types(num_types, "num_types", path)
+    elif data.get("dim_process") is None:
         raise DataError("has no 'dim_process' (number of event types); pass num_types=", path=path)
+    else:
+        k = _num_types(data["dim_process"], "dim_process", path)
     sequences = data[split]
     if not isinstance(sequences, (list, tuple)):
-        raise DataError(f"split {split!r} must be a list of sequences", path=path)
+        raise DataError(f"{split} must be a list of sequences, got {type(sequences).__name__}", path=path)
+    budget = file_size(path)  # a pickle cannot hold more events than bytes (except by shared references)
     times, dtimes, marks = [], [], []
     for i, seq in enumerate(sequences):
+        if not isinstance(seq, (list, tuple)):
+            raise DataError(f"{split}[{i}] must be a list of events, got {type(seq).__name__}", path=path,
+                            sequence=i)
+        budget -= len(seq)
+        if budget < 0:
+            raise DataError("holds more events than bytes (shared references?); refusing to expand it",
+                            path=path, sequence=i)
         t, d, m = [], [], []
         for j, event in enumerate(seq):
-            try:
-                t.append(float(event["time_since_start"]))
-                d.append(float(event["time_since_last_event"]))
-                m.append(event["type_event"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise DataError(f"event {j} is malformed ({type(exc).__name__}: {exc}); expected keys "
-                                "time_since_start, time_since_last_event, type_event",
-                                path=path, sequence=i) from None
+            where = f"{split}[{i}][{j}]"
+            if not isinstance(event, dict):
+                raise DataError(f"{where} must be a dict with keys time_since_start, time_since_last_event, "
+                                f"type_event, got {type(event).__name__}", path=path, sequence=i)
+            for key in _FIELDS:
+                if key not in event:
+                    raise DataError(f"{where} has no {key!r} (expected keys time_since_start, "
+                                    "time_since_last_event, type_event)", path=path, sequence=i)
+            t.append(as_time(event["time_since_start"], f"{where}.time_since_start", path, sequence=i))
+            d.append(_dtime(event["time_since_last_event"], f"{where}.time_since_last_event", path, None, i))
+            m.append(as_int(event["type_event"], f"{where}.type_event", path, sequence=i, lo=0, hi=k))
         times.append(t)
         dtimes.append(d)
         marks.append(m)
-    return _typed_from_lists(path, times, dtimes, marks, int(k), sequence_ids=list(range(len(times))))
+    return _typed_from_lists(path, times, dtimes, marks, k, sequence_ids=list(range(len(times))))
 
 
-def _read_json_records(path: str) -> list[dict]:
-    with _open_text(path) as f:
-        text = f.read()
-    if not text.strip():
+_FIELDS = ("time_since_start", "time_since_last_event", "type_event")
+_MAX_TYPES = 2 ** 31
+
+
+def _dtime(value, what: str, path: str, line: int | None, sequence: int) -> float:
+    d = as_time(value, what, path, line, sequence)
+    if d < 0:
+        raise DataError(f"{what} {d:g} is negative", path=path, line=line, sequence=sequence)
+    return d
+
+
+def _read_json_records(path: str) -> list[tuple[object, int | None]]:
+    """The records of an EasyTPP JSON file with their line (None for the array form)."""
+    lines = read_text(path)
+    if not any(line.strip() for line in lines):
         raise DataError("file is empty", path=path)
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-        return records
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
-    return records
+    text = "\n".join(lines)
+    if text.lstrip().startswith("["):
+        records = load_json(text, path)
+        if not isinstance(records, list):
+            raise DataError(f"expected a JSON array of records, got {type(records).__name__}", path=path)
+        return [(rec, None) for rec in records]
+    return [(load_json(line, path, lineno), lineno) for lineno, line in enumerate(lines, start=1) if line.strip()]
 
 
 def _load_easytpp_json(path: str, num_types: int | None) -> EventSequences:
     records = _read_json_records(path)
-    times, dtimes, marks, ids = [], [], [], []
-    k = num_types
-    for i, rec in enumerate(records):
+    times, dtimes, marks, ids, where_marks = [], [], [], [], []
+    k = None if num_types is None else _num_types(num_types, "num_types", path)
+    for i, (rec, line) in enumerate(records):
+        at = "" if line is not None else f"[{i}]."
         if not isinstance(rec, dict):
-            raise DataError("record is not an object", path=path, sequence=i)
-        try:
-            t = [float(x) for x in rec["time_since_start"]]
-            d = [float(x) for x in rec["time_since_last_event"]]
-            m = list(rec["type_event"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"record is malformed ({type(exc).__name__}: {exc}); expected lists "
-                            "time_since_start, time_since_last_event, type_event", path=path, sequence=i) from None
+            raise DataError(f"{at or 'record '}must be an object, got {type(rec).__name__}", path=path,
+                            line=line, sequence=i)
+        columns = {}
+        for key in _FIELDS:
+            if key not in rec:
+                raise DataError(f"record has no {at}{key} (expected lists time_since_start, "
+                                "time_since_last_event, type_event)", path=path, line=line, sequence=i)
+            if not isinstance(rec[key], list):
+                raise DataError(f"{at}{key} must be a list, got {type(rec[key]).__name__} {rec[key]!r:.40}",
+                                path=path, line=line, sequence=i)
+            columns[key] = rec[key]
+        t = [as_time(x, f"{at}time_since_start[{j}]", path, line, i) for j, x in enumerate(columns[_FIELDS[0]])]
+        d = [_dtime(x, f"{at}time_since_last_event[{j}]", path, line, i) for j, x in enumerate(columns[_FIELDS[1]])]
+        m = [as_int(x, f"{at}type_event[{j}]", path, line, i, lo=0) for j, x in enumerate(columns[_FIELDS[2]])]
         if not len(t) == len(d) == len(m):
             raise DataError(f"time_since_start has {len(t)} entries, time_since_last_event {len(d)}, "
-                            f"type_event {len(m)}", path=path, sequence=i)
-        if "seq_len" in rec and rec["seq_len"] != len(t):
-            raise DataError(f"seq_len is {rec['seq_len']} but the sequence has {len(t)} events",
-                            path=path, sequence=i)
+                            f"type_event {len(m)}", path=path, line=line, sequence=i)
+        if "seq_len" in rec and (isinstance(rec["seq_len"], bool) or rec["seq_len"] != len(t)):
+            raise DataError(f"{at}seq_len is {rec['seq_len']!r:.40} but the sequence has {len(t)} events",
+                            path=path, line=line, sequence=i)
         if num_types is None and "dim_process" in rec:
-            if k is not None and rec["dim_process"] != k:
-                raise DataError(f"dim_process {rec['dim_process']} differs from earlier records ({k})",
-                                path=path, sequence=i)
-            k = int(rec["dim_process"])
+            dim = _num_types(rec["dim_process"], f"{at}dim_process", path)
+            if k is not None and dim != k:
+                raise DataError(f"{at}dim_process {dim} differs from earlier records ({k})",
+                                path=path, line=line, sequence=i)
+            k = dim
         times.append(t)
         dtimes.append(d)
         marks.append(m)
+        where_marks.append((at, line))
         ids.append(rec.get("seq_idx", i))
     if k is None:
         raise DataError("records have no 'dim_process'; pass num_types=", path=path)
-    return _typed_from_lists(path, times, dtimes, marks, int(k), sequence_ids=ids)
+    for i, m in enumerate(marks):
+        for j, x in enumerate(m):
+            if x >= k:
+                at, line = where_marks[i]
+                raise DataError(f"{at}type_event[{j}] {x} is outside [0, {k})", path=path, line=line, sequence=i)
+    return _typed_from_lists(path, times, dtimes, marks, k, sequence_ids=ids)
 
 
 def _typed_from_lists(path, times, dtimes, marks, k: int, **kwargs) -> EventSequences:
-    if k <= 0:
-        raise DataError(f"number of event types must be positive, got {k}", path=path)
-    for i, m in enumerate(marks):
-        if any(isinstance(x, float) and not float(x).is_integer() for x in m) or \
-                any(not isinstance(x, (int, np.integer, float)) or isinstance(x, bool) for x in m):
-            raise DataError("type_event must hold integers", path=path, sequence=i)
-    marks = [[int(x) for x in m] for m in marks]
+    """Sequences from lists already checked (times and deltas finite and in range, marks in [0, k))."""
     flat_d = np.array([x for d in dtimes for x in d], dtype=np.float64)
-    if not np.all(np.isfinite(flat_d)):
-        bad = int(np.argmin(np.isfinite(flat_d)))
-        seq = int(np.searchsorted(np.cumsum([len(d) for d in dtimes]), bad, side="right"))
-        raise DataError("time_since_last_event is not finite", path=path, sequence=seq)
     return EventSequences.from_lists(times, marks, k, dtimes=flat_d, source=path, **kwargs)
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 
 import numpy as np
 
-from lamp.data.events import EventSequences, EventStore, _require_file, _open_text, _existing
+from lamp.data.events import EventSequences, EventStore, _existing, _require_file
+from lamp.data.validate import parse_int, parse_time, read_text
 from lamp.errors import DataError
 
 __all__ = ["load_tkg"]
@@ -19,62 +21,56 @@ _TKG_ID_FILES = ("entity2id.txt", "relation2id.txt")
 
 
 def _read_names(path: str, what: str) -> list[str]:
+    """``name<TAB>id`` lines; the ids must be 0..n-1 for the file's n names (so no id exceeds its size)."""
+    lines = read_text(path)
+    count = sum(1 for line in lines if line.strip())
     names: dict[int, str] = {}
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            name, sep, idx = line.rpartition("\t")
-            if not sep:
-                raise DataError(f"expected '<name><TAB><id>', got {line[:80]!r}", path=path, line=lineno)
-            try:
-                i = int(idx)
-            except ValueError:
-                raise DataError(f"{what} id {idx!r} is not an integer", path=path, line=lineno) from None
-            if i in names:
-                raise DataError(f"{what} id {i} appears twice ({names[i]!r} and {name!r})", path=path, line=lineno)
-            names[i] = name
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        name, sep, idx = line.rpartition("\t")
+        if not sep:
+            raise DataError(f"expected '<name><TAB><id>', got {line[:80]!r}", path=path, line=lineno)
+        i = parse_int(idx.strip(" "), f"{what} id", path, lineno)
+        if not 0 <= i < count:
+            raise DataError(f"{what} id {i} is out of range: the file has {count} names, so ids must be "
+                            f"0..{count - 1}", path=path, line=lineno)
+        if i in names:
+            raise DataError(f"{what} id {i} appears twice ({names[i]!r} and {name!r})", path=path, line=lineno)
+        names[i] = name
     if not names:
         raise DataError(f"no {what} names", path=path)
-    n = max(names) + 1
-    missing = [i for i in range(n) if i not in names]
-    if missing or min(names) < 0:
-        raise DataError(f"{what} ids must be 0..{n - 1} without gaps; missing {missing[:5]}", path=path)
-    return [names[i] for i in range(n)]
+    # count distinct ids in [0, count) means every id 0..count-1 is present
+    return [names[i] for i in range(count)]
+
+
+_COLUMNS = re.compile(r"[ \t\f\v]+")
 
 
 def _read_quadruples(path: str, num_entities: int, num_relations: int) -> np.ndarray:
     rows = []
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            cols = line.split()
-            if len(cols) < 4:
-                raise DataError(f"expected at least 4 columns (subject relation object time), got {len(cols)}",
-                                path=path, line=lineno)
-            try:
-                s, r, o = int(cols[0]), int(cols[1]), int(cols[2])
-            except ValueError:
-                raise DataError(f"subject/relation/object ids must be integers, got {cols[:3]}",
-                                path=path, line=lineno) from None
-            try:
-                t = float(cols[3])
-            except ValueError:
-                raise DataError(f"time {cols[3]!r} is not a number", path=path, line=lineno) from None
-            if not math.isfinite(t):
-                raise DataError(f"time {cols[3]!r} is not finite", path=path, line=lineno)
-            if not 0 <= s < num_entities:
-                raise DataError(f"subject id {s} is not in entity2id.txt (0..{num_entities - 1})",
-                                path=path, line=lineno)
-            if not 0 <= o < num_entities:
-                raise DataError(f"object id {o} is not in entity2id.txt (0..{num_entities - 1})",
-                                path=path, line=lineno)
-            if not 0 <= r < num_relations:
-                raise DataError(f"relation id {r} is not in relation2id.txt (0..{num_relations - 1})",
-                                path=path, line=lineno)
-            rows.append((s, r, o, t))
+    for lineno, line in enumerate(read_text(path), start=1):
+        line = line.strip(" \t\f\v")
+        if not line:
+            continue
+        cols = _COLUMNS.split(line)
+        if len(cols) < 4:
+            raise DataError(f"expected at least 4 columns (subject relation object time), got {len(cols)}",
+                            path=path, line=lineno)
+        s = parse_int(cols[0], "subject id", path, lineno)
+        r = parse_int(cols[1], "relation id", path, lineno)
+        o = parse_int(cols[2], "object id", path, lineno)
+        t = parse_time(cols[3], "time", path, lineno)
+        if not 0 <= s < num_entities:
+            raise DataError(f"subject id {s} is not in entity2id.txt (0..{num_entities - 1})",
+                            path=path, line=lineno)
+        if not 0 <= o < num_entities:
+            raise DataError(f"object id {o} is not in entity2id.txt (0..{num_entities - 1})",
+                            path=path, line=lineno)
+        if not 0 <= r < num_relations:
+            raise DataError(f"relation id {r} is not in relation2id.txt (0..{num_relations - 1})",
+                            path=path, line=lineno)
+        rows.append((s, r, o, t))
     if not rows:
         raise DataError("no events", path=path)
     return np.array(rows, dtype=np.float64)
