@@ -234,14 +234,16 @@ class _Item:
 def _split_fields(content: str) -> tuple[str, list[tuple[str, str]], bool]:
     """``(prefix, [(field, raw value)], dangling)`` of one line: the fields named in it, in order."""
     starts = []
+    lead = len(content) - len(content.lstrip(" \t*_`\"'>•-–—"))
+    ws_lead = len(content) - len(content.lstrip())
     for m in _FIELD_RE.finditer(content):
         label = _field_key(m.group("label"))
-        before = content[:m.start()]
-        if m.group("sep") not in ":=" and before.strip(" \t*_`\"'>•-–—"):
+        before = content[max(0, m.start() - 60):m.start()]  # a bounded look back: linear in the line
+        if m.group("sep") not in ":=" and m.start() > lead:
             continue  # "name - value" only at the start of a line
         if starts and not (_SEP_BEFORE.search(before) or label in _STRONG_LABELS):
             continue  # a weak word inside a value ("... the event: ...") is not a new field
-        if not starts and before.strip() and not (re.search(r"[:;|,(\-–—]\s*[*_`\"'“‘]*$", before)
+        if not starts and m.start() > ws_lead and not (re.search(r"[:;|,(\-–—]\s*[*_`\"'“‘]*$", before)
                                                   or label in _STRONG_LABELS and " " in label):
             continue  # a field inside prose
         starts.append((m.start(), m.end(), _FIELD_OF.get(label)))
@@ -335,7 +337,7 @@ def _line_items(text: str) -> list[_Item]:
         merge = (current is not None and pairs and not prefix and not current.sealed
                  and not (fields & current.fields) and
                  (kind in ("plain", "bullet") or (kind == "number" and current.kind == "heading")))
-        if kind == "plain" and not pairs and current is not None and not current.sealed:
+        if kind == "plain" and not pairs and current is not None and not current.sealed and not _positional(prefix):
             merge = True  # a continuation line
         if not merge:
             current = _Item(kind)
@@ -465,7 +467,7 @@ def _json_fields(obj: dict, depth: int = 0) -> list[tuple[str, str]]:
     for key, value in obj.items():
         name = _FIELD_OF.get(_field_key(key))
         if isinstance(value, dict) and depth < 3:
-            inner = _json_fields(value, depth + 1)
+            inner = _json_fields(value, depth + 1) if name else []  # {"subject": {"name": ...}}, {"event": {...}}
             if inner:
                 pairs.extend(inner)
                 continue
