@@ -14,9 +14,11 @@ that could have caused it.  The prompt is built from the data set's schema:
 
 The demonstrations, the query and the parser use one field vocabulary
 (``event type``, ``subject name``, ``object name``, ``time``), and the parser
-also accepts the variants LLMs produce (``event predicate``, ``relation``,
-``predicate``, numbered or bulleted blocks, ``subject | relation | object``
-lines, markdown, chatter).  Replies that parse to zero causes are counted; a
+also accepts the styles LLMs write instead (field-name synonyms, numbered or
+bulleted items, bold and ``#`` headings, one-line fields, ``subject | relation
+| object`` lines, markdown tables, JSON — fenced, wrapped or cut short —, chatter;
+see docs/abduction.md).  :func:`cause_list_schema` is the JSON schema of a
+structured reply, for ``ChatClient(response_format=...)``.  Replies that parse to zero causes are counted; a
 run where most do raises a loud warning (the authors' code silently parsed
 nothing because its demonstrations and parser disagreed).
 
