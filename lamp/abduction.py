@@ -14,9 +14,11 @@ that could have caused it.  The prompt is built from the data set's schema:
 
 The demonstrations, the query and the parser use one field vocabulary
 (``event type``, ``subject name``, ``object name``, ``time``), and the parser
-also accepts the variants LLMs produce (``event predicate``, ``relation``,
-``predicate``, numbered or bulleted blocks, ``subject | relation | object``
-lines, markdown, chatter).  Replies that parse to zero causes are counted; a
+also accepts the styles LLMs write instead (field-name synonyms, numbered or
+bulleted items, bold and ``#`` headings, one-line fields, ``subject | relation
+| object`` lines, markdown tables, JSON — fenced, wrapped or cut short —, chatter;
+see docs/abduction.md).  :func:`cause_list_schema` is the JSON schema of a
+structured reply, for ``ChatClient(response_format=...)``.  Replies that parse to zero causes are counted; a
 run where most do raises a loud warning (the authors' code silently parsed
 nothing because its demonstrations and parser disagreed).
 
@@ -25,6 +27,7 @@ same code path: each effect's own text is its only cause.
 """
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -34,7 +37,8 @@ import numpy as np
 from lamp.data import EventStore
 from lamp.text import display_name, event_text, format_time, normalize_name
 
-__all__ = ["Cause", "ParseStats", "Abductor", "ReviewAbductor", "parse_causes", "ZeroCauseWarning"]
+__all__ = ["Cause", "ParseStats", "Abductor", "ReviewAbductor", "parse_causes", "cause_list_schema",
+           "ZeroCauseWarning"]
 
 
 class ZeroCauseWarning(UserWarning):
@@ -68,69 +72,513 @@ class ParseStats:
         return dict(vars(self))
 
 
-_FIELD_PATTERNS = [
-    ("relation", r"(?:event[ _]?type|event[ _]?predicate|predicate|relation(?:ship)?|action|event|"
-                 r"(?:product[ _]?)?category)"),
-    ("subject", r"(?:subject(?:[ _]?name)?|actor(?:[ _]?1)?|source)"),
-    ("object", r"(?:object(?:[ _]?name)?|target|actor[ _]?2)"),
-    ("time", r"(?:time|date|when)"),
-    ("headline", r"(?:headline|(?:review[ _]?)?title|summary|review)"),
+# ------------------------------------------------------------------ the reply parser
+#
+# A reply is read in three ways, the first that gives causes wins:
+#   1. JSON (a whole reply, a ```json fence, or JSON after a preamble; a list of objects, an object with a
+#      wrapper key such as "causes", an object of objects, lists of strings or of [s, r, o, t] lists), with a
+#      tolerant fallback for truncated or single-quoted JSON;
+#   2. markdown tables whose header names the fields;
+#   3. lines: numbered / bulleted / bold / "#" / "Cause N:" items, "name: value" fields (several on one line,
+#      separated by ";", "|", "," or nothing but the next field name), positional "s | r | o | t" items.
+
+# field synonyms (after _field_key: lower case, camelCase and snake_case split into words)
+_SYNONYMS = {
+    "relation": ("event type", "event predicate", "predicate", "relation", "relationship", "relation type",
+                 "relation name", "event relation", "action", "event action", "event", "type", "event category",
+                 "category", "product category", "review category", "item category", "verb", "event name"),
+    "subject": ("subject", "subject name", "subject entity", "subject actor", "actor", "actor 1", "actor1",
+                "source", "source name", "source actor", "source entity", "head", "head entity", "initiator",
+                "agent", "who"),
+    "object": ("object", "object name", "object entity", "object actor", "target", "target name",
+               "target actor", "target entity", "actor 2", "actor2", "recipient", "tail", "tail entity"),
+    "time": ("time", "date", "event time", "event date", "when", "timestamp", "time stamp", "datetime",
+             "date time", "day", "review time", "review date"),
+    "title": ("title", "review title", "event title", "headline", "event headline", "product title"),
+    "summary": ("summary", "event summary", "review summary", "description", "event description", "review",
+                "review text", "text"),
+}
+_FIELD_OF = {syn: canon for canon, syns in _SYNONYMS.items() for syn in syns}
+# labels that may follow another field on the same line with no separator in between
+_STRONG_LABELS = {s for s in _FIELD_OF if " " in s} | {"time", "date", "relation", "predicate", "category",
+                                                      "subject", "object", "title", "summary"}
+_CONTENT = ("relation", "subject", "object", "title", "summary")
+
+
+def _label_pattern(name: str) -> str:
+    return r"[\s_-]*".join(re.escape(w) for w in re.findall(r"[a-z]+|\d+", name))
+
+
+_LABELS = "|".join(_label_pattern(s) for s in sorted(_FIELD_OF, key=len, reverse=True))
+_FIELD_RE = re.compile(r"(?:(?<=^)|(?<=[\s;|,(\[{>•*\-–—:]))[*_`\"'“‘]*(?P<label>" + _LABELS + r")[*_`\"'”’]*"
+                       r"[ \t]*(?:\([^()\n]{0,40}\)[ \t]*)?(?P<sep>[:=]|(?<=\s)[-–—](?=\s))", re.IGNORECASE)
+_SEP_BEFORE = re.compile(r"(?:[;|,]|\s{2,}|\t)\s*[*_`\"'“‘]*$")
+_NUMBER_RE = re.compile(r"^(?:\(\d{1,3}\)|\d{1,3}[.):]|\[\d{1,3}\])\s+|^\d{1,3}[.)]$")
+_BULLET_RE = re.compile(r"^[-*•+–—▪◦>]\s+")
+_HASH_RE = re.compile(r"^#{1,6}\s*")
+_CAUSE_HEAD_RE = re.compile(r"^(?:possible\s+|potential\s+|plausible\s+)?(?:cause|reason|factor|event|causal\s+event|"
+                            r"cause\s+event|candidate)s?\s*(?:event\s*)?(?:no\.?\s*|#\s*)?\d{1,3}\b\s*[:.)\-–—]?\s*",
+                            re.IGNORECASE)
+_TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)+\|?\s*$")
+_CHATTER = ("here are", "here is", "sure", "certainly", "of course", "okay", "ok,", "the following",
+            "possible cause", "potential cause", "plausible cause", "causes:", "cause events", "note:", "i hope",
+            "let me know", "in summary", "please note", "i cannot", "i can't", "as an ai")
+_TERMINATORS = ";|,}])\"'”’"
+
+
+def _field_key(name: str) -> str:
+    name = re.sub(r"(?<=[a-z])(?=[A-Z0-9])", " ", str(name))
+    return " ".join(re.findall(r"[a-z]+|\d+", name.lower()))
+
+
+def _clean(value) -> str:
+    value = re.sub(r"\*+|`+|(?<!\w)_+|_+(?!\w)", "", str(value))
+    value = re.sub(r"\s+", " ", value).strip().strip("\"'“”‘’").strip()
+    return value.rstrip(";,.|").strip().lstrip(":-–— ").strip()
+
+
+# ------------------------------------------------------------------ dates
+
+_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                           "nov", "dec"))}
+_MON = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|" \
+       r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_DATE_PATTERNS = [
+    ("ymd", re.compile(r"(?<!\d)(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!\d)"
+                       r"(?:(?:T|\s+)(?P<hm>\d{1,2}:\d{2}))?")),
+    ("xyz", re.compile(r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?!\d)")),
+    ("mdy", re.compile(r"\b" + _MON + r"\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})\b", re.IGNORECASE)),
+    ("dmy", re.compile(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?[\s-]+" + _MON + r",?[\s-]+(?P<y>\d{4})\b",
+                       re.IGNORECASE)),
+    ("my", re.compile(r"\b" + _MON + r",?\s+(?P<y>\d{4})\b", re.IGNORECASE)),
+    ("ym", re.compile(r"(?<![\d-])(?P<y>\d{4})-(?P<m>\d{1,2})(?![\d-])")),
 ]
-_FIELD_RE = re.compile(r"^\W*(?P<name>" + "|".join(f"(?P<{n}>{p})" for n, p in _FIELD_PATTERNS) +
-                       r")\W*?\s*[:=\-–]\s*(?P<value>.+?)\s*$", re.IGNORECASE)
-_ITEM_RE = re.compile(r"^\s*(?:\(?\d{1,2}[.):]|[-*•]|#+)\s+")
-_DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
+_PARTIAL_DATE_RE = re.compile(r"^[\d\s./-]*[./-][\d\s./-]*$")
 
 
-def _clean(value: str) -> str:
-    value = re.sub(r"[*_`]+", "", value).strip().strip('"\'').strip().rstrip(";,.").strip()
-    return re.sub(r"\s+", " ", value)
+def _date(value: str, *, whole: bool = False) -> str | None:
+    """The first date in ``value`` as ``YYYY-MM-DD`` (``YYYY-MM`` for a month, ``YYYY-MM-DD HH:MM`` with a
+    clock time).  Month/day/year is read US-style unless the first number exceeds 12 (then day/month/year);
+    dd.mm.yyyy is day first.  ``whole``: the date must be all of ``value``."""
+    import datetime as dt
 
-
-def _blocks(text: str) -> list[list[str]]:
-    """Split a reply into items: numbered/bulleted starts or blank lines begin a new item.  The first
-    line of an item that began with a number or bullet is marked with a leading NUL."""
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = []
+    for kind, pattern in _DATE_PATTERNS:
+        m = pattern.fullmatch(value.strip()) if whole else pattern.search(value)
+        if not m:
             continue
-        is_item = bool(_ITEM_RE.match(line))
-        if is_item and current:
-            blocks.append(current)
-            current = []
-        current.append(("\0" if is_item else "") + _ITEM_RE.sub("", line).strip())
-    if current:
-        blocks.append(current)
-    return blocks
-
-
-def _merge_field_blocks(blocks: list[list[str]]) -> list[list[str]]:
-    """Bulleted field lines ("- event type: ..." then "- subject name: ...") belong to one item:
-    a new item starts only when a field repeats."""
-    merged: list[list[str]] = []
-    seen: set[str] = set()
-    for block in blocks:
-        fields = {_field_name(line) for line in block} - {None}
-        only_fields = all(_field_name(line) for line in block)
-        if merged and only_fields and len(block) == 1 and not (fields & seen) and seen:
-            merged[-1].extend(block)
-            seen |= fields
+        g = m.groupdict()
+        try:
+            if kind == "ymd":
+                y, mo, d = int(g["y"]), int(g["m"]), int(g["d"])
+            elif kind == "xyz":
+                a, b, y = int(g["a"]), int(g["b"]), int(g["y"])
+                y = y + (2000 if y < 70 else 1900) if len(g["y"]) == 2 else y
+                mo, d = (b, a) if g["sep"] == "." or a > 12 else (a, b)
+            elif kind in ("mdy", "dmy"):
+                y, mo, d = int(g["y"]), _MONTHS[g["mon"][:3].lower()], int(g["d"])
+            else:
+                y = int(g["y"])
+                mo = _MONTHS[g["mon"][:3].lower()] if kind == "my" else int(g["m"])
+                dt.date(y, mo, 1)
+                return f"{y:04d}-{mo:02d}"
+            dt.date(y, mo, d)
+        except (ValueError, KeyError):
             continue
-        merged.append(list(block))
-        seen = set(fields)
-    return merged
+        out = f"{y:04d}-{mo:02d}-{d:02d}"
+        if g.get("hm"):
+            h, mi = (int(x) for x in g["hm"].split(":"))
+            if h < 24 and mi < 60:
+                out += f" {h:02d}:{mi:02d}"
+        return out
+    return None
 
 
-def _field_name(line: str) -> str | None:
-    m = _FIELD_RE.match(line)
-    if not m:
+def _time(value: str) -> str | None:
+    """A cause's time: a date in any common format becomes ISO; a fragment of a date (a truncated reply)
+    is dropped; anything else (``t=8016``, ``early 2014``) is kept as written."""
+    value = _clean(value)
+    if not value:
         return None
-    return next(n for n, _ in _FIELD_PATTERNS if m.group(n))
+    found = _date(value)
+    if found:
+        return found
+    if _PARTIAL_DATE_RE.match(value):
+        return None
+    return value
+
+
+# ------------------------------------------------------------------ items
+
+class _Item:
+    __slots__ = ("kind", "pairs", "free", "sealed", "dangling", "last_open", "closed")
+
+    def __init__(self, kind: str):
+        self.kind = kind              # heading, number, bullet, plain, row, json
+        self.pairs: list[tuple[str, str]] = []
+        self.free: list[str] = []
+        self.sealed = False           # a blank line followed its content
+        self.dangling = False         # ends in a field label with no value (a cut reply)
+        self.last_open = False        # its last value runs to the very end of the reply
+        self.closed = True            # (JSON) its object was closed
+
+    @property
+    def fields(self) -> set:
+        return {name for name, _ in self.pairs}
+
+    def values(self) -> dict:
+        out: dict[str, str] = {}
+        for name, value in self.pairs:
+            if name not in out and value:
+                out[name] = value
+        return out
+
+
+def _split_fields(content: str) -> tuple[str, list[tuple[str, str]], bool]:
+    """``(prefix, [(field, raw value)], dangling)`` of one line: the fields named in it, in order."""
+    starts = []
+    lead = len(content) - len(content.lstrip(" \t*_`\"'>•-–—"))
+    ws_lead = len(content) - len(content.lstrip())
+    for m in _FIELD_RE.finditer(content):
+        label = _field_key(m.group("label"))
+        before = content[max(0, m.start() - 60):m.start()]  # a bounded look back: linear in the line
+        if m.group("sep") not in ":=" and m.start() > lead:
+            continue  # "name - value" only at the start of a line
+        if starts and not (_SEP_BEFORE.search(before) or label in _STRONG_LABELS):
+            continue  # a weak word inside a value ("... the event: ...") is not a new field
+        if not starts and m.start() > ws_lead and not (re.search(r"[:;|,(\-–—]\s*[*_`\"'“‘]*$", before)
+                                                  or label in _STRONG_LABELS and " " in label):
+            continue  # a field inside prose
+        starts.append((m.start(), m.end(), _FIELD_OF.get(label)))
+    if not starts:
+        return content, [], False
+    pairs = []
+    for k, (s, e, name) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(content)
+        if name:
+            pairs.append((name, content[e:end]))
+    dangling = bool(pairs) and not _clean(pairs[-1][1]) and not content[starts[-1][1]:].strip()
+    return content[:starts[0][0]], pairs, dangling
+
+
+def _line_marker(content: str) -> tuple[str, str]:
+    """``(kind, rest)``: the item marker a line starts with (heading, number, bullet or none)."""
+    kind = "plain"
+    bold_only = re.fullmatch(r"\s*(\*\*|__)(?P<inner>[^*]+?)(\*\*|__)\s*:?\s*", content)
+    for _ in range(4):
+        stripped = content.lstrip()
+        if m := _HASH_RE.match(stripped):
+            kind, content = "heading", stripped[m.end():]
+        elif (m := _BULLET_RE.match(stripped)) and not stripped.startswith("**"):
+            kind, content = (kind if kind != "plain" else "bullet"), stripped[m.end():]
+        elif m := _NUMBER_RE.match(re.sub(r"^[*_]{2}", "", stripped)):
+            kind, content = (kind if kind == "heading" else "number"), re.sub(r"^[*_]{2}", "", stripped)[m.end():]
+            content = re.sub(r"^[*_]{2}\s*", "", content)
+        else:
+            break
+    content = content.replace("**", "").replace("__", " ").strip()
+    if bold_only and kind in ("plain", "bullet"):
+        kind = "heading"
+    if m := _CAUSE_HEAD_RE.match(content):
+        if kind == "plain":
+            kind = "heading"
+        content = content[m.end():]
+    return kind, content.strip()
+
+
+def _table_items(lines: list[str], i: int) -> tuple[list[_Item], int] | None:
+    """Rows of a markdown table whose header (line i) names fields; None when it is not one."""
+    if i + 1 >= len(lines) or "|" not in lines[i] or not _TABLE_SEP_RE.match(lines[i + 1]):
+        return None
+    cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+    columns = [_FIELD_OF.get(_field_key(_clean(c))) for c in cells]
+    if sum(c is not None for c in columns) < 2:
+        return None
+    items, j = [], i + 2
+    while j < len(lines) and "|" in lines[j] and lines[j].strip():
+        row = lines[j].strip()
+        if not _TABLE_SEP_RE.match(row):
+            values = [c.strip() for c in (row[1:] if row.startswith("|") else row).split("|")]
+            if row.endswith("|"):
+                values = values[:-1]
+            item = _Item("row")
+            item.pairs = [(name, v) for name, v in zip(columns, values) if name and _clean(v)]
+            item.last_open = lines[i].rstrip().endswith("|") and not row.endswith("|")
+            items.append(item)
+        j += 1
+    return items, j
+
+
+def _line_items(text: str) -> list[_Item]:
+    lines = text.splitlines()
+    ends_open = not text.endswith(("\n", "\r"))
+    items: list[_Item] = []
+    current: _Item | None = None
+    i = 0
+    while i < len(lines):
+        raw = lines[i].rstrip()
+        if raw.lstrip().startswith("```"):
+            raw = ""
+        if not raw.strip():
+            if current is not None and (current.pairs or current.free):
+                current.sealed = True
+            i += 1
+            continue
+        table = _table_items(lines, i) if raw.lstrip().startswith("|") else None
+        if table:
+            items.extend(table[0])
+            current = None
+            i = table[1]
+            continue
+        last_line = i == len(lines) - 1
+        kind, content = _line_marker(raw)
+        prefix, pairs, dangling = _split_fields(content)
+        prefix = _clean(prefix)
+        if prefix and pairs and _CAUSE_HEAD_RE.fullmatch(prefix + " "):
+            prefix = ""
+        fields = {n for n, _ in pairs}
+        merge = (current is not None and pairs and not prefix and not current.sealed
+                 and not (fields & current.fields) and
+                 (kind in ("plain", "bullet") or (kind == "number" and current.kind == "heading")))
+        if kind == "plain" and not pairs and current is not None and not current.sealed and not _positional(prefix):
+            merge = True  # a continuation line
+        if not merge:
+            current = _Item(kind)
+            items.append(current)
+            if prefix and not pairs:
+                current.free.append(prefix)
+            elif prefix:
+                current.free.append(prefix)
+        elif not pairs:
+            current.free.append(prefix)
+        current.pairs.extend(pairs)
+        if dangling or (last_line and ends_open and not pairs and _is_label_start(content)):
+            current.dangling = True
+        if pairs and last_line and ends_open and not dangling:
+            current.last_open = not pairs[-1][1].rstrip().endswith(tuple(_TERMINATORS))
+        i += 1
+    return items
+
+
+def _is_label_start(content: str) -> bool:
+    """Is ``content`` the beginning of a field label (a reply cut inside a label, "object na")?"""
+    key = _clean(content).lower()
+    return len(key) >= 2 and ":" not in key and any(s.startswith(key) and s != key for s in _FIELD_OF)
+
+
+# ------------------------------------------------------------------ JSON
+
+_JSON_TOKEN_RE = re.compile(r"\s*(?:(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<punct>[{}\[\]:,])|"
+                            r"(?P<scalar>[^{}\[\]:,\"'\s][^{}\[\]:,\"'\n]*))", re.DOTALL)
+_WRAPPERS = {"causes", "cause", "cause events", "events", "causal events", "possible causes", "results", "items",
+             "data", "answer", "output", "response", "list", "reviews", "earlier events", "earlier reviews"}
+_MAX_DEPTH = 64
+
+
+def _json_candidates(text: str) -> list[tuple[str, int]]:
+    """(text, offset) where a JSON value may start: fenced blocks first, then the first bracket."""
+    out = []
+    for m in re.finditer(r"```[ \t]*(?:json|javascript|js)?[ \t]*\n?(.*?)(?:```|$)", text, re.DOTALL | re.IGNORECASE):
+        body = m.group(1)
+        k = min((p for p in (body.find("{"), body.find("[")) if p >= 0), default=-1)
+        if k >= 0:
+            out.append((body, k))
+    k = min((p for p in (text.find("{"), text.find("[")) if p >= 0), default=-1)
+    if k >= 0:
+        out.append((text, k))
+    return out
+
+
+def _tolerant_json(text: str, start: int):
+    """Parse JSON (or a Python-like literal with single quotes) that may be cut short; returns
+    ``(value, closed_ids)``: the ids of the dicts that were closed."""
+    root: list = []
+    stack: list = []  # [container, state, pending key]
+    closed: set[int] = set()
+    last_scalar = None
+
+    def attach(value):
+        if not stack:
+            root.append(value)
+            return
+        top = stack[-1]
+        if isinstance(top[0], list):
+            top[0].append(value)
+        elif top[1] == "value" and top[2] is not None:
+            top[0][top[2]] = value
+            top[1] = "comma"
+
+    pos = start
+    for m in _JSON_TOKEN_RE.finditer(text, pos):
+        if m.start() != pos:
+            break
+        pos = m.end()
+        tok = m.group("punct")
+        if tok in ("{", "["):
+            container = {} if tok == "{" else []
+            attach(container)
+            if len(stack) >= _MAX_DEPTH:
+                return None, closed
+            stack.append([container, "key", None])
+            last_scalar = None
+        elif tok in ("}", "]"):
+            if not stack:
+                break
+            container = stack.pop()[0]
+            if isinstance(container, dict):
+                closed.add(id(container))
+            last_scalar = None
+            if not stack:
+                break
+        elif tok == ":":
+            if stack and isinstance(stack[-1][0], dict) and stack[-1][1] == "colon":
+                stack[-1][1] = "value"
+        elif tok == ",":
+            if stack and isinstance(stack[-1][0], dict):
+                stack[-1][1] = "key"
+            last_scalar = None
+        else:
+            if m.group("str") is not None:
+                raw = m.group("str")
+                try:
+                    value = json.loads(raw) if raw[0] == '"' else raw[1:-1].replace("\\'", "'")
+                except ValueError:
+                    value = raw[1:-1]
+                last_scalar = None
+            else:
+                value = m.group("scalar").strip()
+                value = {"null": None, "None": None, "true": True, "false": False}.get(value, value)
+                last_scalar = (stack[-1] if stack else None, value)
+            if not stack:
+                break
+            top = stack[-1]
+            if isinstance(top[0], dict) and top[1] == "key":
+                top[2], top[1] = str(value), "colon"
+            else:
+                attach(value)
+    if stack and last_scalar is not None and pos >= len(text.rstrip()):
+        top, value = last_scalar  # a bare scalar at the very end may be cut ("2014", "tru")
+        if top is not None and isinstance(top[0], dict) and top[2] in top[0] and top[0][top[2]] is value:
+            del top[0][top[2]]
+        elif top is not None and isinstance(top[0], list) and top[0] and top[0][-1] is value:
+            top[0].pop()
+    return (root[0] if root else None), closed
+
+
+def _json_fields(obj: dict, depth: int = 0) -> list[tuple[str, str]]:
+    pairs = []
+    for key, value in obj.items():
+        name = _FIELD_OF.get(_field_key(key))
+        if isinstance(value, dict) and depth < 3:
+            inner = _json_fields(value, depth + 1) if name else []  # {"subject": {"name": ...}}, {"event": {...}}
+            if inner:
+                pairs.extend(inner)
+                continue
+            value = next((value[k] for k in ("name", "value", "label", "text") if k in value), None)
+        if name and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            pairs.append((name, str(value)))
+    return pairs
+
+
+def _json_collect(value, closed: set | None, depth: int = 0) -> list[_Item]:
+    if depth > 8:
+        return []
+    if isinstance(value, dict):
+        pairs = _json_fields(value)
+        if any(n in _CONTENT for n, _ in pairs):
+            item = _Item("json")
+            item.pairs = pairs
+            item.closed = closed is None or id(value) in closed
+            return [item]
+        keys = {_field_key(k): v for k, v in value.items()}
+        for key in keys:
+            if key in _WRAPPERS and isinstance(keys[key], (list, dict)):
+                return _json_collect(keys[key], closed, depth + 1)
+        out = []
+        for v in value.values():
+            if isinstance(v, (list, dict)):
+                out.extend(_json_collect(v, closed, depth + 1))
+        return out
+    if isinstance(value, list):
+        out = []
+        for v in value:
+            if isinstance(v, str):
+                sub = _line_items(v)
+                if len(sub) == 1:
+                    sub[0].kind = "json"
+                    out.extend(sub)
+            elif isinstance(v, list) and v and all(isinstance(x, (str, int, float)) for x in v):
+                item = _Item("json")
+                item.free.append(" | ".join(str(x) for x in v))
+                out.append(item)
+            elif isinstance(v, (list, dict)):
+                out.extend(_json_collect(v, closed, depth + 1))
+        return out
+    return []
+
+
+def _json_items(text: str) -> list[_Item]:
+    decoder = json.JSONDecoder()
+    candidates = _json_candidates(text)
+    for body, k in candidates:
+        try:
+            value, _ = decoder.raw_decode(body, k)
+        except (ValueError, RecursionError):
+            continue
+        items = _json_collect(value, None)
+        if items:
+            return items
+    for body, k in candidates:
+        if not re.search(r"[\"']\s*:", body[k:k + 2000]):
+            continue  # not JSON objects
+        value, closed = _tolerant_json(body, k)
+        items = _json_collect(value, closed)
+        if items:
+            return items
+    return []
+
+
+# ------------------------------------------------------------------ from items to causes
+
+def _positional(text: str) -> dict[str, str]:
+    """``subject | relation | object [| time]`` (or ``;``-separated, or a tuple ``(s, r, o, t)``)."""
+    text = text.strip()
+    m = re.fullmatch(r"[(\[]\s*(.+?)\s*[)\]]\.?", text, re.DOTALL)
+    if m and m.group(1).count(",") >= 2:
+        parts = [p.strip().strip("\"'") for p in m.group(1).split(",")]
+    else:
+        parts = [p.strip() for p in re.split(r"\s*[|;]\s*", text) if p.strip()]
+        if len(parts) < 3:
+            parts = [p.strip() for p in re.split(r"\s*(?:->|→|=>)\s*", text) if p.strip()]
+    parts = [p for p in parts if p]
+    if len(parts) < 3:
+        return {}
+    values = {}
+    if len(parts) >= 4 and _date(parts[0], whole=True):
+        values["time"], parts = parts[0], parts[1:]
+    values.update(subject=parts[0], relation=parts[1], object=parts[2])
+    if len(parts) > 3 and "time" not in values:
+        values["time"] = ", ".join(parts[3:])
+    if not all(re.search(r"[^\W\d_]", values[k]) for k in ("subject", "relation", "object")):
+        return {}
+    return values
+
+
+def _complete(values: dict, others: list[dict]) -> bool:
+    """Is a cut item worth keeping: an event type and both names (or a category and a title/summary when
+    the reply's causes have no names)?"""
+    if values.get("relation") and values.get("subject") and values.get("object"):
+        return True
+    nameless = not any(o.get("subject") or o.get("object") for o in others)
+    return bool(nameless and values.get("relation") and (values.get("title") or values.get("summary")))
+
+
+def _resolve(index: dict | None, name: str | None, strip_note: bool = False) -> int | None:
+    if not index or not name:
+        return None
+    found = index.get(normalize_name(name))
+    if found is None and strip_note and "(" in name:
+        found = index.get(normalize_name(re.sub(r"\s*\([^)]*\)", "", name)))
+    return found
 
 
 def parse_causes(text: str | None, relation_index: dict | None = None, entity_index: dict | None = None,
@@ -140,7 +588,10 @@ def parse_causes(text: str | None, relation_index: dict | None = None, entity_in
     Parameters
     ----------
     text : str
-        The reply.
+        The reply: lamp's own numbered format, or the styles models write instead (markdown bullets and
+        headings, one-line fields separated by ``;`` / ``|`` / ``,``, ``subject | relation | object``
+        items, markdown tables, JSON arrays and objects — fenced, wrapped, or cut short — with chatter
+        around them); see ``docs/abduction.md`` for the list.
     relation_index, entity_index : dict, optional
         ``normalize_name(name) -> id`` maps; names that resolve get ids.
     max_causes : int
@@ -149,60 +600,91 @@ def parse_causes(text: str | None, relation_index: dict | None = None, entity_in
     Returns
     -------
     list of Cause
-        Each with ``.text`` (``subject | relation | object``, or the item's
-        own words when it has no fields).  Items without any letter (e.g. a
-        run of dates) are dropped.
+        Each with ``.text`` (``subject | relation | object``, then the title or summary when given; the
+        item's own words when it has no fields) and ``.time`` as ``YYYY-MM-DD`` when it is a date.
+        Items without any letter (e.g. a run of dates) are dropped; so are free-text items when other
+        items of the reply have fields, and a last item cut short by the token limit unless it still has
+        an event type and both names.  Never raises on any string.
     """
-    if not text:
+    if not text or not isinstance(text, str):
         return []
+    items = _json_items(text) if ("{" in text or "[" in text) else []
+    if not items:
+        items = _line_items(text)
+    rows: list[tuple[_Item, dict]] = []
+    for item in items:
+        values = {k: _clean(v) for k, v in item.values().items()}
+        values = {k: v for k, v in values.items() if v}
+        if not any(values.get(k) for k in _CONTENT) and item.free:
+            free = _clean(" ".join(item.free))
+            values = _positional(free) or values
+            if not any(values.get(k) for k in _CONTENT):
+                values = dict(values, _free=free)
+        rows.append((item, values))
+    structured = [v for _, v in rows if any(v.get(k) for k in _CONTENT)]
+    # a reply cut short: its last item (the one the limit fell in) is kept only when complete enough
+    with_fields = [(item, v) for item, v in rows if any(v.get(k) for k in _CONTENT)]
+    if with_fields:
+        last, values = with_fields[-1]
+        # evidence of a cut: an unclosed JSON object, a field label with no value, a date fragment or a
+        # table row without its closing "|" at the very end (a name cut short cannot be told from a name)
+        tail = last.pairs[-1] if last.last_open and last.pairs else None
+        cut = (last.kind == "json" and not last.closed) or last.dangling or \
+            (tail is not None and (last.kind == "row" or tail[0] == "time" and _time(tail[1]) is None))
+        if cut:
+            if last.last_open and last.pairs:
+                values.pop(last.pairs[-1][0], None)
+            if not _complete(values, [v for _, v in with_fields[:-1]]):
+                rows = [(i, v) for i, v in rows if i is not last]
     causes: list[Cause] = []
-    for block in _merge_field_blocks(_blocks(text)):
-        is_item = block[0].startswith("\0")
-        block = [line.lstrip("\0") for line in block]
-        values: dict[str, str] = {}
-        free: list[str] = []
-        for line in block:
-            m = _FIELD_RE.match(line)
-            name = _field_name(line)
-            if m and name and name not in values:
-                values[name] = _clean(m.group("value"))
-            else:
-                free.append(_clean(line))
-        if not values and free:
-            line = " ".join(free)
-            parts = [p.strip() for p in re.split(r"\s*[|;]\s*", line) if p.strip()]
-            if len(parts) >= 3:
-                values = {"subject": parts[0], "relation": parts[1], "object": parts[2]}
-                if len(parts) > 3:
-                    values["time"] = parts[3]
+    for item, values in rows:
         core = [values.get("subject"), values.get("relation"), values.get("object")]
+        headline = values.get("title") or values.get("summary")
         if any(core):
-            cause_text = " | ".join([c for c in core if c] + ([values["headline"]] if values.get("headline") else []))
-        elif values.get("headline"):
-            cause_text = values["headline"]
-        elif is_item:
-            cause_text = " ".join(free)
+            cause_text = " | ".join([c for c in core if c] + ([headline] if headline else []))
+        elif headline:
+            cause_text = headline
+        elif values.get("_free") and item.kind in ("number", "bullet", "heading", "json") and not structured:
+            cause_text = values["_free"]
+            if cause_text.lower().startswith(_CHATTER) or _CAUSE_HEAD_RE.fullmatch(cause_text + " "):
+                continue
         else:
             continue  # unstructured chatter is not a cause
-        cause_text = _clean(cause_text)
-        if not re.search(r"[A-Za-z]", _DATE_RE.sub("", cause_text)):
+        if not re.search(r"[^\W\d_]", re.sub(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}", "", cause_text)):
             continue
-        if cause_text.lower().startswith(("here are", "sure", "the following", "possible cause", "causes:")) \
-                and not any(core):
-            continue
+        time = _time(values["time"]) if values.get("time") else None
         cause = Cause(text=cause_text, relation=values.get("relation"), subject=values.get("subject"),
-                      object=values.get("object"), time=values.get("time"))
-        if relation_index and cause.relation:
-            cause.relation_id = relation_index.get(normalize_name(cause.relation))
-        if entity_index:
-            if cause.subject:
-                cause.subject_id = entity_index.get(normalize_name(cause.subject))
-            if cause.object:
-                cause.object_id = entity_index.get(normalize_name(cause.object))
+                      object=values.get("object"), time=time)
+        cause.relation_id = _resolve(relation_index, cause.relation, strip_note=True)
+        cause.subject_id = _resolve(entity_index, cause.subject)
+        cause.object_id = _resolve(entity_index, cause.object)
         causes.append(cause)
         if len(causes) >= max_causes:
             break
     return causes
+
+
+def cause_list_schema(kind: str = "tkg") -> dict:
+    """The JSON schema of a structured reply: ``{"causes": [{fields...}, ...]}``.
+
+    ``kind`` is ``"tkg"`` (event type, subject name, object name, time) or ``"review"`` (category, title,
+    time, summary).  It follows the subset of JSON Schema that OpenAI's strict structured outputs accept
+    (every property required, no additional properties), which vLLM and llama.cpp's server accept too;
+    :func:`parse_causes` reads the replies.
+    """
+    if kind == "tkg":
+        fields = {"event_type": "one of the allowed event types", "subject_name": "who acts",
+                  "object_name": "who is acted upon", "time": "YYYY-MM-DD"}
+    elif kind == "review":
+        fields = {"category": "one of the allowed categories", "title": "the review's title",
+                  "time": "YYYY-MM-DD", "summary": "one sentence about the product and the opinion"}
+    else:
+        raise ValueError(f"kind must be 'tkg' or 'review', got {kind!r}")
+    item = {"type": "object",
+            "properties": {name: {"type": "string", "description": text} for name, text in fields.items()},
+            "required": list(fields), "additionalProperties": False}
+    return {"type": "object", "properties": {"causes": {"type": "array", "items": item}},
+            "required": ["causes"], "additionalProperties": False}
 
 
 _SYSTEM = (

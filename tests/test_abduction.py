@@ -1,12 +1,14 @@
 """Prompts, demonstrations and the tolerant parser of the abduction stage."""
+import json
 import warnings
 
 import numpy as np
 import pytest
 
 from lamp.abduction import Abductor, ZeroCauseWarning, parse_causes
-from lamp.llm import ChatClient
+from lamp.llm import ChatClient, ReplayMissError
 from lamp.llm.testserver import CANNED_REPLY, TestServer
+from lamp.text import normalize_name
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +160,118 @@ def test_review_prompt_shows_the_candidate_not_the_event(amazon):
     assert plain[0][0].text == ab.types[other]
     with pytest.raises(ValueError, match="out of range"):
         ab.build_prompt((0, 4, amazon.num_types), split="test")
+
+
+# --- structured output (a JSON schema sent as response_format) -----------------------------------
+
+from lamp.abduction import cause_list_schema  # noqa: E402
+from lamp.llm.testserver import CANNED_CAUSES, response_format_problem, schema_instance  # noqa: E402
+
+
+def _structured(schema):
+    return {"type": "json_schema", "json_schema": {"name": "causes", "schema": schema, "strict": True}}
+
+
+@pytest.mark.parametrize("kind", ["tkg", "review"])
+def test_schema_request_gets_conforming_json_that_parses(kind):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = cause_list_schema(kind)
+    with TestServer() as server:
+        (result,) = ChatClient(server.base_url, "test", response_format=schema).chat(
+            [[{"role": "user", "content": "causes?"}]])
+    assert server.requests[0]["response_format"] == _structured(schema)  # sent as OpenAI's structured outputs
+    reply = json.loads(result.text)
+    jsonschema.validate(reply, schema)
+    causes = parse_causes(result.text)
+    if kind == "tkg":
+        assert [(c.relation, c.subject, c.object, c.time) for c in causes] == \
+            [(c["relation"], c["subject"], c["object"], c["time"]) for c in CANNED_CAUSES]
+    else:
+        assert [c.text for c in causes] == [f"{c['category']} | {c['title']}" for c in CANNED_CAUSES]
+
+
+def test_abductor_through_a_schema_client(icews14):
+    effects = icews14.test.quadruples()[:2]
+    with TestServer() as server:
+        client = ChatClient(server.base_url, "test", response_format=cause_list_schema("tkg"))
+        ab = Abductor(icews14, client, num_shots=2)
+        causes = ab.abduce(effects)
+    assert [len(c) for c in causes] == [3, 3] and ab.stats.zero_cause_replies == 0
+    assert causes[0][0].relation_id == ab.relation_index[normalize_name("Consult")]
+    assert causes[0][0].subject_id == ab.entity_index[normalize_name("Government (Nigeria)")]
+
+
+@pytest.mark.parametrize("fmt, message", [
+    ("json", "must be an object"),
+    ({"type": "xml"}, "response_format.type"),
+    ({"type": "json_schema"}, "json_schema must be an object"),
+    ({"type": "json_schema", "json_schema": {"name": "bad name!", "schema": {"type": "object"}}}, "name"),
+    ({"type": "json_schema", "json_schema": {"name": "causes"}}, "schema must be an object"),
+    ({"type": "json_schema", "json_schema": {"name": "causes", "schema": {"type": "thing"}}}, "type must be one of"),
+    ({"type": "json_schema", "json_schema": {"name": "causes", "strict": "yes", "schema": {"type": "object"}}},
+     "strict must be a boolean"),
+    ({"type": "json_schema", "json_schema": {"name": "causes", "strict": True,
+                                             "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+     "additionalProperties"),
+    ({"type": "json_schema", "json_schema": {"name": "causes", "strict": True, "schema": {
+        "type": "object", "properties": {"a": {"type": "string"}}, "required": [], "additionalProperties": False}}},
+     "every property in required"),
+    ({"type": "json_schema", "json_schema": {"name": "causes", "schema": {"type": "array"}}}, "items must be"),
+])
+def test_malformed_response_format_is_rejected_with_400(fmt, message):
+    assert message in response_format_problem(fmt)
+    with TestServer() as server:
+        client = ChatClient(server.base_url, "test", max_retries=2, backoff_base=0.01)
+        client.response_format = fmt  # bypass the client's own wrapping: send it as is
+        (result,) = client.chat([[{"role": "user", "content": "causes?"}]])
+    assert result.text is None and "HTTP 400" in result.error and message in result.error
+    assert server.total == 1  # a 400 is final
+
+
+def test_valid_formats_and_generated_instances():
+    jsonschema = pytest.importorskip("jsonschema")
+    assert response_format_problem({"type": "text"}) is None and response_format_problem({"type": "json_object"}) is None
+    schema = {"type": "object", "properties": {
+        "causes": {"type": "array", "items": {"anyOf": [{"type": "object", "properties": {
+            "relation": {"type": "string", "enum": ["Consult", "Threaten"]}, "score": {"type": ["number", "null"]},
+            "ok": {"type": "boolean"}}, "required": ["relation", "score", "ok"], "additionalProperties": False}]}},
+        "note": {"type": "string"}}, "required": ["causes", "note"], "additionalProperties": False}
+    assert response_format_problem(_structured(schema)) is None
+    jsonschema.validate(schema_instance(schema), schema)
+    with TestServer() as server:
+        (result,) = ChatClient(server.base_url, "test", response_format={"type": "json_object"}).chat(
+            [[{"role": "user", "content": "causes?"}]])
+    assert [c.relation for c in parse_causes(result.text)] == [c["relation"] for c in CANNED_CAUSES]
+
+
+def test_schema_is_part_of_the_cache_key(tmp_path):
+    cache = str(tmp_path / "cache.sqlite")
+    msgs = [[{"role": "user", "content": "causes?"}]]
+    with TestServer() as server:
+        text = ChatClient(server.base_url, "test", cache=cache).chat(msgs)[0]
+        tkg = ChatClient(server.base_url, "test", cache=cache, response_format=cause_list_schema("tkg")).chat(msgs)[0]
+        review = ChatClient(server.base_url, "test", cache=cache,
+                            response_format=cause_list_schema("review")).chat(msgs)[0]
+        assert server.total == 3 and not (text.cached or tkg.cached or review.cached)
+        assert text.text == CANNED_REPLY and json.loads(tkg.text) != json.loads(review.text)
+        again = [ChatClient(server.base_url, "test", cache=cache, response_format=f).chat(msgs)[0]
+                 for f in (None, cause_list_schema("tkg"), cause_list_schema("review"))]
+        assert server.total == 3 and all(r.cached for r in again)
+        assert [r.text for r in again] == [text.text, tkg.text, review.text]
+    replay = ChatClient("http://127.0.0.1:9/v1", "test", cache=cache, replay=True,
+                        response_format={"type": "object", "properties": {}})
+    with pytest.raises(ReplayMissError):
+        replay.chat(msgs)
+
+
+def test_client_response_format_argument():
+    schema = cause_list_schema("tkg")
+    client = ChatClient("http://127.0.0.1:9/v1", "m", response_format=schema)
+    assert client.response_format == _structured(schema)
+    given = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    assert ChatClient("http://127.0.0.1:9/v1", "m", response_format=given).response_format == given
+    assert ChatClient("http://127.0.0.1:9/v1", "m").response_format is None
+    with pytest.raises(TypeError, match="response_format"):
+        ChatClient("http://127.0.0.1:9/v1", "m", response_format="json")
+    with pytest.raises(TypeError, match="JSON-serializable"):
+        ChatClient("http://127.0.0.1:9/v1", "m", response_format={"type": "object", "x": object()})

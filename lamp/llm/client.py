@@ -15,6 +15,15 @@ Retries (documented behaviour):
   truncated reply) is retried the same number of times;
 - other 4xx statuses are final at once.
 
+Structured output: ``response_format=schema`` (a JSON schema, e.g.
+:func:`lamp.abduction.cause_list_schema`) sends ``"response_format": {"type":
+"json_schema", "json_schema": {"name": "causes", "schema": schema, "strict":
+true}}`` with every request (OpenAI structured outputs; vLLM and llama.cpp's
+server accept the same field); a complete ``response_format`` object (``{"type":
+"json_schema", ...}`` or ``{"type": "json_object"}``) is sent as given.  It is
+part of the cache key: a cached text answer is never reused for a schema
+request, nor the reverse.
+
 A request that still fails is reported in its own result (``.error``); the
 batch never raises for it.  Ctrl-C stops the batch within about 100 ms,
 keeps (and caches) every answer received, then raises ``KeyboardInterrupt``.
@@ -82,6 +91,25 @@ def _parse_reply(body: bytes) -> tuple[str | None, dict, str | None]:
     return text, {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}, None
 
 
+def _response_format(value: dict | None) -> dict | None:
+    """The ``response_format`` field of a request: a JSON schema becomes a strict ``json_schema`` format
+    named ``causes``; a complete response format (``{"type": "json_schema" | "json_object" | "text", ...}``)
+    is kept as given."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"response_format must be a JSON schema (a dict) or None, got {type(value).__name__}")
+    try:
+        value = json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"response_format is not JSON-serializable: {exc}") from None
+    if value.get("type") in ("json_schema", "json_object", "text"):
+        if value["type"] == "json_schema" and not isinstance(value.get("json_schema"), dict):
+            raise ValueError('a "json_schema" response_format needs a "json_schema" object')
+        return value
+    return {"type": "json_schema", "json_schema": {"name": "causes", "schema": value, "strict": True}}
+
+
 class ChatClient:
     """Chat completions against an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama).
 
@@ -100,6 +128,9 @@ class ChatClient:
     temperature, max_tokens, seed : sampling parameters (seed only when given).
     replay : bool
         Answer from the cache only; missing answers raise :class:`ReplayMissError`.
+    response_format : dict, optional
+        A JSON schema the replies must follow (sent as OpenAI's ``json_schema`` response format, strict,
+        named ``causes``), or a complete ``response_format`` object; None (default) asks for plain text.
     """
 
     def __init__(self, base_url: str, model: str, api_key_env: str | None = None, cache=None, concurrency: int = 8,
@@ -107,7 +138,7 @@ class ChatClient:
                  seed: int | None = None, connect_timeout: float = 10.0, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, max_response: int = 8 << 20, verify_tls: bool = True,
                  chunk_size: int | None = None, replay: bool = False, progress: bool | None = None,
-                 price_per_million: tuple[float, float] = (0.0, 0.0)):
+                 price_per_million: tuple[float, float] = (0.0, 0.0), response_format: dict | None = None):
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         if concurrency < 1:
@@ -130,8 +161,17 @@ class ChatClient:
             self.sampling["seed"] = seed
         self.chunk_size = chunk_size or max(4 * self.concurrency, 16)
         self.replay = replay
+        self.response_format = _response_format(response_format)
         self.progress = progress
         self.stats = RunStats(price_per_million=price_per_million)
+
+    @property
+    def _params(self) -> dict:
+        """What a request sends besides the model and messages (and what its cache key covers): the sampling
+        parameters, and the response format when one is set (text requests keep their old keys)."""
+        if self.response_format is None:
+            return self.sampling
+        return {**self.sampling, "response_format": self.response_format}
 
     def __repr__(self) -> str:
         return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r}, "
@@ -162,7 +202,7 @@ class ChatClient:
             if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m and "content" in m
                                                          for m in messages):
                 raise TypeError(f"requests[{i}] must be a list of {{'role': ..., 'content': ...}} messages")
-        keys = [request_key(self.model, m, self.sampling) for m in requests]
+        keys = [request_key(self.model, m, self._params) for m in requests]
         results: list[ChatResult | None] = [None] * len(requests)
         cached = self.cache.get_many(set(keys)) if self.cache is not None else {}
         todo = []
@@ -189,7 +229,7 @@ class ChatClient:
         try:
             while pending:
                 chunk, pending = pending[:self.chunk_size], pending[self.chunk_size:]
-                bodies = [json.dumps({"model": self.model, "messages": requests[i], **self.sampling}).encode("utf-8")
+                bodies = [json.dumps({"model": self.model, "messages": requests[i], **self._params}).encode("utf-8")
                           for i in chunk]
                 replies, interrupted = self._post("/chat/completions", bodies)
                 rows, retry = [], []
@@ -201,7 +241,7 @@ class ChatClient:
                         text, usage, problem = _parse_reply(body)
                         if problem is None:
                             results[i] = ChatResult(text, None, False, usage, tries[i])
-                            rows.append((keys[i], self.model, {"messages": requests[i], **self.sampling},
+                            rows.append((keys[i], self.model, {"messages": requests[i], **self._params},
                                          body.decode("utf-8", errors="replace"), text, usage))
                             self.stats.misses += 1
                             self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
