@@ -95,6 +95,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
         "num_shots": 8, "temperature": 0.0, "max_tokens": 256, "concurrency": 8,
         "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True, "max_failed_fraction": 0.0,
         "price_per_mtok": {"prompt": None, "completion": None}, "seconds_per_request": None,
+        "response_format": "auto",
     },
     "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
                  "embedding_cache": None, "scope": None, "k1": 1.2, "b": 0.75},

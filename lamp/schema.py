@@ -190,6 +190,7 @@ class Abduction(_Block):
     cache: Optional[str] = _text(None, "a file path")
     verify_tls: bool = _bool(True)
     max_failed_fraction: float = _num(0.0, 0, 1)
+    response_format: Literal["auto", "json_schema", "text"] = _choice("auto", ("auto", "json_schema", "text"))
     price_per_mtok: PricePerMTok = Field(default_factory=lambda: PricePerMTok(), json_schema_extra={
         "allowed": "a mapping {prompt, completion} of USD per million tokens (both null: no cost in the plan)"})
     seconds_per_request: Optional[float] = Field(None, gt=0, json_schema_extra={

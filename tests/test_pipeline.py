@@ -307,3 +307,16 @@ def test_plan_counts_what_the_run_then_sends(tmp_path, server, capsys):
     again = Pipeline.from_yaml(path, out=str(tmp_path / "run")).plan()
     assert again["to_send"] == 0 and again["splits"]["test"]["cached"] == planned["splits"]["test"]["unique"]
     assert "calibrated on" in again["tokens"]["prompt_method"]
+
+
+def test_structured_output_through_the_pipeline(tmp_path, server):
+    """abduction.response_format: json_schema sends the cause list's schema (the test server validates it and
+    answers conforming JSON), the replies parse into causes, and the plan's cache keys are the client's."""
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG.format(m=5, url=server.base_url).replace("abduction: {", "abduction: {response_format: json_schema, "))
+    pipe = Pipeline.from_yaml(path, out=str(tmp_path / "run"))
+    metrics = pipe.run()["object"]
+    stats = json.loads((tmp_path / "run" / "abduction" / "result.json").read_text())["stats"]
+    assert stats["failed_requests"] == 0 and stats["zero_cause_replies"] == 0 and stats["causes"] > 0
+    assert metrics["lamp"]["n"] == metrics["base"]["n"]
+    assert Pipeline.from_yaml(path, out=str(tmp_path / "run")).plan()["to_send"] == 0  # all cached, same keys

@@ -281,3 +281,13 @@ class ChatClient:
             except (ValueError, KeyError, IndexError) as exc:
                 raise LLMError(f"embedding request {i}: malformed reply ({type(exc).__name__})") from None
         return out
+
+
+def request_params(temperature: float, max_tokens: int, response_format: dict | None = None) -> dict:
+    """What a chat request sends besides the model and messages, as :class:`ChatClient` sends it and its
+    cache key covers it (to look answers up without a client)."""
+    params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+    fmt = _response_format(response_format)
+    if fmt is not None:
+        params["response_format"] = fmt
+    return params

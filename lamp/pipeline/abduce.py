@@ -12,7 +12,8 @@ from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted
 __all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce", "requests", "plan", "plan_text"]
 
 # abduction settings that change what is asked or who answers (and so the stage's fingerprint)
-ANSWER_SETTINGS = ("backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens")
+ANSWER_SETTINGS = ("backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
+                   "response_format")
 
 
 def effects(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
@@ -51,20 +52,32 @@ def make_abductor(ctx: StageContext):
     return cls(ctx.store, None, num_shots=int(ctx.settings["abduction"]["num_shots"]), seed=ctx.seed)
 
 
+def response_schema(ctx: StageContext, settings: dict) -> dict | None:
+    """The JSON schema requests carry (``abduction.response_format``): ``json_schema`` sends the cause list's
+    schema (OpenAI structured outputs, vLLM guided decoding, llama.cpp's json_schema); ``text`` and ``auto``
+    send none (``auto`` stays text until structured output is measured to parse better for a backend)."""
+    if settings.get("response_format", "auto") != "json_schema":
+        return None
+    from lamp.abduction import cause_list_schema
+
+    return cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
+
+
 def make_client(ctx: StageContext, settings: dict, prompts: list):
     """The chat client of the configured backend and the local server it started (or None).
 
     The local llama.cpp server is started only when the cache misses a prompt.
     """
     from lamp.llm import AnswerCache, ChatClient, request_key
+    from lamp.llm.client import request_params
 
     backend = settings["backend"]
     cache_path = ctx.resolve_path(settings["cache"]) if settings["cache"] else ctx.path("llm_cache.sqlite")
     cache = AnswerCache(cache_path)
-    sampling = {"temperature": settings["temperature"], "max_tokens": settings["max_tokens"]}
+    sampling = request_params(settings["temperature"], settings["max_tokens"], response_schema(ctx, settings))
     common = dict(cache=cache, concurrency=settings["concurrency"], max_retries=settings["max_retries"],
                   timeout=settings["timeout"], temperature=settings["temperature"], max_tokens=settings["max_tokens"],
-                  verify_tls=settings["verify_tls"])
+                  verify_tls=settings["verify_tls"], response_format=response_schema(ctx, settings))
     if backend == "openai":
         if not settings["base_url"] or not settings["model"]:
             raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
@@ -232,7 +245,9 @@ def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abduct
                                            else "")
         return out
     model = model_name(settings)
-    sampling = {"temperature": settings["temperature"], "max_tokens": settings["max_tokens"]}
+    from lamp.llm.client import request_params
+
+    sampling = request_params(settings["temperature"], settings["max_tokens"], response_schema(ctx, settings))
     cache_path = ctx.resolve_path(settings["cache"]) if settings["cache"] else ctx.path("llm_cache.sqlite")
     cache = AnswerCache(cache_path) if os.path.exists(cache_path) else None
     effs, asks, _ = requests(ctx, queries, proposals)
