@@ -6,6 +6,7 @@ ranking.  Nothing is sent anywhere.
 """
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 from lamp.llm.client import ChatResult, RunStats
@@ -14,15 +15,21 @@ __all__ = ["ScriptedClient"]
 
 
 class ScriptedClient:
-    """Answers the i-th request of its next ``chat`` call with ``replies[i]``."""
+    """Answers each request with the reply given for the same messages (``replies``: a list of
+    ``(messages, reply)``; for messages listed twice the later reply wins)."""
 
-    def __init__(self, replies: Sequence[str]):
-        self.replies = list(replies)
+    def __init__(self, replies: Sequence[tuple[list, str]]):
+        self.replies = {_key(messages): text for messages, text in replies}
         self.stats = RunStats()
 
     def chat(self, requests: Sequence[list[dict]]) -> list[ChatResult]:
-        requests = list(requests)
-        if len(requests) != len(self.replies):
-            raise ValueError(f"ScriptedClient holds {len(self.replies)} replies but was asked {len(requests)} requests")
-        self.stats.misses += len(requests)
-        return [ChatResult(text) for text in self.replies]
+        keys = [_key(messages) for messages in requests]
+        missing = sum(1 for k in keys if k not in self.replies)
+        if missing:
+            raise ValueError(f"ScriptedClient has no reply for {missing} of {len(keys)} requests")
+        self.stats.misses += len(keys)
+        return [ChatResult(self.replies[k]) for k in keys]
+
+
+def _key(messages) -> str:
+    return json.dumps(messages, sort_keys=True)

@@ -104,7 +104,11 @@ def oracle_client(ctx: StageContext, abductor, effects_of_split: np.ndarray, tru
 
     m = len(effects_of_split) // max(1, len(truth))
     is_true = (np.arange(m)[None, :] == np.asarray(truth)[:, None]).reshape(-1)
-    return ScriptedClient(abductor.oracle_replies(effects_of_split, is_true, split=split, seed=ctx.seed))
+    replies = abductor.oracle_replies(effects_of_split, is_true, split=split, seed=ctx.seed)
+    prompts = [abductor.build_prompt(e, split=split) for e in effects_of_split]
+    # identical prompts (the same effect event in two queries) are asked once: a true one's reply wins
+    order = np.argsort(is_true, kind="stable")
+    return ScriptedClient([(prompts[i], replies[i]) for i in order])
 
 
 def uncovered_test_candidates(ctx: StageContext, proposals: dict) -> np.ndarray | None:
