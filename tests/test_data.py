@@ -571,3 +571,24 @@ def test_bad_corpus(name, tmp_path, monkeypatch):
     for fragment in BAD_CASES[name]:
         assert fragment in message, (fragment, message)
     assert os.listdir(tmp_path) == []
+
+
+def test_icews14_actors_typed_sequences():
+    """The typed data set built from ICEWS14: actor-month sequences of CAMEO root codes, thousands of them."""
+    from lamp.datasets import ATTRIBUTION, load_icews14, load_icews14_actors
+
+    store = load_icews14_actors()
+    assert store.kind == "typed" and store.num_types == 20 and len(store.type_names) == 20
+    assert store.type_names[0].startswith("01 ") and store.type_names[-1].startswith("20 ")
+    sizes = [store.train.num_sequences, store.valid.num_sequences, store.test.num_sequences]
+    assert sum(sizes) > 3000 and sizes[0] > 4 * sizes[2]
+    for seqs in (store.train, store.valid, store.test):
+        assert seqs.lengths.min() >= 5 and seqs.lengths.max() <= 64
+        assert np.all(np.diff(seqs.times)[np.diff(np.repeat(np.arange(seqs.num_sequences), seqs.lengths)) == 0] >= 0)
+        assert len(seqs.texts) == len(seqs) and all(t for t in seqs.texts[:100])
+    assert "CAMEO" in ATTRIBUTION["icews14_actors"] and "ICEWS" in store.attribution
+    # the types are the relations' CAMEO roots: 'Make statement' is root 01, 'Consult' root 04
+    kg = load_icews14()
+    first = store.test.sequence_ids[0]
+    assert " month " in first and first.split(" month ")[0] in kg.entity_names
+    assert len({int(m) for m in store.train.marks}) == 20
