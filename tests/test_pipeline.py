@@ -48,10 +48,12 @@ def test_run_writes_metrics_and_resumes(tmp_path, capsys, server):
     sent = server.total
     import numpy as np
 
-    covered = int((np.load(tmp_path / "run" / "proposals" / "arrays.npz")["test_truth"] >= 0).sum())
-    # every candidate of every train / valid query and of every covered test query was asked once
-    # (evaluation.skip_uncovered: a test query whose truth is not proposed cannot change a metric)
-    assert sent == (30 + 10 + covered) * 10 and covered < 30
+    props = np.load(tmp_path / "run" / "proposals" / "arrays.npz")
+    covered, inserted = int((props["test_truth"] >= 0).sum()), int(props["train_inserted"].sum())
+    # every candidate of every valid query, of every training query the ranker trains on, and of every covered
+    # test query was asked once (evaluation.skip_uncovered: a test query whose truth is not proposed cannot
+    # change a metric; ranker.train_on_inserted: false leaves training queries without a proposed truth out)
+    assert sent == (30 - inserted + 10 + covered) * 10 and covered < 30 and 0 < inserted < 30
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["object"]["base"]["mr"] == pytest.approx(base["mr"])
     assert (tmp_path / "run" / "metrics.png").exists() and (tmp_path / "run" / "metrics.csv").exists()

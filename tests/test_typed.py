@@ -112,8 +112,9 @@ def test_next_type_with_an_llm_resumes_and_never_looks_ahead(tmp_path, amazon):
         sent = server.total
         # every candidate of every query asked once (test: of the covered queries, evaluation.skip_uncovered);
         # identical prompts (same candidate category on the same day for two customers) are sent once
-        covered = int((np.load(tmp_path / "run" / "proposals" / "arrays.npz")["test_truth"] >= 0).sum())
-        assert 0.9 * (80 + 30 + covered) * 4 < sent <= (80 + 30 + covered) * 4
+        props = np.load(tmp_path / "run" / "proposals" / "arrays.npz")
+        covered, trained = int((props["test_truth"] >= 0).sum()), int((~props["train_inserted"]).sum())
+        assert 0.9 * (trained + 30 + covered) * 4 < sent <= (trained + 30 + covered) * 4
         _pipe(tmp_path, abduction=abduction).run()
         assert server.total == sent  # the rerun reuses every stage and sends nothing
     result = metrics["next_type"]
