@@ -21,9 +21,9 @@ run() {  # name, config, extra arguments
 want() { [ ${#names[@]} -eq 0 ] || [[ " ${names[*]} " == *" $1 "* ]]; }
 names=("$@")
 
-# the oracle abducer (a ceiling): ICEWS14 object, M = 10, 500 training and 300 test queries
+# the oracle abducer (a ceiling): ICEWS14 object, M = 10, 1000 training and 300 test queries
 want oracle_icews14 && run oracle_icews14 "$icews" --set lamp.abduction.backend=oracle --set lamp.num_candidates=10 \
-  --set lamp.train_query_limit=500 --set lamp.query_limit=300 --set lamp.evaluation.ablations=[no_llm]
+  --set lamp.train_query_limit=1000 --set lamp.query_limit=300 --set lamp.evaluation.ablations=[no_llm]
 # no LLM, full size: ICEWS14 with the kg_hawkes and the recurrency proposers, and the GDELT sample
 want nollm_icews14_kg && run nollm_icews14_kg "$icews" "${full[@]}"
 want nollm_icews14_recurrency && run nollm_icews14_recurrency "$icews" "${full[@]}" \
