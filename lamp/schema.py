@@ -303,7 +303,7 @@ class Ranker(_Block):
     start_from_prior: bool = _bool(True)
     train_on_inserted: bool = _bool(False)
     selection: Literal["bootstrap", "ranker"] = _choice("bootstrap", ("bootstrap", "ranker"))
-    selection_p: float = _num(0.05, 0, 1, lo_open=True)
+    selection_p: float = _num(0.01, 0, 1, lo_open=True)
 
     @field_validator("width")
     @classmethod

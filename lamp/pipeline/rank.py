@@ -141,7 +141,7 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
 
     r = ctx.settings["ranker"]
     options = ranker_settings(r)
-    rule, p_max = r.get("selection", "bootstrap"), float(r.get("selection_p", 0.05))
+    rule, p_max = r.get("selection", "bootstrap"), float(r.get("selection_p", 0.01))
     if rule not in SELECTION_RULES:
         raise ConfigError(f"lamp.ranker.selection must be one of {SELECTION_RULES}, got {rule!r}")
     scale = time_scale(ctx)
