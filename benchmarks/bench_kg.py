@@ -12,7 +12,7 @@ from common import best_time, machine, table  # noqa: E402
 
 import lamp.datasets  # noqa: E402
 from lamp.tpp import KGHawkes  # noqa: E402
-from lamp.tpp.kg import _stream  # noqa: E402
+
 
 
 def numpy_scores(model, hist_q, hist_t, query):
@@ -46,7 +46,7 @@ def main():
         q = quads[:n]
         wall, cpu, _ = best_time(lambda: model.propose(q, m=20))
         rows.append(["lamp C (`KGHawkes.propose`, m=20)", n, f"{n / wall:,.0f}", "1.0x"])
-    hist_q, hist_t = _stream(store)
+    hist_q, hist_t = store.stream()
     sub = quads[:50]
     wall_np, _, np_scores = best_time(lambda: [numpy_scores(model, hist_q, hist_t, x) for x in sub], repeat=1)
     ids, scores = model.propose(sub, m=20)

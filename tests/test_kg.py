@@ -7,7 +7,7 @@ from lamp import _core
 from lamp._reference import kg as ref
 from lamp.data import EventSequences, EventStore
 from lamp.tpp import KGHawkes, RecurrencyBaseline
-from lamp.tpp.kg import time_aware_filter
+from lamp.tpp.kg_hawkes import time_aware_filter
 
 E, R = 7, 3
 RATES = np.array([0.7, 0.05])
