@@ -1,5 +1,6 @@
 #include "bm25.h"
 
+#include "grow.h"
 #include "hashmap.h"
 #include "threads.h"
 #include "topk.h"
@@ -103,28 +104,17 @@ static int64_t intern(lamp_bm25 *ix, const char *s, int64_t n, int stop)
     }
     if (ix->num_terms == ix->terms_cap) {
         int64_t cap = ix->terms_cap ? 2 * ix->terms_cap : 1024;
-        int64_t *start = realloc(ix->term_start, (size_t)cap * sizeof(int64_t));
-        if (!start)
+        if (LAMP_RESIZE(ix->term_start, cap) < 0 || LAMP_RESIZE(ix->term_len, cap) < 0 ||
+            LAMP_RESIZE(ix->term_stop, cap) < 0)
             return -2;
-        ix->term_start = start;
-        int64_t *len = realloc(ix->term_len, (size_t)cap * sizeof(int64_t));
-        if (!len)
-            return -2;
-        ix->term_len = len;
-        unsigned char *st = realloc(ix->term_stop, (size_t)cap);
-        if (!st)
-            return -2;
-        ix->term_stop = st;
         ix->terms_cap = cap;
     }
     if (ix->arena_size + n > ix->arena_cap) {
         int64_t cap = ix->arena_cap ? 2 * ix->arena_cap : 65536;
         while (cap < ix->arena_size + n)
             cap *= 2;
-        char *arena = realloc(ix->arena, (size_t)cap);
-        if (!arena)
+        if (LAMP_RESIZE(ix->arena, cap) < 0)
             return -2;
-        ix->arena = arena;
         ix->arena_cap = cap;
     }
     for (int64_t i = 0; i < n; i++)
@@ -216,10 +206,8 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
                 continue;
             if (count == doc_terms_cap) {
                 doc_terms_cap = doc_terms_cap ? 2 * doc_terms_cap : 64;
-                int64_t *bigger = realloc(doc_terms, (size_t)doc_terms_cap * sizeof(int64_t));
-                if (!bigger)
+                if (LAMP_RESIZE(doc_terms, doc_terms_cap) < 0)
                     goto oom;
-                doc_terms = bigger;
             }
             doc_terms[count++] = t;
         }
@@ -232,10 +220,8 @@ lamp_bm25 *lamp_bm25_build(const char *text, const int64_t *offsets, int64_t n, 
                 j++;
             if (n_triples == triples_cap) {
                 triples_cap = triples_cap ? 2 * triples_cap : 4096;
-                int64_t *bigger = realloc(triples, (size_t)(3 * triples_cap) * sizeof(int64_t));
-                if (!bigger)
+                if (LAMP_RESIZE(triples, 3 * triples_cap) < 0)
                     goto oom;
-                triples = bigger;
             }
             triples[3 * n_triples] = doc_terms[i];
             triples[3 * n_triples + 1] = d;
@@ -357,12 +343,10 @@ static void search_range(void *arg, int64_t lo, int64_t hi, int64_t part)
         const char *s = job->text + job->offsets[qi];
         int64_t len = job->offsets[qi + 1] - job->offsets[qi];
         if (len + 1 > w->terms_cap) {
-            int64_t *bigger = realloc(w->terms, (size_t)(len + 1) * sizeof(int64_t));
-            if (!bigger) {
+            if (LAMP_RESIZE(w->terms, len + 1) < 0) {
                 w->failed = 1;
                 return;
             }
-            w->terms = bigger;
             w->terms_cap = len + 1;
         }
         int64_t *terms = w->terms;

@@ -1,5 +1,6 @@
 #include "kg_hawkes.h"
 
+#include "grow.h"
 #include "hashmap.h"
 #include "topk.h"
 
@@ -37,14 +38,8 @@ static int64_t acc_new_slot(accumulators *a)
 {
     if (a->slots == a->capacity) {
         int64_t cap = 2 * a->capacity;
-        double *v = realloc(a->values, (size_t)(cap * a->scales) * sizeof(double));
-        if (!v)
+        if (LAMP_RESIZE(a->values, cap * a->scales) < 0 || LAMP_RESIZE(a->last, cap) < 0)
             return -1;
-        a->values = v;
-        double *l = realloc(a->last, (size_t)cap * sizeof(double));
-        if (!l)
-            return -1;
-        a->last = l;
         memset(a->values + a->slots * a->scales, 0, (size_t)((cap - a->slots) * a->scales) * sizeof(double));
         memset(a->last + a->slots, 0, (size_t)(cap - a->slots) * sizeof(double));
         a->capacity = cap;
@@ -147,11 +142,9 @@ static int lists_append(list_family *l, uint64_t key, int64_t id)
         return -1;
     if (added) {
         if (l->count == l->capacity) {
-            id_list *bigger = realloc(l->lists, (size_t)(2 * l->capacity) * sizeof(id_list));
-            if (!bigger)
+            if (LAMP_RESIZE(l->lists, 2 * l->capacity) < 0)
                 return -1;
-            memset(bigger + l->capacity, 0, (size_t)l->capacity * sizeof(id_list));
-            l->lists = bigger;
+            memset(l->lists + l->capacity, 0, (size_t)l->capacity * sizeof(id_list));
             l->capacity *= 2;
         }
         l->count++;
@@ -159,10 +152,8 @@ static int lists_append(list_family *l, uint64_t key, int64_t id)
     id_list *list = &l->lists[which];
     if (list->n == list->capacity) {
         int64_t cap = list->capacity ? 2 * list->capacity : 4;
-        int64_t *items = realloc(list->items, (size_t)cap * sizeof(int64_t));
-        if (!items)
+        if (LAMP_RESIZE(list->items, cap) < 0)
             return -1;
-        list->items = items;
         list->capacity = cap;
     }
     list->items[list->n++] = id;
@@ -360,73 +351,76 @@ static int advance(kg_state *st, const lamp_kg_stream *s, int64_t *next, double 
     return 0;
 }
 
+/* The per-scale part of a phi (or Phi) vector: after its two constants, S rows of
+ * LAMP_KG_FEATURES_PER_SCALE columns, each column one decayed count read at time t. */
+typedef struct {
+    const double *rates;
+    double t;
+    int S;
+    double *f;
+} scale_features;
+
+/* Column c: the accumulator of key in a family. */
+static void put_family(const scale_features *b, int c, const family *fam, uint64_t key)
+{
+    double tmp[LAMP_KG_MAX_SCALES];
+    family_read(fam, key, b->t, b->rates, tmp);
+    for (int k = 0; k < b->S; k++)
+        b->f[k * LAMP_KG_FEATURES_PER_SCALE + c] = tmp[k];
+}
+
+/* Column c: slot `slot` of a dense accumulator. */
+static void put_acc(const scale_features *b, int c, const accumulators *a, int64_t slot)
+{
+    double tmp[LAMP_KG_MAX_SCALES];
+    acc_read(a, slot, b->t, b->rates, tmp);
+    for (int k = 0; k < b->S; k++)
+        b->f[k * LAMP_KG_FEATURES_PER_SCALE + c] = tmp[k];
+}
+
 /* phi for one object candidate o of query (s, rr) at time t. */
 static void object_phi(const kg_state *st, int64_t s, int64_t rr, int64_t o, double t, double *phi)
 {
-    const double *rates = st->cfg->rates;
-    int S = st->cfg->num_scales;
     uint64_t E = (uint64_t)st->E, R2 = (uint64_t)st->R2;
     int64_t inv = inverse_relation(rr, st->cfg->num_relations);
-    double tmp[LAMP_KG_MAX_SCALES];
+    const scale_features b = {st->cfg->rates, t, st->cfg->num_scales, phi + 2};
     phi[0] = 1.0;
     phi[1] = st->tail_count[o];
-    double *f = phi + 2;
-    family_read(&st->triple, key3((uint64_t)s, (uint64_t)rr, (uint64_t)o, R2, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
-    family_read(&st->triple, key3((uint64_t)s, (uint64_t)inv, (uint64_t)o, R2, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
-    family_read(&st->pair, key2((uint64_t)s, (uint64_t)o, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
-    family_read(&st->rel_tail, key2((uint64_t)rr, (uint64_t)o, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
-    acc_read(&st->activity, o, t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+    put_family(&b, 0, &st->triple, key3((uint64_t)s, (uint64_t)rr, (uint64_t)o, R2, E));
+    put_family(&b, 1, &st->triple, key3((uint64_t)s, (uint64_t)inv, (uint64_t)o, R2, E));
+    put_family(&b, 2, &st->pair, key2((uint64_t)s, (uint64_t)o, E));
+    put_family(&b, 3, &st->rel_tail, key2((uint64_t)rr, (uint64_t)o, E));
+    put_acc(&b, 4, &st->activity, o);
 }
 
 /* Phi (sum over all object candidates) from running totals. */
 static void object_totals(const kg_state *st, int64_t s, int64_t rr, double t, double *total)
 {
-    const double *rates = st->cfg->rates;
-    int S = st->cfg->num_scales;
     uint64_t R2 = (uint64_t)st->R2;
     int64_t inv = inverse_relation(rr, st->cfg->num_relations);
-    double tmp[LAMP_KG_MAX_SCALES];
+    const scale_features b = {st->cfg->rates, t, st->cfg->num_scales, total + 2};
     total[0] = (double)st->E;
     total[1] = st->total_tail;
-    double *f = total + 2;
-    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)rr, R2), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
-    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)inv, R2), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
-    acc_read(&st->head_total, s, t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
-    acc_read(&st->rel_total, rr, t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
-    acc_read(&st->global, 0, t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+    put_family(&b, 0, &st->head_rel, key2((uint64_t)s, (uint64_t)rr, R2));
+    put_family(&b, 1, &st->head_rel, key2((uint64_t)s, (uint64_t)inv, R2));
+    put_acc(&b, 2, &st->head_total, s);
+    put_acc(&b, 3, &st->rel_total, rr);
+    put_acc(&b, 4, &st->global, 0);
 }
 
 /* phi for one relation candidate r (original, < R) of query (s, ?, o) at time t. */
 static void relation_phi(const kg_state *st, int64_t s, int64_t r, int64_t o, double t, double *phi)
 {
-    const double *rates = st->cfg->rates;
-    int S = st->cfg->num_scales;
     uint64_t E = (uint64_t)st->E, R2 = (uint64_t)st->R2;
     int64_t R = st->cfg->num_relations;
-    double tmp[LAMP_KG_MAX_SCALES];
+    const scale_features b = {st->cfg->rates, t, st->cfg->num_scales, phi + 2};
     phi[0] = 1.0;
     phi[1] = st->rel_count[r];
-    double *f = phi + 2;
-    family_read(&st->triple, key3((uint64_t)s, (uint64_t)r, (uint64_t)o, R2, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 0] = tmp[k];
-    family_read(&st->triple, key3((uint64_t)s, (uint64_t)(r + R), (uint64_t)o, R2, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 1] = tmp[k];
-    family_read(&st->head_rel, key2((uint64_t)s, (uint64_t)r, R2), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 2] = tmp[k];
-    family_read(&st->rel_tail, key2((uint64_t)r, (uint64_t)o, E), t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 3] = tmp[k];
-    acc_read(&st->rel_total, r, t, rates, tmp);
-    for (int k = 0; k < S; k++) f[k * 5 + 4] = tmp[k];
+    put_family(&b, 0, &st->triple, key3((uint64_t)s, (uint64_t)r, (uint64_t)o, R2, E));
+    put_family(&b, 1, &st->triple, key3((uint64_t)s, (uint64_t)(r + R), (uint64_t)o, R2, E));
+    put_family(&b, 2, &st->head_rel, key2((uint64_t)s, (uint64_t)r, R2));
+    put_family(&b, 3, &st->rel_tail, key2((uint64_t)r, (uint64_t)o, E));
+    put_acc(&b, 4, &st->rel_total, r);
 }
 
 int lamp_kg_features(const lamp_kg_config *cfg, const lamp_kg_stream *stream, const lamp_kg_queries *q,
@@ -751,18 +745,10 @@ int lamp_kg_score_pairs(const lamp_kg_config *cfg, const lamp_kg_stream *stream,
                 if (ranks) {
                     if (sp_n == sp_cap) {
                         sp_cap = sp_cap ? 2 * sp_cap : 1024;
-                        int64_t *bi = realloc(sp_ids, (size_t)sp_cap * sizeof(int64_t));
-                        double *bs = realloc(sp_scores, (size_t)sp_cap * sizeof(double));
-                        if (!bi || !bs) {
-                            free(bi ? bi : sp_ids);
-                            free(bs ? bs : sp_scores);
-                            sp_ids = NULL;
-                            sp_scores = NULL;
-                            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory");
+                        if (LAMP_RESIZE(sp_ids, sp_cap) < 0 || LAMP_RESIZE(sp_scores, sp_cap) < 0) {
+                            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory"); /* finally frees both */
                             goto finally;
                         }
-                        sp_ids = bi;
-                        sp_scores = bs;
                     }
                     sp_ids[sp_n] = id;
                     sp_scores[sp_n++] = score;

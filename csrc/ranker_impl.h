@@ -731,6 +731,19 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
 /* The whole call: the plan's chunks split over (up to) two workers; everything that sums over chunks
  * (loss, dense gradients, embedding gradients) is summed afterwards in chunk order, so the result does
  * not depend on the number of threads. */
+/* Adds g (d entries), the gradient of one token's or candidate's input, to the embedding gradients of the
+ * entity, relation and object of its triple ids = (e, r, o). */
+static void F(add_embedding_grads)(double *g_ent, double *g_rel, double *g_obj, const int64_t *ids, const REAL *g,
+                                   int64_t d)
+{
+    double *pe = g_ent + ids[0] * d, *pr = g_rel + ids[1] * d, *po = g_obj + ids[2] * d;
+    for (int64_t a = 0; a < d; a++) {
+        pe[a] += (double)g[a];
+        pr[a] += (double)g[a];
+        po[a] += (double)g[a];
+    }
+}
+
 static int F(forward_backward)(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
                                int loss_kind, double dropout, uint64_t seed, double *energies, double *loss,
                                double *grads, const int64_t *off, const int64_t *ntok, const chunk_plan *pl,
@@ -800,26 +813,10 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
         memset(grads, 0, sizeof(double) * (size_t)dense0);
         double *g_ent = grads + off[LAMP_RANKER_ENT], *g_rel = grads + off[LAMP_RANKER_REL],
                *g_obj = grads + off[LAMP_RANKER_OBJ];
-        for (int64_t t = 0; t < T; t++) {
-            const int64_t *ev = b->evidence + 3 * pl->tok_src[t];
-            const REAL *g = dx_all + t * d;
-            double *pe = g_ent + ev[0] * d, *pr = g_rel + ev[1] * d, *po = g_obj + ev[2] * d;
-            for (int64_t a = 0; a < d; a++) {
-                pe[a] += (double)g[a];
-                pr[a] += (double)g[a];
-                po[a] += (double)g[a];
-            }
-        }
-        for (int64_t i = 0; i < N; i++) {
-            const int64_t *cand = b->candidates + 3 * i;
-            const REAL *g = dc_all + i * d;
-            double *pe = g_ent + cand[0] * d, *pr = g_rel + cand[1] * d, *po = g_obj + cand[2] * d;
-            for (int64_t a = 0; a < d; a++) {
-                pe[a] += (double)g[a];
-                pr[a] += (double)g[a];
-                po[a] += (double)g[a];
-            }
-        }
+        for (int64_t t = 0; t < T; t++)
+            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->evidence + 3 * pl->tok_src[t], dx_all + t * d, d);
+        for (int64_t i = 0; i < N; i++)
+            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->candidates + 3 * i, dc_all + i * d, d);
     }
 finally:
     for (int t = 0; t < 2; t++) {

@@ -70,6 +70,37 @@ int lamp_require_dim(PyArrayObject *arr, int axis, npy_intp expected, const char
     return 0;
 }
 
+int lamp_require_shape(PyArrayObject *arr, npy_intp rows, npy_intp cols, const char *name)
+{
+    if (rows >= 0 && lamp_require_dim(arr, 0, rows, name) < 0)
+        return -1;
+    if (cols >= 0 && lamp_require_dim(arr, 1, cols, name) < 0)
+        return -1;
+    return 0;
+}
+
+PyArrayObject *lamp_array_len(PyObject *obj, int typenum, npy_intp len, const char *name)
+{
+    PyArrayObject *arr = lamp_array_from(obj, typenum, 1, name);
+    if (arr && lamp_require_dim(arr, 0, len, name) < 0)
+        Py_CLEAR(arr);
+    return arr;
+}
+
+PyArrayObject *lamp_array_2d(PyObject *obj, int typenum, npy_intp rows, npy_intp cols, const char *name)
+{
+    PyArrayObject *arr = lamp_array_from(obj, typenum, 2, name);
+    if (arr && lamp_require_shape(arr, rows, cols, name) < 0)
+        Py_CLEAR(arr);
+    return arr;
+}
+
+void lamp_xdecref_all(void *const *objects, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        Py_XDECREF((PyObject *)objects[i]);
+}
+
 PyObject *lamp_raise_kernel_error(const lamp_error *err)
 {
     PyObject *type;

@@ -32,9 +32,44 @@ int lamp_require_finite(PyArrayObject *arr, const char *name);
 /* ValueError naming `name` unless dimension `axis` of `arr` has length `expected`. */
 int lamp_require_dim(PyArrayObject *arr, int axis, npy_intp expected, const char *name);
 
+/* lamp_array_from for a 1-D array of length `len` (lamp_require_dim on axis 0). */
+PyArrayObject *lamp_array_len(PyObject *obj, int typenum, npy_intp len, const char *name);
+
+/* lamp_array_from for a 2-D array of shape (rows, cols) (lamp_require_shape). */
+PyArrayObject *lamp_array_2d(PyObject *obj, int typenum, npy_intp rows, npy_intp cols, const char *name);
+
+/* lamp_require_dim on axis 0, then on axis 1; a negative rows or cols is not checked. */
+int lamp_require_shape(PyArrayObject *arr, npy_intp rows, npy_intp cols, const char *name);
+
+/* The data of an optional array: NULL for none. */
+static inline void *lamp_data_or_null(PyArrayObject *arr)
+{
+    return arr ? PyArray_DATA(arr) : NULL;
+}
+
 /* Raises the Python exception that matches a kernel error (ValueError,
  * MemoryError, KeyboardInterrupt or RuntimeError) and returns NULL. */
 PyObject *lamp_raise_kernel_error(const lamp_error *err);
+
+/* Runs `call`, a kernel call that returns a lamp status and reports into
+ * `err` (a lamp_error, cleared first), with the GIL released.  Evaluates to
+ * 0, or to -1 with the kernel's error raised (lamp_raise_kernel_error).  A GNU
+ * statement expression: the extension is built with -std=gnu11. */
+#define LAMP_RUN_KERNEL(err, call)                                          \
+    __extension__({                                                         \
+        int lamp_rc_;                                                       \
+        lamp_error_clear(&(err));                                           \
+        Py_BEGIN_ALLOW_THREADS                                              \
+        lamp_rc_ = (call);                                                  \
+        Py_END_ALLOW_THREADS                                                \
+        lamp_rc_ == LAMP_OK ? 0 : (lamp_raise_kernel_error(&(err)), -1);    \
+    })
+
+/* Py_XDECREF of every argument (arrays or other objects; NULL is skipped),
+ * in the order given: the cleanup block of a binding. */
+#define LAMP_XDECREF_ALL(...) \
+    lamp_xdecref_all((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+void lamp_xdecref_all(void *const *objects, size_t n);
 
 /* Per-kernel initialisers (lamp_<kernel>_exec in csrc/py/<kernel>.c), called from the module's exec slot (module.c).
  * Each adds its functions and types to the module and returns 0, or -1

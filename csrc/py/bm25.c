@@ -67,17 +67,14 @@ static PyObject *bm25_build(PyObject *self, PyObject *args)
     if (take_blob(text_obj, toff_obj, "text", &text, &toff) < 0 || take_blob(stop_obj, soff_obj, "stop", &stop, &soff) < 0)
         goto finally;
     npy_intp n = PyArray_DIM(toff, 0) - 1;
-    if (ent_obj != Py_None) {
-        if (!(ent = lamp_array_from(ent_obj, NPY_INT64, 2, "entities")) || lamp_require_dim(ent, 0, n, "entities") < 0 ||
-            lamp_require_dim(ent, 1, 2, "entities") < 0)
-            goto finally;
-    }
+    if (ent_obj != Py_None && !(ent = lamp_array_2d(ent_obj, NPY_INT64, n, 2, "entities")))
+        goto finally;
     lamp_error err;
     lamp_error_clear(&err);
     lamp_bm25 *ix;
     Py_BEGIN_ALLOW_THREADS
     ix = lamp_bm25_build(text.buf, PyArray_DATA(toff), n, stop.buf, PyArray_DATA(soff), PyArray_DIM(soff, 0) - 1,
-                         ent ? PyArray_DATA(ent) : NULL, k1, b, &err);
+                         lamp_data_or_null(ent), k1, b, &err);
     Py_END_ALLOW_THREADS
     if (!ix) {
         lamp_raise_kernel_error(&err);
@@ -91,9 +88,7 @@ finally:
         PyBuffer_Release(&text);
     if (stop.obj)
         PyBuffer_Release(&stop);
-    Py_XDECREF(toff);
-    Py_XDECREF(soff);
-    Py_XDECREF(ent);
+    LAMP_XDECREF_ALL(toff, soff, ent);
     return result;
 }
 
@@ -123,12 +118,8 @@ static PyObject *bm25_search(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "argument 'k' must be positive, got %lld", k);
         goto finally;
     }
-    if (before_obj != Py_None &&
-        (!(before = lamp_array_from(before_obj, NPY_INT64, 1, "before")) || lamp_require_dim(before, 0, q, "before") < 0))
-        goto finally;
-    if (scope_obj != Py_None &&
-        (!(scope = lamp_array_from(scope_obj, NPY_INT64, 2, "scope")) || lamp_require_dim(scope, 0, q, "scope") < 0 ||
-         lamp_require_dim(scope, 1, 2, "scope") < 0))
+    if ((before_obj != Py_None && !(before = lamp_array_len(before_obj, NPY_INT64, q, "before"))) ||
+        (scope_obj != Py_None && !(scope = lamp_array_2d(scope_obj, NPY_INT64, q, 2, "scope"))))
         goto finally;
     npy_intp dims[2] = {q, (npy_intp)k};
     ids = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_INT64, 0);
@@ -136,26 +127,15 @@ static PyObject *bm25_search(PyObject *self, PyObject *args)
     if (!ids || !scores)
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_bm25_search(ix, text.buf, PyArray_DATA(toff), q, before ? PyArray_DATA(before) : NULL,
-                          scope ? PyArray_DATA(scope) : NULL, (int64_t)k, threads, PyArray_DATA(ids),
-                          PyArray_DATA(scores), &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_bm25_search(ix, text.buf, PyArray_DATA(toff), q, lamp_data_or_null(before),
+                                              lamp_data_or_null(scope), (int64_t)k, threads, PyArray_DATA(ids),
+                                              PyArray_DATA(scores), &err)) < 0)
         goto finally;
-    }
     result = Py_BuildValue("OO", ids, scores);
 finally:
     if (text.obj)
         PyBuffer_Release(&text);
-    Py_XDECREF(toff);
-    Py_XDECREF(before);
-    Py_XDECREF(scope);
-    Py_XDECREF(ids);
-    Py_XDECREF(scores);
+    LAMP_XDECREF_ALL(toff, before, scope, ids, scores);
     return result;
 }
 
@@ -211,9 +191,9 @@ static PyObject *assemble_evidence(PyObject *self, PyObject *args)
     if (!(h = lamp_array_from(h_obj, NPY_INT64, 2, "hits")) || !(s = lamp_array_from(s_obj, NPY_INT64, 1, "subjects")))
         goto finally;
     npy_intp n_events = PyArray_DIM(s, 0);
-    if (!(r = lamp_array_from(r_obj, NPY_INT64, 1, "relations")) || lamp_require_dim(r, 0, n_events, "relations") < 0 ||
-        !(o = lamp_array_from(o_obj, NPY_INT64, 1, "objects")) || lamp_require_dim(o, 0, n_events, "objects") < 0 ||
-        !(t = lamp_array_from(t_obj, NPY_FLOAT64, 1, "times")) || lamp_require_dim(t, 0, n_events, "times") < 0)
+    if (!(r = lamp_array_len(r_obj, NPY_INT64, n_events, "relations")) ||
+        !(o = lamp_array_len(o_obj, NPY_INT64, n_events, "objects")) ||
+        !(t = lamp_array_len(t_obj, NPY_FLOAT64, n_events, "times")))
         goto finally;
     if (L <= 0) {
         PyErr_Format(PyExc_ValueError, "argument 'length' must be positive, got %lld", L);
@@ -223,26 +203,14 @@ static PyObject *assemble_evidence(PyObject *self, PyObject *args)
     if (!(out = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_INT64, 0)))
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_assemble_evidence(PyArray_DATA(h), PyArray_DIM(h, 0), PyArray_DIM(h, 1), PyArray_DATA(s),
-                                PyArray_DATA(r), PyArray_DATA(o), PyArray_DATA(t), n_events, (int64_t)L,
-                                PyArray_DATA(out), &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_assemble_evidence(PyArray_DATA(h), PyArray_DIM(h, 0), PyArray_DIM(h, 1),
+                                                    PyArray_DATA(s), PyArray_DATA(r), PyArray_DATA(o), PyArray_DATA(t),
+                                                    n_events, (int64_t)L, PyArray_DATA(out), &err)) < 0)
         goto finally;
-    }
     result = (PyObject *)out;
     out = NULL;
 finally:
-    Py_XDECREF(h);
-    Py_XDECREF(s);
-    Py_XDECREF(r);
-    Py_XDECREF(o);
-    Py_XDECREF(t);
-    Py_XDECREF(out);
+    LAMP_XDECREF_ALL(h, s, r, o, t, out);
     return result;
 }
 

@@ -43,8 +43,7 @@ static PyObject *dense_search(PyObject *self, PyObject *args)
     npy_intp n = PyArray_DIM(corpus, 0), d = PyArray_DIM(corpus, 1), q = PyArray_DIM(queries, 0);
     if (lamp_require_dim(queries, 1, d, "queries") < 0)
         goto finally;
-    if (b_obj != Py_None &&
-        (!(before = lamp_array_from(b_obj, NPY_INT64, 1, "before")) || lamp_require_dim(before, 0, q, "before") < 0))
+    if (b_obj != Py_None && !(before = lamp_array_len(b_obj, NPY_INT64, q, "before")))
         goto finally;
     if (k < 1 || k > n) {
         PyErr_Format(PyExc_ValueError, "argument 'k' must be in 1..%zd, got %lld", (Py_ssize_t)n, k);
@@ -55,23 +54,13 @@ static PyObject *dense_search(PyObject *self, PyObject *args)
         !(scores = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_FLOAT64, 0)))
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_dense_search(PyArray_DATA(corpus), n, d, PyArray_DATA(queries), q, before ? PyArray_DATA(before) : NULL,
-                           (int64_t)k, PyArray_DATA(ids), PyArray_DATA(scores), &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_dense_search(PyArray_DATA(corpus), n, d, PyArray_DATA(queries), q,
+                                               lamp_data_or_null(before), (int64_t)k, PyArray_DATA(ids),
+                                               PyArray_DATA(scores), &err)) < 0)
         goto finally;
-    }
     result = Py_BuildValue("OO", ids, scores);
 finally:
-    Py_XDECREF(corpus);
-    Py_XDECREF(queries);
-    Py_XDECREF(before);
-    Py_XDECREF(ids);
-    Py_XDECREF(scores);
+    LAMP_XDECREF_ALL(corpus, queries, before, ids, scores);
     return result;
 }
 

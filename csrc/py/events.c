@@ -57,9 +57,7 @@ static PyObject *check_sequences(PyObject *self, PyObject *args, PyObject *kwarg
     }
     result = Py_NewRef(Py_None);
 finally:
-    Py_XDECREF(times);
-    Py_XDECREF(marks);
-    Py_XDECREF(offsets);
+    LAMP_XDECREF_ALL(times, marks, offsets);
     return result;
 }
 

@@ -12,11 +12,13 @@ typedef struct {
 
 static void hawkes_args_release(hawkes_args *a)
 {
-    Py_XDECREF(a->times);
-    Py_XDECREF(a->marks);
-    Py_XDECREF(a->mu);
-    Py_XDECREF(a->alpha);
-    Py_XDECREF(a->beta);
+    LAMP_XDECREF_ALL(a->times, a->marks, a->mu, a->alpha, a->beta);
+}
+
+/* alpha and beta must be K x K. */
+static int require_square(PyArrayObject *alpha, PyArrayObject *beta, npy_intp K)
+{
+    return (lamp_require_shape(alpha, K, K, "alpha") < 0 || lamp_require_shape(beta, K, K, "beta") < 0) ? -1 : 0;
 }
 
 static int take(PyObject *t, PyObject *m, PyObject *mu, PyObject *alpha, PyObject *beta, hawkes_args *a)
@@ -39,9 +41,46 @@ static int take(PyObject *t, PyObject *m, PyObject *mu, PyObject *alpha, PyObjec
             p[i] = b;
     } else if (!(a->beta = lamp_array_from(beta, NPY_FLOAT64, 2, "beta")))
         return -1;
-    if (lamp_require_dim(a->marks, 0, a->n, "marks") < 0 || lamp_require_dim(a->alpha, 0, a->K, "alpha") < 0 ||
-        lamp_require_dim(a->alpha, 1, a->K, "alpha") < 0 || lamp_require_dim(a->beta, 0, a->K, "beta") < 0 ||
-        lamp_require_dim(a->beta, 1, a->K, "beta") < 0)
+    if (lamp_require_dim(a->marks, 0, a->n, "marks") < 0 || require_square(a->alpha, a->beta, a->K) < 0)
+        return -1;
+    return 0;
+}
+
+/* The gradient of hawkes_loglik and hawkes_loglik_batch: zeroed arrays with want_grad, else all NULL. */
+typedef struct {
+    PyArrayObject *dmu, *dalpha, *dbeta;
+} hawkes_grads;
+
+/* The kernels' gradient pointers (NULL without want_grad). */
+#define GRAD_POINTERS(g) lamp_data_or_null((g).dmu), lamp_data_or_null((g).dalpha), lamp_data_or_null((g).dbeta)
+
+static int new_grads(int want_grad, npy_intp K, hawkes_grads *g)
+{
+    npy_intp d1[1] = {K}, d2[2] = {K, K};
+    if (want_grad && (!(g->dmu = (PyArrayObject *)PyArray_ZEROS(1, d1, NPY_FLOAT64, 0)) ||
+                      !(g->dalpha = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)) ||
+                      !(g->dbeta = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0))))
+        return -1;
+    return 0;
+}
+
+/* loglik, or (loglik, dmu, dalpha, dbeta) with want_grad. */
+static PyObject *loglik_result(double ll, int want_grad, const hawkes_grads *g)
+{
+    return want_grad ? Py_BuildValue("dOOO", ll, g->dmu, g->dalpha, g->dbeta) : PyFloat_FromDouble(ll);
+}
+
+static void grads_release(hawkes_grads *g)
+{
+    LAMP_XDECREF_ALL(g->dmu, g->dalpha, g->dbeta);
+}
+
+/* Zeroed event arrays (times float64, marks int64) of length n, for the samplers. */
+static int new_events(npy_intp n, PyArrayObject **times, PyArrayObject **marks)
+{
+    npy_intp dims[1] = {n};
+    if (!(*times = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)) ||
+        !(*marks = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_INT64, 0)))
         return -1;
     return 0;
 }
@@ -61,23 +100,15 @@ static PyObject *hawkes_intensity(PyObject *self, PyObject *args)
     if (!(out = (PyArrayObject *)PyArray_ZEROS(2, dims, NPY_FLOAT64, 0)))
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_hawkes_intensity(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K, PyArray_DATA(a.mu),
-                               PyArray_DATA(a.alpha), PyArray_DATA(a.beta), PyArray_DATA(q), PyArray_DIM(q, 0),
-                               PyArray_DATA(out), &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_hawkes_intensity(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K,
+                                                   PyArray_DATA(a.mu), PyArray_DATA(a.alpha), PyArray_DATA(a.beta),
+                                                   PyArray_DATA(q), PyArray_DIM(q, 0), PyArray_DATA(out), &err)) < 0)
         goto finally;
-    }
     result = (PyObject *)out;
     out = NULL;
 finally:
     hawkes_args_release(&a);
-    Py_XDECREF(q);
-    Py_XDECREF(out);
+    LAMP_XDECREF_ALL(q, out);
     return result;
 }
 
@@ -90,36 +121,19 @@ static PyObject *hawkes_loglik(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOdp", &t, &m, &mu, &alpha, &beta, &end_time, &want_grad))
         return NULL;
     hawkes_args a;
-    PyArrayObject *dmu = NULL, *dalpha = NULL, *dbeta = NULL;
-    if (take(t, m, mu, alpha, beta, &a) < 0)
+    hawkes_grads g = {0};
+    if (take(t, m, mu, alpha, beta, &a) < 0 || new_grads(want_grad, a.K, &g) < 0)
         goto finally;
-    if (want_grad) {
-        npy_intp d1[1] = {a.K}, d2[2] = {a.K, a.K};
-        if (!(dmu = (PyArrayObject *)PyArray_ZEROS(1, d1, NPY_FLOAT64, 0)) ||
-            !(dalpha = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)) ||
-            !(dbeta = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)))
-            goto finally;
-    }
     lamp_error err;
-    lamp_error_clear(&err);
     double ll = 0.0;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_hawkes_loglik(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K, PyArray_DATA(a.mu),
-                            PyArray_DATA(a.alpha), PyArray_DATA(a.beta), end_time, &ll,
-                            dmu ? PyArray_DATA(dmu) : NULL, dalpha ? PyArray_DATA(dalpha) : NULL,
-                            dbeta ? PyArray_DATA(dbeta) : NULL, &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_hawkes_loglik(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K,
+                                                PyArray_DATA(a.mu), PyArray_DATA(a.alpha), PyArray_DATA(a.beta),
+                                                end_time, &ll, GRAD_POINTERS(g), &err)) < 0)
         goto finally;
-    }
-    result = want_grad ? Py_BuildValue("dOOO", ll, dmu, dalpha, dbeta) : PyFloat_FromDouble(ll);
+    result = loglik_result(ll, want_grad, &g);
 finally:
     hawkes_args_release(&a);
-    Py_XDECREF(dmu);
-    Py_XDECREF(dalpha);
-    Py_XDECREF(dbeta);
+    grads_release(&g);
     return result;
 }
 
@@ -140,27 +154,18 @@ static PyObject *hawkes_sample_next(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "argument 'n' must be positive, got %lld", n_samples);
         goto finally;
     }
-    npy_intp dims[1] = {(npy_intp)n_samples};
-    if (!(ot = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)) ||
-        !(om = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_INT64, 0)))
+    if (new_events((npy_intp)n_samples, &ot, &om) < 0)
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_hawkes_sample_next(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K, PyArray_DATA(a.mu),
-                                 PyArray_DATA(a.alpha), PyArray_DATA(a.beta), t_start, n_samples, seed,
-                                 PyArray_DATA(ot), PyArray_DATA(om), &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_hawkes_sample_next(PyArray_DATA(a.times), PyArray_DATA(a.marks), a.n, a.K,
+                                                     PyArray_DATA(a.mu), PyArray_DATA(a.alpha), PyArray_DATA(a.beta),
+                                                     t_start, n_samples, seed, PyArray_DATA(ot), PyArray_DATA(om),
+                                                     &err)) < 0)
         goto finally;
-    }
     result = Py_BuildValue("OO", ot, om);
 finally:
     hawkes_args_release(&a);
-    Py_XDECREF(ot);
-    Py_XDECREF(om);
+    LAMP_XDECREF_ALL(ot, om);
     return result;
 }
 
@@ -179,42 +184,27 @@ static PyObject *hawkes_simulate(PyObject *self, PyObject *args)
         !(beta = lamp_array_from(beta_obj, NPY_FLOAT64, 2, "beta")))
         goto finally;
     npy_intp K = PyArray_DIM(mu, 0);
-    if (lamp_require_dim(alpha, 0, K, "alpha") < 0 || lamp_require_dim(alpha, 1, K, "alpha") < 0 ||
-        lamp_require_dim(beta, 0, K, "beta") < 0 || lamp_require_dim(beta, 1, K, "beta") < 0)
+    if (require_square(alpha, beta, K) < 0)
         goto finally;
     if (max_events < 1) {
         PyErr_SetString(PyExc_ValueError, "argument 'max_events' must be positive");
         goto finally;
     }
-    npy_intp dims[1] = {(npy_intp)max_events};
-    if (!(ot = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)) ||
-        !(om = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_INT64, 0)))
+    if (new_events((npy_intp)max_events, &ot, &om) < 0)
         goto finally;
     lamp_error err;
-    lamp_error_clear(&err);
     int64_t count = 0;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_hawkes_simulate(K, PyArray_DATA(mu), PyArray_DATA(alpha), PyArray_DATA(beta), end_time, max_events, seed,
-                              PyArray_DATA(ot), PyArray_DATA(om), &count, &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_hawkes_simulate(K, PyArray_DATA(mu), PyArray_DATA(alpha), PyArray_DATA(beta),
+                                                  end_time, max_events, seed, PyArray_DATA(ot), PyArray_DATA(om),
+                                                  &count, &err)) < 0)
         goto finally;
-    }
     PyObject *times = PySequence_GetSlice((PyObject *)ot, 0, count), *marks = PySequence_GetSlice((PyObject *)om, 0, count);
     if (times && marks)
         result = Py_BuildValue("NN", times, marks);
-    else {
-        Py_XDECREF(times);
-        Py_XDECREF(marks);
-    }
+    else
+        LAMP_XDECREF_ALL(times, marks);
 finally:
-    Py_XDECREF(mu);
-    Py_XDECREF(alpha);
-    Py_XDECREF(beta);
-    Py_XDECREF(ot);
-    Py_XDECREF(om);
+    LAMP_XDECREF_ALL(mu, alpha, beta, ot, om);
     return result;
 }
 
@@ -226,7 +216,8 @@ static PyObject *hawkes_loglik_batch(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOOOp", &t, &m, &off_obj, &mu, &alpha, &beta, &end_obj, &want_grad))
         return NULL;
     hawkes_args a;
-    PyArrayObject *off = NULL, *ends = NULL, *dmu = NULL, *dalpha = NULL, *dbeta = NULL;
+    hawkes_grads g = {0};
+    PyArrayObject *off = NULL, *ends = NULL;
     if (take(t, m, mu, alpha, beta, &a) < 0 || !(off = lamp_array_from(off_obj, NPY_INT64, 1, "offsets")) ||
         !(ends = lamp_array_from(end_obj, NPY_FLOAT64, 1, "end_times")))
         goto finally;
@@ -236,37 +227,19 @@ static PyObject *hawkes_loglik_batch(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "argument 'offsets' must start at 0 and end at len(times)");
         goto finally;
     }
-    if (lamp_require_dim(ends, 0, n_seq, "end_times") < 0)
+    if (lamp_require_dim(ends, 0, n_seq, "end_times") < 0 || new_grads(want_grad, a.K, &g) < 0)
         goto finally;
-    if (want_grad) {
-        npy_intp d1[1] = {a.K}, d2[2] = {a.K, a.K};
-        if (!(dmu = (PyArrayObject *)PyArray_ZEROS(1, d1, NPY_FLOAT64, 0)) ||
-            !(dalpha = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)) ||
-            !(dbeta = (PyArrayObject *)PyArray_ZEROS(2, d2, NPY_FLOAT64, 0)))
-            goto finally;
-    }
     lamp_error err;
-    lamp_error_clear(&err);
     double ll = 0.0;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_hawkes_loglik_batch(PyArray_DATA(a.times), PyArray_DATA(a.marks), o, n_seq, a.K, PyArray_DATA(a.mu),
-                                  PyArray_DATA(a.alpha), PyArray_DATA(a.beta), PyArray_DATA(ends), &ll,
-                                  dmu ? PyArray_DATA(dmu) : NULL, dalpha ? PyArray_DATA(dalpha) : NULL,
-                                  dbeta ? PyArray_DATA(dbeta) : NULL, &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_hawkes_loglik_batch(PyArray_DATA(a.times), PyArray_DATA(a.marks), o, n_seq, a.K,
+                                                      PyArray_DATA(a.mu), PyArray_DATA(a.alpha), PyArray_DATA(a.beta),
+                                                      PyArray_DATA(ends), &ll, GRAD_POINTERS(g), &err)) < 0)
         goto finally;
-    }
-    result = want_grad ? Py_BuildValue("dOOO", ll, dmu, dalpha, dbeta) : PyFloat_FromDouble(ll);
+    result = loglik_result(ll, want_grad, &g);
 finally:
     hawkes_args_release(&a);
-    Py_XDECREF(off);
-    Py_XDECREF(ends);
-    Py_XDECREF(dmu);
-    Py_XDECREF(dalpha);
-    Py_XDECREF(dbeta);
+    grads_release(&g);
+    LAMP_XDECREF_ALL(off, ends);
     return result;
 }
 
@@ -284,9 +257,8 @@ static PyObject *hawkes_stream_floor(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO", &t_obj, &m_obj))
         return NULL;
     PyArrayObject *t = lamp_array_from(t_obj, NPY_FLOAT64, 1, "times"), *m = NULL;
-    if (!t || !(m = lamp_array_from(m_obj, NPY_INT64, 1, "marks")) || lamp_require_dim(m, 0, PyArray_DIM(t, 0), "marks") < 0) {
+    if (!t || !(m = lamp_array_len(m_obj, NPY_INT64, PyArray_DIM(t, 0), "marks"))) {
         Py_XDECREF(t);
-        Py_XDECREF(m);
         return NULL;
     }
     double v;
@@ -313,15 +285,13 @@ static PyObject *quadrature_nodes(PyObject *self, PyObject *args)
     PyArrayObject *nodes = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
     PyArrayObject *weights = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
     if (!nodes || !weights) {
-        Py_XDECREF(nodes);
-        Py_XDECREF(weights);
+        LAMP_XDECREF_ALL(nodes, weights);
         return NULL;
     }
     lamp_error err;
     lamp_error_clear(&err);
     if (lamp_quadrature_nodes(scheme, order, PyArray_DATA(nodes), PyArray_DATA(weights), &err) != LAMP_OK) {
-        Py_DECREF(nodes);
-        Py_DECREF(weights);
+        LAMP_XDECREF_ALL(nodes, weights);
         return lamp_raise_kernel_error(&err);
     }
     return Py_BuildValue("NN", nodes, weights);
@@ -338,8 +308,8 @@ static PyObject *integrate_intervals(PyObject *self, PyObject *args)
         !(v = lamp_array_from(v_obj, NPY_FLOAT64, 2, "values")) || !(w = lamp_array_from(w_obj, NPY_FLOAT64, 1, "weights")))
         goto finally;
     npy_intp n = PyArray_DIM(s, 0), g = PyArray_DIM(w, 0);
-    if (lamp_require_dim(e, 0, n, "ends") < 0 || lamp_require_dim(v, 0, n, "values") < 0 ||
-        lamp_require_dim(v, 1, g, "values") < 0 || lamp_require_finite(v, "values") < 0)
+    if (lamp_require_dim(e, 0, n, "ends") < 0 || lamp_require_shape(v, n, g, "values") < 0 ||
+        lamp_require_finite(v, "values") < 0)
         goto finally;
     npy_intp dims[1] = {n};
     if (!(out = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)))
@@ -354,11 +324,7 @@ static PyObject *integrate_intervals(PyObject *self, PyObject *args)
     result = (PyObject *)out;
     out = NULL;
 finally:
-    Py_XDECREF(s);
-    Py_XDECREF(e);
-    Py_XDECREF(v);
-    Py_XDECREF(w);
-    Py_XDECREF(out);
+    LAMP_XDECREF_ALL(s, e, v, w, out);
     return result;
 }
 

@@ -127,8 +127,7 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args, PyObject *kwargs
     lamp_ranker_layout(&dims, off);
     int64_t nparams = off[nblocks];
     PyMem_Free(off);
-    if (!(params = lamp_array_from(p_obj, NPY_FLOAT64, 1, "params")) ||
-        lamp_require_dim(params, 0, nparams, "params") < 0 ||
+    if (!(params = lamp_array_len(p_obj, NPY_FLOAT64, nparams, "params")) ||
         !(ev = lamp_array_from(ev_obj, NPY_INT64, 4, "evidence")) ||
         !(evt = lamp_array_from(evt_obj, NPY_FLOAT64, 3, "evidence_times")) ||
         !(cand = lamp_array_from(c_obj, NPY_INT64, 3, "candidates")) ||
@@ -138,18 +137,13 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args, PyObject *kwargs
     if (lamp_require_dim(cand, 2, 3, "candidates") < 0 || lamp_require_dim(ev, 0, q, "evidence") < 0 ||
         lamp_require_dim(ev, 1, m, "evidence") < 0 || lamp_require_dim(ev, 3, 3, "evidence") < 0 ||
         lamp_require_dim(evt, 0, q, "evidence_times") < 0 || lamp_require_dim(evt, 1, m, "evidence_times") < 0 ||
-        lamp_require_dim(evt, 2, l, "evidence_times") < 0 || lamp_require_dim(ct, 0, q, "candidate_times") < 0 ||
-        lamp_require_dim(ct, 1, m, "candidate_times") < 0)
+        lamp_require_dim(evt, 2, l, "evidence_times") < 0 || lamp_require_shape(ct, q, m, "candidate_times") < 0)
         goto finally;
     if (aux && (lamp_require_dim(aux, 0, q, "evidence_aux") < 0 || lamp_require_dim(aux, 1, m, "evidence_aux") < 0 ||
                 lamp_require_dim(aux, 2, l, "evidence_aux") < 0))
         goto finally;
-    if (prior_obj != Py_None &&
-        (!(prior = lamp_array_from(prior_obj, NPY_FLOAT64, 2, "prior")) || lamp_require_dim(prior, 0, q, "prior") < 0 ||
-         lamp_require_dim(prior, 1, m, "prior") < 0))
-        goto finally;
-    if (lab_obj != Py_None &&
-        (!(lab = lamp_array_from(lab_obj, NPY_INT64, 1, "labels")) || lamp_require_dim(lab, 0, q, "labels") < 0))
+    if ((prior_obj != Py_None && !(prior = lamp_array_2d(prior_obj, NPY_FLOAT64, q, m, "prior"))) ||
+        (lab_obj != Py_None && !(lab = lamp_array_len(lab_obj, NPY_INT64, q, "labels"))))
         goto finally;
     if (want_grad && !lab) {
         PyErr_SetString(PyExc_ValueError, "gradients need 'labels'");
@@ -166,35 +160,20 @@ static PyObject *ranker_forward(PyObject *self, PyObject *args, PyObject *kwargs
     } else if (want_grad && !(grads = (PyArrayObject *)PyArray_EMPTY(1, PyArray_DIMS(params), NPY_FLOAT64, 0)))
         goto finally;
     lamp_ranker_batch batch = {PyArray_DATA(ev), PyArray_DATA(evt), PyArray_DATA(cand), PyArray_DATA(ct),
-                               prior ? PyArray_DATA(prior) : NULL, lab ? PyArray_DATA(lab) : NULL, q, m, l,
+                               lamp_data_or_null(prior), lamp_data_or_null(lab), q, m, l,
                                naux > 0 ? PyArray_DATA(aux) : NULL};
     lamp_error err;
-    lamp_error_clear(&err);
     double loss = 0.0;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_ranker_forward_backward_prec(&dims, PyArray_DATA(params), &batch, loss_kind, dropout, seed, precision,
-                                           PyArray_DATA(energies), &loss, grads ? PyArray_DATA(grads) : NULL, &err);
-    Py_END_ALLOW_THREADS
-    if (rc != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
+    if (LAMP_RUN_KERNEL(err, lamp_ranker_forward_backward_prec(&dims, PyArray_DATA(params), &batch, loss_kind,
+                                                               dropout, seed, precision, PyArray_DATA(energies),
+                                                               &loss, lamp_data_or_null(grads), &err)) < 0)
         goto finally;
-    }
     PyObject *loss_obj = lab ? PyFloat_FromDouble(loss) : Py_NewRef(Py_None);
     if (!loss_obj)
         goto finally;
     result = Py_BuildValue("ONO", energies, loss_obj, grads ? (PyObject *)grads : Py_None);
 finally:
-    Py_XDECREF(params);
-    Py_XDECREF(ev);
-    Py_XDECREF(evt);
-    Py_XDECREF(cand);
-    Py_XDECREF(ct);
-    Py_XDECREF(prior);
-    Py_XDECREF(lab);
-    Py_XDECREF(energies);
-    Py_XDECREF(grads);
-    Py_XDECREF(aux);
+    LAMP_XDECREF_ALL(params, ev, evt, cand, ct, prior, lab, energies, grads, aux);
     return result;
 }
 
@@ -214,23 +193,17 @@ static PyObject *ranker_adam(PyObject *self, PyObject *args)
     npy_intp n = PyArray_SIZE((PyArrayObject *)p);
     if (writable_f64(p, "params", n) < 0 || writable_f64(m1, "m1", n) < 0 || writable_f64(m2, "m2", n) < 0)
         return NULL;
-    PyArrayObject *g = lamp_array_from(g_obj, NPY_FLOAT64, 1, "grads");
+    PyArrayObject *g = lamp_array_len(g_obj, NPY_FLOAT64, n, "grads");
     if (!g)
         return NULL;
-    if (lamp_require_dim(g, 0, n, "grads") < 0) {
-        Py_DECREF(g);
-        return NULL;
-    }
     lamp_error err;
-    lamp_error_clear(&err);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = lamp_ranker_adam(PyArray_DATA((PyArrayObject *)p), PyArray_DATA(g), PyArray_DATA((PyArrayObject *)m1),
-                          PyArray_DATA((PyArrayObject *)m2), n, lr, beta1, beta2, eps, wd, clip, step, &err);
-    Py_END_ALLOW_THREADS
+    int failed = LAMP_RUN_KERNEL(err, lamp_ranker_adam(PyArray_DATA((PyArrayObject *)p), PyArray_DATA(g),
+                                                       PyArray_DATA((PyArrayObject *)m1),
+                                                       PyArray_DATA((PyArrayObject *)m2), n, lr, beta1, beta2, eps,
+                                                       wd, clip, step, &err));
     Py_DECREF(g);
-    if (rc != LAMP_OK)
-        return lamp_raise_kernel_error(&err);
+    if (failed)
+        return NULL;
     Py_RETURN_NONE;
 }
 

@@ -6,6 +6,19 @@
 #include "../kg_hawkes.h"
 #include "check.h"
 
+/* The arrays of a single query. */
+typedef struct {
+    int64_t s[1], r[1], o[1], target[1];
+    double t[1];
+} one_query;
+
+/* A single object query (s, r, ?) at time t whose true object is `target`, held in *q. */
+static lamp_kg_queries object_query(one_query *q, int64_t s, int64_t r, int64_t target, double t)
+{
+    *q = (one_query){{s}, {r}, {-1}, {target}, {t}};
+    return (lamp_kg_queries){q->s, q->r, q->o, q->target, q->t, 1};
+}
+
 /* One event (0, r0, 1) at t = 0, a query (0, r0, ?) at t = 1: closed forms. */
 static void test_single_event_closed_form(void)
 {
@@ -13,9 +26,8 @@ static void test_single_event_closed_form(void)
     double t[] = {0.0};
     lamp_kg_config cfg = {.num_entities = 3, .num_relations = 2, .num_scales = 1, .rates = {0.5}};
     lamp_kg_stream stream = {s, r, o, t, 1};
-    int64_t qs[] = {0}, qr[] = {0}, qo[] = {-1}, target[] = {1};
-    double qt[] = {1.0};
-    lamp_kg_queries q = {qs, qr, qo, target, qt, 1};
+    one_query query;
+    lamp_kg_queries q = object_query(&query, 0, 0, 1, 1.0);
     double phi[7], total[7];
     lamp_error err;
     lamp_error_clear(&err);
@@ -39,9 +51,8 @@ static void test_same_time_is_not_history(void)
     double t[] = {1.0};
     lamp_kg_config cfg = {.num_entities = 3, .num_relations = 1, .num_scales = 1, .rates = {0.5}};
     lamp_kg_stream stream = {s, r, o, t, 1};
-    int64_t qs[] = {0}, qr[] = {0}, qo[] = {-1}, target[] = {1};
-    double qt[] = {1.0};
-    lamp_kg_queries q = {qs, qr, qo, target, qt, 1};
+    one_query query;
+    lamp_kg_queries q = object_query(&query, 0, 0, 1, 1.0);
     double w[7] = {1, 1, 1, 1, 1, 1, 1}, score[3], rank;
     int64_t ids[3];
     lamp_error err;
@@ -59,9 +70,8 @@ static void test_bad_input(void)
     double t[] = {0.0, 1.0};
     lamp_kg_config cfg = {.num_entities = 3, .num_relations = 1, .num_scales = 1, .rates = {0.5}};
     lamp_kg_stream stream = {s, r, o, t, 2};
-    int64_t qs[] = {0}, qr[] = {0}, qo[] = {-1}, target[] = {1};
-    double qt[] = {3.0};
-    lamp_kg_queries q = {qs, qr, qo, target, qt, 1};
+    one_query query;
+    lamp_kg_queries q = object_query(&query, 0, 0, 1, 3.0);
     double phi[7], total[7];
     lamp_error err;
     CHECK(lamp_kg_features(&cfg, &stream, &q, LAMP_KG_TASK_OBJECT, phi, total, &err) == LAMP_EVALUE);
@@ -86,9 +96,8 @@ static void test_many_events_grow_tables(void)
     }
     lamp_kg_config cfg = {.num_entities = 100, .num_relations = 5, .num_scales = 2, .rates = {0.1, 0.01}};
     lamp_kg_stream stream = {s, r, o, t, N};
-    int64_t qs[] = {3}, qr[] = {2}, qo[] = {-1}, target[] = {4};
-    double qt[] = {1000.0};
-    lamp_kg_queries q = {qs, qr, qo, target, qt, 1};
+    one_query query;
+    lamp_kg_queries q = object_query(&query, 3, 2, 4, 1000.0);
     double phi[12], total[12];
     lamp_error err;
     CHECK(lamp_kg_features(&cfg, &stream, &q, LAMP_KG_TASK_OBJECT, phi, total, &err) == LAMP_OK);

@@ -36,6 +36,36 @@ static void test_zero_parameters_give_the_bias(void)
     free(grads);
 }
 
+/* params[0 .. n): a fixed pseudo-random sequence in [-0.5, 0.5) from `state`. */
+static void random_params(double *params, int64_t n, uint64_t state)
+{
+    for (int64_t i = 0; i < n; i++) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        params[i] = ((double)(state >> 11) * 0x1.0p-53 - 0.5);
+    }
+}
+
+/* The largest distance between grads and the central differences (step 1e-6) of the loss of batch b over
+ * every one of the n parameters; energies is scratch for the batch's energies. */
+static double worst_gradient_error(const lamp_ranker_dims *dims, double *params, int64_t n, const lamp_ranker_batch *b,
+                                   int loss_kind, const double *grads, double *energies)
+{
+    double worst = 0.0, lp, lm;
+    lamp_error err;
+    for (int64_t i = 0; i < n; i++) {
+        double keep = params[i];
+        params[i] = keep + 1e-6;
+        lamp_ranker_forward_backward(dims, params, b, loss_kind, 0.0, 1, energies, &lp, NULL, &err);
+        params[i] = keep - 1e-6;
+        lamp_ranker_forward_backward(dims, params, b, loss_kind, 0.0, 1, energies, &lm, NULL, &err);
+        params[i] = keep;
+        double diff = fabs((lp - lm) / 2e-6 - grads[i]);
+        if (diff > worst)
+            worst = diff;
+    }
+    return worst;
+}
+
 /* Layers and heads: every parameter's gradient against central differences, both losses, with padding. */
 static void test_layers_heads_gradient(void)
 {
@@ -47,11 +77,7 @@ static void test_layers_heads_gradient(void)
         lamp_ranker_layout(&dims, off);
         int64_t n = off[nb];
         double *params = malloc(sizeof(double) * (size_t)n), *grads = malloc(sizeof(double) * (size_t)n);
-        uint64_t state = 7;
-        for (int64_t i = 0; i < n; i++) {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            params[i] = ((double)(state >> 11) * 0x1.0p-53 - 0.5);
-        }
+        random_params(params, n, 7);
         /* 1 query, 2 candidates, 3 evidence slots: the first candidate has a gap, the second none */
         int64_t ev[2 * 3 * 3] = {0, 1, 2, -1, -1, -1, 2, 0, 1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
         double evt[6] = {0.5, 0.0, 1.5, 0.0, 0.0, 0.0};
@@ -59,23 +85,11 @@ static void test_layers_heads_gradient(void)
         double ct[2] = {3.0, 3.0}, prior[2] = {0.0, -0.7};
         int64_t labels[1] = {1};
         lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 2, 3, NULL};
-        double energies[2], loss, lp, lm;
+        double energies[2], loss;
         lamp_error err;
         CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
               LAMP_OK);
-        double worst = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            double keep = params[i];
-            params[i] = keep + 1e-6;
-            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lp, NULL, &err);
-            params[i] = keep - 1e-6;
-            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lm, NULL, &err);
-            params[i] = keep;
-            double diff = fabs((lp - lm) / 2e-6 - grads[i]);
-            if (diff > worst)
-                worst = diff;
-        }
-        CHECK(worst < 1e-7);
+        CHECK(worst_gradient_error(&dims, params, n, &b, loss_kind, grads, energies) < 1e-7);
         dims.heads = 3; /* does not divide the width */
         CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
               LAMP_EVALUE);
@@ -180,11 +194,7 @@ static void test_agreement_gradient(void)
         CHECK(off[a0 + 5] - off[a0 + 4] == 4 * 3 * nf && off[nb] - off[nb - 1] == 3 * nf);
         int64_t n = off[nb];
         double *params = malloc(sizeof(double) * (size_t)n), *grads = malloc(sizeof(double) * (size_t)n);
-        uint64_t state = 5;
-        for (int64_t i = 0; i < n; i++) {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            params[i] = ((double)(state >> 11) * 0x1.0p-53 - 0.5);
-        }
+        random_params(params, n, 5);
         /* 1 query, 3 candidates, 3 slots: the first holds itself, a gap and its reversed pair; the second an
          * unrelated event and itself; the third nothing (h = V0, p = 0) */
         int64_t ev[3 * 3 * 3] = {0, 1, 2, -1, -1, -1, 2, 0, 0, 3, 2, 1, 1, 0, 3, -1, -1, -1,
@@ -195,23 +205,11 @@ static void test_agreement_gradient(void)
         double ct[3] = {3.0, 3.0, 3.0}, prior[3] = {0.0, -0.7, -0.2};
         int64_t labels[1] = {1};
         lamp_ranker_batch b = {ev, evt, cand, ct, prior, labels, 1, 3, 3, aux};
-        double energies[3], e32[3], loss, lp, lm;
+        double energies[3], e32[3], loss, lp;
         lamp_error err;
         CHECK(lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &loss, grads, &err) ==
               LAMP_OK);
-        double worst = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            double keep = params[i];
-            params[i] = keep + 1e-6;
-            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lp, NULL, &err);
-            params[i] = keep - 1e-6;
-            lamp_ranker_forward_backward(&dims, params, &b, loss_kind, 0.0, 1, energies, &lm, NULL, &err);
-            params[i] = keep;
-            double diff = fabs((lp - lm) / 2e-6 - grads[i]);
-            if (diff > worst)
-                worst = diff;
-        }
-        CHECK(worst < 1e-7);
+        CHECK(worst_gradient_error(&dims, params, n, &b, loss_kind, grads, energies) < 1e-7);
         for (int k = 0; k < LAMP_RANKER_AGREE_BLOCKS; k++) { /* every agreement block is used */
             double g = 0.0;
             for (int64_t i = off[a0 + k]; i < off[a0 + k + 1]; i++)
