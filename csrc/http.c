@@ -294,16 +294,23 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
     struct curl_slist *headers = NULL;
     int64_t n_waiting = 0, next_new = 0, finished = 0, n_ok = 0, n_failed = 0, reported = -1;
     int free_slots = slots, turn = 0;
-    double last_report = 0.0;
+    double last_report = now_seconds();
     if (!multi || !pool || !eps || !ready || !tries || !last_failed || !waiting) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory starting the HTTP batch");
         goto finally;
     }
     for (int64_t i = 0; i < n; i++)
         last_failed[i] = -1;
+    double began = now_seconds();
     for (int e = 0; e < E; e++) {
         eps[e].prefix = o->endpoints ? o->endpoints[e] : "";
         eps[e].prefix_len = strlen(eps[e].prefix);
+        if (o->health) {
+            double out_for = o->health[e].out_for;
+            eps[e].out_until = out_for > 0.0 && out_for < 1e9 ? began + out_for : 0.0;
+            eps[e].outs = o->health[e].outs > 0 ? o->health[e].outs : 0;
+            eps[e].consecutive = o->health[e].consecutive > 0 ? o->health[e].consecutive : 0;
+        }
     }
     for (const char *const *h = o->headers; h && *h; h++) {
         struct curl_slist *more = curl_slist_append(headers, *h);
@@ -360,7 +367,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             }
             turn = (turn + 1) % E;
         }
-        int running = 0;
+        int running = 0, freed = 0;
         curl_multi_perform(multi, &running);
         CURLMsg *msg;
         int left;
@@ -379,6 +386,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             lamp_http_response *r = &responses[i];
             t->index = -1;
             free_slots++;
+            freed = 1;
             ep->in_flight--;
             r->status = status;
             now = now_seconds();
@@ -447,13 +455,16 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             n_failed++;
         }
         now = now_seconds();
-        if (o->on_progress && finished != reported && (finished >= n || now - last_report >= 0.1)) {
+        if (o->on_progress && ((finished != reported && (finished >= n || now - last_report >= 0.1)) ||
+                               now - last_report >= 1.0)) {
             o->on_progress(o->progress_arg, n_ok, n_failed);
             reported = finished;
             last_report = now;
         }
         if (finished >= n)
             break;
+        if (freed)
+            continue; /* fill the freed slots at once rather than after the next socket event */
         /* sleep until a socket is ready, a backoff or a take-out ends, or 100 ms (Ctrl-C) */
         double next = now + 0.1;
         for (int e = 0; e < E; e++)
@@ -470,6 +481,14 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
 finally:
+    if (eps && o->health) {
+        double now = now_seconds();
+        for (int e = 0; e < E; e++) {
+            o->health[e].out_for = eps[e].out_until > now ? eps[e].out_until - now : 0.0;
+            o->health[e].outs = eps[e].outs;
+            o->health[e].consecutive = eps[e].consecutive;
+        }
+    }
     for (int s = 0; pool && s < slots; s++) {
         if (pool[s].easy) {
             if (pool[s].index >= 0)

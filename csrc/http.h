@@ -46,6 +46,13 @@ typedef struct {
     int64_t taken_out;         /* times the endpoint was taken out */
 } lamp_http_endpoint_stats;
 
+/* An endpoint's circuit breaker, carried by the caller from one batch to the next. */
+typedef struct {
+    double out_for;  /* seconds it stays out from now (0: in) */
+    int outs;        /* take-outs since its last success (> 0: one probe at a time once back) */
+    int consecutive; /* failed attempts since its last success */
+} lamp_http_endpoint_health;
+
 typedef struct {
     long status;     /* last HTTP status (0: no response) */
     char *body;      /* malloc'ed (caller frees with lamp_http_response_clear) */
@@ -77,8 +84,10 @@ typedef struct {
     int n_endpoints;
     int take_out_after;       /* consecutive failed attempts that take an endpoint out (0: 3) */
     lamp_http_endpoint_stats *endpoint_stats; /* optional out: one per endpoint (1 without endpoints) */
-    /* optional: called about every 100 ms while something finished, and at the end, with the number of
-     * requests answered (2xx) and final-failed so far (same thread as should_stop) */
+    lamp_http_endpoint_health *health; /* optional in/out, one per endpoint: NULL starts every endpoint in */
+    /* optional: called about every 100 ms while requests finish, at least every second otherwise, and at
+     * the end, with the number of requests answered (2xx) and final-failed so far (same thread as
+     * should_stop) */
     void (*on_progress)(void *arg, int64_t answered, int64_t failed);
     void *progress_arg;
 } lamp_http_options;

@@ -41,7 +41,7 @@ static void report_progress(void *arg, int64_t answered, int64_t failed)
 static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies, PyObject *headers_obj,
                       int concurrency, double timeout, double connect_timeout, int max_retries, double backoff_base,
                       double backoff_max, long long max_response, int verify_tls, unsigned long long seed,
-                      PyObject *progress, int take_out_after)
+                      PyObject *progress, int take_out_after, PyObject *health_obj)
 {
     PyObject *result = NULL, *list = NULL, *stats_list = NULL, *eseq = NULL;
     if (concurrency < 1 || concurrency > 1024) {
@@ -84,9 +84,27 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     const char **headers = PyMem_Calloc((size_t)nh + 1, sizeof(char *));
     const char **endpoints = PyMem_Calloc((size_t)n_endpoints + 1, sizeof(char *));
     lamp_http_endpoint_stats *stats = PyMem_Calloc((size_t)n_stats, sizeof *stats);
-    if (!reqs || !resps || !headers || !endpoints || !stats) {
+    lamp_http_endpoint_health *health = PyMem_Calloc((size_t)n_stats, sizeof *health);
+    PyObject *health_list = NULL;
+    if (!reqs || !resps || !headers || !endpoints || !stats || !health) {
         PyErr_NoMemory();
         goto finally;
+    }
+    if (health_obj && health_obj != Py_None) {
+        PyObject *hs = PySequence_Fast(health_obj, "argument 'health' must be a sequence");
+        if (!hs)
+            goto finally;
+        int ok = PySequence_Fast_GET_SIZE(hs) == n_stats;
+        for (Py_ssize_t e = 0; ok && e < n_stats; e++)
+            ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(hs, e), "dii", &health[e].out_for, &health[e].outs,
+                                  &health[e].consecutive);
+        Py_DECREF(hs);
+        if (!ok) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "argument 'health' must hold one (out_for, outs, consecutive) "
+                                              "tuple per endpoint");
+            goto finally;
+        }
     }
     for (Py_ssize_t e = 0; e < n_endpoints; e++) {
         PyObject *u = PySequence_Fast_GET_ITEM(eseq, e);
@@ -134,7 +152,7 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         .max_response = (size_t)max_response, .verify_tls = verify_tls, .headers = headers, .seed = seed,
         .should_stop = check_signals, .stop_arg = &ctx,
         .endpoints = n_endpoints ? endpoints : NULL, .n_endpoints = (int)n_endpoints,
-        .take_out_after = take_out_after, .endpoint_stats = stats,
+        .take_out_after = take_out_after, .endpoint_stats = stats, .health = health,
         .on_progress = ctx.progress ? report_progress : NULL, .progress_arg = &ctx,
     };
     lamp_error err;
@@ -169,8 +187,14 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         result = Py_BuildValue("OO", list, interrupted ? Py_True : Py_False);
         goto finally;
     }
-    if (!(stats_list = PyList_New(n_stats)))
+    if (!(stats_list = PyList_New(n_stats)) || !(health_list = PyList_New(n_stats)))
         goto finally;
+    for (Py_ssize_t e = 0; e < n_stats; e++) {
+        PyObject *item = Py_BuildValue("dii", health[e].out_for, health[e].outs, health[e].consecutive);
+        if (!item)
+            goto finally;
+        PyList_SET_ITEM(health_list, e, item);
+    }
     for (Py_ssize_t e = 0; e < n_stats; e++) {
         PyObject *item = Py_BuildValue("LLLLL", (long long)stats[e].sent, (long long)stats[e].answered,
                                        (long long)stats[e].failed, (long long)stats[e].retried_elsewhere,
@@ -179,7 +203,7 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
             goto finally;
         PyList_SET_ITEM(stats_list, e, item);
     }
-    result = Py_BuildValue("OOO", list, stats_list, interrupted ? Py_True : Py_False);
+    result = Py_BuildValue("OOOO", list, stats_list, health_list, interrupted ? Py_True : Py_False);
 finally:
     for (Py_ssize_t i = 0; resps && i < n; i++)
         lamp_http_response_clear(&resps[i]);
@@ -188,6 +212,8 @@ finally:
     PyMem_Free(headers);
     PyMem_Free(endpoints);
     PyMem_Free(stats);
+    PyMem_Free(health);
+    Py_XDECREF(health_list);
     Py_XDECREF(list);
     Py_XDECREF(stats_list);
     Py_DECREF(seq);
@@ -217,40 +243,42 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
                           &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
         return NULL;
     return post(url, NULL, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries, backoff_base,
-                backoff_max, max_response, verify_tls, seed, NULL, 0);
+                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL);
 }
 
 PyDoc_STRVAR(http_post_endpoints_doc,
 "http_post_endpoints(endpoints, path, bodies, headers, concurrency, timeout, connect_timeout,\n"
 "                    max_retries, backoff_base, backoff_max, max_response, verify_tls, seed,\n"
-"                    progress=None, take_out_after=0)\n--\n\n"
+"                    progress=None, take_out_after=0, health=None)\n--\n\n"
 "POST every body (bytes) to one of the endpoints (base URLs; each body goes to endpoint + path),\n"
 "`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http.h says the rules),\n"
 "the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
 "finish.  take_out_after: consecutive failed attempts that take an endpoint out (0: 3).\n"
-"Returns (results, endpoint_stats, interrupted): results[i] = (status, body or None, ok, done,\n"
-"attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed, retried_elsewhere,\n"
-"taken_out).");
+"health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
+"taken-out endpoint stays out across batches.\n"
+"Returns (results, endpoint_stats, health, interrupted): results[i] = (status, body or None, ok,\n"
+"done, attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed,\n"
+"retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures).");
 
 static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *path;
-    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None;
+    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None;
     int concurrency, max_retries, verify_tls, take_out_after = 0;
     double timeout, connect_timeout, backoff_base, backoff_max;
     long long max_response;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|Oi", &endpoints, &path, &bodies, &headers_obj, &concurrency, &timeout,
+    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiO", &endpoints, &path, &bodies, &headers_obj, &concurrency, &timeout,
                           &connect_timeout, &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls,
-                          &seed, &progress, &take_out_after))
+                          &seed, &progress, &take_out_after, &health))
         return NULL;
     if (PyUnicode_Check(endpoints)) {
         PyErr_SetString(PyExc_TypeError, "argument 'endpoints' must be a list of URLs, not a str");
         return NULL;
     }
     return post(path, endpoints, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries,
-                backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after);
+                backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after, health);
 }
 
 static PyObject *http_backoff(PyObject *self, PyObject *args)
