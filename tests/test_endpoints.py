@@ -2,6 +2,7 @@
 
 Loopback test servers only; every batch is bounded in requests, retries and time."""
 import re
+import sys
 import threading
 import time
 
@@ -167,3 +168,14 @@ def test_progress_lines_without_a_terminal(capsys):
     quiet = _client([server.base_url])  # progress=False: no line even with a tiny interval
     quiet.progress_interval = 0.0
     assert quiet._progress_mode(100) is None
+
+
+def test_progress_bar_in_a_terminal(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with TestServer() as server:
+        client = ChatClient(server.base_url, "test", concurrency=2, chunk_size=8)
+        assert client._progress_mode(9) == "bar" and client._progress_mode(8) is None  # one chunk: no bar
+        client.chat(_requests(20))
+    err = capsys.readouterr().err
+    assert "LLM: 100%" in err and "20/20" in err and "0 failed" in err and "tokens in /" in err
+    assert "[lamp] LLM:" not in err  # no log lines in a terminal

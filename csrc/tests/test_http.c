@@ -1,6 +1,7 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "../http.h"
 #include "check.h"
@@ -160,6 +161,35 @@ static void test_endpoints_all_refusing_use_every_endpoint_budget(void)
     CHECK(lamp_http_batch(reqs, 3, &o, resps, &err) == LAMP_EVALUE);
 }
 
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void test_health_carries_a_take_out_to_the_next_batch(void)
+{
+    lamp_http_request req = {"/x", "{}", 2};
+    lamp_http_response resp;
+    const char *endpoints[] = {"http://127.0.0.1:9/v1"};
+    lamp_http_endpoint_health health = {0};
+    lamp_http_options o = {.concurrency = 1, .timeout = 2.0, .connect_timeout = 1.0, .max_retries = 0,
+                           .backoff_base = 0.2, .backoff_max = 0.4, .max_response = 1024, .verify_tls = 1,
+                           .endpoints = endpoints, .n_endpoints = 1, .health = &health};
+    lamp_error err;
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_OK && resp.done && !resp.ok);
+    lamp_http_response_clear(&resp);
+    CHECK(health.outs == 1 && health.consecutive == 1 && health.out_for > 0.05 && health.out_for <= 0.4);
+    /* the next batch waits for the cool-down before its first attempt */
+    health.out_for = 0.3;
+    double t0 = seconds_now();
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_OK && resp.done && resp.attempts == 1);
+    CHECK(seconds_now() - t0 >= 0.29);
+    CHECK(health.outs == 2); /* its probe failed: out again */
+    lamp_http_response_clear(&resp);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -171,6 +201,7 @@ int main(void)
     RUN(test_file_url_is_refused_before_sending);
     RUN(test_headers_without_cr_or_lf);
     RUN(test_endpoints_all_refusing_use_every_endpoint_budget);
+    RUN(test_health_carries_a_take_out_to_the_next_batch);
     curl_global_cleanup();
     return CHECK_SUMMARY("test_http");
 }

@@ -245,13 +245,15 @@ class ChatClient:
 
     progress_interval: float = 30.0
 
-    def __init__(self, base_url: str | Sequence[str], model: str, api_key_env: str | None = None, cache=None, concurrency: int = 8,
+    def __init__(self, base_url: str | Sequence[str], model: str, api_key_env: str | None = None, cache=None,
+                 concurrency: int = 8,
                  max_retries: int = 5, timeout: float = 60.0, *, temperature: float = 0.0, max_tokens: int = 256,
                  seed: int | None = None, connect_timeout: float = 10.0, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, max_response: int = 8 << 20, verify_tls: bool = True,
                  chunk_size: int | None = None, replay: bool = False, progress: bool | None = None,
                  price_per_million: tuple[float, float] = (0.0, 0.0)):
-        urls = [base_url] if isinstance(base_url, str) else list(base_url) if isinstance(base_url, (list, tuple)) else None
+        urls = [base_url] if isinstance(base_url, str) else list(base_url) if isinstance(base_url, (list, tuple)) \
+            else None
         if not urls:
             raise ValueError(f"base_url must be a URL or a non-empty list of URLs, got {base_url!r}")
         for url in urls:
@@ -346,9 +348,11 @@ class ChatClient:
         return results  # type: ignore[return-value]
 
     def _progress_mode(self, n: int) -> str | None:
+        """'bar' (a terminal), 'log' (lines on stderr) or None for a batch of n requests to send."""
         if not n or self.progress is False:
             return None
-        if not sys.stderr.isatty():
+        isatty = getattr(sys.stderr, "isatty", None)
+        if not (isatty and isatty()):
             return "log"
         return "bar" if self.progress or n > self.chunk_size else None
 
