@@ -103,11 +103,24 @@ static uint64_t next_random(uint64_t *state)
 typedef struct {
     CURL *easy;
     int64_t index; /* request being served, -1 when free */
+    int endpoint;
     char *buf;
     size_t len, cap, limit;
     int too_big;
     double retry_after;
+    char *url;
+    size_t url_cap;
 } transfer;
+
+/* The circuit breaker of one endpoint. */
+typedef struct {
+    const char *prefix; /* "" without endpoints */
+    size_t prefix_len;
+    double out_until;   /* taken out until then */
+    int outs;           /* take-outs since its last success: > 0 means half-open once out_until passed */
+    int consecutive;    /* failed attempts since its last success */
+    int in_flight;
+} endpoint_state;
 
 static size_t on_body(char *data, size_t size, size_t count, void *arg)
 {
@@ -153,17 +166,30 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
     return n;
 }
 
-static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const lamp_http_options *o,
-                 struct curl_slist *headers, int64_t index)
+/* 0, or -1 when out of memory or curl refused the transfer */
+static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const endpoint_state *ep, int endpoint,
+                 const lamp_http_options *o, struct curl_slist *headers, int64_t index)
 {
+    const char *path = req->url ? req->url : "";
+    size_t path_len = strlen(path), need = ep->prefix_len + path_len + 1;
+    if (need > t->url_cap) {
+        char *bigger = realloc(t->url, need);
+        if (!bigger)
+            return -1;
+        t->url = bigger;
+        t->url_cap = need;
+    }
+    memcpy(t->url, ep->prefix, ep->prefix_len);
+    memcpy(t->url + ep->prefix_len, path, path_len + 1);
     curl_easy_reset(t->easy);
     t->index = index;
+    t->endpoint = endpoint;
     t->len = 0;
     t->too_big = 0;
     t->retry_after = -1.0;
     t->limit = o->max_response;
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -190,6 +216,36 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
     return curl_multi_add_handle(multi, e) == CURLM_OK ? 0 : -1;
 }
 
+/* How many more requests endpoint `ep` may take now: none while out, one probe at a time while
+ * half-open (taken out and not yet answered since), else up to `concurrency` in flight. */
+static int room(const endpoint_state *ep, double now, int concurrency)
+{
+    if (now < ep->out_until)
+        return 0;
+    int cap = ep->outs > 0 ? 1 : concurrency;
+    return cap - ep->in_flight;
+}
+
+/* A request waiting to be retried that endpoint e may take now (its attempts there not used up and its
+ * backoff there over), else a new one; -1 when none. */
+static int64_t pick(int e, int E, double now, int max_retries, const int *tries, const double *ready,
+                    int64_t *waiting, int64_t *n_waiting, int64_t *next_new, int64_t n)
+{
+    for (int64_t w = 0; w < *n_waiting; w++) {
+        int64_t i = waiting[w];
+        if (tries[i * E + e] <= max_retries && ready[i * E + e] <= now) {
+            waiting[w] = waiting[--*n_waiting];
+            return i;
+        }
+    }
+    return *next_new < n ? (*next_new)++ : -1;
+}
+
+static double jitter01(uint64_t *rng)
+{
+    return (double)(next_random(rng) >> 11) * 0x1.0p-53;
+}
+
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *o,
                     lamp_http_response *responses, lamp_error *err)
 {
@@ -197,29 +253,64 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         return lamp_error_set(err, LAMP_EVALUE, "concurrency must be at least 1");
     if (o->max_retries < 0 || !(o->timeout > 0.0) || !(o->connect_timeout > 0.0))
         return lamp_error_set(err, LAMP_EVALUE, "max_retries must be >= 0 and timeouts positive");
+    if (o->endpoints && (o->n_endpoints < 1 || o->n_endpoints > 1024))
+        return lamp_error_set(err, LAMP_EVALUE, "there must be 1 to 1024 endpoints, got %d", o->n_endpoints);
+    const int E = o->endpoints ? o->n_endpoints : 1;
     for (int64_t i = 0; i < n; i++) {
         memset(&responses[i], 0, sizeof responses[i]);
-        if (!requests[i].url || !requests[i].body)
+        responses[i].endpoint = -1;
+    }
+    for (int e = 0; o->endpoints && e < E; e++) {
+        if (!o->endpoints[e])
+            return lamp_error_set(err, LAMP_EVALUE, "endpoint %d has no URL", e);
+        if (lamp_http_check_url(o->endpoints[e], err) != LAMP_OK)
+            return LAMP_EVALUE;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if ((!o->endpoints && !requests[i].url) || !requests[i].body)
             return lamp_error_set(err, LAMP_EVALUE, "request %lld has no URL or body", (long long)i);
-        if (lamp_http_check_url(requests[i].url, err) != LAMP_OK)
+        if (!o->endpoints && lamp_http_check_url(requests[i].url, err) != LAMP_OK)
             return LAMP_EVALUE;
     }
     for (const char *const *h = o->headers; h && *h; h++)
         if (lamp_http_check_header(*h, err) != LAMP_OK)
             return LAMP_EVALUE;
+    lamp_http_endpoint_stats *stats = o->endpoint_stats;
+    if (stats)
+        memset(stats, 0, (size_t)E * sizeof *stats);
     if (n == 0)
         return LAMP_OK;
-    int rc = LAMP_OK, slots = o->concurrency < n ? o->concurrency : (int)n;
+    const int take_out_after = o->take_out_after > 0 ? o->take_out_after : 3;
+    int64_t want = (int64_t)o->concurrency * E;
+    int rc = LAMP_OK, slots = (int)(want < n ? want : n);
     uint64_t rng = o->seed ? o->seed : 0x5eed;
     CURLM *multi = curl_multi_init();
     transfer *pool = calloc((size_t)slots, sizeof *pool);
-    double *ready_at = calloc((size_t)n, sizeof(double));
-    int64_t *waiting = malloc((size_t)n * sizeof(int64_t)); /* retry queue, unordered */
+    endpoint_state *eps = calloc((size_t)E, sizeof *eps);
+    double *ready = calloc((size_t)n * (size_t)E, sizeof(double)); /* per request and endpoint: retry after */
+    int *tries = calloc((size_t)n * (size_t)E, sizeof(int));       /* per request and endpoint: attempts */
+    int *last_failed = malloc((size_t)n * sizeof(int));           /* endpoint of its last failure, or -1 */
+    int64_t *waiting = malloc((size_t)n * sizeof(int64_t));       /* retry queue, unordered */
     struct curl_slist *headers = NULL;
-    int64_t n_waiting = 0, next_new = 0, finished = 0;
-    if (!multi || !pool || !ready_at || !waiting) {
+    int64_t n_waiting = 0, next_new = 0, finished = 0, n_ok = 0, n_failed = 0, reported = -1;
+    int free_slots = slots, turn = 0;
+    double last_report = now_seconds();
+    if (!multi || !pool || !eps || !ready || !tries || !last_failed || !waiting) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory starting the HTTP batch");
         goto finally;
+    }
+    for (int64_t i = 0; i < n; i++)
+        last_failed[i] = -1;
+    double began = now_seconds();
+    for (int e = 0; e < E; e++) {
+        eps[e].prefix = o->endpoints ? o->endpoints[e] : "";
+        eps[e].prefix_len = strlen(eps[e].prefix);
+        if (o->health) {
+            double out_for = o->health[e].out_for;
+            eps[e].out_until = out_for > 0.0 && out_for < 1e9 ? began + out_for : 0.0;
+            eps[e].outs = o->health[e].outs > 0 ? o->health[e].outs : 0;
+            eps[e].consecutive = o->health[e].consecutive > 0 ? o->health[e].consecutive : 0;
+        }
     }
     for (const char *const *h = o->headers; h && *h; h++) {
         struct curl_slist *more = curl_slist_append(headers, *h);
@@ -229,6 +320,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         }
         headers = more;
     }
+    /* endpoints may share a host and port: the per-endpoint limit is kept by `room` */
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)slots);
     for (int s = 0; s < slots; s++) {
         pool[s].index = -1;
@@ -242,31 +334,40 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             rc = lamp_error_set(err, LAMP_EINTR, "interrupted");
             break;
         }
-        double now = now_seconds(), next_ready = INFINITY;
-        for (int s = 0; s < slots; s++) {
-            if (pool[s].index >= 0)
-                continue;
-            int64_t pick = -1;
-            for (int64_t w = 0; w < n_waiting; w++)
-                if (ready_at[waiting[w]] <= now) {
-                    pick = waiting[w];
-                    waiting[w] = waiting[--n_waiting];
-                    break;
+        double now = now_seconds();
+        /* dispatch: one request per endpoint in turn while any endpoint has room and a request for it */
+        for (int started = 1; started && free_slots > 0;) {
+            started = 0;
+            for (int k = 0; k < E && free_slots > 0; k++) {
+                int e = (turn + k) % E;
+                if (room(&eps[e], now, o->concurrency) <= 0)
+                    continue;
+                int64_t i = pick(e, E, now, o->max_retries, tries, ready, waiting, &n_waiting, &next_new, n);
+                if (i < 0)
+                    continue;
+                int s = 0;
+                while (pool[s].index >= 0)
+                    s++;
+                if (start(multi, &pool[s], &requests[i], &eps[e], e, o, headers, i) < 0) {
+                    rc = lamp_error_set(err, LAMP_ERUNTIME, "curl could not start a transfer");
+                    goto finally;
                 }
-            if (pick < 0 && next_new < n)
-                pick = next_new++;
-            if (pick < 0)
-                break;
-            responses[pick].attempts++;
-            if (start(multi, &pool[s], &requests[pick], o, headers, pick) < 0) {
-                rc = lamp_error_set(err, LAMP_ERUNTIME, "curl could not start a transfer");
-                goto finally;
+                free_slots--;
+                eps[e].in_flight++;
+                responses[i].attempts++;
+                responses[i].endpoint = e;
+                tries[i * E + e]++;
+                if (stats) {
+                    stats[e].sent++;
+                    if (last_failed[i] >= 0 && last_failed[i] != e)
+                        stats[last_failed[i]].retried_elsewhere++;
+                }
+                last_failed[i] = -1;
+                started = 1;
             }
+            turn = (turn + 1) % E;
         }
-        for (int64_t w = 0; w < n_waiting; w++)
-            if (ready_at[waiting[w]] < next_ready)
-                next_ready = ready_at[waiting[w]];
-        int running = 0;
+        int running = 0, freed = 0;
         curl_multi_perform(multi, &running);
         CURLMsg *msg;
         int left;
@@ -280,9 +381,15 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
             curl_multi_remove_handle(multi, t->easy);
             int64_t i = t->index;
+            int e = t->endpoint;
+            endpoint_state *ep = &eps[e];
             lamp_http_response *r = &responses[i];
             t->index = -1;
+            free_slots++;
+            freed = 1;
+            ep->in_flight--;
             r->status = status;
+            now = now_seconds();
             if (code == CURLE_OK && status >= 200 && status < 300) {
                 r->body = malloc(t->len + 1);
                 if (!r->body) {
@@ -293,47 +400,95 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                 r->body[t->len] = '\0';
                 r->body_len = t->len;
                 r->ok = r->done = 1;
+                ep->outs = ep->consecutive = 0;
+                if (stats)
+                    stats[e].answered++;
                 finished++;
+                n_ok++;
                 continue;
             }
+            if (stats)
+                stats[e].failed++;
             if (t->too_big)
                 snprintf(r->error, sizeof r->error, "response larger than the %zu-byte limit", o->max_response);
             else if (code != CURLE_OK)
                 snprintf(r->error, sizeof r->error, "%s (curl error %d)", curl_easy_strerror(code), (int)code);
             else
                 snprintf(r->error, sizeof r->error, "HTTP %ld", status);
-            int retry = !t->too_big && (code != CURLE_OK ? 1 : lamp_http_retryable_status(status)) &&
-                        r->attempts <= o->max_retries;
-            if (retry) {
-                double jitter = (double)(next_random(&rng) >> 11) * 0x1.0p-53;
-                ready_at[i] = now_seconds() + lamp_http_backoff(r->attempts, t->retry_after, o->backoff_base,
-                                                                o->backoff_max, jitter);
-                waiting[n_waiting++] = i;
+            int retryable = !t->too_big && (code != CURLE_OK ? 1 : lamp_http_retryable_status(status));
+            if (!retryable) {
+                /* the endpoint answered (a 4xx, or a reply over the size limit): it is alive */
+                ep->outs = ep->consecutive = 0;
             } else {
-                /* keep the error body of a final HTTP failure for the caller to show */
-                if (code == CURLE_OK && t->len) {
-                    r->body = malloc(t->len + 1);
-                    if (r->body) {
-                        memcpy(r->body, t->buf, t->len);
-                        r->body[t->len] = '\0';
-                        r->body_len = t->len;
-                    }
+                ep->consecutive++;
+                int at_once = status == 429 || t->retry_after >= 0.0 || code == CURLE_COULDNT_CONNECT ||
+                              ep->outs > 0;
+                if ((at_once || ep->consecutive >= take_out_after) && now >= ep->out_until) {
+                    ep->outs++;
+                    ep->out_until = now + lamp_http_backoff(ep->outs, t->retry_after, o->backoff_base,
+                                                            o->backoff_max, jitter01(&rng));
+                    if (stats)
+                        stats[e].taken_out++;
                 }
-                r->done = 1;
-                finished++;
+                ready[i * E + e] = now + lamp_http_backoff(tries[i * E + e], t->retry_after, o->backoff_base,
+                                                           o->backoff_max, jitter01(&rng));
+                last_failed[i] = e;
+                int queued = 0;
+                for (int f = 0; f < E && !queued; f++)
+                    queued = tries[i * E + f] <= o->max_retries;
+                if (queued) {
+                    waiting[n_waiting++] = i;
+                    continue;
+                }
             }
+            /* final: keep the error body of an HTTP failure for the caller to show */
+            if (code == CURLE_OK && t->len) {
+                r->body = malloc(t->len + 1);
+                if (r->body) {
+                    memcpy(r->body, t->buf, t->len);
+                    r->body[t->len] = '\0';
+                    r->body_len = t->len;
+                }
+            }
+            r->done = 1;
+            finished++;
+            n_failed++;
+        }
+        now = now_seconds();
+        if (o->on_progress && ((finished != reported && (finished >= n || now - last_report >= 0.1)) ||
+                               now - last_report >= 1.0)) {
+            o->on_progress(o->progress_arg, n_ok, n_failed);
+            reported = finished;
+            last_report = now;
         }
         if (finished >= n)
             break;
-        int wait_ms = 100;
-        if (isfinite(next_ready)) {
-            double until = (next_ready - now_seconds()) * 1000.0;
-            if (until < wait_ms)
-                wait_ms = until < 1.0 ? 1 : (int)until;
-        }
+        if (freed)
+            continue; /* fill the freed slots at once rather than after the next socket event */
+        /* sleep until a socket is ready, a backoff or a take-out ends, or 100 ms (Ctrl-C) */
+        double next = now + 0.1;
+        for (int e = 0; e < E; e++)
+            if (eps[e].out_until > now && eps[e].out_until < next)
+                next = eps[e].out_until;
+        for (int64_t w = 0; w < n_waiting; w++)
+            for (int e = 0; e < E; e++) {
+                double at = ready[waiting[w] * E + e];
+                if (tries[waiting[w] * E + e] <= o->max_retries && at > now && at < next)
+                    next = at;
+            }
+        double until = (next - now) * 1000.0;
+        int wait_ms = until < 1.0 ? 1 : until > 100.0 ? 100 : (int)until;
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
 finally:
+    if (eps && o->health) {
+        double now = now_seconds();
+        for (int e = 0; e < E; e++) {
+            o->health[e].out_for = eps[e].out_until > now ? eps[e].out_until - now : 0.0;
+            o->health[e].outs = eps[e].outs;
+            o->health[e].consecutive = eps[e].consecutive;
+        }
+    }
     for (int s = 0; pool && s < slots; s++) {
         if (pool[s].easy) {
             if (pool[s].index >= 0)
@@ -341,9 +496,13 @@ finally:
             curl_easy_cleanup(pool[s].easy);
         }
         free(pool[s].buf);
+        free(pool[s].url);
     }
     free(pool);
-    free(ready_at);
+    free(eps);
+    free(ready);
+    free(tries);
+    free(last_failed);
     free(waiting);
     curl_slist_free_all(headers);
     if (multi)

@@ -7,6 +7,19 @@
  * when it sends them; other 4xx are final at once.  The final failure of a
  * request is reported in its own response; the batch goes on.
  *
+ * Several endpoints (base URLs: replicas of one server, or a hosted API and a local fallback) may
+ * share one batch.  Each endpoint has `concurrency` requests in flight; the requests are spread over
+ * the endpoints that are in, one at a time per endpoint in turn.  Every failed attempt counts against
+ * its endpoint; an endpoint is taken out (a circuit breaker) at once on HTTP 429, on a Retry-After
+ * header, on a refused connection or on a failed probe, and after `take_out_after` consecutive failed
+ * attempts otherwise.  It stays out for the server's Retry-After seconds, else for
+ * backoff_base * 2^(k-1) * jitter (k: take-outs since its last success), capped at backoff_max; then
+ * one probe request at a time is sent to it until one succeeds, which puts it fully back in.  A
+ * failed request is retried on another endpoint at once, or on the same endpoint after its
+ * backoff; each request has up to 1 + max_retries attempts on each endpoint and is final-failed only
+ * when every endpoint has used those up (or at once on a non-retryable status).  A request is in
+ * flight on one endpoint at a time and is answered once.
+ *
  * The engine knows nothing of JSON or of the LLM API: it posts bytes and
  * returns bytes.  Headers (including any Authorization header) are passed
  * in by the caller and never copied into an error message.
@@ -20,10 +33,25 @@
 #include "lamp_error.h"
 
 typedef struct {
-    const char *url;
+    const char *url; /* the full URL; with options->endpoints, the path appended to each endpoint's URL */
     const char *body;
     size_t body_len;
 } lamp_http_request;
+
+typedef struct {
+    int64_t sent;              /* attempts started on this endpoint */
+    int64_t answered;          /* 2xx replies */
+    int64_t failed;            /* failed attempts (transport errors, HTTP errors) */
+    int64_t retried_elsewhere; /* requests that failed here and were then sent to another endpoint */
+    int64_t taken_out;         /* times the endpoint was taken out */
+} lamp_http_endpoint_stats;
+
+/* An endpoint's circuit breaker, carried by the caller from one batch to the next. */
+typedef struct {
+    double out_for;  /* seconds it stays out from now (0: in) */
+    int outs;        /* take-outs since its last success (> 0: one probe at a time once back) */
+    int consecutive; /* failed attempts since its last success */
+} lamp_http_endpoint_health;
 
 typedef struct {
     long status;     /* last HTTP status (0: no response) */
@@ -31,7 +59,8 @@ typedef struct {
     size_t body_len;
     int done;        /* 1 when finished (success or final failure) */
     int ok;          /* 1 on a 2xx response */
-    int attempts;
+    int attempts;    /* on all endpoints */
+    int endpoint;    /* endpoint of the last attempt (-1: none) */
     char error[256]; /* why it failed, when !ok */
 } lamp_http_response;
 
@@ -49,6 +78,18 @@ typedef struct {
     /* polled about every 100 ms; non-zero stops the batch (LAMP_EINTR), keeping finished responses */
     int (*should_stop)(void *arg);
     void *stop_arg;
+    /* optional: base URLs ("http://host:8000/v1"), each request's url a path appended to them; NULL: one
+     * endpoint, the requests' full URLs */
+    const char *const *endpoints;
+    int n_endpoints;
+    int take_out_after;       /* consecutive failed attempts that take an endpoint out (0: 3) */
+    lamp_http_endpoint_stats *endpoint_stats; /* optional out: one per endpoint (1 without endpoints) */
+    lamp_http_endpoint_health *health; /* optional in/out, one per endpoint: NULL starts every endpoint in */
+    /* optional: called about every 100 ms while requests finish, at least every second otherwise, and at
+     * the end, with the number of requests answered (2xx) and final-failed so far (same thread as
+     * should_stop) */
+    void (*on_progress)(void *arg, int64_t answered, int64_t failed);
+    void *progress_arg;
 } lamp_http_options;
 
 /* Backoff before retry number `attempt` (1-based), in seconds: the server's
@@ -70,9 +111,9 @@ int lamp_http_check_url(const char *url, lamp_error *err);
  * API key, say). */
 int lamp_http_check_header(const char *header, lamp_error *err);
 
-/* Posts every request; only http:// and https:// URLs are accepted (checked before anything is
+/* Posts every request (spread over the endpoints, see above); only http:// and https:// URLs are accepted (checked before anything is
  * sent, and libcurl is restricted to those two protocols, redirects included), and the headers
- * are checked with lamp_http_check_header. */
+ * are checked with lamp_http_check_header.  `concurrency` is per endpoint. */
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *options,
                     lamp_http_response *responses, lamp_error *err);
 

@@ -7,60 +7,116 @@
 
 #include "../http.h"
 
+/* What the C loop's callbacks need: the saved thread state and the Python progress callable (or NULL). */
+typedef struct {
+    PyThreadState *save;
+    PyObject *progress;
+} batch_context;
+
 /* Re-takes the GIL briefly to run Python's signal handlers (Ctrl-C). */
 static int check_signals(void *arg)
 {
-    PyThreadState **save = arg;
-    PyEval_RestoreThread(*save);
+    batch_context *ctx = arg;
+    PyEval_RestoreThread(ctx->save);
     int interrupted = PyErr_CheckSignals() < 0;
-    *save = PyEval_SaveThread();
+    ctx->save = PyEval_SaveThread();
     return interrupted;
 }
 
-PyDoc_STRVAR(http_post_batch_doc,
-"http_post_batch(url, bodies, headers, concurrency, timeout, connect_timeout, max_retries,\n"
-"                backoff_base, backoff_max, max_response, verify_tls, seed)\n--\n\n"
-"POST every body (bytes) to url with libcurl's multi interface, the GIL released.\n"
-"Returns (results, interrupted): results[i] = (status, body or None, ok, done, attempts,\n"
-"error); interrupted is True when Ctrl-C stopped the batch (finished results are kept;\n"
-"unfinished ones have done=False).");
-
-static PyObject *http_post_batch(PyObject *self, PyObject *args)
+/* Re-takes the GIL to call progress(answered, failed); an exception there is reported, not raised. */
+static void report_progress(void *arg, int64_t answered, int64_t failed)
 {
-    (void)self;
-    const char *url;
-    PyObject *bodies, *headers_obj, *result = NULL, *list = NULL;
-    int concurrency, max_retries, verify_tls;
-    double timeout, connect_timeout, backoff_base, backoff_max;
-    long long max_response;
-    unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "sOOiddiddLpK", &url, &bodies, &headers_obj, &concurrency, &timeout, &connect_timeout,
-                          &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
-        return NULL;
+    batch_context *ctx = arg;
+    PyEval_RestoreThread(ctx->save);
+    PyObject *out = PyObject_CallFunction(ctx->progress, "LL", (long long)answered, (long long)failed);
+    if (out)
+        Py_DECREF(out);
+    else
+        PyErr_WriteUnraisable(ctx->progress);
+    ctx->save = PyEval_SaveThread();
+}
+
+/* Posts bodies to `url` (endpoints == NULL) or to each of `endpoints` + `url`; returns
+ * (results, endpoint stats or None, interrupted) or NULL with an exception set. */
+static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies, PyObject *headers_obj,
+                      int concurrency, double timeout, double connect_timeout, int max_retries, double backoff_base,
+                      double backoff_max, long long max_response, int verify_tls, unsigned long long seed,
+                      PyObject *progress, int take_out_after, PyObject *health_obj)
+{
+    PyObject *result = NULL, *list = NULL, *stats_list = NULL, *eseq = NULL;
     if (concurrency < 1 || concurrency > 1024) {
         PyErr_Format(PyExc_ValueError, "argument 'concurrency' must be in 1..1024, got %d", concurrency);
         return NULL;
     }
     if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
-        !(backoff_max >= 0) || max_response <= 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "timeouts must be positive, max_retries in 0..100, backoff >= 0 and max_response > 0");
+        !(backoff_max >= 0) || max_response <= 0 || take_out_after < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0, "
+                                          "max_response > 0 and take_out_after >= 0");
         return NULL;
+    }
+    if (progress && progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "argument 'progress' must be callable or None");
+        return NULL;
+    }
+    Py_ssize_t n_endpoints = 0;
+    if (endpoints_obj) {
+        if (!(eseq = PySequence_Fast(endpoints_obj, "argument 'endpoints' must be a sequence of str")))
+            return NULL;
+        n_endpoints = PySequence_Fast_GET_SIZE(eseq);
+        if (n_endpoints < 1 || n_endpoints > 1024) {
+            PyErr_Format(PyExc_ValueError, "argument 'endpoints' must hold 1 to 1024 URLs, got %zd", n_endpoints);
+            Py_DECREF(eseq);
+            return NULL;
+        }
     }
     PyObject *seq = PySequence_Fast(bodies, "argument 'bodies' must be a sequence of bytes");
     PyObject *hseq = PySequence_Fast(headers_obj, "argument 'headers' must be a sequence of str");
     if (!seq || !hseq) {
         Py_XDECREF(seq);
         Py_XDECREF(hseq);
+        Py_XDECREF(eseq);
         return NULL;
     }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), nh = PySequence_Fast_GET_SIZE(hseq);
+    Py_ssize_t n_stats = n_endpoints ? n_endpoints : 1;
     lamp_http_request *reqs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *reqs);
     lamp_http_response *resps = PyMem_Calloc((size_t)(n ? n : 1), sizeof *resps);
     const char **headers = PyMem_Calloc((size_t)nh + 1, sizeof(char *));
-    if (!reqs || !resps || !headers) {
+    const char **endpoints = PyMem_Calloc((size_t)n_endpoints + 1, sizeof(char *));
+    lamp_http_endpoint_stats *stats = PyMem_Calloc((size_t)n_stats, sizeof *stats);
+    lamp_http_endpoint_health *health = PyMem_Calloc((size_t)n_stats, sizeof *health);
+    PyObject *health_list = NULL;
+    if (!reqs || !resps || !headers || !endpoints || !stats || !health) {
         PyErr_NoMemory();
         goto finally;
+    }
+    if (health_obj && health_obj != Py_None) {
+        PyObject *hs = PySequence_Fast(health_obj, "argument 'health' must be a sequence");
+        if (!hs)
+            goto finally;
+        int ok = PySequence_Fast_GET_SIZE(hs) == n_stats;
+        for (Py_ssize_t e = 0; ok && e < n_stats; e++)
+            ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(hs, e), "dii", &health[e].out_for, &health[e].outs,
+                                  &health[e].consecutive);
+        Py_DECREF(hs);
+        if (!ok) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "argument 'health' must hold one (out_for, outs, consecutive) "
+                                              "tuple per endpoint");
+            goto finally;
+        }
+    }
+    for (Py_ssize_t e = 0; e < n_endpoints; e++) {
+        PyObject *u = PySequence_Fast_GET_ITEM(eseq, e);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(u) || !(endpoints[e] = PyUnicode_AsUTF8AndSize(u, &len))) {
+            PyErr_SetString(PyExc_TypeError, "argument 'endpoints' must hold str");
+            goto finally;
+        }
+        if ((size_t)len != strlen(endpoints[e])) {
+            PyErr_Format(PyExc_ValueError, "endpoint %zd contains a NUL character", e);
+            goto finally;
+        }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *b = PySequence_Fast_GET_ITEM(seq, i);
@@ -89,18 +145,21 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
             goto finally;
         }
     }
-    PyThreadState *save = NULL;
+    batch_context ctx = {.save = NULL, .progress = progress != Py_None ? progress : NULL};
     lamp_http_options opt = {
         .concurrency = concurrency, .timeout = timeout, .connect_timeout = connect_timeout,
         .max_retries = max_retries, .backoff_base = backoff_base, .backoff_max = backoff_max,
         .max_response = (size_t)max_response, .verify_tls = verify_tls, .headers = headers, .seed = seed,
-        .should_stop = check_signals, .stop_arg = &save,
+        .should_stop = check_signals, .stop_arg = &ctx,
+        .endpoints = n_endpoints ? endpoints : NULL, .n_endpoints = (int)n_endpoints,
+        .take_out_after = take_out_after, .endpoint_stats = stats, .health = health,
+        .on_progress = ctx.progress ? report_progress : NULL, .progress_arg = &ctx,
     };
     lamp_error err;
     lamp_error_clear(&err);
-    save = PyEval_SaveThread();
+    ctx.save = PyEval_SaveThread();
     int rc = lamp_http_batch(reqs, n, &opt, resps, &err);
-    PyEval_RestoreThread(save);
+    PyEval_RestoreThread(ctx.save);
     int interrupted = rc == LAMP_EINTR;
     if (rc != LAMP_OK && !interrupted) {
         lamp_raise_kernel_error(&err);
@@ -115,23 +174,111 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
         PyObject *body = r->body ? PyBytes_FromStringAndSize(r->body, (Py_ssize_t)r->body_len) : Py_NewRef(Py_None);
         if (!body)
             goto finally;
-        PyObject *item = Py_BuildValue("lNOOis", r->status, body, r->ok ? Py_True : Py_False,
-                                       r->done ? Py_True : Py_False, r->attempts, r->error);
+        PyObject *item = endpoints_obj
+            ? Py_BuildValue("lNOOisi", r->status, body, r->ok ? Py_True : Py_False, r->done ? Py_True : Py_False,
+                            r->attempts, r->error, r->endpoint)
+            : Py_BuildValue("lNOOis", r->status, body, r->ok ? Py_True : Py_False, r->done ? Py_True : Py_False,
+                            r->attempts, r->error);
         if (!item)
             goto finally;
         PyList_SET_ITEM(list, i, item);
     }
-    result = Py_BuildValue("OO", list, interrupted ? Py_True : Py_False);
+    if (!endpoints_obj) {
+        result = Py_BuildValue("OO", list, interrupted ? Py_True : Py_False);
+        goto finally;
+    }
+    if (!(stats_list = PyList_New(n_stats)) || !(health_list = PyList_New(n_stats)))
+        goto finally;
+    for (Py_ssize_t e = 0; e < n_stats; e++) {
+        PyObject *item = Py_BuildValue("dii", health[e].out_for, health[e].outs, health[e].consecutive);
+        if (!item)
+            goto finally;
+        PyList_SET_ITEM(health_list, e, item);
+    }
+    for (Py_ssize_t e = 0; e < n_stats; e++) {
+        PyObject *item = Py_BuildValue("LLLLL", (long long)stats[e].sent, (long long)stats[e].answered,
+                                       (long long)stats[e].failed, (long long)stats[e].retried_elsewhere,
+                                       (long long)stats[e].taken_out);
+        if (!item)
+            goto finally;
+        PyList_SET_ITEM(stats_list, e, item);
+    }
+    result = Py_BuildValue("OOOO", list, stats_list, health_list, interrupted ? Py_True : Py_False);
 finally:
     for (Py_ssize_t i = 0; resps && i < n; i++)
         lamp_http_response_clear(&resps[i]);
     PyMem_Free(reqs);
     PyMem_Free(resps);
     PyMem_Free(headers);
+    PyMem_Free(endpoints);
+    PyMem_Free(stats);
+    PyMem_Free(health);
+    Py_XDECREF(health_list);
     Py_XDECREF(list);
+    Py_XDECREF(stats_list);
     Py_DECREF(seq);
     Py_DECREF(hseq);
+    Py_XDECREF(eseq);
     return result;
+}
+
+PyDoc_STRVAR(http_post_batch_doc,
+"http_post_batch(url, bodies, headers, concurrency, timeout, connect_timeout, max_retries,\n"
+"                backoff_base, backoff_max, max_response, verify_tls, seed)\n--\n\n"
+"POST every body (bytes) to url with libcurl's multi interface, the GIL released.\n"
+"Returns (results, interrupted): results[i] = (status, body or None, ok, done, attempts,\n"
+"error); interrupted is True when Ctrl-C stopped the batch (finished results are kept;\n"
+"unfinished ones have done=False).");
+
+static PyObject *http_post_batch(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *url;
+    PyObject *bodies, *headers_obj;
+    int concurrency, max_retries, verify_tls;
+    double timeout, connect_timeout, backoff_base, backoff_max;
+    long long max_response;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "sOOiddiddLpK", &url, &bodies, &headers_obj, &concurrency, &timeout, &connect_timeout,
+                          &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
+        return NULL;
+    return post(url, NULL, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries, backoff_base,
+                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL);
+}
+
+PyDoc_STRVAR(http_post_endpoints_doc,
+"http_post_endpoints(endpoints, path, bodies, headers, concurrency, timeout, connect_timeout,\n"
+"                    max_retries, backoff_base, backoff_max, max_response, verify_tls, seed,\n"
+"                    progress=None, take_out_after=0, health=None)\n--\n\n"
+"POST every body (bytes) to one of the endpoints (base URLs; each body goes to endpoint + path),\n"
+"`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http.h says the rules),\n"
+"the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
+"finish.  take_out_after: consecutive failed attempts that take an endpoint out (0: 3).\n"
+"health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
+"taken-out endpoint stays out across batches.\n"
+"Returns (results, endpoint_stats, health, interrupted): results[i] = (status, body or None, ok,\n"
+"done, attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed,\n"
+"retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures).");
+
+static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *path;
+    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None;
+    int concurrency, max_retries, verify_tls, take_out_after = 0;
+    double timeout, connect_timeout, backoff_base, backoff_max;
+    long long max_response;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiO", &endpoints, &path, &bodies, &headers_obj, &concurrency, &timeout,
+                          &connect_timeout, &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls,
+                          &seed, &progress, &take_out_after, &health))
+        return NULL;
+    if (PyUnicode_Check(endpoints)) {
+        PyErr_SetString(PyExc_TypeError, "argument 'endpoints' must be a list of URLs, not a str");
+        return NULL;
+    }
+    return post(path, endpoints, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries,
+                backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after, health);
 }
 
 static PyObject *http_backoff(PyObject *self, PyObject *args)
@@ -146,6 +293,7 @@ static PyObject *http_backoff(PyObject *self, PyObject *args)
 
 static PyMethodDef http_methods[] = {
     {"http_post_batch", http_post_batch, METH_VARARGS, http_post_batch_doc},
+    {"http_post_endpoints", http_post_endpoints, METH_VARARGS, http_post_endpoints_doc},
     {"http_backoff", http_backoff, METH_VARARGS,
      "http_backoff(attempt, retry_after, base, max, jitter01) -> seconds before retry `attempt`"},
     {NULL, NULL, 0, NULL},

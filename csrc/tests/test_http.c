@@ -1,6 +1,7 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "../http.h"
 #include "check.h"
@@ -113,6 +114,82 @@ static void test_headers_without_cr_or_lf(void)
     CHECK(resp.attempts == 0);
 }
 
+static int progress_calls;
+static int64_t progress_failed;
+
+static void count_progress(void *arg, int64_t answered, int64_t failed)
+{
+    (void)arg;
+    (void)answered;
+    progress_calls++;
+    progress_failed = failed;
+}
+
+static void test_endpoints_all_refusing_use_every_endpoint_budget(void)
+{
+    /* ports 9 and 1 on loopback: nothing listens; every request gets 1 + max_retries attempts on each */
+    const char *endpoints[] = {"http://127.0.0.1:9/v1", "http://127.0.0.1:1/v1"};
+    lamp_http_request reqs[3] = {{"/x", "{}", 2}, {"/y", "{}", 2}, {"/z", "{}", 2}};
+    lamp_http_response resps[3];
+    lamp_http_endpoint_stats stats[2];
+    lamp_http_options o = {.concurrency = 2, .timeout = 2.0, .connect_timeout = 1.0, .max_retries = 1,
+                           .backoff_base = 0.001, .backoff_max = 0.004, .max_response = 1024, .verify_tls = 1,
+                           .endpoints = endpoints, .n_endpoints = 2, .endpoint_stats = stats,
+                           .on_progress = count_progress};
+    lamp_error err;
+    lamp_error_clear(&err);
+    CHECK(lamp_http_batch(reqs, 3, &o, resps, &err) == LAMP_OK);
+    for (int i = 0; i < 3; i++) {
+        CHECK(resps[i].done && !resps[i].ok && resps[i].attempts == 4);
+        CHECK(resps[i].endpoint == 0 || resps[i].endpoint == 1);
+        CHECK(strstr(resps[i].error, "curl error") != NULL);
+        lamp_http_response_clear(&resps[i]);
+    }
+    for (int e = 0; e < 2; e++) {
+        CHECK(stats[e].sent == 6 && stats[e].failed == 6 && stats[e].answered == 0);
+        CHECK(stats[e].taken_out >= 1); /* a refused connection takes an endpoint out at once */
+    }
+    CHECK(stats[0].retried_elsewhere + stats[1].retried_elsewhere >= 3); /* each request moved at least once */
+    CHECK(progress_calls >= 1 && progress_failed == 3);
+    /* a bad endpoint URL is refused before anything is sent */
+    const char *bad[] = {"http://127.0.0.1:9/v1", "file:///etc/hostname"};
+    o.endpoints = bad;
+    lamp_error_clear(&err);
+    CHECK(lamp_http_batch(reqs, 3, &o, resps, &err) == LAMP_EVALUE && strstr(err.message, "'file'"));
+    CHECK(resps[0].attempts == 0);
+    o.n_endpoints = 0;
+    CHECK(lamp_http_batch(reqs, 3, &o, resps, &err) == LAMP_EVALUE);
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void test_health_carries_a_take_out_to_the_next_batch(void)
+{
+    lamp_http_request req = {"/x", "{}", 2};
+    lamp_http_response resp;
+    const char *endpoints[] = {"http://127.0.0.1:9/v1"};
+    lamp_http_endpoint_health health = {0};
+    lamp_http_options o = {.concurrency = 1, .timeout = 2.0, .connect_timeout = 1.0, .max_retries = 0,
+                           .backoff_base = 0.2, .backoff_max = 0.4, .max_response = 1024, .verify_tls = 1,
+                           .endpoints = endpoints, .n_endpoints = 1, .health = &health};
+    lamp_error err;
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_OK && resp.done && !resp.ok);
+    lamp_http_response_clear(&resp);
+    CHECK(health.outs == 1 && health.consecutive == 1 && health.out_for > 0.05 && health.out_for <= 0.4);
+    /* the next batch waits for the cool-down before its first attempt */
+    health.out_for = 0.3;
+    double t0 = seconds_now();
+    CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_OK && resp.done && resp.attempts == 1);
+    CHECK(seconds_now() - t0 >= 0.29);
+    CHECK(health.outs == 2); /* its probe failed: out again */
+    lamp_http_response_clear(&resp);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -123,6 +200,8 @@ int main(void)
     RUN(test_only_http_and_https_urls);
     RUN(test_file_url_is_refused_before_sending);
     RUN(test_headers_without_cr_or_lf);
+    RUN(test_endpoints_all_refusing_use_every_endpoint_budget);
+    RUN(test_health_carries_a_take_out_to_the_next_batch);
     curl_global_cleanup();
     return CHECK_SUMMARY("test_http");
 }

@@ -25,7 +25,42 @@ part of the cache key: a cached text answer is never reused for a schema
 request, nor the reverse.
 
 A request that still fails is reported in its own result (``.error``); the
-batch never raises for it.  Ctrl-C stops the batch within about 100 ms,
+batch never raises for it.
+
+Several endpoints (``base_url`` a list: vLLM replicas, or a hosted API and a
+local fallback; documented behaviour):
+
+- each endpoint has ``concurrency`` requests in flight; the requests of a
+  chunk are handed to the endpoints that are in, one at a time to each in
+  turn, so a faster endpoint (one that frees its slots sooner) takes more;
+- an endpoint is *taken out* at once on HTTP 429, on a ``Retry-After``
+  header, on a refused connection, or when its probe fails, and after 3
+  consecutive failed attempts (timeouts, resets, 5xx) otherwise.  It stays
+  out for the server's ``Retry-After`` seconds, else for ``backoff_base *
+  2**(k-1)`` (jitter x0.5-1.5, capped at ``backoff_max``; k counts its
+  take-outs since its last success), then takes one probe request at a time
+  until one succeeds, which puts it fully back in;
+- a failed request is retried on another endpoint at once (counted as
+  "retried elsewhere" for the endpoint that failed it), or on the same one
+  after its backoff; it has ``1 + max_retries`` attempts on *each* endpoint
+  and is final-failed only when every endpoint has used those up (a
+  non-retryable 4xx is final at once; a malformed reply is re-sent up to
+  ``(1 + max_retries) * len(base_url)`` attempts in all);
+- a request is in flight on one endpoint at a time, and is answered once;
+- the cache key is ``(model, messages, sampling)``: which endpoint answered
+  does not matter, so a cache filled through several endpoints serves a
+  client with any other list;
+- ``client.stats.endpoints`` counts per endpoint the attempts sent, answered,
+  failed, retried elsewhere and the take-outs (``str(client.stats)`` lists
+  them when there are several endpoints); URLs are shown without user
+  information or query string, and no header is ever shown.
+
+Progress: in a terminal a tqdm bar (answered/total, req/s, tokens, ETA); with
+no terminal (CI, nohup, Jupyter's captured output) a line on stderr at least
+every ``progress_interval`` seconds (30), e.g. ``[lamp] LLM: 120/480
+answered (3 failed), 1.3 req/s, 131k tokens in / 9k out, ETA 4m 37s``.
+Answered counts are live; token counts are added as each chunk's replies are
+parsed.  Ctrl-C stops the batch within about 100 ms,
 keeps (and caches) every answer received, then raises ``KeyboardInterrupt``.
 
 The API key is read from the environment variable *named* by
@@ -37,14 +72,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 from lamp import _core
 from lamp.errors import LLMError, ReplayMissError
 from lamp.llm.cache import AnswerCache, request_key
 
-__all__ = ["ChatClient", "ChatResult", "LLMError", "ReplayMissError", "RunStats"]
+__all__ = ["ChatClient", "ChatResult", "EndpointStats", "LLMError", "ReplayMissError", "RunStats"]
 
 
 @dataclass
@@ -58,9 +95,33 @@ class ChatResult:
     attempts: int = 0
 
 
+def _shown_url(url: str) -> str:
+    """A URL without its user information and query string (either may hold a secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+@dataclass
+class EndpointStats:
+    """One endpoint's counts: attempts sent, answered (2xx), failed, requests it failed that were
+    retried on another endpoint, and times it was taken out."""
+
+    url: str
+    sent: int = 0
+    answered: int = 0
+    failed: int = 0
+    retried_elsewhere: int = 0
+    taken_out: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.url}: {self.sent} sent, {self.answered} answered, {self.failed} failed, "
+                f"{self.retried_elsewhere} retried elsewhere, taken out {self.taken_out}x")
+
+
 @dataclass
 class RunStats:
-    """Counts of a client's work: cache hits and misses, failures, tokens, and an estimated cost."""
+    """Counts of a client's work: cache hits and misses, failures, tokens, an estimated cost, and the
+    counts of each endpoint (``endpoints``)."""
 
     hits: int = 0
     misses: int = 0
@@ -68,6 +129,7 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     price_per_million: tuple[float, float] = (0.0, 0.0)
+    endpoints: list[EndpointStats] = field(default_factory=list)
 
     @property
     def cost(self) -> float:
@@ -75,8 +137,82 @@ class RunStats:
         return (self.prompt_tokens * p + self.completion_tokens * c) / 1e6
 
     def __str__(self) -> str:
-        return (f"LLM: {self.hits} cached, {self.misses} sent, {self.failures} failed; tokens "
+        text = (f"LLM: {self.hits} cached, {self.misses} sent, {self.failures} failed; tokens "
                 f"{self.prompt_tokens:,} in / {self.completion_tokens:,} out; est. cost ${self.cost:.4f}")
+        if len(self.endpoints) > 1:
+            text += "; endpoints: " + "; ".join(str(e) for e in self.endpoints)
+        return text
+
+
+def _count(n: int) -> str:
+    return f"{n}" if n < 1000 else f"{n / 1e3:.0f}k" if n < 999_500 else f"{n / 1e6:.1f}M"
+
+
+def _duration(seconds: float) -> str:
+    if not seconds < 360_000:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}h {s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+class _Progress:
+    """The progress of one ``chat`` call: a tqdm bar in a terminal, else a line on stderr at least every
+    ``interval`` seconds (and a last one when any was written); nothing when ``mode`` is None."""
+
+    def __init__(self, stats: RunStats, total: int, mode: str | None, interval: float):
+        self.stats, self.total, self.mode, self.interval = stats, total, mode, interval
+        self.tokens0 = (stats.prompt_tokens, stats.completion_tokens)
+        self.answered = self.failed = 0  # final, from the chunks parsed so far
+        self.live = (0, 0)               # answered and failed in the chunk in flight
+        self.started = self.last_line = time.monotonic()
+        self.lines = 0
+        self.bar = None
+        if mode == "bar":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="LLM", unit="req")
+
+    def figures(self) -> tuple[int, int, float, int, int, float]:
+        answered, failed = self.answered + self.live[0], self.failed + self.live[1]
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (answered + failed) / elapsed
+        eta = (self.total - answered - failed) / rate if rate > 0 else float("inf")
+        return (answered, failed, rate, self.stats.prompt_tokens - self.tokens0[0],
+                self.stats.completion_tokens - self.tokens0[1], eta)
+
+    def line(self) -> str:
+        answered, failed, rate, tok_in, tok_out, eta = self.figures()
+        return (f"[lamp] LLM: {answered}/{self.total} answered ({failed} failed), {rate:.1f} req/s, "
+                f"{_count(tok_in)} tokens in / {_count(tok_out)} out, ETA {_duration(eta)}")
+
+    def chunk_progress(self, answered: int, failed: int) -> None:
+        """Called by the C transport while a chunk is in flight (about every 100 ms)."""
+        self.live = (answered, failed)
+        self.show()
+
+    def chunk_done(self, answered: int, failed: int) -> None:
+        self.answered += answered
+        self.failed += failed
+        self.live = (0, 0)
+        self.show()
+
+    def show(self, final: bool = False) -> None:
+        if self.mode == "bar":
+            answered, failed, _, tok_in, tok_out, _ = self.figures()
+            self.bar.set_postfix_str(f"{failed} failed, {_count(tok_in)} tokens in / {_count(tok_out)} out",
+                                     refresh=False)
+            self.bar.update(answered + failed - self.bar.n)
+        elif self.mode == "log":
+            now = time.monotonic()
+            if now - self.last_line >= self.interval or (final and self.lines):
+                print(self.line(), file=sys.stderr, flush=True)
+                self.last_line = now
+                self.lines += 1
+
+    def close(self) -> None:
+        self.show(final=True)
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _parse_reply(body: bytes) -> tuple[str | None, dict, str | None]:
@@ -115,8 +251,9 @@ class ChatClient:
 
     Parameters
     ----------
-    base_url : str
-        E.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8080/v1``.
+    base_url : str or list of str
+        E.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:8080/v1``; several URLs spread the
+        requests over several servers (see the module docstring for the rules).
     model : str
         Model name sent with each request.
     api_key_env : str, optional
@@ -124,23 +261,35 @@ class ChatClient:
     cache : AnswerCache or str, optional
         The answer cache (a path makes one).
     concurrency, max_retries, timeout : int, int, float
-        Requests in flight; retries per request; seconds per attempt.
+        Requests in flight per endpoint; retries per request and endpoint; seconds per attempt.
     temperature, max_tokens, seed : sampling parameters (seed only when given).
     replay : bool
         Answer from the cache only; missing answers raise :class:`ReplayMissError`.
     response_format : dict, optional
         A JSON schema the replies must follow (sent as OpenAI's ``json_schema`` response format, strict,
         named ``causes``), or a complete ``response_format`` object; None (default) asks for plain text.
+    progress : bool, optional
+        False: none; True: a bar in a terminal, else log lines; None (default): the same, but the
+        bar only for more than one chunk.  ``progress_interval`` (attribute, 30 s): seconds between
+        log lines.
     """
 
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, cache=None, concurrency: int = 8,
+    progress_interval: float = 30.0
+
+    def __init__(self, base_url: str | Sequence[str], model: str, api_key_env: str | None = None, cache=None,
+                 concurrency: int = 8,
                  max_retries: int = 5, timeout: float = 60.0, *, temperature: float = 0.0, max_tokens: int = 256,
                  seed: int | None = None, connect_timeout: float = 10.0, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, max_response: int = 8 << 20, verify_tls: bool = True,
                  chunk_size: int | None = None, replay: bool = False, progress: bool | None = None,
                  price_per_million: tuple[float, float] = (0.0, 0.0), response_format: dict | None = None):
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url) if isinstance(base_url, (list, tuple)) \
+            else None
+        if not urls:
+            raise ValueError(f"base_url must be a URL or a non-empty list of URLs, got {base_url!r}")
+        for url in urls:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if max_retries < 0:
@@ -149,7 +298,8 @@ class ChatClient:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if api_key_env is not None and not isinstance(api_key_env, str):
             raise TypeError("api_key_env is the NAME of an environment variable (a str)")
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = [url.rstrip("/") for url in urls]
+        self.base_url = self.base_urls[0] if isinstance(base_url, str) else list(self.base_urls)
         self.model = model
         self.api_key_env = api_key_env
         self.cache = AnswerCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
@@ -159,11 +309,13 @@ class ChatClient:
         self.sampling: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if seed is not None:
             self.sampling["seed"] = seed
-        self.chunk_size = chunk_size or max(4 * self.concurrency, 16)
+        self.chunk_size = chunk_size or max(4 * self.concurrency * len(self.base_urls), 16)
         self.replay = replay
         self.response_format = _response_format(response_format)
         self.progress = progress
-        self.stats = RunStats(price_per_million=price_per_million)
+        self._health = None  # per endpoint: (out until, time.monotonic(); take-outs; consecutive failures)
+        self.stats = RunStats(price_per_million=price_per_million,
+                              endpoints=[EndpointStats(_shown_url(url)) for url in self.base_urls])
 
     @property
     def _params(self) -> dict:
@@ -186,10 +338,26 @@ class ChatClient:
             headers.append("Authorization: Bearer " + key)
         return headers
 
-    def _post(self, path: str, bodies: list[bytes]):
-        return _core.http_post_batch(self.base_url + path, bodies, self._headers(), self.concurrency, self.timeout,
-                                     self.connect_timeout, self.max_retries, self.backoff_base, self.backoff_max,
-                                     self.max_response, self.verify_tls, 0x5eed)
+    def _post(self, path: str, bodies: list[bytes], progress=None):
+        """(results, interrupted), results[i] = (status, body, ok, done, attempts, error); adds the
+        per-endpoint counts to ``self.stats.endpoints``."""
+        health = None
+        if self._health is not None:  # taken-out endpoints stay out from one chunk (and call) to the next
+            now = time.monotonic()
+            health = [(max(0.0, until - now), outs, consecutive) for until, outs, consecutive in self._health]
+        results, counts, health, interrupted = _core.http_post_endpoints(
+            self.base_urls, path, bodies, self._headers(), self.concurrency, self.timeout, self.connect_timeout,
+            self.max_retries, self.backoff_base, self.backoff_max, self.max_response, self.verify_tls, 0x5eed,
+            progress, 0, health)
+        now = time.monotonic()
+        self._health = [(now + out_for, outs, consecutive) for out_for, outs, consecutive in health]
+        for mine, (sent, answered, failed, elsewhere, taken_out) in zip(self.stats.endpoints, counts):
+            mine.sent += sent
+            mine.answered += answered
+            mine.failed += failed
+            mine.retried_elsewhere += elsewhere
+            mine.taken_out += taken_out
+        return [r[:6] for r in results], interrupted
 
     def chat(self, requests: Sequence[list[dict]]) -> list[ChatResult]:
         """Answer every request (a list of ``{"role", "content"}`` messages), in order.
@@ -219,19 +387,28 @@ class ChatClient:
         self._send(requests, keys, todo, results)
         return results  # type: ignore[return-value]
 
-    def _send(self, requests, keys, todo, results) -> None:
-        from tqdm.auto import tqdm
+    def _progress_mode(self, n: int) -> str | None:
+        """'bar' (a terminal), 'log' (lines on stderr) or None for a batch of n requests to send."""
+        if not n or self.progress is False:
+            return None
+        isatty = getattr(sys.stderr, "isatty", None)
+        if not (isatty and isatty()):
+            return "log"
+        return "bar" if self.progress or n > self.chunk_size else None
 
-        show = self.progress if self.progress is not None else (len(todo) > self.chunk_size and sys.stderr.isatty())
-        bar = tqdm(total=len(todo), desc="LLM requests", unit="req", disable=not show)
+    def _send(self, requests, keys, todo, results) -> None:
+        progress = _Progress(self.stats, len(todo), self._progress_mode(len(todo)), self.progress_interval)
         pending = list(todo)
         tries = {i: 0 for i in todo}
+        most_tries = (self.max_retries + 1) * len(self.base_urls)
         try:
             while pending:
                 chunk, pending = pending[:self.chunk_size], pending[self.chunk_size:]
                 bodies = [json.dumps({"model": self.model, "messages": requests[i], **self._params}).encode("utf-8")
                           for i in chunk]
-                replies, interrupted = self._post("/chat/completions", bodies)
+                replies, interrupted = self._post("/chat/completions", bodies,
+                                                  progress.chunk_progress if progress.mode else None)
+                answered_before, failed_before = self.stats.misses, self.stats.failures
                 rows, retry = [], []
                 for i, (status, body, ok, done, attempts, error) in zip(chunk, replies):
                     tries[i] += max(attempts, 0)
@@ -246,10 +423,9 @@ class ChatClient:
                             self.stats.misses += 1
                             self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
                             self.stats.completion_tokens += usage.get("completion_tokens") or 0
-                            bar.update(1)
                             continue
                         error = problem
-                        if tries[i] <= self.max_retries:
+                        if tries[i] < most_tries:
                             retry.append(i)
                             continue
                     detail = ""
@@ -257,14 +433,14 @@ class ChatClient:
                         detail = ": " + body[:200].decode("utf-8", errors="replace").replace("\n", " ")
                     results[i] = ChatResult(None, f"{error} after {tries[i]} attempt(s){detail}", False, {}, tries[i])
                     self.stats.failures += 1
-                    bar.update(1)
                 if self.cache is not None and rows:
                     self.cache.put_many(rows)
+                progress.chunk_done(self.stats.misses - answered_before, self.stats.failures - failed_before)
                 if interrupted:
                     raise KeyboardInterrupt
                 pending = retry + pending
         finally:
-            bar.close()
+            progress.close()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embeddings of ``texts`` from the server's ``/embeddings`` endpoint (not cached here)."""

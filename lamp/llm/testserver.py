@@ -11,7 +11,10 @@ status; 429 carries ``Retry-After: retry_after``), ``malformed`` (first N get
 invalid JSON), ``truncated`` (first N get a body shorter than its
 Content-Length), ``reset`` (first N connections are closed without a reply),
 ``drip`` (seconds between the bytes of a reply).  ``server.counts`` says how
-many requests each prompt received; ``server.total`` how many in all.
+many requests each prompt received; ``server.total`` how many in all;
+``server.answered`` how many successful (200, valid) replies each prompt got.
+``server.kill()`` stops it abruptly, as a crashed server: open connections are
+reset, requests being served get no reply, new connections are refused.
 
 Structured output: a request with a ``response_format`` is checked the way
 OpenAI checks it (``{"type": "text" | "json_object" | "json_schema"}``; a
@@ -165,6 +168,24 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output quiet
         pass
 
+    def setup(self):
+        super().setup()
+        with self.server.lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self):
+        with self.server.lock:
+            self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:  # reset by kill()
+            pass
+
+    def _reset(self):
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.close_connection = True
+        self.connection.close()
+
     def _reply(self, status: int, body: bytes, headers: dict | None = None, declared: int | None = None):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -200,10 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         faults = server.faults
         if faults.get("latency"):
             time.sleep(faults["latency"])
-        if n < faults.get("reset", 0):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            self.close_connection = True
-            self.connection.close()
+        if server.killed or n < faults.get("reset", 0):
+            self._reset()
             return
         for status in (429, 500, 400):
             if n < faults.get(f"status_{status}", 0):
@@ -249,7 +268,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, body[: len(body) // 2], declared=len(body))
             self.close_connection = True
             return
-        self._reply(200, body)
+        if faults.get("drip"):
+            with server.lock:
+                server.answered[key] = server.answered.get(key, 0) + 1
+            self._reply(200, body)
+            return
+        with server.lock:  # counted and written together: kill() cannot fall between the two
+            if server.killed:
+                self._reset()
+                return
+            server.answered[key] = server.answered.get(key, 0) + 1
+            self._reply(200, body)
 
 
 class _Server(ThreadingHTTPServer):
@@ -270,6 +299,10 @@ class TestServer:
         self.httpd.total = 0
         self.httpd.headers_seen = []
         self.httpd.requests = []
+        self.httpd.answered = {}
+        self.httpd.connections = set()
+        self.httpd.killed = False
+        self.httpd.stopped = False
         self.httpd.lock = threading.Lock()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -293,13 +326,30 @@ class TestServer:
     def headers_seen(self) -> list:
         return self.httpd.headers_seen
 
+    @property
+    def answered(self) -> dict:
+        return self.httpd.answered
+
+    def kill(self) -> None:
+        """Stops abruptly: no more replies, open connections reset, then the listening socket closed."""
+        with self.httpd.lock:
+            self.httpd.killed = True
+            for conn in list(self.httpd.connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.stop()
+
     def start(self) -> "TestServer":
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if not self.httpd.stopped:
+            self.httpd.stopped = True
+            self.httpd.shutdown()
+            self.httpd.server_close()
 
     def __enter__(self) -> "TestServer":
         return self.start()
