@@ -217,12 +217,17 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
 }
 
 /* How many more requests endpoint `ep` may take now: none while out, one probe at a time while
- * half-open (taken out and not yet answered since), else up to `concurrency` in flight. */
-static int room(const endpoint_state *ep, double now, int concurrency)
+ * half-open (taken out and not yet answered since), else up to `concurrency` in flight.  When every
+ * endpoint is out or half-open (`all_out`: one endpoint, or all of them failing) there is nowhere better to
+ * send a request: once its cool-down is over an endpoint takes up to `concurrency` again, so a dead server
+ * fails a batch after each request's own attempts instead of one probe per cool-down. */
+enum { LAMP_HTTP_DOWN_AFTER = 4 };
+
+static int room(const endpoint_state *ep, double now, int concurrency, int all_out)
 {
     if (now < ep->out_until)
         return 0;
-    int cap = ep->outs > 0 ? 1 : concurrency;
+    int cap = ep->outs > 0 && !all_out ? 1 : concurrency;
     return cap - ep->in_flight;
 }
 
@@ -335,12 +340,35 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             break;
         }
         double now = now_seconds();
+        int all_out = 1, down = 1;
+        for (int e = 0; e < E; e++) {
+            if (now >= eps[e].out_until && eps[e].outs == 0)
+                all_out = 0;
+            if (eps[e].outs < LAMP_HTTP_DOWN_AFTER)
+                down = 0;
+        }
+        if (all_out && down && free_slots == slots) {
+            /* every endpoint was taken out LAMP_HTTP_DOWN_AFTER times in a row and nothing is in flight: they
+             * are down, so the requests still waiting fail now instead of one burst per growing cool-down */
+            for (int64_t i = 0; i < n; i++) {
+                lamp_http_response *r = &responses[i];
+                if (r->done)
+                    continue;
+                if (!r->error[0])
+                    snprintf(r->error, sizeof r->error, "not sent: every endpoint is down (taken out %d times in a row)",
+                             LAMP_HTTP_DOWN_AFTER);
+                r->done = 1;
+                finished++;
+                n_failed++;
+            }
+            break;
+        }
         /* dispatch: one request per endpoint in turn while any endpoint has room and a request for it */
         for (int started = 1; started && free_slots > 0;) {
             started = 0;
             for (int k = 0; k < E && free_slots > 0; k++) {
                 int e = (turn + k) % E;
-                if (room(&eps[e], now, o->concurrency) <= 0)
+                if (room(&eps[e], now, o->concurrency, all_out) <= 0)
                     continue;
                 int64_t i = pick(e, E, now, o->max_retries, tries, ready, waiting, &n_waiting, &next_new, n);
                 if (i < 0)
