@@ -39,7 +39,11 @@ local fallback; documented behaviour):
   out for the server's ``Retry-After`` seconds, else for ``backoff_base *
   2**(k-1)`` (jitter x0.5-1.5, capped at ``backoff_max``; k counts its
   take-outs since its last success), then takes one probe request at a time
-  until one succeeds, which puts it fully back in;
+  until one succeeds, which puts it fully back in; when every endpoint is out
+  (one URL, or all failing) there is nowhere better to send, so each takes its
+  full concurrency after its cool-down, and once every endpoint has been taken
+  out 4 times in a row with nothing in flight, the requests still waiting fail
+  at once ("every endpoint is down") instead of waiting through more cool-downs;
 - a failed request is retried on another endpoint at once (counted as
   "retried elsewhere" for the endpoint that failed it), or on the same one
   after its backoff; it has ``1 + max_retries`` attempts on *each* endpoint
