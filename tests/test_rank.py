@@ -38,6 +38,19 @@ def _model(width=4, **kw):
     return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
 
 
+def _check_gradients(model, s):
+    """Every parameter's analytic gradient against central differences of the loss; returns the gradients."""
+    _, _, grads = model._forward(s, grad=True)
+    h = 1e-6
+    for i in range(len(model.params)):
+        p_plus, p_minus = model.params.copy(), model.params.copy()
+        p_plus[i] += h
+        p_minus[i] -= h
+        numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
+        assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+    return grads
+
+
 def _gappy(samples):
     """Padding inside the evidence too (a -1 row between valid ones), besides short and empty evidence."""
     samples.evidence[1, 1, :] = samples.evidence[1, 2, :] = np.array([0, 1, 2])
@@ -87,14 +100,7 @@ def test_gradient_of_every_parameter_against_finite_differences(layers, heads, l
     model.params = rng.normal(0, 0.5, model.params.shape)
     s = _gappy(_samples(4, with_prior=with_prior))
     assert (s.evidence[..., 0] < 0).all(axis=2).any()  # a candidate without evidence
-    _, _, grads = model._forward(s, grad=True)
-    h = 1e-6
-    for i in range(len(model.params)):
-        p_plus, p_minus = model.params.copy(), model.params.copy()
-        p_plus[i] += h
-        p_minus[i] -= h
-        numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
-        assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+    grads = _check_gradients(model, s)
     if not with_prior:
         assert np.all(grads[model.offsets[10]:model.offsets[11]] == 0.0)  # gamma unused without a prior
 
@@ -476,14 +482,7 @@ def test_agreement_gradient_of_every_parameter_against_finite_differences(layers
     model = _agree_model(width=4, heads=heads, layers=layers, aux=aux, loss=loss, dropout=0.0)
     model.params = np.random.default_rng(3).normal(0, 0.5, model.params.shape)
     s = _agree_samples(4, aux=aux, with_prior=True)
-    _, _, grads = model._forward(s, grad=True)
-    h = 1e-6
-    for i in range(len(model.params)):
-        p_plus, p_minus = model.params.copy(), model.params.copy()
-        p_plus[i] += h
-        p_minus[i] -= h
-        numeric = (model._forward(s, params=p_plus)[1] - model._forward(s, params=p_minus)[1]) / (2 * h)
-        assert grads[i] == pytest.approx(numeric, rel=1e-4, abs=1e-8), f"parameter {i}"
+    grads = _check_gradients(model, s)
     a0 = 11 + 8 * layers
     for block in range(a0, a0 + 6):  # every agreement block gets a gradient
         assert np.any(grads[model.offsets[block]:model.offsets[block + 1]] != 0.0), block

@@ -253,12 +253,6 @@ def _int_array(values, name: str, sequence: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _open_text(path: str):
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, "r", encoding="utf-8")
-
-
 def _existing(path: str) -> str | None:
     for candidate in (path, path + ".gz"):
         if os.path.isfile(candidate):
