@@ -4,7 +4,6 @@ Columns are NumPy arrays laid out back to back with ``offsets``, so the C kernel
 """
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
