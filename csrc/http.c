@@ -119,6 +119,7 @@ typedef struct {
     double out_until;   /* taken out until then */
     int outs;           /* take-outs since its last success: > 0 means half-open once out_until passed */
     int consecutive;    /* failed attempts since its last success */
+    int unreachable;    /* take-outs in a row for a connection that could not be made; any HTTP reply resets it */
     int in_flight;
 } endpoint_state;
 
@@ -315,6 +316,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             eps[e].out_until = out_for > 0.0 && out_for < 1e9 ? began + out_for : 0.0;
             eps[e].outs = o->health[e].outs > 0 ? o->health[e].outs : 0;
             eps[e].consecutive = o->health[e].consecutive > 0 ? o->health[e].consecutive : 0;
+            eps[e].unreachable = o->health[e].unreachable > 0 ? o->health[e].unreachable : 0;
         }
     }
     for (const char *const *h = o->headers; h && *h; h++) {
@@ -344,18 +346,20 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         for (int e = 0; e < E; e++) {
             if (now >= eps[e].out_until && eps[e].outs == 0)
                 all_out = 0;
-            if (eps[e].outs < LAMP_HTTP_DOWN_AFTER)
+            if (eps[e].unreachable < LAMP_HTTP_DOWN_AFTER)
                 down = 0;
         }
         if (all_out && down && free_slots == slots) {
-            /* every endpoint was taken out LAMP_HTTP_DOWN_AFTER times in a row and nothing is in flight: they
-             * are down, so the requests still waiting fail now instead of one burst per growing cool-down */
+            /* every endpoint was taken out LAMP_HTTP_DOWN_AFTER times in a row because no connection could be made
+             * to it, and nothing is in flight: they are down, so the requests still waiting fail now instead of
+             * one burst per growing cool-down (a server that replies, even 429 or 500, is never "down") */
             for (int64_t i = 0; i < n; i++) {
                 lamp_http_response *r = &responses[i];
                 if (r->done)
                     continue;
                 if (!r->error[0])
-                    snprintf(r->error, sizeof r->error, "not sent: every endpoint is down (taken out %d times in a row)",
+                    snprintf(r->error, sizeof r->error,
+                             "not sent: every endpoint is down (unreachable, taken out %d times in a row)",
                              LAMP_HTTP_DOWN_AFTER);
                 r->done = 1;
                 finished++;
@@ -407,6 +411,11 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             CURLcode code = msg->data.result;
             long status = 0;
             curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+            curl_off_t connect_us = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+            /* no connection was made (refused, no such host, connect timed out): the one failure that says the
+             * server is not there; a reply of any kind, or a reset after connecting, says it is */
+            int unreached = code != CURLE_OK && status == 0 && connect_us == 0;
             curl_multi_remove_handle(multi, t->easy);
             int64_t i = t->index;
             int e = t->endpoint;
@@ -428,7 +437,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                 r->body[t->len] = '\0';
                 r->body_len = t->len;
                 r->ok = r->done = 1;
-                ep->outs = ep->consecutive = 0;
+                ep->outs = ep->consecutive = ep->unreachable = 0;
                 if (stats)
                     stats[e].answered++;
                 finished++;
@@ -446,13 +455,17 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             int retryable = !t->too_big && (code != CURLE_OK ? 1 : lamp_http_retryable_status(status));
             if (!retryable) {
                 /* the endpoint answered (a 4xx, or a reply over the size limit): it is alive */
-                ep->outs = ep->consecutive = 0;
+                ep->outs = ep->consecutive = ep->unreachable = 0;
             } else {
                 ep->consecutive++;
+                if (!unreached)
+                    ep->unreachable = 0;
                 int at_once = status == 429 || t->retry_after >= 0.0 || code == CURLE_COULDNT_CONNECT ||
                               ep->outs > 0;
                 if ((at_once || ep->consecutive >= take_out_after) && now >= ep->out_until) {
                     ep->outs++;
+                    if (unreached)
+                        ep->unreachable++;
                     ep->out_until = now + lamp_http_backoff(ep->outs, t->retry_after, o->backoff_base,
                                                             o->backoff_max, jitter01(&rng));
                     if (stats)
@@ -515,6 +528,7 @@ finally:
             o->health[e].out_for = eps[e].out_until > now ? eps[e].out_until - now : 0.0;
             o->health[e].outs = eps[e].outs;
             o->health[e].consecutive = eps[e].consecutive;
+            o->health[e].unreachable = eps[e].unreachable;
         }
     }
     for (int s = 0; pool && s < slots; s++) {

@@ -51,6 +51,7 @@ typedef struct {
     double out_for;  /* seconds it stays out from now (0: in) */
     int outs;        /* take-outs since its last success (> 0: one probe at a time once back) */
     int consecutive; /* failed attempts since its last success */
+    int unreachable; /* take-outs in a row for a connection that could not be made (no HTTP reply since) */
 } lamp_http_endpoint_health;
 
 typedef struct {

@@ -99,6 +99,28 @@ def test_a_dead_endpoint_costs_nothing_but_its_probes():
     assert dead.answered == 0 and dead.taken_out >= 1 and 1 <= dead.retried_elsewhere <= dead.failed <= 12
 
 
+def test_a_server_that_keeps_rate_limiting_is_never_down():
+    # each prompt gets six 429s (each takes the one endpoint out at once) before its answer: the server
+    # replies, so the requests use their own attempts instead of failing as "every endpoint is down"
+    with TestServer(faults={"status_429": 6, "retry_after": 0}) as server:
+        client = _client(server.base_url, concurrency=1, max_retries=8, backoff_max=0.02)
+        results = client.chat(_requests(3))
+    assert all(r.text == CANNED_REPLY and r.error is None and r.attempts == 7 for r in results)
+    assert server.total == 21 and client.stats.endpoints[0].taken_out >= 6
+
+
+def test_every_endpoint_refusing_fails_the_waiting_requests_at_once():
+    # nothing listens on ports 9 and 1: after 4 take-outs in a row of each, the 200 requests not yet
+    # sent fail at once (30 s cool-downs: without the rule this batch would take minutes)
+    client = _client(["http://127.0.0.1:9/v1", "http://127.0.0.1:1/v1"], concurrency=2, max_retries=3,
+                     backoff_base=0.05, backoff_max=30.0)
+    started = time.time()
+    results = client.chat(_requests(200))
+    assert time.time() - started < 20
+    assert all(r.text is None and r.error for r in results)
+    assert sum("every endpoint is down" in r.error for r in results) >= 150
+
+
 def test_cache_key_does_not_depend_on_the_endpoint(tmp_path):
     cache = str(tmp_path / "cache.sqlite")
     with TestServer() as a, TestServer() as b:

@@ -96,13 +96,13 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
             goto finally;
         int ok = PySequence_Fast_GET_SIZE(hs) == n_stats;
         for (Py_ssize_t e = 0; ok && e < n_stats; e++)
-            ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(hs, e), "dii", &health[e].out_for, &health[e].outs,
-                                  &health[e].consecutive);
+            ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(hs, e), "diii", &health[e].out_for, &health[e].outs,
+                                  &health[e].consecutive, &health[e].unreachable);
         Py_DECREF(hs);
         if (!ok) {
             PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError, "argument 'health' must hold one (out_for, outs, consecutive) "
-                                              "tuple per endpoint");
+            PyErr_SetString(PyExc_ValueError, "argument 'health' must hold one (out_for, outs, consecutive, "
+                                              "unreachable) tuple per endpoint");
             goto finally;
         }
     }
@@ -190,7 +190,8 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     if (!(stats_list = PyList_New(n_stats)) || !(health_list = PyList_New(n_stats)))
         goto finally;
     for (Py_ssize_t e = 0; e < n_stats; e++) {
-        PyObject *item = Py_BuildValue("dii", health[e].out_for, health[e].outs, health[e].consecutive);
+        PyObject *item = Py_BuildValue("diii", health[e].out_for, health[e].outs, health[e].consecutive,
+                                       health[e].unreachable);
         if (!item)
             goto finally;
         PyList_SET_ITEM(health_list, e, item);
@@ -258,7 +259,8 @@ PyDoc_STRVAR(http_post_endpoints_doc,
 "taken-out endpoint stays out across batches.\n"
 "Returns (results, endpoint_stats, health, interrupted): results[i] = (status, body or None, ok,\n"
 "done, attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed,\n"
-"retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures).");
+"retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures,\n"
+"take-outs in a row for want of a connection).");
 
 static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
 {

@@ -42,8 +42,11 @@ local fallback; documented behaviour):
   until one succeeds, which puts it fully back in; when every endpoint is out
   (one URL, or all failing) there is nowhere better to send, so each takes its
   full concurrency after its cool-down, and once every endpoint has been taken
-  out 4 times in a row with nothing in flight, the requests still waiting fail
-  at once ("every endpoint is down") instead of waiting through more cool-downs;
+  out 4 times in a row because no connection could be made to it (refused, no
+  such host, connect timeout) with nothing in flight, the requests still
+  waiting fail at once ("every endpoint is down") instead of waiting through
+  more cool-downs; a server that replies at all (429, 500, a reset after
+  connecting) is never "down": its requests use their own attempts;
 - a failed request is retried on another endpoint at once (counted as
   "retried elsewhere" for the endpoint that failed it), or on the same one
   after its backoff; it has ``1 + max_retries`` attempts on *each* endpoint
@@ -317,7 +320,8 @@ class ChatClient:
         self.replay = replay
         self.response_format = _response_format(response_format)
         self.progress = progress
-        self._health = None  # per endpoint: (out until, time.monotonic(); take-outs; consecutive failures)
+        self._health = None  # per endpoint: (out until, time.monotonic(); take-outs; consecutive failures;
+        #                     take-outs in a row for want of a connection)
         self.stats = RunStats(price_per_million=price_per_million,
                               endpoints=[EndpointStats(_shown_url(url)) for url in self.base_urls])
 
@@ -348,13 +352,13 @@ class ChatClient:
         health = None
         if self._health is not None:  # taken-out endpoints stay out from one chunk (and call) to the next
             now = time.monotonic()
-            health = [(max(0.0, until - now), outs, consecutive) for until, outs, consecutive in self._health]
+            health = [(max(0.0, until - now), *rest) for until, *rest in self._health]
         results, counts, health, interrupted = _core.http_post_endpoints(
             self.base_urls, path, bodies, self._headers(), self.concurrency, self.timeout, self.connect_timeout,
             self.max_retries, self.backoff_base, self.backoff_max, self.max_response, self.verify_tls, 0x5eed,
             progress, 0, health)
         now = time.monotonic()
-        self._health = [(now + out_for, outs, consecutive) for out_for, outs, consecutive in health]
+        self._health = [(now + out_for, *rest) for out_for, *rest in health]
         for mine, (sent, answered, failed, elsewhere, taken_out) in zip(self.stats.endpoints, counts):
             mine.sent += sent
             mine.answered += answered
