@@ -442,6 +442,8 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                     stats[e].answered++;
                 finished++;
                 n_ok++;
+                if (o->on_answer)
+                    o->on_answer(o->progress_arg, i, r);
                 continue;
             }
             if (stats)

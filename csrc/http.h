@@ -91,6 +91,10 @@ typedef struct {
      * should_stop) */
     void (*on_progress)(void *arg, int64_t answered, int64_t failed);
     void *progress_arg;
+    /* optional: called as soon as request `index` is answered (2xx; its body complete in responses[index]),
+     * before any other request is handled, so that the caller can store it at once (same thread as
+     * should_stop; with progress_arg) */
+    void (*on_answer)(void *arg, int64_t index, const lamp_http_response *response);
 } lamp_http_options;
 
 /* Backoff before retry number `attempt` (1-based), in seconds: the server's

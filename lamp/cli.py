@@ -58,6 +58,16 @@ def _cmd_run(args) -> int:
 
     limit = _run_arguments(args)
     cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    from lamp import study
+
+    if study.is_study(cfg):
+        if limit is not None:
+            from lamp.errors import ConfigError
+
+            raise ConfigError(f"--limit: experiment {cfg.experiment_id!r} is a study; its runs set their own "
+                              "query_limit (change it with --set on the run, or in the config's study.runs)")
+        study.run_study(cfg, out=args.out, resume=not args.fresh)
+        return 0
     from lamp.pipeline import Pipeline
 
     pipeline = Pipeline(cfg, out=args.out, limit=limit, resume=not args.fresh)
@@ -79,7 +89,12 @@ def _cmd_plan(args) -> int:
     from lamp import config as lamp_config
     from lamp.pipeline import Pipeline
 
+    from lamp import study
+
     cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    if study.is_study(cfg):
+        study.plan_study(cfg, out=args.out)
+        return 0
     Pipeline(cfg, out=args.out, limit=args.limit).plan()
     return 0
 

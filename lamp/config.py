@@ -102,7 +102,7 @@ LAMP_DEFAULTS: dict[str, Any] = {
     "ranker": {"width": 64, "heads": 2, "layers": 2, "dropout": 0.1, "epochs": 20, "batch_size": 32,
                "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax",
                "precision": "float32", "use_proposer_score": True, "agreement": True, "start_from_prior": True, "train_on_inserted": False, "selection": "bootstrap",
-               "selection_p": 0.01},
+               "selection_p": 0.01, "init_from": None},
     "evaluation": {"bootstrap": 1000, "ablations": ["no_llm", "random_evidence", "recent_evidence"],
                    "plot": True, "skip_uncovered": True},
 }
@@ -330,7 +330,7 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         if not isinstance(raw["lamp"], dict):
             problems.append(f"lamp: {schema._show(raw['lamp'])} is not a mapping")
         _check(raw["lamp"], lamp_schema, "lamp", strict, problems, types=False)
-    experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema}
+    experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema, "study": ANY}  # study: checked by lamp.study
     for key, block in raw.items():
         if key in TOP_LEVEL:
             continue

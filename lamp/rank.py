@@ -265,6 +265,27 @@ class EnergyRanker:
             self.params[self.offsets[_W2]:self.offsets[_W2 + 1]] = 0.0
         self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
 
+    def warm_start(self, params, aux: int | None = None) -> "EnergyRanker":
+        """Start training from ``params`` (e.g. a ranker pre-trained on no-LLM evidence of many queries)
+        instead of the random initialisation; ``aux`` fixes the retrieval features per evidence event
+        the parameters were trained with.  The architecture (vocabulary, width, heads, layers, agreement)
+        must be the same."""
+        c = self.config
+        if aux is not None and c["agreement"] and int(aux) != c["aux"]:
+            c["aux"] = int(aux)
+            self._init_params()
+        params = np.asarray(params, dtype=np.float64)
+        if params.shape != self.params.shape:
+            raise ValueError(f"warm_start: the parameters have shape {params.shape}, but this ranker (entities "
+                             f"{c['num_entities']}, relations {c['num_relations']}, width {c['width']}, heads "
+                             f"{c['heads']}, layers {c['layers']}, agreement {c['agreement']}, aux {c['aux']}) has "
+                             f"{self.params.shape}")
+        if not np.all(np.isfinite(params)):
+            raise ValueError("warm_start: the parameters hold NaN or infinite values")
+        self.params = params.copy()
+        self._aux_from_samples = False
+        return self
+
     def _check_aux(self, samples: RankingSamples) -> None:
         c = self.config
         if c["agreement"] and samples.num_aux != c["aux"]:

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
-           "metrics_table", "write_report"]
+           "metrics_table", "write_report", "forest_plot"]
 
 
 def truth_ranks(order: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -178,36 +178,49 @@ def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, fl
 
 
 def _plot(metrics, path: str) -> None:
+    """A forest plot per task: each method's paired difference to the base (MR or time RMSE) with its 95%
+    interval, on an axis fitted to the intervals (differences of 0.1 stay visible)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(metrics)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        methods = list(metrics[task])
-        key = "rmse" if _is_time_task(metrics[task]) else "mr"
-        values = [metrics[task][m][key] for m in methods]
-        err_low, err_high = [], []
-        base_value = metrics[task][methods[0]][key]
-        for m in methods:
-            ci = metrics[task][m].get("vs_base")
-            if ci:  # this method's interval, from the paired difference to the base
-                err_low.append(max(0.0, metrics[task][m][key] - (base_value + ci["low"])))
-                err_high.append(max(0.0, (base_value + ci["high"]) - metrics[task][m][key]))
-            else:
-                err_low.append(0.0)
-                err_high.append(0.0)
-        colors = ["#777777" if m == "base" else "#c0392b" if m == "lamp" else "#5d8aa8" for m in methods]
-        ax.bar(range(len(methods)), values, yerr=[err_low, err_high], color=colors, capsize=4)
-        if key == "mr":
-            ax.axhline(metrics[task][methods[0]]["random_mr"], color="k", linestyle=":", linewidth=1, label="random")
-            ax.legend(loc="upper right", fontsize=8)
-        ax.set_xticks(range(len(methods)))
-        ax.set_xticklabels(methods, rotation=30, ha="right")
-        ax.set_ylabel("mean rank of the truth (lower is better)" if key == "mr" else "time RMSE (lower is better)")
-        ax.set_title(f"{task} (n = {metrics[task][methods[0]]['n']})")
+    heights = [max(2.0, 0.45 * len(metrics[t]) + 1.2) for t in tasks]
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(6.4, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, task in zip(axes[:, 0], tasks):
+        methods = metrics[task]
+        time_task = _is_time_task(methods)
+        rows = [(f"{name} (n {m['n']})", m["vs_base"]) for name, m in methods.items() if m.get("vs_base")]
+        forest_plot(ax, rows, "RMSE" if time_task else "MR", f"{task}: difference to the base "
+                    f"({'RMSE' if time_task else 'MR'} {methods['base']['rmse' if time_task else 'mr']:.3g})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def forest_plot(ax, rows, key: str = "MR", title: str | None = None) -> None:
+    """Draw ``rows`` = ``[(label, vs_base), ...]`` (``vs_base`` as :func:`paired_bootstrap` returns it, or
+    its time twin) on ``ax``: a point at the paired difference, a bar over the 95% interval, a line at 0.
+    Intervals left of 0 mean lower (better) than the base."""
+    delta_key = f"delta_{key.lower()}"
+    for y, (label, ci) in enumerate(reversed(rows)):
+        d, lo, hi = ci[delta_key], ci["low"], ci["high"]
+        color = "#1e8449" if hi < 0 else "#c0392b" if lo > 0 else "#555555"
+        ax.plot([lo, hi], [y, y], color=color, linewidth=2.2, solid_capstyle="butt")
+        ax.plot([d], [y], "o", color=color, markersize=6)
+        ax.annotate(f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]", (hi, y), xytext=(6, 0), textcoords="offset points",
+                    va="center", fontsize=8)
+    ax.axvline(0.0, color="k", linewidth=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([label for label, _ in reversed(rows)], fontsize=9)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    if rows:
+        lo = min(min(ci["low"] for _, ci in rows), 0.0)
+        hi = max(max(ci["high"] for _, ci in rows), 0.0)
+        pad = max(0.05, 0.35 * (hi - lo))
+        ax.set_xlim(lo - 0.1 * pad, hi + pad)
+    ax.set_xlabel(f"{key} minus the base's {key}, 95% paired-bootstrap interval (left = better)")
+    if title:
+        ax.set_title(title, fontsize=10)

@@ -304,6 +304,8 @@ class Ranker(_Block):
     train_on_inserted: bool = _bool(False)
     selection: Literal["bootstrap", "ranker"] = _choice("bootstrap", ("bootstrap", "ranker"))
     selection_p: float = _num(0.01, 0, 1, lo_open=True)
+    init_from: Optional[str] = _text(None, "a path to a ranker stage folder of an earlier run (e.g. "
+                                           "runs/X/ranker_no_llm) or a ranker checkpoint (.npz), or null")
 
     @field_validator("width")
     @classmethod

@@ -108,22 +108,24 @@ def test_api_key_never_stored_or_shown(tmp_path, monkeypatch):
 _WORKER = textwrap.dedent("""
     import sys
     from lamp.llm import ChatClient
-    url, cache, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    client = ChatClient(url, "test", cache=cache, concurrency=2, chunk_size=2, backoff_base=0.01)
+    url, cache, tag, n, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    client = ChatClient(url, "test", cache=cache, concurrency=2, chunk_size=chunk, backoff_base=0.01)
     client.chat([[{"role": "user", "content": f"{tag}{i}"}] for i in range(n)])
     print("done", flush=True)
 """)
 
 
-def _spawn(server, cache, tag, n):
-    return subprocess.Popen([sys.executable, "-c", _WORKER, server.base_url, str(cache), tag, str(n)],
+def _spawn(server, cache, tag, n, chunk=2):
+    return subprocess.Popen([sys.executable, "-c", _WORKER, server.base_url, str(cache), tag, str(n), str(chunk)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_killed_run_resumes_without_resending(tmp_path):
+@pytest.mark.parametrize("chunk", [2, 100])
+def test_killed_run_resumes_without_resending(tmp_path, chunk):
+    # chunk 100: every answer is stored as it arrives, not when its chunk of 100 ends
     cache = tmp_path / "cache.sqlite"
     with TestServer(faults={"latency": 0.1}) as server:
-        proc = _spawn(server, cache, "k", 40)
+        proc = _spawn(server, cache, "k", 40, chunk)
         deadline = time.time() + 30
         while time.time() < deadline and (not cache.exists() or len(AnswerCache(cache)) < 6):
             time.sleep(0.05)

@@ -11,6 +11,7 @@
 typedef struct {
     PyThreadState *save;
     PyObject *progress;
+    PyObject *answer;
 } batch_context;
 
 /* Re-takes the GIL briefly to run Python's signal handlers (Ctrl-C). */
@@ -36,12 +37,26 @@ static void report_progress(void *arg, int64_t answered, int64_t failed)
     ctx->save = PyEval_SaveThread();
 }
 
+/* Re-takes the GIL to call answer(index, body) as soon as a request is answered; an exception there is
+ * reported, not raised (the batch goes on, and the result list still holds the answer). */
+static void report_answer(void *arg, int64_t index, const lamp_http_response *r)
+{
+    batch_context *ctx = arg;
+    PyEval_RestoreThread(ctx->save);
+    PyObject *out = PyObject_CallFunction(ctx->answer, "Ly#", (long long)index, r->body, (Py_ssize_t)r->body_len);
+    if (out)
+        Py_DECREF(out);
+    else
+        PyErr_WriteUnraisable(ctx->answer);
+    ctx->save = PyEval_SaveThread();
+}
+
 /* Posts bodies to `url` (endpoints == NULL) or to each of `endpoints` + `url`; returns
  * (results, endpoint stats or None, interrupted) or NULL with an exception set. */
 static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies, PyObject *headers_obj,
                       int concurrency, double timeout, double connect_timeout, int max_retries, double backoff_base,
                       double backoff_max, long long max_response, int verify_tls, unsigned long long seed,
-                      PyObject *progress, int take_out_after, PyObject *health_obj)
+                      PyObject *progress, int take_out_after, PyObject *health_obj, PyObject *answer)
 {
     PyObject *result = NULL, *list = NULL, *stats_list = NULL, *eseq = NULL;
     if (concurrency < 1 || concurrency > 1024) {
@@ -56,6 +71,10 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     }
     if (progress && progress != Py_None && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "argument 'progress' must be callable or None");
+        return NULL;
+    }
+    if (answer && answer != Py_None && !PyCallable_Check(answer)) {
+        PyErr_SetString(PyExc_TypeError, "argument 'answer' must be callable or None");
         return NULL;
     }
     Py_ssize_t n_endpoints = 0;
@@ -145,7 +164,8 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
             goto finally;
         }
     }
-    batch_context ctx = {.save = NULL, .progress = progress != Py_None ? progress : NULL};
+    batch_context ctx = {.save = NULL, .progress = progress && progress != Py_None ? progress : NULL,
+                         .answer = answer && answer != Py_None ? answer : NULL};
     lamp_http_options opt = {
         .concurrency = concurrency, .timeout = timeout, .connect_timeout = connect_timeout,
         .max_retries = max_retries, .backoff_base = backoff_base, .backoff_max = backoff_max,
@@ -154,6 +174,7 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         .endpoints = n_endpoints ? endpoints : NULL, .n_endpoints = (int)n_endpoints,
         .take_out_after = take_out_after, .endpoint_stats = stats, .health = health,
         .on_progress = ctx.progress ? report_progress : NULL, .progress_arg = &ctx,
+        .on_answer = ctx.answer ? report_answer : NULL,
     };
     lamp_error err;
     lamp_error_clear(&err);
@@ -244,19 +265,20 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
                           &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
         return NULL;
     return post(url, NULL, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries, backoff_base,
-                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL);
+                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL, NULL);
 }
 
 PyDoc_STRVAR(http_post_endpoints_doc,
 "http_post_endpoints(endpoints, path, bodies, headers, concurrency, timeout, connect_timeout,\n"
 "                    max_retries, backoff_base, backoff_max, max_response, verify_tls, seed,\n"
-"                    progress=None, take_out_after=0, health=None)\n--\n\n"
+"                    progress=None, take_out_after=0, health=None, answer=None)\n--\n\n"
 "POST every body (bytes) to one of the endpoints (base URLs; each body goes to endpoint + path),\n"
 "`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http.h says the rules),\n"
 "the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
 "finish.  take_out_after: consecutive failed attempts that take an endpoint out (0: 3).\n"
 "health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
-"taken-out endpoint stays out across batches.\n"
+"taken-out endpoint stays out across batches.  answer(index, body) is called as soon as request\n"
+"`index` is answered (2xx), so that its reply can be stored before the batch ends.\n"
 "Returns (results, endpoint_stats, health, interrupted): results[i] = (status, body or None, ok,\n"
 "done, attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed,\n"
 "retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures,\n"
@@ -266,21 +288,22 @@ static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *path;
-    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None;
+    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None, *answer = Py_None;
     int concurrency, max_retries, verify_tls, take_out_after = 0;
     double timeout, connect_timeout, backoff_base, backoff_max;
     long long max_response;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiO", &endpoints, &path, &bodies, &headers_obj, &concurrency, &timeout,
-                          &connect_timeout, &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls,
-                          &seed, &progress, &take_out_after, &health))
+    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiOO", &endpoints, &path, &bodies, &headers_obj, &concurrency,
+                          &timeout, &connect_timeout, &max_retries, &backoff_base, &backoff_max, &max_response,
+                          &verify_tls, &seed, &progress, &take_out_after, &health, &answer))
         return NULL;
     if (PyUnicode_Check(endpoints)) {
         PyErr_SetString(PyExc_TypeError, "argument 'endpoints' must be a list of URLs, not a str");
         return NULL;
     }
     return post(path, endpoints, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries,
-                backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after, health);
+                backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after, health,
+                answer);
 }
 
 static PyObject *http_backoff(PyObject *self, PyObject *args)

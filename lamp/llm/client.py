@@ -346,7 +346,7 @@ class ChatClient:
             headers.append("Authorization: Bearer " + key)
         return headers
 
-    def _post(self, path: str, bodies: list[bytes], progress=None):
+    def _post(self, path: str, bodies: list[bytes], progress=None, answer=None):
         """(results, interrupted), results[i] = (status, body, ok, done, attempts, error); adds the
         per-endpoint counts to ``self.stats.endpoints``."""
         health = None
@@ -356,7 +356,7 @@ class ChatClient:
         results, counts, health, interrupted = _core.http_post_endpoints(
             self.base_urls, path, bodies, self._headers(), self.concurrency, self.timeout, self.connect_timeout,
             self.max_retries, self.backoff_base, self.backoff_max, self.max_response, self.verify_tls, 0x5eed,
-            progress, 0, health)
+            progress, 0, health, answer)
         now = time.monotonic()
         self._health = [(now + out_for, *rest) for out_for, *rest in health]
         for mine, (sent, answered, failed, elsewhere, taken_out) in zip(self.stats.endpoints, counts):
@@ -414,8 +414,20 @@ class ChatClient:
                 chunk, pending = pending[:self.chunk_size], pending[self.chunk_size:]
                 bodies = [json.dumps({"model": self.model, "messages": requests[i], **self._params}).encode("utf-8")
                           for i in chunk]
+                stored = set()
+
+                def store_now(j, body, chunk=chunk, stored=stored):
+                    # each answer is in the cache as soon as it arrives: a kill -9 loses none of them
+                    i = chunk[j]
+                    text, usage, problem = _parse_reply(body)
+                    if problem is None and self.cache is not None:
+                        self.cache.put_many([(keys[i], self.model, {"messages": requests[i], **self._params},
+                                              body.decode("utf-8", errors="replace"), text, usage)])
+                        stored.add(i)
+
                 replies, interrupted = self._post("/chat/completions", bodies,
-                                                  progress.chunk_progress if progress.mode else None)
+                                                  progress.chunk_progress if progress.mode else None,
+                                                  store_now if self.cache is not None else None)
                 answered_before, failed_before = self.stats.misses, self.stats.failures
                 rows, retry = [], []
                 for i, (status, body, ok, done, attempts, error) in zip(chunk, replies):
@@ -426,8 +438,9 @@ class ChatClient:
                         text, usage, problem = _parse_reply(body)
                         if problem is None:
                             results[i] = ChatResult(text, None, False, usage, tries[i])
-                            rows.append((keys[i], self.model, {"messages": requests[i], **self._params},
-                                         body.decode("utf-8", errors="replace"), text, usage))
+                            if i not in stored:
+                                rows.append((keys[i], self.model, {"messages": requests[i], **self._params},
+                                             body.decode("utf-8", errors="replace"), text, usage))
                             self.stats.misses += 1
                             self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
                             self.stats.completion_tokens += usage.get("completion_tokens") or 0

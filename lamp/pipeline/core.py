@@ -10,7 +10,7 @@ from lamp.data import EventStore
 from lamp.errors import ConfigError
 from lamp.pipeline.abduce import abduce, make_abductor, plan, plan_text
 from lamp.pipeline.evaluate import evaluate
-from lamp.pipeline.match import evaluated_methods, gather_evidence, make_world
+from lamp.pipeline.match import cause_grounding, evaluated_methods, gather_evidence, make_world
 from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
@@ -119,21 +119,45 @@ class Pipeline:
         ``proposer`` replaces ``lamp.proposer`` (any proposer of :mod:`lamp.tpp.contract`).
         """
         started = time.time()
+        self.timings = {}
+        clock = [started]
+
+        def lap(stage):
+            now = time.time()
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + now - clock[0], 2)
+            clock[0] = now
+
         self.load_data()
         ctx = self.context
         methods = evaluated_methods(ctx)  # an unknown ablation fails before any work
+        lap("data")
         queries, proposer, proposals = self._proposals(proposer)
         proposer_quality(ctx, proposer, queries, proposals)
+        lap("propose")
         abductor = make_abductor(ctx)
         causes = None
         if ctx.settings["abduction"]["backend"] != "none":
             if ctx.settings["abduction"]["backend"] != "oracle":
                 self.say(plan_text(plan(ctx, queries, proposals, abductor)))
             causes = abduce(ctx, queries, proposals, abductor)
+        lap("abduce")
         world = make_world(ctx, abductor)
         evidence = gather_evidence(ctx, world, queries, proposals, causes)
+        extras = {}
+        if causes is not None:
+            grounding = cause_grounding(ctx, world, "test", queries["test"], causes["test"], proposals["test"])
+            if grounding is not None:
+                extras["lamp"] = {"cause_grounding": grounding}
+                rate = grounding["rate"]
+                self.say(f"matching: {grounding['causes']} test causes; grounded (best match shares both entities "
+                         f"with the proposal): {'-' if rate is None else f'{rate:.1%}'} of all, "
+                         + ", ".join(f"{'-' if grounding[k] is None else f'{grounding[k]:.1%}'} for the {w}"
+                                     for k, w in (("rate_true", "true candidate"), ("rate_other", "others"))))
+        lap("match")
         energies, selections = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
-        metrics = evaluate(ctx, queries, proposals, energies, selections)
+        lap("rank")
+        metrics = evaluate(ctx, queries, proposals, energies, selections, extras)
+        lap("evaluate")
         self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics
 

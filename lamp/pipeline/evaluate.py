@@ -55,9 +55,10 @@ def time_results(test: dict, q: Queries, energies: dict, bootstrap: int, seed: i
 
 
 def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, energies: dict,
-             selections: dict | None = None) -> dict:
+             selections: dict | None = None, extras: dict | None = None) -> dict:
     """``{task: {method: metrics}}`` on the test queries; writes metrics.json / .csv / .png and the
-    per-query ranks (``test_ranks.npz``) or time errors (``test_errors.npz``)."""
+    per-query ranks (``test_ranks.npz``) or time errors (``test_errors.npz``).  ``extras``
+    (``{method: {key: value}}``, e.g. the cause grounding of ``lamp``) is added to the methods' metrics."""
     ev = ctx.settings["evaluation"]
     bootstrap = int(ev["bootstrap"])
     selections = dict(selections or {})
@@ -65,6 +66,7 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
         # the oracle abducer reads the truth: its row is a ceiling, named so everywhere it appears
         energies = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in energies.items()}
         selections = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in selections.items()}
+        extras = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in (extras or {}).items()}
     if ctx.task == "next_time":
         result, per_query = time_results(proposals["test"], queries["test"], energies, bootstrap, ctx.seed)
         name = "test_errors.npz"
@@ -73,6 +75,9 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
         name = "test_ranks.npz"
     for method, selection in selections.items():
         result[method]["selection"] = selection
+    for method, values in (extras or {}).items():
+        if method in result:
+            result[method].update(values)
     if ORACLE_METHOD in result:
         result[ORACLE_METHOD]["note"] = ORACLE_NOTE
     metrics = {ctx.task: result}

@@ -25,7 +25,7 @@ from lamp.pipeline.queries import history_cutoffs
 from lamp.pipeline.tasks import EVIDENCE_METHODS, SPLITS, Queries, StageContext
 
 __all__ = ["EventWorld", "TKGWorld", "TypedWorld", "make_world", "gather_evidence", "random_evidence",
-           "recent_evidence", "evaluated_methods"]
+           "recent_evidence", "evaluated_methods", "cause_grounding"]
 
 
 class EventWorld:
@@ -388,3 +388,40 @@ def gather_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposa
             evidence.setdefault("recent_evidence", {})[split] = _no_aux(
                 world.recent_evidence(split, q, proposals[split], length))
     return evidence
+
+
+def cause_grounding(ctx: StageContext, world: EventWorld, split: str, q: Queries, causes: list, prop: dict
+                    ) -> dict | None:
+    """How many of the generated causes are grounded: the best match of the cause among the query's past
+    events shares both entities with the proposal it was generated for (either direction).  Reported
+    over all causes and separately for the causes of the true candidate and of the others, so a reader
+    sees *why* a model helps or does not.  None for typed sequences (their events have no entities)."""
+    if ctx.kind != "tkg":
+        return None
+    n, m = prop["candidates"].shape
+    texts, owner = [], []
+    for c, cs in enumerate(causes):
+        texts.extend(cs)
+        owner.extend([c] * len(cs))
+    out = {"causes": len(texts), "candidates_asked": int(sum(1 for cs in causes if cs))}
+    if not texts:
+        return {**out, "rate": None, "rate_true": None, "rate_other": None}
+    owner = np.asarray(owner, dtype=np.int64)
+    cut = np.repeat(world.cutoffs(split, q), m)
+    scope = world.scope(split, q, prop)
+    ids, _ = world.search(texts, 1, before=cut[owner], scope=None if scope is None else scope[owner])
+    best = ids[:, 0]
+    found = best >= 0
+    safe = np.where(found, best, 0)
+    hs, ho = world.subjects[safe], world.objects[safe]
+    eff = effects(ctx, q, prop)
+    ps, po = eff[owner, 0], eff[owner, 2]
+    grounded = found & (((hs == ps) & (ho == po)) | ((hs == po) & (ho == ps)))
+    truth = np.asarray(prop["truth"])[owner // m]
+    is_true = (owner % m) == truth
+
+    def share(mask):
+        return float(grounded[mask].mean()) if mask.any() else None
+
+    return {**out, "rate": share(np.ones_like(grounded)), "rate_true": share(is_true), "rate_other": share(~is_true),
+            "causes_true": int(is_true.sum())}

@@ -8,7 +8,8 @@ from lamp.pipeline.propose import proposals_fingerprint
 from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted, progress_enabled
 from lamp.runs import fingerprint
 
-__all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "SELECTION_RULES"]
+__all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "load_ranker_params",
+           "SELECTION_RULES"]
 
 SELECTION_RULES = ("bootstrap", "ranker")
 
@@ -130,6 +131,35 @@ def select_by_time(valid_energies: np.ndarray, candidate_times: np.ndarray, rule
     return out
 
 
+def load_ranker_params(path: str) -> np.ndarray:
+    """The parameters of a trained ranker (``ranker.init_from``): a ranker stage folder of a run
+    (``<run>/ranker_<method>``, its ``arrays.npz``) or a checkpoint written by :meth:`lamp.rank.EnergyRanker.save`."""
+    import os
+
+    from lamp.errors import ConfigError
+
+    if os.path.isdir(path):
+        arrays = os.path.join(path, "arrays.npz")
+        if not os.path.exists(os.path.join(path, "DONE")) or not os.path.exists(arrays):
+            raise ConfigError(f"lamp.ranker.init_from {path}: not a finished ranker stage folder (no DONE or "
+                              "arrays.npz); run the run that trains it first")
+        try:
+            with np.load(arrays, allow_pickle=False) as data:
+                if "params" not in data.files:
+                    raise ConfigError(f"lamp.ranker.init_from {path}: its arrays.npz holds no ranker parameters")
+                return np.asarray(data["params"], dtype=np.float64)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"lamp.ranker.init_from {path}: cannot read arrays.npz ({exc})") from None
+    if not os.path.isfile(path):
+        raise ConfigError(f"lamp.ranker.init_from {path}: no such file or folder")
+    from lamp.rank import EnergyRanker
+
+    try:
+        return EnergyRanker.load(path).params
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"lamp.ranker.init_from {path}: not a ranker checkpoint ({exc})") from None
+
+
 def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, evidence: dict
            ) -> tuple[dict, dict]:
     """Energies (Q, M) of the test candidates for every method of ``evidence`` (``{method: {split: idx}}``),
@@ -147,6 +177,7 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
     scale = time_scale(ctx)
     vocab = (ctx.store.num_entities, ctx.store.num_relations) if ctx.kind == "tkg" else (1, ctx.store.num_types)
     bootstrap = int(ctx.settings["evaluation"]["bootstrap"])
+    init = load_ranker_params(ctx.resolve_path(r["init_from"])) if r.get("init_from") else None
     energies, selections = {}, {}
     for method, by_split in evidence.items():
         samples = {split: ranking_samples(ctx, world, q, proposals[split], by_split[split])
@@ -156,6 +187,12 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
             ctx.say(f"ranker[{method}]: training on {len(samples['train'])} queries, selecting on "
                     f"{len(samples['valid'])}")
             model = EnergyRanker(*vocab, **options, time_scale=scale, seed=ctx.seed, progress=progress_enabled())
+            if init is not None:
+                try:
+                    model.warm_start(init, aux=samples["train"].num_aux)
+                except ValueError as exc:
+                    raise ConfigError(f"lamp.ranker.init_from {r['init_from']}: {exc}") from None
+                ctx.say(f"ranker[{method}]: starting from the parameters of {r['init_from']}")
             model.fit(samples["train"], samples["valid"])
             valid = samples["valid"]
             if ctx.task == "next_time":
@@ -174,7 +211,8 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
                 out[f"{split}_evidence"] = _stored_evidence(ctx, smp)
             return out
 
-        settings = {"ranker": r, "method": method, "seed": ctx.seed, "time_scale": scale,
+        settings = {"ranker": r, "init_params": None if init is None else fingerprint(init),
+                    "method": method, "seed": ctx.seed, "time_scale": scale,
                     "evidence": dict(by_split), "bootstrap": bootstrap}
         out = ctx.stage(f"ranker_{method}", settings, [proposals_fingerprint(proposals), fingerprint(ctx.task)],
                         compute)

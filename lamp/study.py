@@ -1,0 +1,310 @@
+"""A study: the proposer against the literature and several pipeline runs, reported as one table.
+
+An experiment block with a ``study`` section is run by ``lamp run`` as a study (the main job's
+``lamp/configs/icews14_main.yaml`` is one)::
+
+    LAMP_icews14_main:
+      base_config: {stage: lamp, dataset_id: icews14}
+      lamp: {...}                        # the settings every run starts from
+      study:
+        literature: [kg_hawkes, recurrency]   # whole test split, both directions, time-aware filtered
+        runs:                                  # each: the lamp section with these settings over it
+          headroom: {abduction.backend: oracle, query_limit: 3000, train_query_limit: 2000}
+          smollm2: {abduction.backend: local, query_limit: 25}
+
+Each run is a :class:`lamp.pipeline.Pipeline` in ``<out>/<run name>`` (its stages resume as usual);
+the literature rows are a stage of ``<out>`` itself.  The study writes ``metrics.json``,
+``metrics.csv`` and ``metrics.png`` (a forest plot of every method against its run's base, and the
+proposers beside the published models) into ``<out>`` and prints the table.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lamp import config as lamp_config
+from lamp.errors import ConfigError
+from lamp.runs import RunDirectory, fingerprint
+
+__all__ = ["LITERATURE", "LITERATURE_SOURCE", "is_study", "parse_study", "run_study", "plan_study", "study_table"]
+
+#: Published time-aware filtered results on ICEWS14 (object and subject queries), in percent: MRR and Hits@10.
+LITERATURE_SOURCE = ("Gastinger, Meilicke, Errica, Sztyler, Schuelke, Stuckenschmidt: History Repeats Itself: "
+                     "A Baseline for Temporal Knowledge Graph Forecasting. IJCAI 2024, Table 2 (ICEWS14, "
+                     "time-aware filtered)")
+LITERATURE = {
+    "TiRGN": (44.0, 63.8),
+    "TLogic": (42.5, 60.3),
+    "RE-GCN": (42.1, 62.7),
+    "CEN": (41.8, 60.9),
+    "xERTE": (40.9, 57.1),
+    "RecurrencyBaseline": (37.4, 51.5),
+}
+LITERATURE_PROPOSERS = ("kg_hawkes", "recurrency")
+
+
+def is_study(config: lamp_config.Config) -> bool:
+    """Whether the selected experiment block has a ``study`` section."""
+    return isinstance(config.experiment, dict) and config.experiment.get("study") is not None
+
+
+def parse_study(section: Any, where: str = "study") -> dict:
+    """``{"literature": [proposer, ...], "runs": {name: {dotted lamp key: value}}}``, checked: one
+    :class:`ConfigError` line per problem (run settings are checked again by the config schema)."""
+    problems = []
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'literature' and 'runs'")
+    unknown = set(section) - {"literature", "runs"}
+    if unknown:
+        problems.append(f"{where}: unknown keys {sorted(unknown)}; a study has 'literature' and 'runs'")
+    literature = section.get("literature") or []
+    if not isinstance(literature, list) or any(p not in LITERATURE_PROPOSERS for p in literature):
+        problems.append(f"{where}.literature: expected a list of {list(LITERATURE_PROPOSERS)}, got {literature!r}")
+    runs = section.get("runs") or {}
+    if not isinstance(runs, dict):
+        problems.append(f"{where}.runs: expected a mapping of run name -> settings")
+        runs = {}
+    for name, sets in runs.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            problems.append(f"{where}.runs: run name {name!r} must be letters, digits and '_' (it names a folder)")
+        if not isinstance(sets, dict) or not all(isinstance(k, str) and k for k in sets):
+            problems.append(f"{where}.runs.{name}: expected a mapping of lamp keys (e.g. abduction.backend) -> values")
+    if not runs and not literature:
+        problems.append(f"{where}: nothing to run (no literature proposers and no runs)")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return {"literature": list(literature), "runs": {k: dict(v) for k, v in runs.items()}}
+
+
+def _run_config(config: lamp_config.Config, sets: dict, folder: str) -> lamp_config.Config:
+    """The experiment with one run's settings over its lamp section (after the command line's ``--set``);
+    ``{study}`` in a string value is the study's folder (e.g. ``ranker.init_from: "{study}/headroom/ranker_no_llm"``)."""
+    def value_of(v):
+        return v.replace("{study}", folder) if isinstance(v, str) else v
+
+    overrides = list(config.overrides) + [f"lamp.{key}={json.dumps(value_of(value))}" for key, value in sets.items()]
+    text = yaml.safe_dump(config.raw, sort_keys=False)
+    return lamp_config.loads(text, config.experiment_id, path=config.path, overrides=overrides)
+
+
+def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings: dict, resume: bool,
+                    say) -> dict:
+    """Time-aware filtered MRR and Hits@1/3/10 of lamp's proposers on the whole test split, object and
+    subject queries (``KGHawkes.evaluate(both_directions=True)``), as a stage of ``run_dir``."""
+    from lamp.tpp import KGHawkes, RecurrencyBaseline
+
+    data_fp = fingerprint(store.name, *[(s.times, s.marks, s.subjects, s.objects) for s in store.splits.values()])
+
+    def compute():
+        out = {}
+        for name in proposers:
+            started = time.time()
+            cls = KGHawkes if name == "kg_hawkes" else RecurrencyBaseline
+            params = seed_settings.get(name) or {}
+            model = cls(task="object", **params).fit(store)
+            result = model.evaluate(store, split="test", task="object", m=10, both_directions=True)
+            result["seconds"] = round(time.time() - started, 2)
+            say(f"literature: {name} on the whole test split, both directions ({result['n']} queries): MRR "
+                f"{result['mrr']:.3f}, Hits@10 {result['hits@10']:.3f} ({result['seconds']:.0f} s)")
+            out[name] = result
+        return {"proposers": out}
+
+    out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings}, [data_fp], compute,
+                        resume=resume)
+    return dict(out["proposers"])
+
+
+def run_study(config: lamp_config.Config, out: str | None = None, resume: bool = True) -> dict:
+    """Run the study of ``config``'s experiment (see the module docstring) and return its metrics."""
+    from lamp.pipeline import Pipeline
+
+    study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
+    folder = os.path.abspath(_study_dir(config, out))
+    run_configs = {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}  # checked first
+    name = config.experiment_id or config.dataset_id or "lamp"
+    run_dir = RunDirectory(folder)
+    started = time.time()
+
+    def say(message):
+        run_dir.log.info(message)
+        print(f"[lamp] {message}", flush=True)
+
+    say(f"study {name}: literature rows {study['literature'] or 'none'}, runs {list(run_configs)}; results in "
+        f"{run_dir.path}")
+    store = config.load_data()
+    timings: dict[str, Any] = {"data": round(time.time() - started, 2)}
+    literature = {}
+    if study["literature"]:
+        if store.kind != "tkg":
+            raise ConfigError(f"{config.experiment_id}.study.literature: data set {store.name!r} is not a temporal "
+                              "knowledge graph; the published rows are ICEWS14's")
+        clock = time.time()
+        params = {"kg_hawkes": config.lamp["proposer"].get("params") or {}} \
+            if config.lamp["proposer"]["model"] == "kg_hawkes" else {}
+        literature = literature_rows(store, run_dir, study["literature"], params, resume, say)
+        timings["literature"] = round(time.time() - clock, 2)
+    runs = {}
+    for run_name, cfg in run_configs.items():
+        clock = time.time()
+        say(f"study run {run_name!r}: " + ", ".join(f"{k}={v}" for k, v in study["runs"][run_name].items()))
+        pipe = Pipeline(cfg, out=os.path.join(run_dir.path, run_name), resume=resume)
+        pipe.load_data(store)
+        runs[run_name] = {"metrics": pipe.run(), "settings": study["runs"][run_name],
+                          "backend": cfg.lamp["abduction"]["backend"], "m": pipe.m, "task": pipe.task}
+        timings[run_name] = {"total": round(time.time() - clock, 2), **pipe.timings}
+    timings["total"] = round(time.time() - started, 2)
+    metrics = {"study": name, "dataset": store.name, "literature": {
+        "source": LITERATURE_SOURCE, "published": {k: {"mrr": v[0] / 100, "hits@10": v[1] / 100}
+                                                   for k, v in LITERATURE.items()},
+        "measured": literature}, "runs": runs, "rows": study_rows(runs), "timings": timings}
+    paths = write_study(run_dir.path, metrics)
+    print(study_table(metrics), flush=True)
+    say(f"study finished in {timings['total']:.0f} s; table in {paths['json']}, figure in {paths['png']}")
+    return metrics
+
+
+def _study_dir(config: lamp_config.Config, out: str | None) -> str:
+    name = config.experiment_id or config.dataset_id or "lamp"
+    return out or os.path.join(config.resolve_path(config.lamp["run_dir"]) or "runs", name)
+
+
+def plan_study(config: lamp_config.Config, out: str | None = None) -> dict:
+    """The abduction plan of every run of the study (``lamp plan``): no LLM is asked."""
+    from lamp.pipeline import Pipeline
+
+    study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
+    folder = os.path.abspath(_study_dir(config, out))
+    run_configs = {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}
+    store, plans = None, {}
+    for run_name, cfg in run_configs.items():
+        print(f"[lamp] study run {run_name!r}:", flush=True)
+        pipe = Pipeline(cfg, out=os.path.join(folder, run_name))
+        store = pipe.load_data(store)
+        if cfg.lamp["abduction"]["backend"] in ("none", "oracle"):
+            print(f"  abduction backend {cfg.lamp['abduction']['backend']!r}: no LLM is asked", flush=True)
+            continue
+        plans[run_name] = pipe.plan()
+    return plans
+
+
+def study_rows(runs: dict) -> list[dict]:
+    """One row per (run, method) of the rank tasks: MR, MRR, Hits, n and the interval vs the run's base."""
+    rows = []
+    for run_name, run in runs.items():
+        for task, methods in run["metrics"].items():
+            for method, m in methods.items():
+                if "mr" not in m:
+                    continue
+                ci = m.get("vs_base") or {}
+                grounding = m.get("cause_grounding") or {}
+                rows.append({
+                    "run": run_name, "task": task, "method": method, "backend": run["backend"], "m": run["m"],
+                    "mr": m["mr"], "mrr": m["mrr"], "hits@1": m["hits@1"], "hits@3": m["hits@3"], "n": m["n"],
+                    "delta_mr": ci.get("delta_mr"), "low": ci.get("low"), "high": ci.get("high"),
+                    "used": (m.get("selection") or {}).get("used"),
+                    "grounded": grounding.get("rate"), "grounded_true": grounding.get("rate_true"),
+                    "grounded_other": grounding.get("rate_other")})
+    return rows
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def study_table(metrics: dict) -> str:
+    """The study's table as text (what ``lamp run`` prints and the README shows)."""
+    lines = []
+    lit = metrics["literature"]
+    if lit["measured"]:
+        n = next(iter(lit["measured"].values()))["n"]
+        lines += [f"Proposers on the whole {metrics['dataset']} test split, object and subject queries ({n:,}), "
+                  "time-aware filtered (%):",
+                  f"  {'model':34s} {'MRR':>6s} {'H@1':>6s} {'H@3':>6s} {'H@10':>6s}"]
+        for name, r in lit["measured"].items():
+            lines.append(f"  {'lamp ' + name + ' (this run)':34s} {_pct(r['mrr']):>6s} {_pct(r['hits@1']):>6s} "
+                         f"{_pct(r['hits@3']):>6s} {_pct(r['hits@10']):>6s}")
+        for name, r in lit["published"].items():
+            lines.append(f"  {name + ' (published)':34s} {_pct(r['mrr']):>6s} {'':>6s} {'':>6s} "
+                         f"{_pct(r['hits@10']):>6s}")
+        lines.append(f"  (published: {lit['source']})")
+    rows = metrics["rows"]
+    if rows:
+        lines += ["Reranking the proposer's top M (MR, MRR, Hits over the test queries whose truth is proposed; "
+                  "paired bootstrap vs the run's base):",
+                  f"  {'run':10s} {'method':16s} {'M':>3s} {'MR':>6s} {'MRR':>6s} {'H@1':>6s} {'n':>5s} "
+                  f"{'MR vs base [95% CI]':>22s} {'order':>8s}  grounded causes % (all / true / others)"]
+        for r in rows:
+            ci = "" if r["delta_mr"] is None else f"{r['delta_mr']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
+            grounded = "" if r["grounded"] is None else \
+                f"{_pct(r['grounded'])} / {_pct(r['grounded_true'])} / {_pct(r['grounded_other'])}"
+            order = "" if r["method"] == "base" else (r["used"] or "")
+            lines.append(f"  {r['run']:10s} {r['method']:16s} {r['m']:3d} {r['mr']:6.3f} {r['mrr']:6.3f} "
+                         f"{r['hits@1']:6.3f} {r['n']:5d} {ci:>22s} {order:>8s}  {grounded}")
+        lines.append("  (order: what reranked the test candidates, the trained ranker or the proposer's order when "
+                     "the ranker was not better on validation; oracle_ceiling reads the truth: a ceiling, not a result)")
+    return "\n".join(lines)
+
+
+def write_study(folder: str, metrics: dict) -> dict:
+    """``metrics.json``, ``metrics.csv`` (one row per run and method) and ``metrics.png``."""
+    paths = {k: os.path.join(folder, f"metrics.{k}") for k in ("json", "csv", "png")}
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    keys = ["run", "task", "method", "backend", "m", "mr", "mrr", "hits@1", "hits@3", "n", "delta_mr", "low",
+            "high", "used", "grounded", "grounded_true", "grounded_other"]
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        for r in metrics["rows"]:
+            writer.writerow([r[k] for k in keys])
+        for name, r in metrics["literature"]["measured"].items():
+            writer.writerow(["literature", "object+subject", f"lamp {name}", "", "", "", r["mrr"], r["hits@1"],
+                             r["hits@3"], r["n"], "", "", "", "", "", "", ""])
+    _study_figure(metrics, paths["png"])
+    return paths
+
+
+def _study_figure(metrics: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lamp.report import forest_plot
+
+    rows = [(f"{r['run']}: {r['method']} (n {r['n']})", {"delta_mr": r["delta_mr"], "low": r["low"],
+                                                         "high": r["high"]})
+            for r in metrics["rows"] if r["delta_mr"] is not None]
+    lit = metrics["literature"]
+    panels = int(bool(rows)) + int(bool(lit["measured"]))
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, panels, figsize=(6.6 * panels, max(3.2, 0.5 * max(len(rows), 8) + 1.2)),
+                             squeeze=False)
+    axes = list(axes[0])
+    if rows:
+        forest_plot(axes.pop(0), rows, "MR", "LAMP vs its proposer: difference in MR (95% interval)")
+    if lit["measured"]:
+        ax = axes.pop(0)
+        names = [f"lamp {k}" for k in lit["measured"]] + list(lit["published"])
+        values = [(r["mrr"], r["hits@10"]) for r in lit["measured"].values()] + \
+                 [(r["mrr"], r["hits@10"]) for r in lit["published"].values()]
+        y = np.arange(len(names))[::-1]
+        ax.barh(y + 0.2, [100 * v[0] for v in values], height=0.4, color="#2e86c1", label="MRR")
+        ax.barh(y - 0.2, [100 * v[1] for v in values], height=0.4, color="#aed6f1", label="Hits@10")
+        ax.set_yticks(y)
+        ax.set_yticklabels(names, fontsize=9)
+        for tick, name in zip(ax.get_yticklabels(), names):
+            tick.set_fontweight("bold" if name.startswith("lamp ") else "normal")
+        ax.set_xlabel("% (time-aware filtered, object and subject queries)")
+        ax.set_title("The proposer beside published models (ICEWS14)", fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
