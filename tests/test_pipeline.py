@@ -219,7 +219,11 @@ def test_oracle_backend_is_a_labelled_ceiling_through_the_normal_path(tmp_path):
                                                  if len(rows) else 0.0)
     assert np.mean(shares[True]) > 0.3 > np.mean(shares[False])
     causes = json.loads((tmp_path / "run" / "abduction" / "result.json").read_text())["test_causes"]
-    assert all(len(c) > 0 for c in causes)
+    covered = np.repeat(truth >= 0, cands.shape[1])  # uncovered queries are not asked (skip_uncovered)
+    assert all(len(c) > 0 for c, asked in zip(causes, covered) if asked)
+    assert not any(c for c, asked in zip(causes, covered) if not asked)
+    grounding = metrics["oracle_ceiling"]["cause_grounding"]  # real events for the truth, invented otherwise
+    assert grounding["rate_true"] > 0.5 > grounding["rate_other"] and grounding["causes"] == sum(map(len, causes))
     table = (tmp_path / "run" / "metrics.csv").read_text()
     assert "oracle_ceiling" in table and ",lamp," not in table
 

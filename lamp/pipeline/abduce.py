@@ -127,12 +127,11 @@ def requests(ctx: StageContext, queries: dict[str, Queries], proposals: dict):
     """What the abduction stage asks: ``(effects, asks, skipped)`` with ``effects[split]`` every candidate's
     effect event, ``asks[split]`` a flag per candidate (False: not sent, see :func:`uncovered_test_candidates`
     and ``ranker.train_on_inserted``) and ``skipped`` the test flags of uncovered queries (or None)."""
-    oracle = ctx.settings["abduction"]["backend"] == "oracle"
     effs = {split: effects(ctx, q, proposals[split]) for split, q in queries.items()}
-    skip = None if oracle else uncovered_test_candidates(ctx, proposals)
+    skip = uncovered_test_candidates(ctx, proposals)  # the oracle too: its answers there could change nothing
     asks = {split: ~skip if split == "test" and skip is not None else np.ones(len(ev), dtype=bool)
             for split, ev in effs.items()}
-    if excludes_inserted(ctx) and not oracle and "train" in proposals:
+    if excludes_inserted(ctx) and "train" in proposals:
         # training queries the ranker will not train on: nothing to ask
         asks["train"] = ~np.repeat(proposals["train"]["inserted"], proposals["train"]["candidates"].shape[1])
     return effs, asks, skip
@@ -159,7 +158,7 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
             out, stats, failed, asked = {}, [], {}, {}
             for split, ev in effs.items():
                 ask = asks[split]
-                if oracle:  # the oracle costs nothing: it answers every candidate
+                if oracle:
                     client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
                 skipped = int((~ask).sum())
                 ctx.say(f"abduction: {int(ask.sum())} prompts for the {split} candidates" +
