@@ -181,3 +181,33 @@ def test_bad_arguments():
         ChatClient("http://127.0.0.1:9/v1", "m").chat(["not messages"])
     with pytest.raises(TypeError, match="NAME"):
         ChatClient("http://x/v1", "m", api_key_env=123)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_local_server_process_dies_with_a_killed_parent():
+    # what LocalServer does for the llama.cpp server: its process ends when lamp is killed with -9
+    code = textwrap.dedent("""
+        import os, subprocess, sys, time
+        from lamp.llm.local import _die_with_parent
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
+                                 preexec_fn=_die_with_parent(os.getpid()))
+        print(child.pid, flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # running
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # ended, not yet reaped by its new parent
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its killed parent")

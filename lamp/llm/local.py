@@ -47,6 +47,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent(parent: int):
+    """A ``preexec_fn`` that has Linux send the server SIGTERM when lamp's process ends, even by kill -9
+    (which runs no ``atexit``): no orphaned server holds the model's memory.  A no-op elsewhere."""
+    def set_death_signal():
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_death_signal if sys.platform.startswith("linux") else None
+
+
 class LocalServer:
     """A llama.cpp server for one GGUF model, as a context manager.
 
@@ -90,7 +107,8 @@ class LocalServer:
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.model_path, "--model_alias", self.model,
                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                "--n_threads", str(self.threads)]
-        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=_die_with_parent(os.getpid()))
         atexit.register(self.stop)
         deadline = time.time() + self.startup_timeout
         while time.time() < deadline:
