@@ -275,3 +275,23 @@ def test_client_response_format_argument():
         ChatClient("http://127.0.0.1:9/v1", "m", response_format="json")
     with pytest.raises(TypeError, match="JSON-serializable"):
         ChatClient("http://127.0.0.1:9/v1", "m", response_format={"type": "object", "x": object()})
+
+
+@pytest.mark.parametrize("backend, model, form", [
+    ("openai", "gpt-4o-mini", "openai"), ("local", None, "llama.cpp"), ("replay", None, "llama.cpp"),
+    ("replay", "gpt-4o-mini", "openai")])
+def test_pipeline_sends_the_schema_in_the_backends_form(backend, model, form):
+    from types import SimpleNamespace
+
+    from lamp.pipeline.abduce import response_schema
+
+    ctx = SimpleNamespace(kind="tkg")
+    settings = {"backend": backend, "model": model, "response_format": "json_schema"}
+    got = response_schema(ctx, settings)
+    if form == "llama.cpp":  # llama-cpp-python's server reads only {"type": "json_object", "schema": ...}
+        assert got == {"type": "json_object", "schema": cause_list_schema("tkg")}
+    else:  # a bare schema: the client wraps it as OpenAI's structured outputs
+        assert got == cause_list_schema("tkg")
+        assert ChatClient("http://127.0.0.1:9/v1", "m", response_format=got).response_format == _structured(got)
+    for other in ("auto", "text"):
+        assert response_schema(ctx, {**settings, "response_format": other}) is None

@@ -56,14 +56,22 @@ def _assert_same(got, expected, where):
 
 
 def test_readme_table_is_the_recorded_run():
-    """The README's metrics table is the recorded main-job run's, as lamp.report prints it."""
+    """The README's table is the recorded main-job study's, as lamp.study prints it, and the study's
+    SmolLM2 run replays the same answer cache the notebook does."""
     import json
 
-    from lamp.report import metrics_table
+    from lamp.study import study_rows, study_table
 
-    with open(os.path.join(ROOT, "notebooks", "replay", "icews14_main_metrics.json"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "notebooks", "replay", "icews14_main_study.json"), encoding="utf-8") as f:
         recorded = json.load(f)
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         readme = f.read()
-    for line in metrics_table(recorded).splitlines():
+    table = study_table(recorded)
+    assert "oracle_ceiling" in table and "smollm2" in table and "(published)" in table
+    for line in table.splitlines():
         assert line.rstrip() in readme, line
+    assert recorded["rows"] == study_rows(recorded["runs"])  # the rows are the runs' metrics
+    # the study's LLM run and the notebook's pipeline asked the same prompts: same test queries and base
+    with open(os.path.join(ROOT, "notebooks", "replay", "icews14_main_metrics.json"), encoding="utf-8") as f:
+        notebook = json.load(f)
+    assert recorded["runs"]["smollm2"]["metrics"]["object"]["base"] == notebook["object"]["base"]

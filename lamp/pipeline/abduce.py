@@ -53,14 +53,19 @@ def make_abductor(ctx: StageContext):
 
 
 def response_schema(ctx: StageContext, settings: dict) -> dict | None:
-    """The JSON schema requests carry (``abduction.response_format``): ``json_schema`` sends the cause list's
-    schema (OpenAI structured outputs, vLLM guided decoding, llama.cpp's json_schema); ``text`` and ``auto``
-    send none (``auto`` stays text until structured output is measured to parse better for a backend)."""
+    """The ``response_format`` requests carry (``abduction.response_format``): ``json_schema`` sends the
+    cause list's JSON schema — as OpenAI structured outputs (``{"type": "json_schema", ...}``, which vLLM's
+    guided decoding reads too) for ``backend: openai``, and in llama-cpp-python's form (``{"type":
+    "json_object", "schema": ...}``: grammar-constrained decoding) for the local llama.cpp server and its
+    replays (``backend: local``, or ``replay`` without ``abduction.model``); ``text`` sends none;
+    ``auto`` is ``text`` (structured output was measured not to help SmolLM2: docs/abduction.md)."""
     if settings.get("response_format", "auto") != "json_schema":
         return None
     from lamp.abduction import cause_list_schema
 
-    return cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
+    schema = cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
+    llama_cpp = settings["backend"] == "local" or (settings["backend"] == "replay" and not settings.get("model"))
+    return {"type": "json_object", "schema": schema} if llama_cpp else schema
 
 
 def make_client(ctx: StageContext, settings: dict, prompts: list):
