@@ -278,8 +278,8 @@ def _study_figure(metrics: dict, path: str) -> None:
 
     from lamp.report import forest_plot
 
-    rows = [(f"{r['run']}: {r['method']} (n {r['n']})", {"delta_mr": r["delta_mr"], "low": r["low"],
-                                                         "high": r["high"]})
+    rows = [(f"{r['run']}: {r['method']} (n {r['n']}" + ("; proposer order kept)" if r["used"] == "proposer" else ")"),
+             {"delta_mr": r["delta_mr"], "low": r["low"], "high": r["high"]})
             for r in metrics["rows"] if r["delta_mr"] is not None]
     lit = metrics["literature"]
     panels = int(bool(rows)) + int(bool(lit["measured"]))
@@ -304,6 +304,7 @@ def _study_figure(metrics: dict, path: str) -> None:
             tick.set_fontweight("bold" if name.startswith("lamp ") else "normal")
         ax.set_xlabel("% (time-aware filtered, object and subject queries)")
         ax.set_title("The proposer beside published models (ICEWS14)", fontsize=10)
+        ax.set_xlim(0, 100 * max(max(v) for v in values) * 1.3)  # room for the legend right of the bars
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
