@@ -99,6 +99,25 @@ def test_real_local_model_end_to_end(icews14):
     assert ab.stats.replies == 2 and sum(len(c) for c in causes) >= 1
 
 
+@pytest.mark.llm
+def test_real_local_model_structured_output(icews14):
+    # llama-cpp-python's form of the cause list's schema: grammar-constrained decoding gives JSON that
+    # parse_causes reads (the parse rates of both modes: scripts/measure_response_format.py)
+    import json as _json
+
+    from lamp.llm.local import LocalServer
+
+    ab = Abductor(icews14, num_shots=2)
+    fmt = {"type": "json_object", "schema": cause_list_schema("tkg")}
+    with LocalServer() as server:
+        client = ChatClient(server.base_url, server.model, max_tokens=200, timeout=120, response_format=fmt)
+        replies = client.chat([ab.build_prompt(e) for e in icews14.test.quadruples()[:2]])
+    assert all(r.error is None for r in replies)
+    parsed = [_json.loads(r.text) for r in replies]  # valid JSON (200 tokens: not cut short here)
+    assert all(isinstance(p, dict) and isinstance(p.get("causes"), list) for p in parsed)
+    assert sum(len(parse_causes(r.text)) for r in replies) >= 1
+
+
 # --- typed events with text (Amazon reviews) ----------------------------------------------------
 
 from lamp.abduction import ReviewAbductor  # noqa: E402
