@@ -100,6 +100,68 @@ static inline __attribute__((always_inline)) void F(wsum_add)(const REAL *restri
         memcpy(out + 8 * v, &acc[v], sizeof acc[v]);
 }
 
+#if OWN_GEMM
+/* The forward pass's dense products on AVX-512 (float32, widths d a multiple of 32), in place of sgemm:
+ * out[t, n] = [res[t, n] +] [bias[n] +] sum_k x[t, k] wt[k, n], then tanh with act, for t < T, n < N
+ * (N a multiple of 32); wt is the weight matrix transposed (K x N, packed once per call).  A tile of 8 rows
+ * x 32 columns lives in 16 registers over k; the bias, residual and tanh are applied to the tile before it
+ * is stored, so there is no zeroing, packing of x, or separate pass over out. */
+static inline __attribute__((always_inline)) void F(own_rows)(const int R, int64_t t, int64_t N, int64_t K,
+                                                              const float *x, int64_t ldx, const float *wt,
+                                                              float *out, int64_t ldo, const float *res,
+                                                              int64_t ldr, const float *bias, int act)
+{
+    for (int64_t n0 = 0; n0 < N; n0 += 32) {
+        lamp_v16f acc[8][2];
+        for (int r = 0; r < R; r++)
+            acc[r][0] = acc[r][1] = (lamp_v16f){0};
+        const float *xr = x + t * ldx;
+        for (int64_t k = 0; k < K; k++) {
+            lamp_v16f w0, w1;
+            memcpy(&w0, wt + k * N + n0, sizeof w0);
+            memcpy(&w1, wt + k * N + n0 + 16, sizeof w1);
+            for (int r = 0; r < R; r++) {
+                const float xv = xr[r * ldx + k];
+                acc[r][0] += xv * w0;
+                acc[r][1] += xv * w1;
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < 2; h++) {
+                lamp_v16f v = acc[r][h], base, bv;
+                if (res || bias) {
+                    if (res) {
+                        memcpy(&base, res + (t + r) * ldr + n0 + 16 * h, sizeof base);
+                        if (bias) {
+                            memcpy(&bv, bias + n0 + 16 * h, sizeof bv);
+                            base = base + bv;
+                        }
+                    } else {
+                        memcpy(&base, bias + n0 + 16 * h, sizeof base);
+                    }
+                    v = base + v;
+                }
+                if (act)
+                    v = lamp_fast_tanhf_v16(v);
+                memcpy(out + (t + r) * ldo + n0 + 16 * h, &v, sizeof v);
+            }
+    }
+}
+
+LAMP_TARGET_AVX512 __attribute__((noinline)) static void F(own_gemm)(int64_t T, int64_t N, int64_t K,
+                                                                     const float *x, int64_t ldx,
+                                                                     const float *wt, float *out, int64_t ldo,
+                                                                     const float *res, int64_t ldr,
+                                                                     const float *bias, int act)
+{
+    int64_t t = 0;
+    for (; t + 8 <= T; t += 8)
+        F(own_rows)(8, t, N, K, x, ldx, wt, out, ldo, res, ldr, bias, act);
+    for (; t < T; t++)
+        F(own_rows)(1, t, N, K, x, ldx, wt, out, ldo, res, ldr, bias, act);
+}
+#endif
+
 /* The state of one call: shapes, weights, the current chunk and its buffers. */
 typedef struct {
     const lamp_ranker_dims *dims;
@@ -108,6 +170,8 @@ typedef struct {
     const int64_t *off;      /* block offsets */
     const REAL *w;           /* dense blocks (from Wq on) as REAL; w[k] = params[off[WQ] + k] */
     REAL *gw;                /* their gradients, or NULL */
+    const REAL *wt;          /* own = 1: the forward pass's weight matrices transposed (F(tblock)) */
+    int own;                 /* the forward products by F(own_gemm) (AVX-512, float32, d % 32 == 0) */
     const double *freq;      /* d / 2 time-encoding frequencies */
     double *enc;             /* 3 d / 2 scratch of the time encoding */
     int64_t d, heads, e, nl, L, dense0;
@@ -153,6 +217,14 @@ static REAL *F(wblock)(const F(state) *s, int64_t blk)
 {
     return (REAL *)(s->w + (s->off[blk] - s->dense0));
 }
+
+#if OWN_GEMM
+/* The transposed weight matrix (K x N) of the product whose weights start at block blk (own = 1). */
+static const REAL *F(tblock)(const F(state) *s, int64_t blk)
+{
+    return s->wt + (s->off[blk] - s->dense0);
+}
+#endif
 
 static REAL *F(gblock)(const F(state) *s, int64_t blk)
 {
@@ -522,6 +594,17 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *o = s->o + lk * s->tmax * d,
              *y = s->train ? s->y + lk * s->tmax * d : x, *u = s->u + lk * s->tmax * d;
         s->layer = l;
+#if OWN_GEMM
+        if (s->own) { /* the same steps, each product with its bias, residual and tanh in one pass */
+            const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
+            F(own_gemm)(T, 3 * d, d, x, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), qkv, 3 * d, NULL, 0, NULL, 0);
+            F(attn_fwd_range)(s, 0, N, 0);
+            F(own_gemm)(T, d, d, o, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_AO)), y, d, x, d, NULL, 0);
+            F(own_gemm)(T, d, d, y, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_F1)), u, d, NULL, 0, fb1, 1);
+            F(own_gemm)(T, d, d, u, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_F2)), xn, d, y, d, fb2, 0);
+            continue;
+        }
+#endif
         F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
         F(attn_fwd_range)(s, 0, N, 0);
         if (y != x)
@@ -538,8 +621,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         F(gemm)(0, 1, T, d, d, 1, u, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 1, xn, d);
     }
     const REAL *xf = F(xbuf)(s, s->nl);
-    F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
-    F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+#if OWN_GEMM
+    if (s->own) {
+        F(own_gemm)(N, d, d, s->c, d, F(tblock)(s, LAMP_RANKER_WQ), s->qr, d, NULL, 0, NULL, 0);
+        F(own_gemm)(T, 2 * d, d, xf, d, F(tblock)(s, LAMP_RANKER_WK), s->kv, 2 * d, NULL, 0, NULL, 0);
+    } else
+#endif
+    {
+        F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
+        F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+    }
     const int64_t nf = s->nf;
     if (s->agree) { /* keys += f WKF^T; the readout logits start from their feature bias f UB^T */
         F(gemm)(0, 1, T, d, nf, 1, s->feats, nf, F(wblock)(s, s->ablk + LAMP_RANKER_WKF), nf, 1, s->kv, 2 * d);
@@ -548,9 +639,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
     }
     F(readout_fwd_range)(s, 0, N, 0);
     const REAL *b1 = F(wblock)(s, LAMP_RANKER_B1), *w2 = F(wblock)(s, LAMP_RANKER_W2);
-    for (int64_t i = 0; i < N; i++)
-        memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
-    F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+#if OWN_GEMM
+    if (s->own)
+        F(own_gemm)(N, d, 2 * d, s->z, 2 * d, F(tblock)(s, LAMP_RANKER_W1), s->uo, d, NULL, 0, b1, 0);
+    else
+#endif
+    {
+        for (int64_t i = 0; i < N; i++)
+            memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
+        F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+    }
     const REAL *wp = NULL;
     if (s->agree) {
         F(gemm)(0, 1, N, d, 3 * nf, 1, s->pool, 3 * nf, F(wblock)(s, s->ablk + LAMP_RANKER_W1P), 3 * nf, 1, s->uo, d);
@@ -752,6 +850,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
     }
 }
 
+#if OWN_GEMM
+/* dst[c * rows + r] = src[r * cols + c]: a rows x cols matrix transposed. */
+static void F(pack_t)(const REAL *src, int64_t rows, int64_t cols, REAL *dst)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * rows + r] = src[r * cols + c];
+}
+#endif
+
 static REAL *F(carve)(REAL **p, int64_t n)
 {
     REAL *r = *p;
@@ -906,7 +1014,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     double *freq = malloc(sizeof(double) * (size_t)(d / 2));
     double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
     double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
-    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL;
+    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL, *wt = NULL;
     /* the per-chunk gradients in one cached block: gw (k x ndense), dx (T x d), dc (N x d) */
     size_t all_bytes = 0;
     REAL *all = train ? ws_get(sizeof(REAL) * (size_t)(ndense * pl->k + (T > 0 ? T : 1) * d + N * d), &all_bytes)
@@ -923,6 +1031,28 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     if (w)
         for (int64_t k = 0; k < ndense; k++)
             w[k] = (REAL)params[dense0 + k];
+    const REAL *wd = w ? w : (const REAL *)(const void *)(params + dense0);
+    int own = 0;
+#if OWN_GEMM
+    own = d % 32 == 0 && LAMP_HAVE_AVX512();
+    if (own) { /* the forward products' weights transposed, each group in its own place */
+        wt = malloc(sizeof(REAL) * (size_t)ndense);
+        if (!wt) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+            goto finally;
+        }
+        const int64_t groups[][3] = {{LAMP_RANKER_WQ, 1, 1}, {LAMP_RANKER_WK, 2, 1}, {LAMP_RANKER_W1, 1, 2}};
+        for (int g = 0; g < 3; g++)
+            F(pack_t)(wd + off[groups[g][0]] - dense0, groups[g][1] * d, groups[g][2] * d,
+                      wt + off[groups[g][0]] - dense0);
+        const int64_t lgroups[][2] = {{LAMP_RANKER_AQ, 3}, {LAMP_RANKER_AO, 1}, {LAMP_RANKER_F1, 1}, {LAMP_RANKER_F2, 1}};
+        for (int64_t l = 0; l < nl; l++)
+            for (int g = 0; g < 4; g++) {
+                const int64_t o0 = off[F(lblk)(l, (int)lgroups[g][0])] - dense0;
+                F(pack_t)(wd + o0, lgroups[g][1] * d, d, wt + o0);
+            }
+    }
+#endif
     int nw = nthreads > 1 && pl->k > 1 ? 2 : 1;
     for (int t = 0; t < nw; t++) {
         F(worker) *x = &wk[t];
@@ -932,7 +1062,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
         s->train = train, s->ntok = ntok, s->freq = freq;
         s->agree = dims->agree != 0, s->nf = LAMP_RANKER_ID_FEATURES + dims->aux;
         s->ablk = lamp_ranker_agree_block(dims, 0);
-        s->w = w ? w : (const REAL *)(const void *)(params + dense0);
+        s->w = wd, s->wt = wt, s->own = own;
         x->plan = pl, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
         x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
         x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
@@ -975,6 +1105,7 @@ finally:
     free(chunk_loss);
     free(ge);
     free(w);
+    free(wt);
     ws_put(all, all_bytes);
     return rc;
 }
@@ -993,3 +1124,4 @@ finally:
 #undef BY_HEAD_WIDTH
 #undef IREAL
 #undef VEXP_V8F
+#undef OWN_GEMM
