@@ -462,7 +462,8 @@ static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *c
                     for (int64_t b8 = 0; b8 < nbj; b8++) {
                         F(v8) v;
                         memcpy(&v, row + 8 * b8, sizeof v);
-                        v = F(vsel)(lane + (IREAL)(8 * b8) <= (IREAL)j, F(vexp8)(v - mx), (F(v8)){0});
+                        const F(iv8) m = lane + (IREAL)(8 * b8) <= (IREAL)j;
+                        v = F(vsel)(m, F(vexp8)(F(vsel)(m, v - mx, ninf)), (F(v8)){0}); /* exp only of x <= 0 */
                         memcpy(row + 8 * b8, &v, sizeof v);
                         tot += v;
                     }

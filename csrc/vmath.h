@@ -187,7 +187,7 @@ typedef int32_t lamp_v16fi __attribute__((vector_size(64)));
 #define LAMP_FAST_EXPF_NEG_VEC(W, VF, VI)                                                                \
     LAMP_INLINE VF lamp_fast_expf_neg_##W(VF x)                                                          \
     {                                                                                                    \
-        const VF lo = x * 0.0f - 87.0f;                                                                  \
+        const VF lo = (VF){0} - 87.0f;                                                                   \
         VI m = x > lo; /* lanes of x > -87 (all ones) */                                                 \
         x = (VF)(((VI)x & m) | ((VI)lo & ~m));                                                           \
         VF t = x * 1.44269504f + 12582912.0f;                                                            \
