@@ -271,6 +271,9 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
 #define EXP exp
 #define TANH tanh
 #define FAST_SINCOS 0
+#define IREAL int64_t
+#define VEXP_V8F 0
+#define OWN_GEMM 0
 #include "ranker_impl.h"
 
 #define REAL float
@@ -280,6 +283,9 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
 #define EXP lamp_fast_expf_neg
 #define TANH lamp_fast_tanhf
 #define FAST_SINCOS 1
+#define IREAL int32_t
+#define VEXP_V8F 1
+#define OWN_GEMM LAMP_X86_DISPATCH
 #define fast_sincos lamp_fast_sincos /* csrc/vmath.h */
 #include "ranker_impl.h"
 #undef fast_sincos

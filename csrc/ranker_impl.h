@@ -51,6 +51,7 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
 /* Dot product with 8 independent partial sums in a fixed order, kept in one vector of 8 lanes (left
  * to itself the compiler turns the 8 sums into scalar code once e is a constant). */
 typedef REAL F(v8) __attribute__((vector_size(8 * sizeof(REAL))));
+typedef IREAL F(iv8) __attribute__((vector_size(8 * sizeof(REAL)))); /* its lane masks */
 static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
 {
     F(v8) acc = {0};
@@ -99,6 +100,68 @@ static inline __attribute__((always_inline)) void F(wsum_add)(const REAL *restri
         memcpy(out + 8 * v, &acc[v], sizeof acc[v]);
 }
 
+#if OWN_GEMM
+/* The forward pass's dense products on AVX-512 (float32, widths d a multiple of 32), in place of sgemm:
+ * out[t, n] = [res[t, n] +] [bias[n] +] sum_k x[t, k] wt[k, n], then tanh with act, for t < T, n < N
+ * (N a multiple of 32); wt is the weight matrix transposed (K x N, packed once per call).  A tile of 8 rows
+ * x 32 columns lives in 16 registers over k; the bias, residual and tanh are applied to the tile before it
+ * is stored, so there is no zeroing, packing of x, or separate pass over out. */
+static inline __attribute__((always_inline)) void F(own_rows)(const int R, int64_t t, int64_t N, int64_t K,
+                                                              const float *x, int64_t ldx, const float *wt,
+                                                              float *out, int64_t ldo, const float *res,
+                                                              int64_t ldr, const float *bias, int act)
+{
+    for (int64_t n0 = 0; n0 < N; n0 += 32) {
+        lamp_v16f acc[8][2];
+        for (int r = 0; r < R; r++)
+            acc[r][0] = acc[r][1] = (lamp_v16f){0};
+        const float *xr = x + t * ldx;
+        for (int64_t k = 0; k < K; k++) {
+            lamp_v16f w0, w1;
+            memcpy(&w0, wt + k * N + n0, sizeof w0);
+            memcpy(&w1, wt + k * N + n0 + 16, sizeof w1);
+            for (int r = 0; r < R; r++) {
+                const float xv = xr[r * ldx + k];
+                acc[r][0] += xv * w0;
+                acc[r][1] += xv * w1;
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < 2; h++) {
+                lamp_v16f v = acc[r][h], base, bv;
+                if (res || bias) {
+                    if (res) {
+                        memcpy(&base, res + (t + r) * ldr + n0 + 16 * h, sizeof base);
+                        if (bias) {
+                            memcpy(&bv, bias + n0 + 16 * h, sizeof bv);
+                            base = base + bv;
+                        }
+                    } else {
+                        memcpy(&base, bias + n0 + 16 * h, sizeof base);
+                    }
+                    v = base + v;
+                }
+                if (act)
+                    v = lamp_fast_tanhf_v16(v);
+                memcpy(out + (t + r) * ldo + n0 + 16 * h, &v, sizeof v);
+            }
+    }
+}
+
+LAMP_TARGET_AVX512 __attribute__((noinline)) static void F(own_gemm)(int64_t T, int64_t N, int64_t K,
+                                                                     const float *x, int64_t ldx,
+                                                                     const float *wt, float *out, int64_t ldo,
+                                                                     const float *res, int64_t ldr,
+                                                                     const float *bias, int act)
+{
+    int64_t t = 0;
+    for (; t + 8 <= T; t += 8)
+        F(own_rows)(8, t, N, K, x, ldx, wt, out, ldo, res, ldr, bias, act);
+    for (; t < T; t++)
+        F(own_rows)(1, t, N, K, x, ldx, wt, out, ldo, res, ldr, bias, act);
+}
+#endif
+
 /* The state of one call: shapes, weights, the current chunk and its buffers. */
 typedef struct {
     const lamp_ranker_dims *dims;
@@ -107,6 +170,8 @@ typedef struct {
     const int64_t *off;      /* block offsets */
     const REAL *w;           /* dense blocks (from Wq on) as REAL; w[k] = params[off[WQ] + k] */
     REAL *gw;                /* their gradients, or NULL */
+    const REAL *wt;          /* own = 1: the forward pass's weight matrices transposed (F(tblock)) */
+    int own;                 /* the forward products by F(own_gemm) (AVX-512, float32, d % 32 == 0) */
     const double *freq;      /* d / 2 time-encoding frequencies */
     double *enc;             /* 3 d / 2 scratch of the time encoding */
     int64_t d, heads, e, nl, L, dense0;
@@ -135,6 +200,8 @@ typedef struct {
     REAL *dp, *dO;           /* tmax x d */
     REAL *dqkv;              /* tmax x 3d */
     REAL *scratch;           /* L */
+    REAL *kt;                /* (d + 4) x lp: one head's transposed keys and a tile's scores (attention) */
+    int64_t lp;              /* L rounded up to a multiple of 8 */
     /* agreement (agree = 1): nf = F features per token, ablk = the index of the first agreement block */
     int agree;
     int64_t nf, ablk;
@@ -150,6 +217,14 @@ static REAL *F(wblock)(const F(state) *s, int64_t blk)
 {
     return (REAL *)(s->w + (s->off[blk] - s->dense0));
 }
+
+#if OWN_GEMM
+/* The transposed weight matrix (K x N) of the product whose weights start at block blk (own = 1). */
+static const REAL *F(tblock)(const F(state) *s, int64_t blk)
+{
+    return s->wt + (s->off[blk] - s->dense0);
+}
+#endif
 
 static REAL *F(gblock)(const F(state) *s, int64_t blk)
 {
@@ -259,39 +334,181 @@ RANKER_CLONES __attribute__((noinline)) static void F(embed_range)(void *ctx, in
     }
 }
 
-/* Phase: causal multi-head self-attention of layer s->layer, per candidate: qkv -> att, o. */
+/* 8 lanes of exp (the scores minus their maximum). */
+static inline __attribute__((always_inline)) F(v8) F(vexp8)(F(v8) x)
+{
+#if VEXP_V8F
+    return lamp_fast_expf_neg_v8(x);
+#else
+    for (int l = 0; l < 8; l++)
+        x[l] = EXP(x[l]);
+    return x;
+#endif
+}
+
+/* Lanes of mask (all ones) from a, the others from b. */
+static inline __attribute__((always_inline)) F(v8) F(vsel)(F(iv8) mask, F(v8) a, F(v8) b)
+{
+    return (F(v8))(((F(iv8))a & mask) | ((F(iv8))b & ~mask));
+}
+
+/* kt[c * np + k] = rows[k * stride + c] for c < e, k < np (rows k >= n read as zeros): 8 x 8 blocks
+ * transposed in registers. */
+static inline __attribute__((always_inline)) void F(transpose_keys)(const REAL *restrict rows, int64_t stride,
+                                                                    int64_t n, int64_t np, REAL *restrict kt,
+                                                                    const int64_t e)
+{
+    if (e % 8 != 0) {
+        for (int64_t k = 0; k < np; k++)
+            for (int64_t c = 0; c < e; c++)
+                kt[c * np + k] = k < n ? rows[k * stride + c] : 0;
+        return;
+    }
+    const F(iv8) even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
+    const F(iv8) lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const F(iv8) lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    for (int64_t k8 = 0; k8 < np; k8 += 8)
+        for (int64_t c8 = 0; c8 < e; c8 += 8) {
+            F(v8) r[8], t[8], u[8];
+            for (int l = 0; l < 8; l++) {
+                if (k8 + l < n)
+                    memcpy(&r[l], rows + (k8 + l) * stride + c8, sizeof r[l]);
+                else
+                    r[l] = (F(v8)){0};
+            }
+            for (int l = 0; l < 8; l += 2) {
+                t[l] = __builtin_shuffle(r[l], r[l + 1], even);
+                t[l + 1] = __builtin_shuffle(r[l], r[l + 1], odd);
+            }
+            for (int l = 0; l < 8; l += 4)
+                for (int m = 0; m < 2; m++) {
+                    u[l + m] = __builtin_shuffle(t[l + m], t[l + m + 2], lo2);
+                    u[l + m + 2] = __builtin_shuffle(t[l + m], t[l + m + 2], hi2);
+                }
+            for (int m = 0; m < 4; m++) {
+                r[m] = __builtin_shuffle(u[m], u[m + 4], lo4);
+                r[m + 4] = __builtin_shuffle(u[m], u[m + 4], hi4);
+            }
+            for (int l = 0; l < 8; l++)
+                memcpy(kt + (c8 + l) * np + k8, &r[l], sizeof r[l]);
+        }
+}
+
+/* Phase: causal multi-head self-attention of layer s->layer, per candidate: qkv -> o (and, while training,
+ * the attention weights att for the backward pass).  Per candidate and head the keys are transposed into
+ * s->kt (e x np, the n keys padded with zeros to np, a multiple of 8), so that a row's scores are whole
+ * vectors of 8 keys: a tile of 4 query rows at a time accumulates q_j[c] K^T[c, 8 keys] over c (8
+ * independent sums: 4 rows, two halves of c); each row's softmax works on those vectors, later keys masked
+ * (weight 0); then the tile's outputs O_j = sum_k A[j, k] V_k are summed over k together (16 independent
+ * sums of 8 lanes for e <= 32). */
 static inline __attribute__((always_inline)) void F(attn_fwd_range_body)(void *ctx, int64_t lo, int64_t hi, int tid,
                                                                 const int64_t e)
 {
     (void)tid;
     const F(state) *s = ctx;
-    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer);
+    const int64_t d = s->d, H = s->heads, lk = F(lk)(s, s->layer), lp = s->lp, e2 = e / 2;
     const REAL *qkv = s->qkv + lk * s->tmax * 3 * d;
     REAL *o = s->o + lk * s->tmax * d, *attl = s->att + lk * H * s->amax;
+    REAL *kt = s->kt, *sc = s->kt + d * lp; /* sc: the 4 x lp weights of a tile of rows */
+    const REAL scale = s->scale;
+    const F(iv8) lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const F(v8) ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
     for (int64_t i = lo; i < hi; i++) {
-        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0;
+        const int64_t t0 = s->tok_start[i], n = s->tok_start[i + 1] - t0, np = (n + 7) / 8 * 8;
         for (int64_t h = 0; h < H; h++) {
-            REAL *a = attl + H * s->att_start[i] + h * n * n;
-            for (int64_t j = 0; j < n; j++) {
-                const REAL *qj = qkv + (t0 + j) * 3 * d + h * e;
-                REAL *row = a + j * n, mx = -INFINITY, total = 0;
-                for (int64_t k = 0; k <= j; k++) {
-                    row[k] = s->scale * F(dot)(qj, qkv + (t0 + k) * 3 * d + d + h * e, e);
-                    if (row[k] > mx)
-                        mx = row[k];
+            const REAL *qb = qkv + t0 * 3 * d + h * e, *vb = qb + 2 * d;
+            F(transpose_keys)(qb + d, 3 * d, n, np, kt, e);
+            REAL *a = s->train ? attl + H * s->att_start[i] + h * n * n : NULL;
+            for (int64_t j0 = 0; j0 < n; j0 += 4) {
+                const int64_t rows = n - j0 < 4 ? n - j0 : 4, nb = (j0 + rows - 1) / 8 + 1;
+                const REAL *q[4];
+                for (int r = 0; r < 4; r++) /* rows past the last one repeat it (their results are not used) */
+                    q[r] = qb + (j0 + (r < rows ? r : rows - 1)) * 3 * d;
+                for (int64_t b8 = 0; b8 < nb; b8++) {
+                    F(v8) acc[4] = {{0}}, acc2[4] = {{0}};
+                    for (int64_t c = 0; c < e2; c++) {
+                        F(v8) k1, k2;
+                        memcpy(&k1, kt + c * np + 8 * b8, sizeof k1);
+                        memcpy(&k2, kt + (c + e2) * np + 8 * b8, sizeof k2);
+                        for (int r = 0; r < 4; r++) {
+                            acc[r] += q[r][c] * k1;
+                            acc2[r] += q[r][c + e2] * k2;
+                        }
+                    }
+                    if (2 * e2 < e) { /* odd e: the last dimension */
+                        F(v8) k1;
+                        memcpy(&k1, kt + (e - 1) * np + 8 * b8, sizeof k1);
+                        for (int r = 0; r < 4; r++)
+                            acc[r] += q[r][e - 1] * k1;
+                    }
+                    for (int r = 0; r < 4; r++) {
+                        F(v8) v = (acc[r] + acc2[r]) * scale;
+                        memcpy(sc + r * lp + 8 * b8, &v, sizeof v);
+                    }
                 }
-                for (int64_t k = 0; k <= j; k++) {
-                    row[k] = EXP(row[k] - mx);
-                    total += row[k];
+                for (int64_t r = 0; r < rows; r++) { /* softmax of row j over keys k <= j; weights 0 up to 8 nb */
+                    const int64_t j = j0 + r, nbj = j / 8 + 1;
+                    REAL *row = sc + r * lp;
+                    F(v8) mxv = ninf, tot = {0};
+                    for (int64_t b8 = 0; b8 < nbj; b8++) {
+                        F(v8) v;
+                        memcpy(&v, row + 8 * b8, sizeof v);
+                        v = F(vsel)(lane + (IREAL)(8 * b8) <= (IREAL)j, v, ninf);
+                        mxv = F(vsel)(v > mxv, v, mxv);
+                    }
+                    REAL mx = mxv[0];
+                    for (int l = 1; l < 8; l++)
+                        mx = mxv[l] > mx ? mxv[l] : mx;
+                    for (int64_t b8 = 0; b8 < nbj; b8++) {
+                        F(v8) v;
+                        memcpy(&v, row + 8 * b8, sizeof v);
+                        const F(iv8) m = lane + (IREAL)(8 * b8) <= (IREAL)j;
+                        v = F(vsel)(m, F(vexp8)(F(vsel)(m, v - mx, ninf)), (F(v8)){0}); /* exp only of x <= 0 */
+                        memcpy(row + 8 * b8, &v, sizeof v);
+                        tot += v;
+                    }
+                    const REAL inv = (REAL)1 / (((tot[0] + tot[4]) + (tot[1] + tot[5])) +
+                                                ((tot[2] + tot[6]) + (tot[3] + tot[7])));
+                    for (int64_t b8 = 0; b8 < nbj; b8++) {
+                        F(v8) v;
+                        memcpy(&v, row + 8 * b8, sizeof v);
+                        v *= inv;
+                        memcpy(row + 8 * b8, &v, sizeof v);
+                    }
+                    for (int64_t k = 8 * nbj; k < 8 * nb; k++)
+                        row[k] = 0;
+                    if (a) {
+                        memcpy(a + j * n, row, sizeof(REAL) * (size_t)(j + 1));
+                        for (int64_t k = j + 1; k < n; k++)
+                            a[j * n + k] = 0;
+                    }
                 }
-                REAL inv = (REAL)1 / total, *oj = o + (t0 + j) * d + h * e;
-                for (int64_t c = 0; c < e; c++)
-                    oj[c] = 0;
-                for (int64_t k = 0; k <= j; k++)
-                    row[k] *= inv;
-                F(wsum_add)(row, qkv + t0 * 3 * d + 2 * d + h * e, 3 * d, j + 1, oj, e);
-                for (int64_t k = j + 1; k < n; k++)
-                    row[k] = 0;
+                if (e % 8 == 0 && e <= 32) { /* O_j for the tile's rows at once (zero weights add nothing) */
+                    F(v8) acc[4][4];
+                    for (int r = 0; r < 4; r++)
+                        for (int64_t v = 0; v < e / 8; v++)
+                            acc[r][v] = (F(v8)){0};
+                    const int64_t kn = j0 + rows;
+                    for (int64_t k = 0; k < kn; k++) {
+                        const REAL *vk = vb + k * 3 * d;
+                        for (int64_t v = 0; v < e / 8; v++) {
+                            F(v8) x;
+                            memcpy(&x, vk + 8 * v, sizeof x);
+                            for (int r = 0; r < 4; r++)
+                                acc[r][v] += sc[r * lp + k] * x;
+                        }
+                    }
+                    for (int64_t r = 0; r < rows; r++)
+                        for (int64_t v = 0; v < e / 8; v++)
+                            memcpy(o + (t0 + j0 + r) * d + h * e + 8 * v, &acc[r][v], sizeof acc[r][v]);
+                } else {
+                    for (int64_t r = 0; r < rows; r++) {
+                        REAL *oj = o + (t0 + j0 + r) * d + h * e;
+                        for (int64_t c = 0; c < e; c++)
+                            oj[c] = 0;
+                        F(wsum_add)(sc + r * lp, vb, 3 * d, j0 + r + 1, oj, e);
+                    }
+                }
             }
         }
     }
@@ -378,6 +595,17 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         REAL *qkv = s->qkv + lk * s->tmax * 3 * d, *o = s->o + lk * s->tmax * d,
              *y = s->train ? s->y + lk * s->tmax * d : x, *u = s->u + lk * s->tmax * d;
         s->layer = l;
+#if OWN_GEMM
+        if (s->own) { /* the same steps, each product with its bias, residual and tanh in one pass */
+            const REAL *fb1 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB1)), *fb2 = F(wblock)(s, F(lblk)(l, LAMP_RANKER_FB2));
+            F(own_gemm)(T, 3 * d, d, x, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), qkv, 3 * d, NULL, 0, NULL, 0);
+            F(attn_fwd_range)(s, 0, N, 0);
+            F(own_gemm)(T, d, d, o, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_AO)), y, d, x, d, NULL, 0);
+            F(own_gemm)(T, d, d, y, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_F1)), u, d, NULL, 0, fb1, 1);
+            F(own_gemm)(T, d, d, u, d, F(tblock)(s, F(lblk)(l, LAMP_RANKER_F2)), xn, d, y, d, fb2, 0);
+            continue;
+        }
+#endif
         F(gemm)(0, 1, T, 3 * d, d, 1, x, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_AQ)), d, 0, qkv, 3 * d);
         F(attn_fwd_range)(s, 0, N, 0);
         if (y != x)
@@ -394,8 +622,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         F(gemm)(0, 1, T, d, d, 1, u, d, F(wblock)(s, F(lblk)(l, LAMP_RANKER_F2)), d, 1, xn, d);
     }
     const REAL *xf = F(xbuf)(s, s->nl);
-    F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
-    F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+#if OWN_GEMM
+    if (s->own) {
+        F(own_gemm)(N, d, d, s->c, d, F(tblock)(s, LAMP_RANKER_WQ), s->qr, d, NULL, 0, NULL, 0);
+        F(own_gemm)(T, 2 * d, d, xf, d, F(tblock)(s, LAMP_RANKER_WK), s->kv, 2 * d, NULL, 0, NULL, 0);
+    } else
+#endif
+    {
+        F(gemm)(0, 1, N, d, d, 1, s->c, d, F(wblock)(s, LAMP_RANKER_WQ), d, 0, s->qr, d);
+        F(gemm)(0, 1, T, 2 * d, d, 1, xf, d, F(wblock)(s, LAMP_RANKER_WK), d, 0, s->kv, 2 * d);
+    }
     const int64_t nf = s->nf;
     if (s->agree) { /* keys += f WKF^T; the readout logits start from their feature bias f UB^T */
         F(gemm)(0, 1, T, d, nf, 1, s->feats, nf, F(wblock)(s, s->ablk + LAMP_RANKER_WKF), nf, 1, s->kv, 2 * d);
@@ -404,9 +640,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
     }
     F(readout_fwd_range)(s, 0, N, 0);
     const REAL *b1 = F(wblock)(s, LAMP_RANKER_B1), *w2 = F(wblock)(s, LAMP_RANKER_W2);
-    for (int64_t i = 0; i < N; i++)
-        memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
-    F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+#if OWN_GEMM
+    if (s->own)
+        F(own_gemm)(N, d, 2 * d, s->z, 2 * d, F(tblock)(s, LAMP_RANKER_W1), s->uo, d, NULL, 0, b1, 0);
+    else
+#endif
+    {
+        for (int64_t i = 0; i < N; i++)
+            memcpy(s->uo + i * d, b1, sizeof(REAL) * (size_t)d);
+        F(gemm)(0, 1, N, d, 2 * d, 1, s->z, 2 * d, F(wblock)(s, LAMP_RANKER_W1), 2 * d, 1, s->uo, d);
+    }
     const REAL *wp = NULL;
     if (s->agree) {
         F(gemm)(0, 1, N, d, 3 * nf, 1, s->pool, 3 * nf, F(wblock)(s, s->ablk + LAMP_RANKER_W1P), 3 * nf, 1, s->uo, d);
@@ -608,6 +851,16 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_backward)(F(state) *
     }
 }
 
+#if OWN_GEMM
+/* dst[c * rows + r] = src[r * cols + c]: a rows x cols matrix transposed. */
+static void F(pack_t)(const REAL *src, int64_t rows, int64_t cols, REAL *dst)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * rows + r] = src[r * cols + c];
+}
+#endif
+
 static REAL *F(carve)(REAL **p, int64_t n)
 {
     REAL *r = *p;
@@ -678,7 +931,7 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : 1;
     const int64_t one = tmax > nmax ? tmax : nmax;
     int64_t total = nx * tmax * d + nlk * tmax * (s->train ? 6 : 5) * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
-                    2 * tmax * d + tmax * H + one + L;
+                    2 * tmax * d + tmax * H + one + L + (d + 4) * ((L + 7) / 8 * 8);
     if (s->train)
         total += 2 * nmax * d + 2 * nmax * d + 2 * tmax * d + 2 * tmax * d + 3 * tmax * d;
     if (s->agree)
@@ -706,6 +959,8 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     s->alpha = F(carve)(&p, tmax * H);
     s->ones = F(carve)(&p, one);
     s->scratch = F(carve)(&p, L);
+    s->lp = (L + 7) / 8 * 8;
+    s->kt = F(carve)(&p, (d + 4) * s->lp);
     for (int64_t k = 0; k < one; k++)
         s->ones[k] = 1;
     if (s->train) {
@@ -760,7 +1015,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     double *freq = malloc(sizeof(double) * (size_t)(d / 2));
     double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
     double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
-    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL;
+    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL, *wt = NULL;
     /* the per-chunk gradients in one cached block: gw (k x ndense), dx (T x d), dc (N x d) */
     size_t all_bytes = 0;
     REAL *all = train ? ws_get(sizeof(REAL) * (size_t)(ndense * pl->k + (T > 0 ? T : 1) * d + N * d), &all_bytes)
@@ -777,6 +1032,28 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
     if (w)
         for (int64_t k = 0; k < ndense; k++)
             w[k] = (REAL)params[dense0 + k];
+    const REAL *wd = w ? w : (const REAL *)(const void *)(params + dense0);
+    int own = 0;
+#if OWN_GEMM
+    own = d % 32 == 0 && LAMP_HAVE_AVX512();
+    if (own) { /* the forward products' weights transposed, each group in its own place */
+        wt = malloc(sizeof(REAL) * (size_t)ndense);
+        if (!wt) {
+            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
+            goto finally;
+        }
+        const int64_t groups[][3] = {{LAMP_RANKER_WQ, 1, 1}, {LAMP_RANKER_WK, 2, 1}, {LAMP_RANKER_W1, 1, 2}};
+        for (int g = 0; g < 3; g++)
+            F(pack_t)(wd + off[groups[g][0]] - dense0, groups[g][1] * d, groups[g][2] * d,
+                      wt + off[groups[g][0]] - dense0);
+        const int64_t lgroups[][2] = {{LAMP_RANKER_AQ, 3}, {LAMP_RANKER_AO, 1}, {LAMP_RANKER_F1, 1}, {LAMP_RANKER_F2, 1}};
+        for (int64_t l = 0; l < nl; l++)
+            for (int g = 0; g < 4; g++) {
+                const int64_t o0 = off[F(lblk)(l, (int)lgroups[g][0])] - dense0;
+                F(pack_t)(wd + o0, lgroups[g][1] * d, d, wt + o0);
+            }
+    }
+#endif
     int nw = nthreads > 1 && pl->k > 1 ? 2 : 1;
     for (int t = 0; t < nw; t++) {
         F(worker) *x = &wk[t];
@@ -786,7 +1063,7 @@ static int F(forward_backward)(const lamp_ranker_dims *dims, const double *param
         s->train = train, s->ntok = ntok, s->freq = freq;
         s->agree = dims->agree != 0, s->nf = LAMP_RANKER_ID_FEATURES + dims->aux;
         s->ablk = lamp_ranker_agree_block(dims, 0);
-        s->w = w ? w : (const REAL *)(const void *)(params + dense0);
+        s->w = wd, s->wt = wt, s->own = own;
         x->plan = pl, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
         x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
         x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
@@ -829,6 +1106,7 @@ finally:
     free(chunk_loss);
     free(ge);
     free(w);
+    free(wt);
     ws_put(all, all_bytes);
     return rc;
 }
@@ -845,3 +1123,6 @@ finally:
 #undef TANH
 #undef FAST_SINCOS
 #undef BY_HEAD_WIDTH
+#undef IREAL
+#undef VEXP_V8F
+#undef OWN_GEMM

@@ -179,6 +179,35 @@ static inline float lamp_fast_expf_neg(float x)
     return p * sc;
 }
 
+/* lamp_fast_expf_neg on 8 and 16 lanes (the same operations lane by lane). */
+typedef float lamp_v8f __attribute__((vector_size(32)));
+typedef int32_t lamp_v8fi __attribute__((vector_size(32)));
+typedef float lamp_v16f __attribute__((vector_size(64)));
+typedef int32_t lamp_v16fi __attribute__((vector_size(64)));
+#define LAMP_FAST_EXPF_NEG_VEC(W, VF, VI)                                                                \
+    LAMP_INLINE VF lamp_fast_expf_neg_##W(VF x)                                                          \
+    {                                                                                                    \
+        const VF lo = (VF){0} - 87.0f;                                                                   \
+        VI m = x > lo; /* lanes of x > -87 (all ones) */                                                 \
+        x = (VF)(((VI)x & m) | ((VI)lo & ~m));                                                           \
+        VF t = x * 1.44269504f + 12582912.0f;                                                            \
+        VF kf = t - 12582912.0f;                                                                         \
+        VF r = x - kf * 0.693145752f - kf * 1.42860677e-6f;                                              \
+        VF p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666667f + r * (0.0416666667f + r * (0.00833333333f + \
+               r * 0.00138888889f)))));                                                                  \
+        VI si = ((VI)t - 0x4B400000 + 127) * (1 << 23);                                                  \
+        return p * (VF)si;                                                                               \
+    }                                                                                                    \
+    /* lamp_fast_tanhf lane by lane */                                                                   \
+    LAMP_INLINE VF lamp_fast_tanhf_##W(VF x)                                                             \
+    {                                                                                                    \
+        VI sign = (VI)x & INT32_MIN;                                                          \
+        VF e = lamp_fast_expf_neg_##W(-2.0f * (VF)((VI)x & 0x7fffffff));                                 \
+        return (VF)((VI)((1.0f - e) / (1.0f + e)) | sign);                                               \
+    }
+LAMP_FAST_EXPF_NEG_VEC(v8, lamp_v8f, lamp_v8fi)
+LAMP_FAST_EXPF_NEG_VEC(v16, lamp_v16f, lamp_v16fi)
+
 /* tanh (libm's tanhf is a scalar call and took a sixth of a training step).  Absolute error below
  * 2e-7. */
 static inline float lamp_fast_tanhf(float x)

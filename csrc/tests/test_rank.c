@@ -103,11 +103,12 @@ static void test_layers_heads_gradient(void)
 }
 
 /* A batch of several chunks on two threads (with dropout): the same bits as on one thread, float32 close
- * to float64, and nothing out of bounds (this runs under AddressSanitizer too). */
-static void chunks_threads_and_float32(int agree)
+ * to float64, and nothing out of bounds (this runs under AddressSanitizer too).  Width 64 with 2 heads takes
+ * the float32 path's own kernels on CPUs with AVX-512 (32-wide heads, up to 24 keys: three blocks of 8). */
+static void chunks_threads_and_float32(int agree, int64_t width, int64_t heads)
 {
     const int64_t Q = 12, M = 9, L = 24, A = agree ? 3 : 0;
-    lamp_ranker_dims dims = {20, 5, 8, 3.0, 2, 2, agree, A};
+    lamp_ranker_dims dims = {20, 5, width, 3.0, heads, 2, agree, A};
     int64_t nb = lamp_ranker_num_blocks(&dims);
     int64_t *off = malloc(sizeof(int64_t) * (size_t)(nb + 1));
     lamp_ranker_layout(&dims, off);
@@ -121,7 +122,7 @@ static void chunks_threads_and_float32(int agree)
     uint64_t state = 11;
 #define NEXT() (state = state * 6364136223846793005ULL + 1442695040888963407ULL, (double)(state >> 11) * 0x1.0p-53)
     for (int64_t i = 0; i < n; i++)
-        params[i] = 0.6 * (NEXT() - 0.5);
+        params[i] = 0.6 * sqrt(8.0 / (double)width) * (NEXT() - 0.5);
     for (int64_t i = 0; i < Q * M; i++) {
         int64_t len = (int64_t)(NEXT() * (double)(L + 1)); /* 0 .. L valid events */
         for (int64_t j = 0; j < L; j++) {
@@ -247,8 +248,10 @@ static void test_agreement_gradient(void)
 
 static void test_chunks_threads_and_float32(void)
 {
-    chunks_threads_and_float32(0);
-    chunks_threads_and_float32(1);
+    chunks_threads_and_float32(0, 8, 2);
+    chunks_threads_and_float32(1, 8, 2);
+    chunks_threads_and_float32(0, 64, 2);
+    chunks_threads_and_float32(1, 64, 2);
 }
 
 static void test_adam_moves_against_the_gradient(void)
