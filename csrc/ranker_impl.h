@@ -52,6 +52,7 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
  * to itself the compiler turns the 8 sums into scalar code once e is a constant). */
 typedef REAL F(v8) __attribute__((vector_size(8 * sizeof(REAL))));
 typedef IREAL F(iv8) __attribute__((vector_size(8 * sizeof(REAL)))); /* its lane masks */
+LAMP_TRANSPOSE8(F(transpose8), F(v8), F(iv8)) /* csrc/vmath.h */
 static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
 {
     F(v8) acc = {0};
@@ -364,33 +365,18 @@ static inline __attribute__((always_inline)) void F(transpose_keys)(const REAL *
                 kt[c * np + k] = k < n ? rows[k * stride + c] : 0;
         return;
     }
-    const F(iv8) even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-    const F(iv8) lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const F(iv8) lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
     for (int64_t k8 = 0; k8 < np; k8 += 8)
         for (int64_t c8 = 0; c8 < e; c8 += 8) {
-            F(v8) r[8], t[8], u[8];
+            F(v8) r[8], c[8];
             for (int l = 0; l < 8; l++) {
                 if (k8 + l < n)
                     memcpy(&r[l], rows + (k8 + l) * stride + c8, sizeof r[l]);
                 else
                     r[l] = (F(v8)){0};
             }
-            for (int l = 0; l < 8; l += 2) {
-                t[l] = __builtin_shuffle(r[l], r[l + 1], even);
-                t[l + 1] = __builtin_shuffle(r[l], r[l + 1], odd);
-            }
-            for (int l = 0; l < 8; l += 4)
-                for (int m = 0; m < 2; m++) {
-                    u[l + m] = __builtin_shuffle(t[l + m], t[l + m + 2], lo2);
-                    u[l + m + 2] = __builtin_shuffle(t[l + m], t[l + m + 2], hi2);
-                }
-            for (int m = 0; m < 4; m++) {
-                r[m] = __builtin_shuffle(u[m], u[m + 4], lo4);
-                r[m + 4] = __builtin_shuffle(u[m], u[m + 4], hi4);
-            }
+            F(transpose8)(r, c);
             for (int l = 0; l < 8; l++)
-                memcpy(kt + (c8 + l) * np + k8, &r[l], sizeof r[l]);
+                memcpy(kt + (c8 + l) * np + k8, &c[l], sizeof c[l]);
         }
 }
 

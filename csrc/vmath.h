@@ -136,27 +136,30 @@ LAMP_INLINE lamp_v8d lamp_exp_table_v8(lamp_v8d x)
     return scale + scale * p;
 }
 
-/* c[k][l] = r[l][k]: an 8 x 8 transpose in three rounds of two-register shuffles */
-LAMP_INLINE void lamp_transpose8(const lamp_v8d r[8], lamp_v8d c[8])
-{
-    const lamp_v8i even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};
-    const lamp_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const lamp_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
-    lamp_v8d t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shuffle(r[i], r[i + 1], even);
-        t[i + 1] = __builtin_shuffle(r[i], r[i + 1], odd);
+/* NAME(r, c): c[k][l] = r[l][k], an 8 x 8 transpose in three rounds of two-register shuffles, for
+ * 8-lane vectors VT whose lane indices are the 8-lane integer vectors IT (one function per type). */
+#define LAMP_TRANSPOSE8(NAME, VT, IT)                                                                    \
+    LAMP_INLINE void NAME(const VT r[8], VT c[8])                                                       \
+    {                                                                                                    \
+        const IT even = {0, 8, 2, 10, 4, 12, 6, 14}, odd = {1, 9, 3, 11, 5, 13, 7, 15};                 \
+        const IT lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};                  \
+        const IT lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};                  \
+        VT t[8], u[8];                                                                                   \
+        for (int i = 0; i < 8; i += 2) {                                                                 \
+            t[i] = __builtin_shuffle(r[i], r[i + 1], even);                                              \
+            t[i + 1] = __builtin_shuffle(r[i], r[i + 1], odd);                                           \
+        }                                                                                                \
+        for (int i = 0; i < 8; i += 4)                                                                   \
+            for (int k = 0; k < 2; k++) {                                                                \
+                u[i + k] = __builtin_shuffle(t[i + k], t[i + k + 2], lo2);                               \
+                u[i + k + 2] = __builtin_shuffle(t[i + k], t[i + k + 2], hi2);                           \
+            }                                                                                            \
+        for (int k = 0; k < 4; k++) {                                                                    \
+            c[k] = __builtin_shuffle(u[k], u[k + 4], lo4);                                               \
+            c[k + 4] = __builtin_shuffle(u[k], u[k + 4], hi4);                                           \
+        }                                                                                                \
     }
-    for (int i = 0; i < 8; i += 4)
-        for (int k = 0; k < 2; k++) {
-            u[i + k] = __builtin_shuffle(t[i + k], t[i + k + 2], lo2);
-            u[i + k + 2] = __builtin_shuffle(t[i + k], t[i + k + 2], hi2);
-        }
-    for (int k = 0; k < 4; k++) {
-        c[k] = __builtin_shuffle(u[k], u[k + 4], lo4);
-        c[k + 4] = __builtin_shuffle(u[k], u[k + 4], hi4);
-    }
-}
+LAMP_TRANSPOSE8(lamp_transpose8, lamp_v8d, lamp_v8i)
 
 /* Scalar float maths of the ranker's float32 path (csrc/ranker.c), branch-free so that the loops
  * calling them vectorise at each target the caller is compiled for. */
