@@ -51,6 +51,13 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def data_fingerprint(store) -> str:
+    """The fingerprint of an :class:`~lamp.data.EventStore`'s content (name and every split's arrays): the
+    upstream of the stages that read the data."""
+    return fingerprint(store.name, *[(s.times, s.marks, s.subjects, s.objects, s.offsets)
+                                     for s in store.splits.values()])
+
+
 class StageOutput(dict):
     """What a stage produced: NumPy arrays and JSON values, by name; ``.fingerprint`` says for which inputs."""
 

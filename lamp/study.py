@@ -30,7 +30,7 @@ import yaml
 
 from lamp import config as lamp_config
 from lamp.errors import ConfigError
-from lamp.runs import RunDirectory, fingerprint
+from lamp.runs import RunDirectory, data_fingerprint
 
 __all__ = ["LITERATURE", "LITERATURE_SOURCE", "is_study", "parse_study", "run_study", "plan_study", "study_table"]
 
@@ -99,8 +99,6 @@ def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings
     subject queries (``KGHawkes.evaluate(both_directions=True)``), as a stage of ``run_dir``."""
     from lamp.tpp import KGHawkes, RecurrencyBaseline
 
-    data_fp = fingerprint(store.name, *[(s.times, s.marks, s.subjects, s.objects) for s in store.splits.values()])
-
     def compute():
         out = {}
         for name in proposers:
@@ -115,8 +113,8 @@ def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings
             out[name] = result
         return {"proposers": out}
 
-    out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings}, [data_fp], compute,
-                        resume=resume)
+    out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings},
+                        [data_fingerprint(store)], compute, resume=resume)
     return dict(out["proposers"])
 
 
@@ -124,10 +122,8 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
     """Run the study of ``config``'s experiment (see the module docstring) and return its metrics."""
     from lamp.pipeline import Pipeline
 
-    study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
-    folder = os.path.abspath(_study_dir(config, out))
-    run_configs = {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}  # checked first
-    name = config.experiment_id or config.dataset_id or "lamp"
+    study, folder, run_configs = _prepare(config, out)
+    name = _study_name(config)
     run_dir = RunDirectory(folder)
     started = time.time()
 
@@ -169,18 +165,24 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
     return metrics
 
 
-def _study_dir(config: lamp_config.Config, out: str | None) -> str:
-    name = config.experiment_id or config.dataset_id or "lamp"
-    return out or os.path.join(config.resolve_path(config.lamp["run_dir"]) or "runs", name)
+def _study_name(config: lamp_config.Config) -> str:
+    return config.experiment_id or config.dataset_id or "lamp"
+
+
+def _prepare(config: lamp_config.Config, out: str | None) -> tuple[dict, str, dict]:
+    """The parsed study, its folder (``out``, default ``lamp.run_dir/<experiment>``) and every run's config,
+    all checked before any work."""
+    study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
+    folder = os.path.abspath(out or os.path.join(config.resolve_path(config.lamp["run_dir"]) or "runs",
+                                                 _study_name(config)))
+    return study, folder, {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}
 
 
 def plan_study(config: lamp_config.Config, out: str | None = None) -> dict:
     """The abduction plan of every run of the study (``lamp plan``): no LLM is asked."""
     from lamp.pipeline import Pipeline
 
-    study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
-    folder = os.path.abspath(_study_dir(config, out))
-    run_configs = {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}
+    _, folder, run_configs = _prepare(config, out)
     store, plans = None, {}
     for run_name, cfg in run_configs.items():
         print(f"[lamp] study run {run_name!r}:", flush=True)

@@ -409,6 +409,11 @@ class ChatClient:
         pending = list(todo)
         tries = {i: 0 for i in todo}
         most_tries = (self.max_retries + 1) * len(self.base_urls)
+
+        def cache_row(i, body, text, usage):
+            return (keys[i], self.model, {"messages": requests[i], **self._params},
+                    body.decode("utf-8", errors="replace"), text, usage)
+
         try:
             while pending:
                 chunk, pending = pending[:self.chunk_size], pending[self.chunk_size:]
@@ -420,9 +425,8 @@ class ChatClient:
                     # each answer is in the cache as soon as it arrives: a kill -9 loses none of them
                     i = chunk[j]
                     text, usage, problem = _parse_reply(body)
-                    if problem is None and self.cache is not None:
-                        self.cache.put_many([(keys[i], self.model, {"messages": requests[i], **self._params},
-                                              body.decode("utf-8", errors="replace"), text, usage)])
+                    if problem is None:
+                        self.cache.put_many([cache_row(i, body, text, usage)])
                         stored.add(i)
 
                 replies, interrupted = self._post("/chat/completions", bodies,
@@ -439,8 +443,7 @@ class ChatClient:
                         if problem is None:
                             results[i] = ChatResult(text, None, False, usage, tries[i])
                             if i not in stored:
-                                rows.append((keys[i], self.model, {"messages": requests[i], **self._params},
-                                             body.decode("utf-8", errors="replace"), text, usage))
+                                rows.append(cache_row(i, body, text, usage))
                             self.stats.misses += 1
                             self.stats.prompt_tokens += usage.get("prompt_tokens") or 0
                             self.stats.completion_tokens += usage.get("completion_tokens") or 0

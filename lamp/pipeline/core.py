@@ -15,7 +15,7 @@ from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
 from lamp.pipeline.tasks import DEFAULT_M, TKG_TASKS, TYPED_TASKS, StageContext
-from lamp.runs import RunDirectory, fingerprint
+from lamp.runs import RunDirectory, data_fingerprint
 
 __all__ = ["Pipeline", "run_typed", "load_metrics", "BACKENDS"]
 
@@ -90,8 +90,7 @@ class Pipeline:
         if self.task in TYPED_TASKS and store.kind != "typed":
             raise ConfigError(f"lamp.task={self.task!r} needs typed sequences, but data set {store.name!r} is a "
                               "temporal knowledge graph")
-        data_fp = fingerprint(store.name, *[(s.times, s.marks, s.subjects, s.objects, s.offsets)
-                                            for s in store.splits.values()])
+        data_fp = data_fingerprint(store)
         self.say(f"data: {store!r}")
         return StageContext(settings=self.settings, task=self.task, m=self.m, store=store, run_dir=self.run_dir,
                             data_fingerprint=data_fp, resume=self.resume, say=self.say,
