@@ -5,7 +5,7 @@
 With ``LIVE_STUDY_DIR`` (the folder of a live ``bash scripts/main.sh`` run, e.g.
 ``runs/LAMP_icews14_main``), first copies that run's SmolLM2 answer cache to
 ``notebooks/replay/icews14_main_smollm2.sqlite`` and its measured stage times to
-``notebooks/replay/icews14_main_timings.json``.  Then:
+``notebooks/replay/icews14_main_timings.json`` (with ``scripts/main.sh``'s set-up time).  Then:
 
 - runs the study of ``lamp/configs/icews14_main.yaml`` with the ``smollm2`` run's
   ``abduction.backend: replay`` on that cache (SmolLM2 at temperature 0 answers
@@ -46,6 +46,12 @@ def copy_live(live: str) -> None:
         db.execute("VACUUM INTO ?", (CACHE,))
     with open(os.path.join(live, "metrics.json"), encoding="utf-8") as f:
         timings = json.load(f)["timings"]
+    setup = os.path.join(live, "setup_seconds.json")  # written by scripts/main.sh
+    if os.path.exists(setup):
+        with open(setup, encoding="utf-8") as f:
+            timings["setup"] = json.load(f)["setup"]
+    if timings.get("headroom", {}).get("abduce", 0) < 1:
+        raise SystemExit(f"{live}: its stage times are a rerun's (every stage reused); record a first run")
     with open(os.path.join(REPLAY, "icews14_main_timings.json"), "w", encoding="utf-8") as f:
         json.dump({"source": "a live run of bash scripts/main.sh on this 2-core machine", "seconds": timings}, f,
                   indent=2)
