@@ -33,33 +33,37 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _run_arguments(args) -> int | None:
-    """``--limit`` and ``--out`` checked before anything else: the limit as an integer (or None)."""
+def _load(args):
+    """The config (``--set`` applied) and ``--limit`` as an integer (or None), ``--limit`` and ``--out``
+    checked before anything is read: every problem of the arguments and the config in one ConfigError."""
     import os
+    import re
 
+    from lamp import config as lamp_config
     from lamp.errors import ConfigError
 
     problems, limit = [], None
     if args.limit is not None:
         text = args.limit.strip()
-        if not text.lstrip("-").isdigit() or len(text) > 18 or int(text) < 1:
+        if not re.fullmatch(r"[0-9]{1,18}", text) or int(text) < 1:  # ASCII digits only, as every number lamp reads
             problems.append(f"--limit {args.limit!r}: must be a positive integer (the number of test queries)")
         else:
             limit = int(text)
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         problems.append(f"--out {args.out}: is an existing file; give a run directory (created when missing)")
+    try:
+        cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    except ConfigError as exc:
+        raise ConfigError("\n".join(problems + [str(exc)])) from None
     if problems:
         raise ConfigError("\n".join(problems))
-    return limit
+    return cfg, limit
 
 
 def _cmd_run(args) -> int:
-    from lamp import config as lamp_config
-
-    limit = _run_arguments(args)
-    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
     from lamp import study
 
+    cfg, limit = _load(args)
     if study.is_study(cfg):
         if limit is not None:
             from lamp.errors import ConfigError
@@ -86,16 +90,14 @@ def _cmd_config(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from lamp import config as lamp_config
+    from lamp import study
     from lamp.pipeline import Pipeline
 
-    from lamp import study
-
-    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    cfg, limit = _load(args)
     if study.is_study(cfg):
         study.plan_study(cfg, out=args.out)
         return 0
-    Pipeline(cfg, out=args.out, limit=args.limit).plan()
+    Pipeline(cfg, out=args.out, limit=limit).plan()
     return 0
 
 
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="print what abduction will ask, cost and take, without calling the LLM")
     plan.add_argument("config", help="YAML config")
     plan.add_argument("--experiment", help="experiment block (default: the only lamp block)")
-    plan.add_argument("--limit", type=int, help="evaluate N test queries (as lamp run --limit)")
+    plan.add_argument("--limit", metavar="N", help="evaluate N test queries (as lamp run --limit)")
     plan.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>); its finished stages are reused")
     _add_set(plan)
     plan.set_defaults(func=_cmd_plan)

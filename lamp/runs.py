@@ -106,7 +106,10 @@ class RunDirectory:
         out.loaded = True
         return out
 
-    def save(self, name: str, fp: str, settings: Any, output: dict) -> StageOutput:
+    def save(self, name: str, fp: str, settings: Any, output: dict, complete: bool = True) -> StageOutput:
+        """Write a stage's output; ``complete=False`` (work that partly failed) writes it without ``DONE``, so
+        the next run computes the stage again, and gives it a fingerprint of its content, so that the stages
+        downstream of it are computed again too once it is complete."""
         folder = self.stage_dir(name)
         if os.path.exists(folder):
             shutil.rmtree(folder)
@@ -121,18 +124,21 @@ class RunDirectory:
         with open(os.path.join(folder, "fingerprint.json"), "w", encoding="utf-8") as f:
             json.dump({"fingerprint": fp, "lamp_version": __version__, "settings": _canonical(settings)}, f,
                       indent=2, default=str)
-        with open(os.path.join(folder, "DONE"), "w") as f:
-            f.write(fp + "\n")
+        if complete:
+            with open(os.path.join(folder, "DONE"), "w") as f:
+                f.write(fp + "\n")
         result = StageOutput(output)
-        result.fingerprint = fp
+        result.fingerprint = fp if complete else fingerprint(name, fp, "unfinished", output)
         return result
 
     def stage(self, name: str, settings: Any, upstream: list[str], compute: Callable[[], dict],
-              resume: bool = True) -> StageOutput:
-        """Load stage ``name`` if it finished with the same inputs, else compute and save it."""
+              resume: bool = True, complete: Callable[[dict], bool] | None = None) -> StageOutput:
+        """Load stage ``name`` if it finished with the same inputs, else compute and save it (as unfinished
+        when ``complete(output)`` is false: see :meth:`save`)."""
         fp = fingerprint(name, settings, upstream, __version__)
         if resume and self.finished(name, fp):
             self.log.info("stage %s: reusing finished output (%s)", name, fp)
             return self.load(name, fp)
         self.log.info("stage %s: computing (%s)", name, fp)
-        return self.save(name, fp, settings, compute())
+        output = compute()
+        return self.save(name, fp, settings, output, complete=True if complete is None else bool(complete(output)))

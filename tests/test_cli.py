@@ -101,6 +101,59 @@ def test_bad_run_arguments_are_one_line(capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+def test_argument_and_config_problems_are_reported_together(capsys, tmp_path, monkeypatch):
+    _no_data_loading(monkeypatch)
+    config = os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_object.yaml")
+    for command in ("run", "plan"):
+        assert main([command, config, "--limit", "0", "--set", "lamp.seed=abc", "--out", str(tmp_path / "r")]) == 2
+        lines = _error_lines(capsys)
+        assert len(lines) == 2, lines
+        assert lines[0].startswith("lamp: error: --limit '0'") and lines[1].startswith("lamp: error: lamp.seed: 'abc'")
+
+
+def test_limit_takes_ascii_digits_only(capsys, tmp_path, monkeypatch):
+    """Python's int() reads Arabic-Indic or full-width digits; lamp's numbers are ASCII decimal everywhere."""
+    _no_data_loading(monkeypatch)
+    config = os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_object.yaml")
+    for limit in ("\u0663", "\uff13", "1_0", "+5"):
+        for command in ("run", "plan"):
+            assert main([command, config, "--limit", limit, "--out", str(tmp_path / "r")]) == 2
+            assert _error_lines(capsys) == [
+                f"lamp: error: --limit {limit!r}: must be a positive integer (the number of test queries)"]
+
+
+def test_crafted_pickle_through_lamp_run_runs_nothing(tmp_path):
+    """A .pkl data file whose unpickling would run a command: `lamp run` refuses it in one line, exit 2,
+    and the command never runs (also under data_format: json, whose .pkl paths are read as pickles)."""
+    import pickle
+    import subprocess
+    import sys
+
+    marker = tmp_path / "PAYLOAD_RAN"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.pkl").write_bytes(pickle.dumps({"dim_process": 2, split: [Payload()]}))
+    for data_format in ("pkl", "json"):
+        config = tmp_path / f"{data_format}.yaml"
+        config.write_text(
+            f"data:\n  d:\n    data_format: {data_format}\n"
+            + "".join(f"    {k}_dir: {tmp_path / f'{s}.pkl'}\n" for k, s in (("train", "train"), ("valid", "dev"),
+                                                                            ("test", "test")))
+            + "E:\n  base_config: {dataset_id: d}\n  lamp: {task: next_type, abduction: {backend: none}}\n")
+        result = subprocess.run([sys.executable, "-m", "lamp", "run", str(config), "--out", str(tmp_path / "run")],
+                                capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(lamp.__file__))))
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("lamp: error:")]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "train.pkl" in lines[0] and "refusing to load this pickle" in lines[0] and "system" in lines[0]
+        assert not marker.exists()
+
+
 def test_api_key_in_api_key_env_is_not_echoed(capsys, tmp_path, monkeypatch):
     _no_data_loading(monkeypatch)
     config = tmp_path / "c.yaml"

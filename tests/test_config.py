@@ -249,6 +249,10 @@ def test_schema_defaults_are_lamp_defaults():
     ("lamp.valid_query_limit=-2", "lamp.valid_query_limit: -2 is too small"),
     ("lamp.seed=-1", "lamp.seed: -1 is too small"),
     ("lamp.seed=1.5", "lamp.seed: 1.5 is not an integer"),
+    ("lamp.seed=abc", "lamp.seed: 'abc' is not an integer"),
+    ("lamp.num_candidates=1000000", "lamp.num_candidates: 1000000 is too large"),
+    ("lamp.matching.causes_top_k=-1", "lamp.matching.causes_top_k: -1 is too small"),
+    ("lamp.evaluation.bootstrap=-1", "lamp.evaluation.bootstrap: -1 is too small"),
     ("lamp.run_dir=3", "lamp.run_dir: 3 is not a string"),
     ("lamp.proposer.model=hawks", "lamp.proposer.model: 'hawks' is not one of the choices"),
     ("lamp.proposer.params=[1]", "lamp.proposer.params: [1] is not a mapping"),
@@ -328,6 +332,14 @@ def test_schema_rejects_each_bad_value(setting, words):
     key = setting.split("=")[0]
     assert len(message.splitlines()) == 1 and message.startswith(key)
     assert " must " in message  # what is allowed
+
+
+def test_next_time_with_a_million_candidates_is_refused_before_any_sampling():
+    """next_time draws M samples per query by thinning: a huge M would run without end."""
+    with pytest.raises(ConfigError) as info:
+        _load_with("lamp.task=next_time", "lamp.num_candidates=1000000")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lamp.num_candidates: 1000000 is too large"), lines
 
 
 @pytest.mark.parametrize("setting", [

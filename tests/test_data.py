@@ -3,6 +3,7 @@ import gzip
 import json
 import os
 import pickle
+import textwrap
 
 import numpy as np
 import pytest
@@ -376,6 +377,66 @@ def test_easytpp_splits_unpickle_each_file_once(tmp_path, monkeypatch):
     assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
 
 
+@pytest.mark.parametrize("data_format", ["pkl", "json"])
+def test_config_data_section_unpickles_each_file_once(tmp_path, monkeypatch, data_format):
+    """Through a config's data section (what `lamp run` and the Pipeline read), also under data_format:
+    json with .pkl paths: each file is unpickled once, with the restricted unpickler."""
+    from lamp.data import easytpp, load_section
+    with open(tmp_path / "all.pkl", "wb") as f:
+        pickle.dump({"dim_process": 2, "train": [[{"time_since_start": 1.0, "time_since_last_event": 1.0,
+                                                   "type_event": 0}]], "dev": [], "test": []}, f)
+    _easytpp_pickle(tmp_path / "test.pkl", [[(0.5, 0.5, 1)]], k=2, split="test")
+    calls = []
+    real = easytpp.load_pickle
+    monkeypatch.setattr(easytpp, "load_pickle", lambda p: calls.append(os.path.basename(p)) or real(p))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("plain pickle.load was called"))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("plain pickle.loads was called"))
+    store = load_section({"data_format": data_format, "train_dir": str(tmp_path / "all.pkl"),
+                          "valid_dir": str(tmp_path / "all.pkl"), "test_dir": str(tmp_path / "test.pkl")})
+    assert calls == ["all.pkl", "test.pkl"]
+    assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
+
+
+def test_gzip_bomb_is_a_data_error(tmp_path):
+    """A 1 MiB gzip file that decompresses to 1 GiB, read under a memory limit: a DataError naming the file
+    (MemoryError caught), for the TKG and the EasyTPP loaders."""
+    import subprocess
+    import sys
+    import zlib
+
+    co = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b" " * (1 << 20)
+    bomb = co.compress(b"[") + b"".join(co.compress(chunk) for _ in range(1024)) + co.flush()
+    (tmp_path / "train.json.gz").write_bytes(bomb)
+    tkg = tmp_path / "tkg"
+    tkg.mkdir()
+    (tkg / "entity2id.txt.gz").write_bytes(bomb)
+    (tkg / "relation2id.txt").write_text("Consult\t0\n")
+    for f in ("train.txt", "valid.txt", "test.txt"):
+        (tkg / f).write_text("0\t0\t0\t0\n")
+    code = textwrap.dedent(f"""
+        import resource
+        from lamp.data import load_easytpp, load_tkg
+        from lamp.errors import DataError
+        vm = int([l for l in open('/proc/self/status') if l.startswith('VmSize')][0].split()[1]) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (vm + (400 << 20), vm + (400 << 20)))
+        for load, path, name in ((load_easytpp, {str(tmp_path / "train.json.gz")!r}, "train.json.gz"),
+                                 (load_tkg, {str(tkg)!r}, "entity2id.txt.gz")):
+            try:
+                load(path)
+            except DataError as exc:
+                assert name in str(exc) and "memory" in str(exc), str(exc)
+                print("ok", name)
+            else:
+                raise SystemExit("loaded a bomb")
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        p for p in (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH")) if p))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and result.stdout.split() == ["ok", "train.json.gz", "ok", "entity2id.txt.gz"], \
+        result.stdout + result.stderr[-2000:]
+
+
 # --- the number rule, the time range, the BOM, the id bound ---------------------------------------
 
 @pytest.mark.parametrize("text, ok", [
@@ -492,7 +553,7 @@ BAD_CASES = {
     "easytpp_type_out_of_range.json": ["line 2", "type_event[1] 3 is outside [0, 3)"],
     "easytpp_type_bool.json": ["line 2", "type_event[1] must hold integers, got bool"],
     "easytpp_type_huge.json": ["line 2", "type_event[1]", "is outside [0, 3)"],
-    "easytpp_dim_process_string.json": ["dim_process must hold integers, got str"],
+    "easytpp_dim_process_string.json": ["line 2", "sequence 1", "dim_process must hold integers, got str"],
     "easytpp_seq_len_mismatch.json": ["line 2", "seq_len is 4"],
     "easytpp_missing_type_event.json": ["line 2", "type_event"],
     "easytpp_record_not_object.json": ["line 2", "must be an object"],
@@ -513,6 +574,7 @@ BAD_CASES = {
     "easytpp_pickle_event_not_a_dict.pkl": ["train[0][0] must be a dict"],
     "easytpp_pickle_shared_references.pkl": ["more events than bytes"],
     "easytpp_pickle_memo_index_huge.pkl": ["expected a dict", "got list"],
+    "easytpp_pickle_deep_nesting.pkl": ["dim_process must hold integers", "[[[[...]]]]"],
     "amazon_timestamp_underscore.jsonl": ["line 2", "history[0].timestamp_ms '1_588_615' is not a number"],
     "amazon_timestamp_arabic_digits.jsonl": ["line 2", "history[0].timestamp_ms", "not a number"],
     "amazon_timestamp_nan.jsonl": ["line 2", "history[0].timestamp_ms 'nan' is not finite"],

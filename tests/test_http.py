@@ -14,6 +14,29 @@ def _post(url, headers=(), bodies=(b"{}",)):
     return _core.http_post_batch(url, list(bodies), list(headers), 1, 2.0, 1.0, 0, 0.01, 0.02, 1 << 20, True, 0)
 
 
+def _post_endpoints(urls, headers=(), bodies=(b"{}",)):
+    # urls, path, bodies, headers, concurrency, timeout, connect_timeout, max_retries, backoff_base, backoff_max,
+    # max_response, verify_tls, seed, progress, progress_every, health, answer
+    return _core.http_post_endpoints(list(urls), "/chat/completions", list(bodies), list(headers), 1, 2.0, 1.0, 0,
+                                     0.01, 0.02, 1 << 20, True, 0, None, 0, None, None)
+
+
+def test_endpoints_refuse_file_urls_and_cr_lf_headers(tmp_path):
+    """The multi-endpoint entry point checks every URL and header as http_post_batch does."""
+    path = tmp_path / "local.txt"
+    path.write_text("local file contents")
+    for urls in ([f"file://{path}"], ["http://127.0.0.1:9/v1", f"FILE://{path}"], ["ftp://127.0.0.1:9/v1"]):
+        with pytest.raises(ValueError, match="only http:// and https://") as info:
+            _post_endpoints(urls)
+        assert "local file contents" not in str(info.value)
+    for bad in (f"Bearer {SECRET}\r\nX-Injected: 1", f"Bearer {SECRET}\nX: 1", f"Bearer {SECRET}\r"):
+        with pytest.raises(ValueError, match="header 'Authorization'") as info:
+            _post_endpoints(["http://127.0.0.1:9/v1"], ["Authorization: " + bad])
+        assert SECRET not in str(info.value)
+    results, counts, health, interrupted = _post_endpoints(["http://127.0.0.1:9/v1"])  # well-formed: sent, fails
+    assert not interrupted and results[0][2] is False
+
+
 def test_file_url_is_refused_and_returns_no_file(tmp_path):
     path = tmp_path / "local.txt"
     path.write_text("local file contents")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lamp import _core
-from lamp.llm import AnswerCache, ChatClient, ReplayMissError
+from lamp.llm import AnswerCache, ChatClient, LLMError, ReplayMissError
 from lamp.llm.testserver import CANNED_REPLY, TestServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +103,30 @@ def test_api_key_never_stored_or_shown(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="LAMP_TEST_KEY") as info:
         client.chat(_requests(1, "new"))
     assert secret not in str(info.value)
+
+
+def test_a_key_put_in_api_key_env_is_never_echoed(tmp_path, monkeypatch):
+    """A user who writes the key itself where its variable's name belongs: no message or repr shows it."""
+    from lamp.embed import EndpointEmbedder
+
+    for key in ("sk-proj-TOPSECRET42", "sk proj TOPSECRET42"):  # not a variable name: refused at construction
+        for make in (lambda: ChatClient("http://127.0.0.1:9/v1", "m", api_key_env=key),
+                     lambda: EndpointEmbedder("http://127.0.0.1:9/v1", "m", api_key_env=key)):
+            with pytest.raises(ValueError, match="api_key_env") as info:
+                make()
+            assert "TOPSECRET42" not in str(info.value)
+    # a key that happens to be a valid (mixed-case) variable name: unset, so sending fails, without the key
+    key = "hf_AbCdTOPSECRET42xyz"
+    monkeypatch.delenv(key, raising=False)
+    client = ChatClient("http://127.0.0.1:9/v1", "m", api_key_env=key, max_retries=0, cache=str(tmp_path / "c.sqlite"))
+    assert "TOPSECRET42" not in repr(client)
+    with pytest.raises(LLMError) as info:
+        client.chat(_requests(1))
+    assert "TOPSECRET42" not in str(info.value) and "api_key_env" in str(info.value)
+    # a conventional upper-case name is shown, so the user knows which variable to set
+    monkeypatch.delenv("LAMP_UNSET_KEY_VAR", raising=False)
+    with pytest.raises(LLMError, match="LAMP_UNSET_KEY_VAR"):
+        ChatClient("http://127.0.0.1:9/v1", "m", api_key_env="LAMP_UNSET_KEY_VAR", max_retries=0).chat(_requests(1))
 
 
 _WORKER = textwrap.dedent("""

@@ -265,6 +265,53 @@ def test_outage_then_fix_sends_every_request_and_never_keeps_a_failed_stage(tmp_
     assert metrics["lamp"]["n"] == metrics["base"]["n"] > 0
 
 
+def test_partly_failed_abduction_is_retried_and_never_recorded_as_done(tmp_path, capsys):
+    """Some prompts fail (HTTP 400 for a fixed share of them): with abduction.max_failed_fraction 0 the run
+    stops, naming the failed count per split; with a tolerance it goes on, but the stage is not recorded as
+    finished either way; once the server answers, the next run sends exactly the failed prompts, once each."""
+    import re
+
+    from lamp.errors import LLMError
+
+    def failed_prompts(server):
+        return {k for k in server.counts if not server.answered.get(k)}
+
+    def rerun_sends_only(server, path, out):
+        failed, before = failed_prompts(server), dict(server.counts)
+        assert failed
+        server.httpd.faults = {}
+        metrics = Pipeline.from_yaml(path, out=out).run()["object"]
+        resent = {k: n - before.get(k, 0) for k, n in server.counts.items() if n != before.get(k, 0)}
+        assert resent == {k: 1 for k in failed}
+        assert (tmp_path / out / "abduction" / "DONE").exists()
+        return metrics
+
+    for tolerance in (0.0, 0.9):
+        with TestServer(faults={"status_400_share": 0.2}) as server:
+            path = tmp_path / f"c{tolerance}.yaml"
+            path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+                "abduction: {", f"abduction: {{max_retries: 0, max_failed_fraction: {tolerance}, "))
+            out = str(tmp_path / f"run{tolerance}")
+            if tolerance == 0.0:
+                with pytest.raises(LLMError) as info:
+                    Pipeline.from_yaml(path, out=out).run()
+                counts = re.search(r"abduction: (\d+) of (\d+) LLM requests failed \(train (\d+), valid (\d+), "
+                                   r"test (\d+)\); the stage is not kept", str(info.value))
+                assert counts, str(info.value)
+                assert int(counts[1]) == sum(int(counts[i]) for i in (3, 4, 5)) and 0 < int(counts[1]) < int(counts[2])
+            else:
+                partial = Pipeline.from_yaml(path, out=out).run()["object"]
+                assert partial["lamp"]["n"] == partial["base"]["n"] > 0
+                stats = json.loads((tmp_path / out / "abduction" / "result.json").read_text())["stats"]
+                assert stats["failed_requests"] == sum(stats["failed_by_split"].values()) > 0
+                said = capsys.readouterr()
+                assert "within abduction.max_failed_fraction 0.9" in said.out + said.err
+            assert not (tmp_path / out / "abduction" / "DONE").exists()
+            metrics = rerun_sends_only(server, path, out)
+            stats = json.loads((tmp_path / out / "abduction" / "result.json").read_text())["stats"]
+            assert stats["failed_requests"] == 0 and metrics["lamp"]["n"] > 0
+
+
 def test_uncovered_test_queries_are_not_sent(tmp_path, server):
     """evaluation.skip_uncovered (default): a test query whose truth is not among the proposals asks nothing,
     and the metrics on covered queries are those of the run that asked everything."""
@@ -326,3 +373,18 @@ def test_structured_output_through_the_pipeline(tmp_path, server):
     assert stats["failed_requests"] == 0 and stats["zero_cause_replies"] == 0 and stats["causes"] > 0
     assert metrics["lamp"]["n"] == metrics["base"]["n"]
     assert Pipeline.from_yaml(path, out=str(tmp_path / "run")).plan()["to_send"] == 0  # all cached, same keys
+
+
+def test_every_setting_that_changes_answers_is_in_the_abduction_fingerprint():
+    """Each abduction key either changes what the LLM answers (then it is part of the stage's fingerprint,
+    beside the seed and every prompt's effect event) or only how the answers are fetched (then a change reuses
+    the stage); a new key must be put on one side."""
+    from lamp.pipeline.abduce import ANSWER_SETTINGS
+    from lamp.schema import Abduction
+
+    changes_answers = {"backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
+                       "response_format"}
+    fetching_only = {"api_key_env", "concurrency", "max_retries", "timeout", "cache", "verify_tls",
+                     "max_failed_fraction", "price_per_mtok", "seconds_per_request"}
+    assert set(Abduction.model_fields) == changes_answers | fetching_only
+    assert set(ANSWER_SETTINGS) == changes_answers

@@ -611,6 +611,11 @@ def test_agreement_bad_input():
     cand[1, 2, 2] = NE
     with pytest.raises(ValueError, match=rf"candidates\[1, 2, 2\] = {NE} is out of the vocabulary"):
         _core.ranker_forward(*args[:9], cand, *args[10:], agree=True, evidence_aux=s.evidence_aux)
+    for negative in (-1, -2, -(2 ** 62)):  # a candidate is never padding: any negative id is an error
+        cand = s.candidates.copy()
+        cand[0, 1, 0] = negative
+        with pytest.raises(ValueError, match=rf"candidates\[0, 1, 0\] = {negative}"):
+            _core.ranker_forward(*args[:9], cand, *args[10:], agree=True, evidence_aux=s.evidence_aux)
     with pytest.raises(ValueError, match="evidence_aux' needs agree"):
         _core.ranker_forward(_model(width=4, heads=2, layers=2).params, *args[1:], evidence_aux=s.evidence_aux)
     with pytest.raises(ValueError, match="evidence_aux"):

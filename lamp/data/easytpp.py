@@ -81,8 +81,8 @@ def _is_pickle(path: str) -> bool:
     return str(path).lower().endswith((".pkl", ".pickle"))
 
 
-def _num_types(value, what: str, path: str) -> int:
-    return as_int(value, what, path, lo=1, hi=_MAX_TYPES)
+def _num_types(value, what: str, path: str, line: int | None = None, sequence: int | None = None) -> int:
+    return as_int(value, what, path, line, sequence, lo=1, hi=_MAX_TYPES)
 
 
 def _from_pickle(data, path: str, split: str | None, num_types: int | None) -> EventSequences:
@@ -188,7 +188,7 @@ def _load_easytpp_json(path: str, num_types: int | None) -> EventSequences:
             raise DataError(f"{at}seq_len is {rec['seq_len']!r:.40} but the sequence has {len(t)} events",
                             path=path, line=line, sequence=i)
         if num_types is None and "dim_process" in rec:
-            dim = _num_types(rec["dim_process"], f"{at}dim_process", path)
+            dim = _num_types(rec["dim_process"], f"{at}dim_process", path, line, i)
             if k is not None and dim != k:
                 raise DataError(f"{at}dim_process {dim} differs from earlier records ({k})",
                                 path=path, line=line, sequence=i)

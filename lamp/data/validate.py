@@ -23,6 +23,7 @@ import math
 import os
 import pickle
 import re
+import reprlib
 import zlib
 from typing import Any
 
@@ -42,11 +43,17 @@ _NON_FINITE = {"nan", "inf", "infinity"}
 _MAX_INT_DIGITS = 19  # longer than any int64
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 40, 40  # a value nested 100,000 deep prints as [[[...]]]
+
+
 def _short(value: Any, limit: int = 40) -> str:
     try:
-        text = repr(value)
+        text = _REPR.repr(value)
     except ValueError:  # an int too long to print
         return f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
+    except RecursionError:
+        return f"<a {type(value).__name__} nested too deep to print>"
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -253,6 +254,19 @@ def _response_format(value: dict | None) -> dict | None:
     return {"type": "json_schema", "json_schema": {"name": "causes", "schema": value, "strict": True}}
 
 
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PLAIN_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+
+
+def _env_name_shown(name, fmt=str):
+    """The variable's name for a message, unless it is not an upper-case name (a key put there by mistake
+    looks like ``sk_AbC...`` or ``hf_xYz...``: such a name is not shown)."""
+    if name is None or _PLAIN_ENV_NAME.match(name):
+        return fmt(name)
+    return "<a mixed-case name, not shown: it may be a key>"
+
+
 class ChatClient:
     """Chat completions against an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama).
 
@@ -305,6 +319,9 @@ class ChatClient:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if api_key_env is not None and not isinstance(api_key_env, str):
             raise TypeError("api_key_env is the NAME of an environment variable (a str)")
+        if api_key_env is not None and not _ENV_NAME.match(api_key_env):
+            raise ValueError("api_key_env (not shown: it may be a key) is not an environment variable name; it is "
+                             "the NAME of the variable that holds the key, e.g. OPENAI_API_KEY")
         self.base_urls = [url.rstrip("/") for url in urls]
         self.base_url = self.base_urls[0] if isinstance(base_url, str) else list(self.base_urls)
         self.model = model
@@ -334,7 +351,7 @@ class ChatClient:
         return {**self.sampling, "response_format": self.response_format}
 
     def __repr__(self) -> str:
-        return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r}, "
+        return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, api_key_env={_env_name_shown(self.api_key_env, repr)}, "
                 f"concurrency={self.concurrency})")
 
     def _headers(self) -> list[str]:
@@ -342,7 +359,8 @@ class ChatClient:
         if self.api_key_env:
             key = os.environ.get(self.api_key_env)
             if not key:
-                raise LLMError(f"the environment variable {self.api_key_env} (named by api_key_env) is not set")
+                raise LLMError(f"the environment variable {_env_name_shown(self.api_key_env)} (named by api_key_env) "
+                               "is not set")
             headers.append("Authorization: Bearer " + key)
         return headers
 

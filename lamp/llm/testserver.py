@@ -10,6 +10,7 @@ Use it as a context manager::
 status; 429 carries ``Retry-After: retry_after``), ``malformed`` (first N get
 invalid JSON), ``truncated`` (first N get a body shorter than its
 Content-Length), ``reset`` (first N connections are closed without a reply),
+``status_400_share`` (that share of the prompts, chosen by a hash of the request, get 400 every time),
 ``drip`` (seconds between the bytes of a reply).  ``server.counts`` says how
 many requests each prompt received; ``server.total`` how many in all;
 ``server.answered`` how many successful (200, valid) replies each prompt got.
@@ -223,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(faults["latency"])
         if server.killed or n < faults.get("reset", 0):
             self._reset()
+            return
+        if int(key[:8], 16) < faults.get("status_400_share", 0) * 16 ** 8:  # the same prompts fail every time
+            self._reply(400, json.dumps({"error": {"message": "injected 400 (status_400_share)"}}).encode())
             return
         for status in (429, 500, 400):
             if n < faults.get(f"status_{status}", 0):

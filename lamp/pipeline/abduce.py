@@ -186,6 +186,11 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
                                "Every answer received is cached: rerun to send only the failed requests (after "
                                "fixing the server or abduction.base_url), or allow some failures with "
                                "abduction.max_failed_fraction")
+            if total_failed:
+                ctx.say(f"abduction: {total_failed} of {total} LLM requests failed ("
+                        + ", ".join(f"{k} {v}" for k, v in failed.items()) + "), within abduction.max_failed_fraction "
+                        f"{max_failed:g}: the run goes on without their causes, and the stage is not recorded as "
+                        "finished: the next run sends only the failed requests")
             return out
         finally:
             abductor.client = None
@@ -197,7 +202,8 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
         fp_settings["skip_uncovered"] = True
     if not asks["train"].all():
         fp_settings["skip_inserted"] = True
-    out = ctx.stage("abduction", fp_settings, [proposals_fingerprint(proposals)], compute)
+    out = ctx.stage("abduction", fp_settings, [proposals_fingerprint(proposals)], compute,
+                    complete=lambda o: not sum(o["stats"]["failed_by_split"].values()))
     ctx.say(f"abduction: {out['stats']}")
     return {split: out[f"{split}_causes"] for split in queries}
 

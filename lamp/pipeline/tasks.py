@@ -73,9 +73,10 @@ class StageContext:
         """``"tkg"`` for the knowledge-graph tasks, ``"typed"`` for typed sequences."""
         return "tkg" if self.task in TKG_TASKS else "typed"
 
-    def stage(self, name: str, settings: Any, upstream: list, compute: Callable[[], dict]):
+    def stage(self, name: str, settings: Any, upstream: list, compute: Callable[[], dict],
+              complete: Callable[[dict], bool] | None = None):
         """Run (or reuse) a stage of this run directory (:meth:`lamp.runs.RunDirectory.stage`)."""
-        return self.run_dir.stage(name, settings, upstream, compute, resume=self.resume)
+        return self.run_dir.stage(name, settings, upstream, compute, resume=self.resume, complete=complete)
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.run_dir.path, *parts)

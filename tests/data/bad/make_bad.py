@@ -127,6 +127,11 @@ def main():
     write("easytpp_pickle_shared_references.pkl", pickle.dumps({"dim_process": 3, "train": [seq] * 2000}))
     # a valid pickle of [] whose memo index (LONG_BINPUT 10**9) would make the C unpickler allocate gigabytes
     write("easytpp_pickle_memo_index_huge.pkl", b"\x80\x02]r" + (10 ** 9).to_bytes(4, "little") + b".")
+    # dim_process and a type nested 100,000 lists deep (built by the unpickler without recursion; printing
+    # them in a message would recurse)
+    deep = 100_000
+    write("easytpp_pickle_deep_nesting.pkl", b"\x80\x02}X\x0b\x00\x00\x00dim_process" + b"]" * deep + b"a" * (deep - 1)
+          + b"sX\x05\x00\x00\x00train]s.")
     # --- Amazon JSONL (load_amazon_jsonl) ---
     review = {"timestamp_ms": "1588615855070", "rating": 4.0, "review_title": "Nice", "review_full": "Works.",
               "product": {"title": "Lamp", "main_category": "Home"}}
