@@ -363,24 +363,11 @@ def test_real_easytpp_pickles_load(tmp_path):
     assert list(got.times) == [0.5] and list(got.marks) == [1] and got.num_types == 2
 
 
-def test_easytpp_splits_unpickle_each_file_once(tmp_path, monkeypatch):
-    from lamp.data import easytpp
-    with open(tmp_path / "all.pkl", "wb") as f:
-        pickle.dump({"dim_process": 2, "train": [[{"time_since_start": 1.0, "time_since_last_event": 1.0,
-                                                   "type_event": 0}]], "dev": [], "test": []}, f)
-    _easytpp_pickle(tmp_path / "test.pkl", [[(0.5, 0.5, 1)]], k=2, split="test")
-    calls = []
-    real = easytpp.load_pickle
-    monkeypatch.setattr(easytpp, "load_pickle", lambda p: calls.append(os.path.basename(p)) or real(p))
-    store = load_easytpp_splits(tmp_path / "all.pkl", tmp_path / "all.pkl", tmp_path / "test.pkl")
-    assert calls == ["all.pkl", "test.pkl"]
-    assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
-
-
-@pytest.mark.parametrize("data_format", ["pkl", "json"])
-def test_config_data_section_unpickles_each_file_once(tmp_path, monkeypatch, data_format):
-    """Through a config's data section (what `lamp run` and the Pipeline read), also under data_format:
-    json with .pkl paths: each file is unpickled once, with the restricted unpickler."""
+@pytest.mark.parametrize("via", ["load_easytpp_splits", "pkl", "json"])
+def test_easytpp_splits_unpickle_each_file_once(tmp_path, monkeypatch, via):
+    """Each file is unpickled once, by the restricted unpickler (never plain pickle.load): through
+    load_easytpp_splits and through a config's data section (what `lamp run` and the Pipeline read), also
+    under data_format: json with .pkl paths."""
     from lamp.data import easytpp, load_section
     with open(tmp_path / "all.pkl", "wb") as f:
         pickle.dump({"dim_process": 2, "train": [[{"time_since_start": 1.0, "time_since_last_event": 1.0,
@@ -391,8 +378,11 @@ def test_config_data_section_unpickles_each_file_once(tmp_path, monkeypatch, dat
     monkeypatch.setattr(easytpp, "load_pickle", lambda p: calls.append(os.path.basename(p)) or real(p))
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("plain pickle.load was called"))
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("plain pickle.loads was called"))
-    store = load_section({"data_format": data_format, "train_dir": str(tmp_path / "all.pkl"),
-                          "valid_dir": str(tmp_path / "all.pkl"), "test_dir": str(tmp_path / "test.pkl")})
+    if via == "load_easytpp_splits":
+        store = load_easytpp_splits(tmp_path / "all.pkl", tmp_path / "all.pkl", tmp_path / "test.pkl")
+    else:
+        store = load_section({"data_format": via, "train_dir": str(tmp_path / "all.pkl"),
+                              "valid_dir": str(tmp_path / "all.pkl"), "test_dir": str(tmp_path / "test.pkl")})
     assert calls == ["all.pkl", "test.pkl"]
     assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
 
