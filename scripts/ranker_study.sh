@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ranker measurements of docs/ranker.md ("Does reranking turn evidence into better ranks?").
 # Each run writes runs/study/<name>/metrics.json; the tables in docs/ranker.md are those files' numbers.
-# Usage: scripts/ranker_study.sh [name ...]   (default: every run; about 1-2 hours on 2 cores)
+# Usage: scripts/ranker_study.sh [name ...]   (default: every run; tens of minutes on 2 cores)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lamp="${LAMP:-$root/.venv/bin/lamp}"

@@ -1,0 +1,293 @@
+"""Every number the README and the docs quote from a run is that run's recorded output.
+
+The recorded outputs: the main job's study, answer cache and stage times in ``notebooks/replay/``;
+the other measurements the docs quote in ``docs/recorded/`` (each written by the script the page
+names). Each test renders what a page must say from those files (or, for runs of a few seconds, runs
+them) and looks for it in the page, whitespace folded.
+"""
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDED = os.path.join(ROOT, "docs", "recorded")
+REPLAY = os.path.join(ROOT, "notebooks", "replay")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "docs", "recorded")),
+                                reason="needs the source tree")
+
+
+def _read(*parts):
+    with open(os.path.join(ROOT, *parts), encoding="utf-8") as f:
+        return f.read()
+
+
+def _fold(text):
+    return " ".join(text.split())
+
+
+def _assert_says(page, claims):
+    text = _fold(_read(page))
+    missing = [c for c in claims if _fold(c) not in text]
+    assert not missing, f"{page} does not say (or says otherwise): {missing}"
+
+
+def _lines_in(page, lines):
+    """Every line (right-stripped) stands as a whole line in the page."""
+    have = {line.rstrip() for line in _read(page).splitlines()}
+    missing = [line.rstrip() for line in lines if line.strip() and line.rstrip() not in have]
+    assert not missing, f"{page} lacks the recorded lines {missing}"
+
+
+def _pct(x, digits=1):
+    return f"{100 * x:.{digits}f}"
+
+
+# -- the main job (README, docs/reproducing.md, docs/abduction.md, docs/benchmarks.md) -----------------
+
+def _main_job():
+    with open(os.path.join(REPLAY, "icews14_main_study.json"), encoding="utf-8") as f:
+        study = json.load(f)
+    with open(os.path.join(REPLAY, "icews14_main_timings.json"), encoding="utf-8") as f:
+        seconds = json.load(f)["seconds"]
+    with open(os.path.join(ROOT, "lamp", "configs", "icews14_main.yaml"), encoding="utf-8") as f:
+        config = yaml.safe_load(f)["LAMP_icews14_main"]
+    with sqlite3.connect(os.path.join(REPLAY, "icews14_main_smollm2.sqlite")) as db:
+        prompts, prompt_tokens, completion_tokens = db.execute(
+            "SELECT count(*), sum(prompt_tokens), sum(completion_tokens) FROM answers").fetchone()
+    rows = {(r["run"], r["method"]): r for r in study["rows"]}
+    return {"study": study, "seconds": seconds, "config": config, "rows": rows, "prompts": prompts,
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+
+
+def _minutes(seconds):
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def test_readme_quotes_the_recorded_main_job():
+    job = _main_job()
+    study, rows, cfg = job["study"], job["rows"], job["config"]
+    lamp_cfg, runs = cfg["lamp"], cfg["study"]["runs"]
+    lit = study["literature"]
+    kg, rc, pub = lit["measured"]["kg_hawkes"], lit["measured"]["recurrency"], lit["published"]
+    head = study["runs"]["headroom"]["metrics"]["object"]
+    smol = study["runs"]["smollm2"]["metrics"]["object"]
+    base, oracle, no_llm = rows["headroom", "base"], rows["headroom", "oracle_ceiling"], rows["headroom", "no_llm"]
+    sel = head["no_llm"]["selection"]
+    grounding, oracle_grounding = smol["lamp"]["cause_grounding"], head["oracle_ceiling"]["cause_grounding"]
+    sec = job["seconds"]
+    smol_sel = smol["lamp"]["selection"]
+    covered_valid = {1: "one covered validation query"}.get(smol_sel["valid_n"],
+                                                            f"{smol_sel['valid_n']} covered validation queries")
+    claims = [
+        f"ICEWS14 object task with M = {lamp_cfg['num_candidates']} proposals",
+        f"object and subject queries ({kg['n']:,})",
+        f"on {head['base']['n_queries']:,} test queries ({base['n']:,} of them with the truth among the "
+        f"proposals), the ranker trained on {runs['headroom']['train_query_limit']:,} queries",
+        f"as many test queries as fit the job's time ({smol['base']['n_queries']}, of which {smol['base']['n']} "
+        f"have the truth proposed; {job['prompts']} prompts)",
+        f"filtered MRR {_pct(kg['mrr'])} / Hits@10 {_pct(kg['hits@10'])} on the whole ICEWS14 test split "
+        f"(TLogic {_pct(pub['TLogic']['mrr'])} / {_pct(pub['TLogic']['hits@10'])}, TiRGN "
+        f"{_pct(pub['TiRGN']['mrr'])} / {_pct(pub['TiRGN']['hits@10'])})",
+        f"({_pct(rc['mrr'])} / {_pct(rc['hits@10'])} vs {_pct(pub['RecurrencyBaseline']['mrr'])} / "
+        f"{_pct(pub['RecurrencyBaseline']['hits@10'])})",
+        f"falls from {base['mr']:.2f} to {oracle['mr']:.2f} on {base['n']:,} test queries "
+        f"({oracle['delta_mr']:+.2f} [{oracle['low']:+.2f}, {oracle['high']:+.2f}])",
+        f"(its ranker's validation MR {sel['valid_mr_ranker']:.2f} vs {sel['valid_mr_proposer']:.2f}, "
+        f"p {sel['p_not_better']:.2f})",
+        f"{grounding['rate_true'] * 100:.0f}% of its causes for the true candidate",
+        f"so do {grounding['rate_other'] * 100:.0f}% of its causes for the wrong candidates (the oracle: "
+        f"{oracle_grounding['rate_true'] * 100:.0f}% and {oracle_grounding['rate_other'] * 100:.1f}%)",
+        f"With {lamp_cfg['query_limit']} test and {lamp_cfg['train_query_limit'] + lamp_cfg['valid_query_limit']} "
+        f"training/validation queries",
+        f"the ranker has {covered_valid} and keeps the proposer's order",
+        f"`bash scripts/main.sh` took {_minutes(sec['setup'] + sec['total'])} in all: {_minutes(sec['setup'])} of "
+        f"set-up, {sec['literature']:.0f} s for the literature rows, {sec['headroom']['total']:.0f} s for the "
+        f"headroom run and {_minutes(sec['smollm2']['total'])} for the SmolLM2 run "
+        f"({sec['smollm2']['abduce']:.0f} s of it the {job['prompts']} prompts, about "
+        f"{sec['smollm2']['abduce'] / job['prompts']:.1f} s each",
+    ]
+    assert no_llm["used"] == "proposer" and no_llm["delta_mr"] == 0.0  # "LAMP keeps the proposer's order"
+    _assert_says("README.md", claims)
+    _assert_says("docs/quickstart.md", [
+        f"without an LLM on {head['base']['n_queries']:,} test queries",
+        f"SmolLM2-135M-Instruct on {smol['base']['n_queries']} test queries ({job['prompts']} prompts)"])
+    _assert_says("lamp/configs/icews14_main.yaml", [
+        f"{head['base']['n_queries']:,} test queries ({base['n']:,} of them with the truth proposed)"])
+
+
+def test_reproducing_and_abduction_quote_the_recorded_main_job():
+    job = _main_job()
+    rows, sec = job["rows"], job["seconds"]
+    per_prompt = job["prompt_tokens"] / job["prompts"]
+    spp = sec["smollm2"]["abduce"] / job["prompts"]
+    plan = _read("docs", "recorded", "reproducing_plan.txt")
+    test_prompts = int(re.search(r"^  test +\d+ +\d+ +(\d+) ", plan, re.M)[1])
+    _assert_says("docs/reproducing.md", [
+        f"the main job's base MR is {rows['headroom', 'base']['mr']:.2f} among "
+        f"{job['config']['lamp']['num_candidates']} proposals over the {rows['headroom', 'base']['n']:,} "
+        f"headroom queries whose truth is proposed",
+        f"time-aware filtered MRR {job['study']['literature']['measured']['kg_hawkes']['mrr']:.3f}",
+        f"the recorded main job took {spp:.1f} s per prompt",
+        f"the {test_prompts:,} test prompts alone would take about {test_prompts * spp / 3600:.0f} hours",
+    ])
+    _assert_says("docs/abduction.md", [
+        f"the main job's SmolLM2 run sent {job['prompts']} prompts, {job['prompt_tokens']:,} prompt tokens and "
+        f"{job['completion_tokens']:,} completion tokens (about {per_prompt:,.0f} and "
+        f"{job['completion_tokens'] / job['prompts']:.0f} per prompt) and took "
+        f"{sec['smollm2']['abduce']:.1f} s for them, {sec['smollm2']['abduce'] / job['prompts']:.1f} s per prompt",
+    ])
+
+
+def test_benchmarks_main_job_section_is_the_recorded_timings():
+    sec = _main_job()["seconds"]
+    text = _read("docs", "benchmarks.md")
+    section = text[text.index("## The main job"):]
+    for value in (sec["setup"], sec["data"], sec["literature"], sec["headroom"]["propose"], sec["headroom"]["abduce"],
+                  sec["headroom"]["match"], sec["headroom"]["rank"] + sec["headroom"]["evaluate"],
+                  sec["smollm2"]["propose"], sec["smollm2"]["abduce"],
+                  sec["smollm2"]["match"] + sec["smollm2"]["rank"] + sec["smollm2"]["evaluate"]):
+        cell = f"| {value:.1f} |" if not isinstance(value, int) else f"| {value} |"
+        assert cell in section, (cell, "docs/benchmarks.md, The main job")
+    job = _main_job()
+    for claim in (f"**{_minutes(sec['setup'] + sec['total'])}** in all",
+                  f"| smollm2 run: {job['prompts']} prompts to SmolLM2-135M",
+                  f"The prompts took {sec['smollm2']['abduce'] / job['prompts']:.1f} s each here"):
+        assert _fold(claim) in _fold(section), claim
+
+
+def test_reproducing_cost_is_the_recorded_plan():
+    """The cost section is `lamp plan` of the page's own YAML, as recorded."""
+    recorded = _read("docs", "recorded", "reproducing_plan.txt")
+    page = _read("docs", "reproducing.md")
+    config = re.search(r"```yaml\n(.*?)```", page, re.S).group(1)
+    assert _fold(config) in _fold(recorded)  # the plan was made from the YAML the page shows
+    block = re.search(r"```text\n(plan: .*?)```", page, re.S).group(1)
+    _lines_in("docs/recorded/reproducing_plan.txt", block.splitlines())
+
+
+# -- docs/ranker.md -----------------------------------------------------------------------------------
+
+def _study_table(folder):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        import study_table
+    finally:
+        sys.path.pop(0)
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        study_table.main(folder)
+    return out.getvalue().splitlines()
+
+
+def test_ranker_study_table_is_the_recorded_runs():
+    folder = os.path.join(RECORDED, "ranker_study")
+    table = _study_table(folder)
+    assert len(table) == 2 + 26 and not any("(not run)" in line for line in table)
+    _lines_in("docs/ranker.md", table)
+
+    def load(name):
+        with open(os.path.join(folder, name, "metrics.json"), encoding="utf-8") as f:
+            return next(iter(json.load(f).values()))
+
+    icews, actors, rec = load("oracle_icews14"), load("actors_oracle"), load("nollm_icews14_recurrency")
+    _assert_says("docs/ranker.md", [
+        f"LAMP's MR on ICEWS14 falls from {icews['base']['mr']:.3f} to {icews['oracle_ceiling']['mr']:.3f} "
+        f"({icews['oracle_ceiling']['mr'] / icews['base']['mr']:.2f} x base); on the typed ICEWS14 actors data "
+        f"from {actors['base']['mr']:.3f} to {actors['oracle_ceiling']['mr']:.3f}",
+        "the ranker is chosen and moves the MR by "
+        f"{rec['lamp']['vs_base']['delta_mr']:+.3f} [{rec['lamp']['vs_base']['low']:+.3f}, "
+        f"{rec['lamp']['vs_base']['high']:+.3f}]",
+    ])
+    # "every run's interval against the base has its upper end at or below 0" (without an LLM)
+    for name in ("nollm_icews14_kg", "nollm_icews14_recurrency", "nollm_gdelt_kg", "actors_no_llm"):
+        for method, m in load(name).items():
+            if method != "base":
+                assert m["vs_base"]["high"] <= 0.0, (name, method)
+
+
+def test_pretraining_table_is_the_recorded_run():
+    recorded = [line for line in _read("docs", "recorded", "pretrain_study.md").splitlines() if line.startswith("|")]
+    assert sum(line.startswith("| 40 |") or line.startswith("| 200 |") for line in recorded) == 2
+    _lines_in("docs/ranker.md", recorded)
+    took = re.search(r"(\d+ min \d+ s) on this 2-core machine", _read("docs", "recorded", "pretrain_study.md"))[1]
+    _assert_says("docs/ranker.md", [f"took {took} on 2 cores"])
+
+
+# -- docs/abduction.md: structured output --------------------------------------------------------------
+
+def test_response_format_table_is_the_recorded_measurement():
+    recorded = _read("docs", "recorded", "response_format.txt")
+    page = _read("docs", "abduction.md")
+    first = recorded.splitlines()[0]
+    assert first.startswith("# python scripts/measure_response_format.py") and first[2:] in page
+    labels = {"text": "| text (lamp's numbered format, tolerant parser) |",
+              "json_object + schema": "| `json_object` + schema (grammar) |"}
+    for line in recorded.splitlines()[1:]:
+        mode, rest = line[:22].strip(), line[22:]
+        v = {k: float(x) for k, x in (item.strip().rsplit(" ", 1) for item in rest.split(","))}
+        row = (f"{labels[mode]} {v['with_a_cause'] * 100:.0f}% | {v['causes_per_reply']:.2f} | "
+               f"{v['resolved_share'] * 100:.0f}% | {v['resolved_per_reply']:.2f} | {v['seconds_per_reply']:.1f} |")
+        assert row in page, row
+
+
+# -- docs/proposer.md -----------------------------------------------------------------------------------
+
+def test_proposer_results_are_the_recorded_run():
+    recorded = _read("docs", "recorded", "proposer_results.txt").splitlines()
+    _lines_in("docs/proposer.md", [line for line in recorded if line.startswith("|")])
+    pair = next(line for line in recorded if line.startswith("pair task"))
+    numbers = re.search(r"MRR (\S+), Hits@1/3/10 (\S+) / (\S+) / (\S+), truth in the top 100 for (\S+)% of", pair)
+    _assert_says("docs/proposer.md", [
+        f"MRR {numbers[1]}, Hits@1/3/10 {numbers[2]} / {numbers[3]} / {numbers[4]}, truth in the top 100 for "
+        f"{numbers[5]}% of queries"])
+    # the main job's literature rows are the same evaluation (MRR and Hits in %)
+    with open(os.path.join(REPLAY, "icews14_main_study.json"), encoding="utf-8") as f:
+        measured = json.load(f)["literature"]["measured"]
+    rows = {("kg_hawkes" if line.startswith("| `KGHawkes`") else "recurrency"): line for line in recorded
+            if line.startswith(("| `KGHawkes`", "| `RecurrencyBaseline`"))}
+    assert len(rows) == 2
+    for name, row in rows.items():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1:5] == [f"{measured[name][k]:.3f}" for k in ("mrr", "hits@1", "hits@3", "hits@10")], name
+
+
+# -- docs/typed.md: runs of a few seconds, run here -----------------------------------------------------
+
+def test_typed_results_are_what_the_commands_print(tmp_path):
+    page = _read("docs", "typed.md")
+    blocks = re.findall(r"```text\n(.*?)```", page, re.S)
+    everything, metrics = "", {}
+    for experiment in ("LAMP_easytpp_next_type", "LAMP_easytpp_next_time"):
+        out = tmp_path / experiment
+        result = subprocess.run([sys.executable, "-m", "lamp", "run", "lamp/configs/easytpp_amazon_hawkes.yaml",
+                                 "--experiment", experiment, "--out", str(out)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=600,
+                                env=dict(os.environ, PYTHONPATH=ROOT))
+        assert result.returncode == 0, result.stderr[-3000:]
+        printed = [line.rstrip() for line in result.stdout.splitlines()
+                   if line.strip() and not line.startswith("[lamp]")]
+        block = next(b for b in blocks if b.startswith(printed[0] + "\n"))
+        assert [line.rstrip() for line in block.strip().splitlines()] == printed, experiment
+        everything += result.stdout + result.stderr
+        with open(out / "metrics.json", encoding="utf-8") as f:
+            metrics.update(json.load(f))
+    # the prose quotes the same numbers
+    section = page[page.index("## Results on the bundled Amazon sample"):]
+    prose = re.sub(r"```.*?```", "", section, flags=re.S)
+    for number in re.findall(r"\d+\.\d+", prose):
+        assert number in everything, number
+    next_type = metrics["next_type"]
+    _assert_says("docs/typed.md", [
+        f"the top-5 proposals hold the truth for {next_type['base']['n']} of them",
+        f"on the {next_type['lamp']['selection']['valid_n']} validation queries whose truth is proposed"])
