@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import table  # noqa: E402
+from common import run, table  # noqa: E402
 
 from lamp import _core  # noqa: E402,F401  (loads the OpenBLAS lamp uses)
 
@@ -97,4 +97,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

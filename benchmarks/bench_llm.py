@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, table  # noqa: E402
+from common import machine, run, table  # noqa: E402
 
 from lamp.llm import AnswerCache, ChatClient, request_key  # noqa: E402
 
@@ -99,4 +99,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import best_time, machine, table  # noqa: E402
+from common import best_time, machine, run, table  # noqa: E402
 
 import lamp.datasets  # noqa: E402
 from lamp.match import BM25Index  # noqa: E402
@@ -121,4 +121,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

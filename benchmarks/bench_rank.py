@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import best_blocks, machine, table  # noqa: E402
+from common import best_blocks, machine, run, table  # noqa: E402
 
 from lamp import _core  # noqa: E402
 from lamp.rank import EnergyRanker, RankingSamples  # noqa: E402
@@ -227,4 +227,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
