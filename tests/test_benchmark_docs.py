@@ -197,7 +197,8 @@ def test_measurement_rule():
     assert measurements(text) == ["2.39", "24", "47", "1.5", "235", "214", "13,168"]
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(RESULTS, "*.txt"))) or [None])
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(RESULTS, "*.txt"))) or [None],
+                         ids=lambda p: os.path.basename(p) if p else "none")
 def test_recorded_file_header(path):
     if path is None:
         pytest.fail("no recorded benchmark output in benchmarks/results")
