@@ -145,6 +145,16 @@ class _Block(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, protected_namespaces=(),
                               validate_default=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_number(cls, value, info):
+        """An integer given for a number key must be one a float holds exactly (|n| <= 2**53): no silent
+        rounding of 9007199254740993 to 9007199254740992.0."""
+        if (isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 53
+                and cls.model_fields[info.field_name].annotation in (float, Optional[float])):
+            raise ValueError("is an integer too large to be held exactly as a number (at most 2**53)")
+        return value
+
 
 class Proposer(_Block):
     model: Literal["kg_hawkes", "recurrency", "hawkes"] = _choice("kg_hawkes", PROPOSERS)

@@ -281,6 +281,8 @@ def test_schema_defaults_are_lamp_defaults():
     ("lamp.matching.evidence_length=0", "lamp.matching.evidence_length: 0 is too small"),
     ("lamp.matching.k1=-0.5", "lamp.matching.k1: -0.5 is too small"),
     ("lamp.matching.b=1.5", "lamp.matching.b: 1.5 is too large"),
+    ("lamp.matching.k1=9007199254740993", "lamp.matching.k1: 9007199254740993 is an integer too large to be held "
+                                         "exactly as a number"),
     ("lamp.matching.embedder=faiss", "lamp.matching.embedder: 'faiss' is not 'minilm' or a mapping"),
     ("lamp.matching.embedder={backend: openai}", "lamp.matching.embedder: {'backend': 'openai'} has backend 'openai' "
                                                  "but no base_url"),
