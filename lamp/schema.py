@@ -23,6 +23,7 @@ from typing import Any, List, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lamp.errors import ConfigError
+from lamp.llm.client import ENV_NAME
 
 __all__ = ["LampSection", "validate_lamp", "check_tree", "tree_problem", "raise_problems", "key_paths", "allowed", "TASKS", "TKG_TASKS",
            "TYPED_TASKS", "BACKENDS", "ABLATIONS", "ENV_NAME", "MAX_NODES", "MAX_DEPTH", "MAX_PARAMS_NODES",
@@ -34,7 +35,6 @@ TYPED_TASKS = ("next_type", "next_time")
 BACKENDS = ("local", "openai", "replay", "none", "oracle")
 ABLATIONS = ("no_llm", "random_evidence", "recent_evidence")
 PROPOSERS = ("kg_hawkes", "recurrency", "hawkes")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 MAX_NODES = 100_000        # values (mappings, lists, scalars) of a whole config once aliases are expanded
 MAX_DEPTH = 64             # nesting of a whole config

@@ -61,24 +61,23 @@ def sections(text):
     return out
 
 
-def table_lines(text):
-    fenced, out = False, []
+def _unfenced(text):
+    """The lines of the text outside its ``` code blocks."""
+    fenced = False
     for line in text.splitlines():
         if line.startswith("```"):
             fenced = not fenced
-        elif not fenced and line.startswith("|"):
-            out.append(line)
-    return out
+        elif not fenced:
+            yield line
+
+
+def table_lines(text):
+    return [line for line in _unfenced(text) if line.startswith("|")]
 
 
 def prose(text):
     """The section less its tables, code blocks, inline code and link targets."""
-    fenced, keep = False, []
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and not line.startswith("|"):
-            keep.append(line)
+    keep = [line for line in _unfenced(text) if not line.startswith("|")]
     s = "\n".join(keep)
     s = re.sub(r"`[^`]*`", " ", s)
     s = re.sub(r"\]\([^)]*\)", "]", s)

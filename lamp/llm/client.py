@@ -254,8 +254,8 @@ def _response_format(value: dict | None) -> dict | None:
     return {"type": "json_schema", "json_schema": {"name": "causes", "schema": value, "strict": True}}
 
 
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: What ``api_key_env`` must look like: the name of an environment variable (the config schema checks it too).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLAIN_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 
 
@@ -319,7 +319,7 @@ class ChatClient:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if api_key_env is not None and not isinstance(api_key_env, str):
             raise TypeError("api_key_env is the NAME of an environment variable (a str)")
-        if api_key_env is not None and not _ENV_NAME.match(api_key_env):
+        if api_key_env is not None and not ENV_NAME.match(api_key_env):
             raise ValueError("api_key_env (not shown: it may be a key) is not an environment variable name; it is "
                              "the NAME of the variable that holds the key, e.g. OPENAI_API_KEY")
         self.base_urls = [url.rstrip("/") for url in urls]
@@ -351,8 +351,8 @@ class ChatClient:
         return {**self.sampling, "response_format": self.response_format}
 
     def __repr__(self) -> str:
-        return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, api_key_env={_env_name_shown(self.api_key_env, repr)}, "
-                f"concurrency={self.concurrency})")
+        return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, "
+                f"api_key_env={_env_name_shown(self.api_key_env, repr)}, concurrency={self.concurrency})")
 
     def _headers(self) -> list[str]:
         headers = ["Content-Type: application/json", "Accept: application/json"]

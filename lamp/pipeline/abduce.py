@@ -180,17 +180,17 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
             out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1],
                             "failed_by_split": failed, "skipped_uncovered": 0 if skip is None else int(skip.sum())}
             total_failed, total = sum(failed.values()), sum(asked.values())
+            counts = (f"abduction: {total_failed} of {total} LLM requests failed ("
+                      + ", ".join(f"{k} {v}" for k, v in failed.items()) + ")")
             if total_failed > max_failed * total:
-                raise LLMError(f"abduction: {total_failed} of {total} LLM requests failed ("
-                               + ", ".join(f"{k} {v}" for k, v in failed.items()) + "); the stage is not kept. "
+                raise LLMError(f"{counts}; the stage is not kept. "
                                "Every answer received is cached: rerun to send only the failed requests (after "
                                "fixing the server or abduction.base_url), or allow some failures with "
                                "abduction.max_failed_fraction")
             if total_failed:
-                ctx.say(f"abduction: {total_failed} of {total} LLM requests failed ("
-                        + ", ".join(f"{k} {v}" for k, v in failed.items()) + "), within abduction.max_failed_fraction "
-                        f"{max_failed:g}: the run goes on without their causes, and the stage is not recorded as "
-                        "finished: the next run sends only the failed requests")
+                ctx.say(f"{counts}, within abduction.max_failed_fraction {max_failed:g}: the run goes on without "
+                        "their causes, and the stage is not recorded as finished: the next run sends only the failed "
+                        "requests")
             return out
         finally:
             abductor.client = None
