@@ -170,7 +170,7 @@ def main():
         for m in args.candidates:
             s = samples(m, length, aux=aux)
             model = EnergyRanker(NE, NR, width=D, heads=args.heads, layers=args.layers, dropout=0.0, progress=False,
-                                 precision=args.precision, agreement=agreement, aux=aux)
+                                 precision=args.precision, agreement=agreement, aux=aux, start_from_prior=False)
             m1, m2, g = np.zeros_like(model.params), np.zeros_like(model.params), np.empty_like(model.params)
             step = [0]
 

@@ -84,6 +84,15 @@ def _cmd_config(args) -> int:
 
     from lamp import config as lamp_config
 
+    if args.reference:
+        from lamp.config.reference import reference_markdown
+
+        print(reference_markdown())
+        return 0
+    if args.config is None:
+        from lamp.errors import ConfigError
+
+        raise ConfigError("lamp config: give a CONFIG file (or --reference for the reference of every key)")
     cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
     print(yaml.safe_dump(cfg.resolved(), sort_keys=False, default_flow_style=False), end="")
     return 0
@@ -132,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(plan)
     plan.set_defaults(func=_cmd_plan)
 
-    conf = sub.add_parser("config", help="print the resolved config of an experiment (defaults, file, --set)")
-    conf.add_argument("config", help="YAML config")
+    conf = sub.add_parser("config", help="print the resolved config of an experiment (defaults, file, --set), or "
+                                         "with --reference every key with its default, choices and meaning")
+    conf.add_argument("config", nargs="?", help="YAML config")
+    conf.add_argument("--reference", action="store_true",
+                      help="print the reference of every lamp key (generated from the schema; docs/configuration.md)")
     conf.add_argument("--experiment", help="experiment block (default: the only lamp block)")
     _add_set(conf)
     conf.set_defaults(func=_cmd_config)

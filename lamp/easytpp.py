@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lamp.batching import BatchBuilder
+from lamp.config.names import TYPED_TASKS
 from lamp.data import EventSequences
 from lamp.report import rank_metrics, truth_ranks
 from lamp.tpp.contract import check_queries, next_event_queries
@@ -354,9 +355,9 @@ def _lamp_config_for(runner_config, sections: dict):
            experiment: {"base_config": {"dataset_id": dataset, "stage": base.stage, "model_id": base.model_id},
                         "lamp": sections.get("experiment") or {}}}
     cfg = lamp_config.loads(yaml.safe_dump(raw, sort_keys=False), experiment)
-    if cfg.lamp["task"] not in ("next_type", "next_time"):
-        raise lamp_config.ConfigError(f"{experiment}.lamp.task={cfg.lamp['task']!r}: an EasyTPP model proposes "
-                                      "for typed sequences, so the task is next_type or next_time")
+    if cfg.lamp.kind != "typed":
+        raise lamp_config.ConfigError(f"{experiment}.lamp.task={cfg.lamp.task!r}: an EasyTPP model proposes "
+                                      f"for typed sequences, so the task is {' or '.join(TYPED_TASKS)}")
     return cfg
 
 
@@ -454,7 +455,7 @@ def _make_runner_class():
         def run_lamp(self) -> dict:
             cfg = _lamp_config_for(self.runner_config, _lamp_sections(self.runner_config))
             store = cfg.load_data()
-            proposer = self.make_proposer(dict(cfg.lamp["proposer"].get("params") or {}))
+            proposer = self.make_proposer(dict(cfg.lamp.proposer.params or {}))
             out_dir = self.lamp_output_dir()
             base = self.write_base_proposals(store, proposer, cfg, out_dir)
             from lamp.pipeline import run_typed
@@ -468,11 +469,11 @@ def _make_runner_class():
             test = store.test
             if test is None:
                 raise ValueError("the EasyTPP config has no test_dir: lamp proposes for the test split")
-            wanted = cfg.lamp["num_candidates"] or 5
+            wanted = cfg.lamp.m
             m = min(int(wanted), proposer.num_event_types)
             if m < wanted:
                 log.warning("lamp: num_candidates=%d > %d event types; proposing %d", wanted, m, m)
-            queries = next_event_queries(test, cfg.lamp["query_limit"])
+            queries = next_event_queries(test, cfg.lamp.query_limit)
             types, scores, next_times = proposer.propose_batch(test, queries, m)
             rows = test.offsets[queries[:, 0]] + queries[:, 1]
             truth_types, truth_times = test.marks[rows], test.times[rows]

@@ -22,11 +22,17 @@ import numpy as np
 
 from lamp import _core
 from lamp.checkpoint import load_checkpoint, save_checkpoint
+from lamp.config import names
+from lamp.config.schema import Ranker
 
-__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank", "ranker_settings"]
+__all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
 
 _FORMAT = 1
 _W2, _GAMMA = 8, 10  # indices of the w2 and gamma blocks in the layout (csrc/ranker.h)
+_DEFAULT = Ranker()  # the defaults of lamp.ranker (lamp.config.schema) are the constructor's
+# the keys of lamp.ranker that are EnergyRanker's own arguments (the rest are the pipeline's: selection, ...)
+_ARCHITECTURE_AND_TRAINING = ("width", "heads", "layers", "loss", "dropout", "learning_rate", "weight_decay", "clip",
+                              "epochs", "batch_size", "patience", "precision", "agreement", "start_from_prior")
 
 
 @dataclass
@@ -151,17 +157,20 @@ def mean_rank(energies: np.ndarray, labels: np.ndarray) -> float:
 class EnergyRanker:
     """Energy-based reranker of proposals.
 
+    The defaults of the keyword arguments are those of a config's ``lamp.ranker`` section
+    (:class:`lamp.config.schema.Ranker`); :meth:`from_settings` builds the ranker such a section describes.
+
     Parameters
     ----------
     num_entities, num_relations : int
         Vocabulary sizes (typed sequences: num_entities = 1, num_relations = K).
     width : int
-        Embedding and hidden width (even), default 64.
+        Embedding and hidden width (even).
     heads : int
-        Attention heads (>= 1, must divide ``width``), default 2; used by the
+        Attention heads (>= 1, must divide ``width``); used by the
         self-attention layers and by the candidate's readout.
     layers : int
-        Self-attention blocks over the evidence before the readout (>= 0), default 2.
+        Self-attention blocks over the evidence before the readout (>= 0).
     loss : {"softmax", "binary"}
         ``softmax``: per query, cross-entropy of the true candidate under
         softmax(-energy) (the paper's contrastive loss); ``binary``: per
@@ -188,9 +197,8 @@ class EnergyRanker:
     start_from_prior : bool
         Start with ``w2 = 0``, so that the untrained energy is ``b2 + gamma *
         prior``: exactly the proposer's order when the samples carry its
-        log-score (the pipeline's default, ``ranker.start_from_prior``); early
-        stopping then keeps the proposer's order unless an epoch beats it on
-        validation.  Default False (``w2`` drawn at random).
+        log-score; early stopping then keeps the proposer's order unless an
+        epoch beats it on validation.  ``False`` draws ``w2`` at random.
     precision : {"float32", "float64"}
         Arithmetic of the C kernel (parameters are stored in float64 either
         way).  ``float32`` (default) is about twice as fast; ``float64`` is
@@ -207,11 +215,14 @@ class EnergyRanker:
     and the candidate alone (the paper's setting).
     """
 
-    def __init__(self, num_entities: int, num_relations: int, width: int = 64, heads: int = 2, layers: int = 2,
-                 loss: str = "softmax", dropout: float = 0.1, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
-                 clip: float = 1.0, epochs: int = 20, batch_size: int = 32, patience: int = 4,
-                 time_scale: float = 1.0, seed: int = 0, progress: bool = True, precision: str = "float32",
-                 agreement: bool = True, aux: int | None = None, start_from_prior: bool = False):
+    def __init__(self, num_entities: int, num_relations: int, width: int = _DEFAULT.width,
+                 heads: int = _DEFAULT.heads, layers: int = _DEFAULT.layers, loss: str = _DEFAULT.loss,
+                 dropout: float = _DEFAULT.dropout, learning_rate: float = _DEFAULT.learning_rate,
+                 weight_decay: float = _DEFAULT.weight_decay, clip: float = _DEFAULT.clip,
+                 epochs: int = _DEFAULT.epochs, batch_size: int = _DEFAULT.batch_size,
+                 patience: int = _DEFAULT.patience, time_scale: float = 1.0, seed: int = 0, progress: bool = True,
+                 precision: str = _DEFAULT.precision, agreement: bool = _DEFAULT.agreement, aux: int | None = None,
+                 start_from_prior: bool = _DEFAULT.start_from_prior):
         if num_entities < 1 or num_relations < 1:
             raise ValueError("num_entities and num_relations must be positive")
         if width < 2 or width % 2:
@@ -222,12 +233,12 @@ class EnergyRanker:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         if int(layers) != layers or layers < 0:
             raise ValueError(f"layers must be an integer >= 0, got {layers!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be 'softmax' or 'binary', got {loss!r}")
+        if loss not in names.LOSSES:
+            raise ValueError(f"loss must be one of {names.LOSSES}, got {loss!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+        if precision not in names.PRECISIONS:
+            raise ValueError(f"precision must be one of {names.PRECISIONS}, got {precision!r}")
         if not isinstance(agreement, (bool, np.bool_)):
             raise TypeError(f"agreement must be a bool, got {agreement!r}")
         if aux is not None and (isinstance(aux, bool) or int(aux) != aux or aux < 0):
@@ -244,6 +255,16 @@ class EnergyRanker:
                            precision=str(precision), agreement=bool(agreement), aux=int(aux or 0))
         self._init_params()
         self.history: list[dict] = []
+
+    @classmethod
+    def from_settings(cls, settings: Ranker, num_entities: int, num_relations: int, *, time_scale: float = 1.0,
+                      seed: int = 0, progress: bool = True) -> "EnergyRanker":
+        """The ranker a config's ``lamp.ranker`` section describes (the validated, frozen section)."""
+        if not isinstance(settings, Ranker):
+            raise TypeError(f"settings must be the lamp.ranker section (lamp.config.schema.Ranker), got "
+                            f"{type(settings).__name__}")
+        options = {k: getattr(settings, k) for k in _ARCHITECTURE_AND_TRAINING}
+        return cls(num_entities, num_relations, **options, time_scale=time_scale, seed=seed, progress=progress)
 
     def _init_params(self) -> None:
         c = self.config
@@ -380,47 +401,6 @@ class EnergyRanker:
                              f"{model.params.shape}")
         model.params = params.astype(np.float64)
         return model
-
-
-LOSSES = ("softmax", "binary")
-PRECISIONS = ("float32", "float64")
-
-
-def ranker_settings(r: dict) -> dict:
-    """:class:`EnergyRanker` keyword arguments from a config's ``lamp.ranker`` block.
-
-    Raises :class:`lamp.config.ConfigError` naming the key for a bad
-    ``heads``, ``layers``, ``width``, ``loss``, ``precision`` or ``agreement``.
-    """
-    from lamp.config import ConfigError
-
-    loss = r.get("loss", "softmax")
-    if loss not in LOSSES:
-        raise ConfigError(f"lamp.ranker.loss must be 'softmax' or 'binary', got {loss!r}")
-    precision = r.get("precision", "float32")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"lamp.ranker.precision must be 'float32' or 'float64', got {precision!r}")
-    agreement = r.get("agreement", True)
-    if not isinstance(agreement, (bool, np.bool_)):
-        raise ConfigError(f"lamp.ranker.agreement must be true or false, got {agreement!r}")
-    start = r.get("start_from_prior", True)
-    if not isinstance(start, (bool, np.bool_)):
-        raise ConfigError(f"lamp.ranker.start_from_prior must be true or false, got {start!r}")
-    out = {"loss": loss, "precision": precision, "agreement": bool(agreement), "start_from_prior": bool(start)}
-    for key, default, low in (("width", 64, 2), ("heads", 2, 1), ("layers", 2, 0)):
-        value = r.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ConfigError(f"lamp.ranker.{key} must be an integer >= {low}, got {value!r}")
-        out[key] = int(value)
-    if out["width"] % 2:
-        raise ConfigError(f"lamp.ranker.width must be even, got {out['width']}")
-    if out["width"] % out["heads"]:
-        raise ConfigError(f"lamp.ranker.heads={out['heads']} must divide lamp.ranker.width={out['width']}")
-    for key, default, kind in (("dropout", 0.1, float), ("learning_rate", 1e-3, float), ("weight_decay", 1e-5, float),
-                               ("clip", 1.0, float), ("epochs", 20, int), ("batch_size", 32, int),
-                               ("patience", 4, int)):
-        out[key] = kind(r.get(key, default))
-    return out
 
 
 def _check_samples(samples) -> None:

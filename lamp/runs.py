@@ -31,6 +31,8 @@ __all__ = ["fingerprint", "RunDirectory", "StageOutput"]
 
 
 def _canonical(value: Any) -> Any:
+    if hasattr(value, "model_dump"):  # a validated settings section: its values
+        value = value.model_dump()
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):

@@ -29,6 +29,8 @@ import numpy as np
 import yaml
 
 from lamp import config as lamp_config
+from lamp.config.names import LLM_BACKENDS
+from lamp.config.registry import proposer_names, proposer_spec, resolve
 from lamp.errors import ConfigError
 from lamp.runs import RunDirectory, data_fingerprint
 
@@ -46,7 +48,6 @@ LITERATURE = {
     "xERTE": (40.9, 57.1),
     "RecurrencyBaseline": (37.4, 51.5),
 }
-LITERATURE_PROPOSERS = ("kg_hawkes", "recurrency")
 
 
 def is_study(config: lamp_config.Config) -> bool:
@@ -64,8 +65,9 @@ def parse_study(section: Any, where: str = "study") -> dict:
     if unknown:
         problems.append(f"{where}: unknown keys {sorted(unknown)}; a study has 'literature' and 'runs'")
     literature = section.get("literature") or []
-    if not isinstance(literature, list) or any(p not in LITERATURE_PROPOSERS for p in literature):
-        problems.append(f"{where}.literature: expected a list of {list(LITERATURE_PROPOSERS)}, got {literature!r}")
+    if not isinstance(literature, list) or any(p not in proposer_names("tkg") for p in literature):
+        problems.append(f"{where}.literature: expected a list of knowledge-graph proposers, drawn from "
+                        f"{list(proposer_names('tkg'))}, got {literature!r}")
     runs = section.get("runs") or {}
     if not isinstance(runs, dict):
         problems.append(f"{where}.runs: expected a mapping of run name -> settings")
@@ -97,15 +99,15 @@ def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings
                     say) -> dict:
     """Time-aware filtered MRR and Hits@1/3/10 of lamp's proposers on the whole test split, object and
     subject queries (``KGHawkes.evaluate(both_directions=True)``), as a stage of ``run_dir``."""
-    from lamp.tpp import KGHawkes, RecurrencyBaseline
-
     def compute():
         out = {}
         for name in proposers:
             started = time.time()
-            cls = KGHawkes if name == "kg_hawkes" else RecurrencyBaseline
             params = seed_settings.get(name) or {}
-            model = cls(task="object", **params).fit(store)
+            model = resolve(proposer_spec(name).factory)(store, "object", **params)
+            if not hasattr(model, "evaluate"):
+                raise ConfigError(f"study.literature: proposer {name!r} has no evaluate(store, split, task, m, "
+                                  "both_directions) method, which the literature rows need")
             result = model.evaluate(store, split="test", task="object", m=10, both_directions=True)
             result["seconds"] = round(time.time() - started, 2)
             say(f"literature: {name} on the whole test split, both directions ({result['n']} queries): MRR "
@@ -141,8 +143,7 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
             raise ConfigError(f"{config.experiment_id}.study.literature: data set {store.name!r} is not a temporal "
                               "knowledge graph; the published rows are ICEWS14's")
         clock = time.time()
-        params = {"kg_hawkes": config.lamp["proposer"].get("params") or {}} \
-            if config.lamp["proposer"]["model"] == "kg_hawkes" else {}
+        params = {config.lamp.proposer_model: dict(config.lamp.proposer.params or {})}
         literature = literature_rows(store, run_dir, study["literature"], params, resume, say)
         timings["literature"] = round(time.time() - clock, 2)
     runs = {}
@@ -152,7 +153,7 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
         pipe = Pipeline(cfg, out=os.path.join(run_dir.path, run_name), resume=resume)
         pipe.load_data(store)
         runs[run_name] = {"metrics": pipe.run(), "settings": study["runs"][run_name],
-                          "backend": cfg.lamp["abduction"]["backend"], "m": pipe.m, "task": pipe.task}
+                          "backend": cfg.lamp.abduction.backend, "m": pipe.m, "task": pipe.task}
         timings[run_name] = {"total": round(time.time() - clock, 2), **pipe.timings}
     timings["total"] = round(time.time() - started, 2)
     metrics = {"study": name, "dataset": store.name, "literature": {
@@ -173,7 +174,7 @@ def _prepare(config: lamp_config.Config, out: str | None) -> tuple[dict, str, di
     """The parsed study, its folder (``out``, default ``lamp.run_dir/<experiment>``) and every run's config,
     all checked before any work."""
     study = parse_study(config.experiment.get("study"), f"{config.experiment_id}.study")
-    folder = os.path.abspath(out or os.path.join(config.resolve_path(config.lamp["run_dir"]) or "runs",
+    folder = os.path.abspath(out or os.path.join(config.resolve_path(config.lamp.run_dir) or "runs",
                                                  _study_name(config)))
     return study, folder, {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}
 
@@ -188,8 +189,8 @@ def plan_study(config: lamp_config.Config, out: str | None = None) -> dict:
         print(f"[lamp] study run {run_name!r}:", flush=True)
         pipe = Pipeline(cfg, out=os.path.join(folder, run_name))
         store = pipe.load_data(store)
-        if cfg.lamp["abduction"]["backend"] in ("none", "oracle"):
-            print(f"  abduction backend {cfg.lamp['abduction']['backend']!r}: no LLM is asked", flush=True)
+        if cfg.lamp.abduction.backend not in LLM_BACKENDS:
+            print(f"  abduction backend {cfg.lamp.abduction.backend!r}: no LLM is asked", flush=True)
             continue
         plans[run_name] = pipe.plan()
     return plans

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
-__all__ = ["normalize_name", "display_name", "format_time", "event_text", "TIME_UNITS"]
+__all__ = ["normalize_name", "display_name", "format_time", "event_text", "EventTexts", "TIME_UNITS"]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -65,3 +65,47 @@ def event_text(subject: str | None = None, relation: str | None = None, obj: str
     """
     parts = [subject, relation, obj, category, title, summary, time]
     return " | ".join(str(p) for p in parts if p not in (None, ""))
+
+
+class EventTexts:
+    """The names of one data set as people and LLMs read them, and every text of its events built from them.
+
+    Knowledge graphs: ``entities`` and ``relations`` (display names); typed sequences: ``types`` (the
+    data set's type names, or ``type k``).  ``relation_index`` / ``entity_index`` map a normalised name to
+    its id (an LLM's reply is resolved against them; for typed sequences the types are the "relations").
+    Retrieval matches against :meth:`line`; prompts show :meth:`time`.
+    """
+
+    def __init__(self, store):
+        self.kind = store.kind
+        self.time_unit, self.time_origin = store.time_unit, store.time_origin
+        if store.kind == "tkg":
+            self.entities = [display_name(n) for n in store.entity_names]
+            self.relations = [display_name(n) for n in store.relation_names]
+            self.types: list[str] = []
+            self.relation_index = {normalize_name(n): i for i, n in enumerate(store.relation_names)}
+            self.entity_index = {normalize_name(n): i for i, n in enumerate(store.entity_names)}
+        else:
+            names = store.type_names or [f"type {k}" for k in range(store.num_types)]
+            self.types = [display_name(n) for n in names]
+            self.entities, self.relations = [], self.types
+            self.relation_index = {normalize_name(n): i for i, n in enumerate(names)}
+            self.entity_index = {}
+
+    def time(self, t: float) -> str:
+        """A time of the data set as a date (or ``t=...`` when its origin is unknown)."""
+        return format_time(t, self.time_unit, self.time_origin)
+
+    def line(self, event) -> str:
+        """The one-line text of an event: ``subject | relation | object`` for a knowledge-graph row (s, r, o,
+        ...); for a typed-sequence effect row (sequence, index, type, ...) its type's name."""
+        if self.kind == "tkg":
+            return event_text(self.entities[int(event[0])], self.relations[int(event[1])],
+                              self.entities[int(event[2])])
+        return self.types[int(event[2])] if len(event) > 2 else ""
+
+    def typed_line(self, mark: int, text: str | None = None) -> str:
+        """The text of a typed event: its type's name, then its own text when the data has one."""
+        name = self.types[int(mark)]
+        return f"{name}. {text}" if text is not None else name
+

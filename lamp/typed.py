@@ -5,6 +5,8 @@ Typed sequences run through the same stages as knowledge graphs
 ``lamp.typed.run_typed`` that scripts use.
 """
 from lamp.pipeline.core import run_typed
-from lamp.pipeline.propose import TYPED_PROPOSERS
+from lamp.config.registry import proposer_names
 
 __all__ = ["run_typed", "TYPED_PROPOSERS"]
+
+TYPED_PROPOSERS = proposer_names("typed")  # the registered proposers of typed sequences

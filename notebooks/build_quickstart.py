@@ -46,9 +46,10 @@ for message in abductor.build_prompt(effect)[-3:]:
     new_markdown_cell("## 4. The whole pipeline (proposals -> causes -> evidence -> ranker -> metrics)"),
     new_code_cell("""from lamp.pipeline import Pipeline
 cfg = lamp.config.load(os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_main.yaml"))
-cfg.lamp["abduction"]["backend"] = BACKEND
+# the settings are frozen (cfg.lamp.abduction.backend reads them); a changed copy is checked like --set
+cfg = cfg.with_overrides(f"lamp.abduction.backend={BACKEND}")
 if BACKEND == "replay":
-    cfg.lamp["abduction"]["cache"] = REPLAY_CACHE
+    cfg = cfg.with_overrides(f"lamp.abduction.cache={REPLAY_CACHE}")
 pipe = Pipeline(cfg, out=os.path.abspath("runs/quickstart"))
 metrics = pipe.run()"""),
     new_markdown_cell("## 5. What the LLM said, and the evidence it led to"),

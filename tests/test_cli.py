@@ -82,7 +82,7 @@ def test_bad_config_subprocess_has_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         "lamp: error: lamp.num_candidates: 0 is too small; lamp.num_candidates must be at least 2 and at most 10000 "
-        "(an integer), or null for the task's default (object 20, relation 5, pair 100, next_type and next_time 5)",
+        "(an integer), or null for the task's default (object 20, relation 5, pair 100, next_type 5, next_time 5)",
         "lamp: error: lamp.ranker.epochs: -1 is too small; lamp.ranker.epochs must be an integer >= 1 and <= 10000"]
 
 

@@ -39,7 +39,7 @@ def test_easytpp_config_loads_as_is():
     assert cfg.dataset_id == "taxi"
     assert cfg.data["data_specs"]["num_event_types"] == 10
     assert cfg.experiment["model_config"]["thinning"]["num_exp"] == 500
-    assert cfg.lamp["task"] == "object"  # defaults are filled in
+    assert cfg.lamp.task == "object"  # defaults are filled in
 
 
 def test_lamp_block_beside_easytpp_experiments():
@@ -52,9 +52,9 @@ def test_lamp_block_beside_easytpp_experiments():
     """)
     cfg = config.loads(text)  # the only lamp block is chosen
     assert cfg.experiment_id == "LAMP_taxi"
-    assert cfg.lamp["task"] == "next_type" and cfg.lamp["num_candidates"] == 5
-    assert cfg.lamp["ranker"]["epochs"] == 3 and cfg.lamp["ranker"]["width"] == 64
-    assert cfg.lamp["abduction"]["backend"] == "none"
+    assert cfg.lamp.task == "next_type" and cfg.lamp.num_candidates == 5
+    assert cfg.lamp.ranker.epochs == 3 and cfg.lamp.ranker.width == 64
+    assert cfg.lamp.abduction.backend == "none"
     assert set(cfg.experiments) == {"NHP_train", "LAMP_taxi"}
 
 
@@ -109,7 +109,7 @@ def test_shipped_config_loads_bundled_data():
     path = os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_object.yaml")
     cfg = config.load(path)
     store = cfg.load_data()
-    assert len(store.test) == 7371 and cfg.lamp["num_candidates"] == 20
+    assert len(store.test) == 7371 and cfg.lamp.num_candidates == 20
 
 
 def test_tkg_folder_relative_to_config(tmp_path):
@@ -135,16 +135,10 @@ EXP:
 """
 
 
-def _leaf_keys(mapping, prefix="lamp"):
-    from lamp.config import ANY
+def _leaf_keys():
+    from lamp.config import schema
 
-    for key, value in mapping.items():
-        if value is ANY:
-            continue
-        if isinstance(value, dict):
-            yield from _leaf_keys(value, f"{prefix}.{key}")
-        else:
-            yield f"{prefix}.{key}"
+    return [p for p in schema.key_paths(leaves_only=True) if p != "lamp.proposer.params"]
 
 
 def test_set_overrides_typed_values_and_nested_keys():
@@ -153,10 +147,10 @@ def test_set_overrides_typed_values_and_nested_keys():
     cfg = loads(_OVERRIDE_CONFIG, overrides=["lamp.num_candidates=10", "lamp.abduction.backend=none",
                                              "lamp.ranker.dropout=0.25", "lamp.evaluation.ablations=[no_llm]",
                                              "lamp.query_limit=null", "lamp.abduction.verify_tls=false"])
-    assert cfg.lamp["num_candidates"] == 10 and cfg.lamp["abduction"]["backend"] == "none"
-    assert cfg.lamp["ranker"]["dropout"] == 0.25 and cfg.lamp["ranker"]["width"] == 64  # siblings kept
-    assert cfg.lamp["evaluation"]["ablations"] == ["no_llm"] and cfg.lamp["query_limit"] is None
-    assert cfg.lamp["abduction"]["verify_tls"] is False
+    assert cfg.lamp.num_candidates == 10 and cfg.lamp.abduction.backend == "none"
+    assert cfg.lamp.ranker.dropout == 0.25 and cfg.lamp.ranker.width == 64  # siblings kept
+    assert cfg.lamp.evaluation.ablations == ["no_llm"] and cfg.lamp.query_limit is None
+    assert cfg.lamp.abduction.verify_tls is False
     assert cfg.resolved()["lamp"]["num_candidates"] == 10
 
 
@@ -178,13 +172,13 @@ def test_set_overrides_bad_keys_are_config_errors(item, words):
 
 def test_set_override_of_every_known_key_round_trips():
     """Property: any known lamp key set to any YAML scalar ends up in the resolved config as that value,
-    or (since the lamp section has a typed schema, lamp.schema) is a ConfigError naming the key."""
+    or (since the lamp section has a typed schema, lamp.config.schema) is a ConfigError naming the key."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from lamp.config import LAMP_DEFAULTS, loads
+    from lamp.config import loads
 
-    keys = sorted(_leaf_keys(LAMP_DEFAULTS))
+    keys = sorted(_leaf_keys())
     keys.remove("lamp.task")  # the task is checked against the task names
     scalars = st.one_of(st.integers(-10**6, 10**6), st.booleans(),
                         st.floats(allow_nan=False, allow_infinity=False, width=32),
@@ -205,13 +199,13 @@ def test_set_override_of_every_known_key_round_trips():
             return
         node = cfg.lamp
         for part in key.split(".")[1:]:
-            node = node[part]
+            node = getattr(node, part)
         assert node == yaml.safe_load(text)
 
     check()
 
 
-# ---------------------------------------------------------------- the typed schema (lamp.schema)
+# ---------------------------------------------------------------- the typed schema (lamp.config.schema)
 
 _BASE = "data: {d: {data_format: tkg, data_dir: lamp://icews14}}\nE: {lamp: {}}\n"
 
@@ -220,18 +214,43 @@ def _load_with(*sets, text=_BASE, **kwargs):
     return config.loads(text, overrides=list(sets), **kwargs)
 
 
-def test_schema_defaults_are_lamp_defaults():
-    """The pydantic models' defaults are LAMP_DEFAULTS, key for key and in the same order."""
-    from lamp import schema
-    from lamp.config import LAMP_DEFAULTS, _strip_any
+def test_settings_are_the_typed_frozen_schema_with_its_defaults():
+    """A loaded config's lamp section is the schema's model (frozen: no stage can change it, and no stage
+    needs a fallback default), its defaults are the schema's, and the key tree used for "did you mean"
+    is the schema's own."""
+    import pydantic
 
-    assert schema.LampSection().model_dump() == _strip_any(LAMP_DEFAULTS)
-    assert list(schema.LampSection().model_dump()) == list(LAMP_DEFAULTS)
+    from lamp.config import schema
+    from lamp.config.loader import _lamp_schema
+
     cfg = config.loads(_BASE)
-    assert cfg.lamp == _strip_any(LAMP_DEFAULTS) and type(cfg.lamp) is dict
-    assert type(cfg.lamp["ranker"]) is dict and type(cfg.lamp["evaluation"]["ablations"]) is list
-    leaves = {p for p in schema.key_paths(leaves_only=True)}
-    assert leaves == set(_leaf_keys(LAMP_DEFAULTS)) | {"lamp.proposer.params"}
+    assert isinstance(cfg.lamp, schema.LampSection) and cfg.lamp == schema.LampSection()
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        cfg.lamp.ranker.width = 8
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        cfg.lamp.task = "pair"
+    assert cfg.lamp.ranker.width == schema.default_of("lamp.ranker.width") == 64
+    assert cfg.lamp.m == 20 and cfg.lamp.proposer_model == "kg_hawkes"
+    assert cfg.with_overrides("lamp.task=next_type").lamp.proposer_model == "hawkes"
+    assert cfg.with_overrides("lamp.train_query_limit=200").lamp.valid_limit == 50
+    assert cfg.lamp.valid_limit is None
+    tree = _lamp_schema()
+    assert set(tree) == set(schema.LampSection.model_fields) and tree["proposer"]["params"] is None
+
+    def flat(node, prefix):
+        for key, sub in node.items():
+            yield from flat(sub, f"{prefix}.{key}") if isinstance(sub, dict) else [f"{prefix}.{key}"]
+
+    assert set(flat(tree, "lamp")) == set(schema.key_paths(leaves_only=True))
+
+
+def test_with_overrides_is_checked_like_set():
+    cfg = config.loads(_BASE)
+    assert cfg.with_overrides("lamp.ranker.width=8").lamp.ranker.width == 8 and cfg.lamp.ranker.width == 64
+    with pytest.raises(ConfigError, match="did you mean 'width'"):
+        cfg.with_overrides("lamp.ranker.widht=8")
+    with pytest.raises(ConfigError, match="lamp.ranker.heads=3 must divide lamp.ranker.width=64"):
+        cfg.with_overrides("lamp.ranker.heads=3")
 
 
 @pytest.mark.parametrize("setting, words", [
@@ -363,8 +382,8 @@ def test_schema_accepts_boundary_values(setting):
 
 def test_integers_are_accepted_for_numbers_and_come_back_as_floats():
     cfg = _load_with("lamp.abduction.timeout=30", "lamp.ranker.clip=2")
-    assert cfg.lamp["abduction"]["timeout"] == 30.0 and isinstance(cfg.lamp["abduction"]["timeout"], float)
-    assert isinstance(cfg.lamp["ranker"]["clip"], float)
+    assert cfg.lamp.abduction.timeout == 30.0 and isinstance(cfg.lamp.abduction.timeout, float)
+    assert isinstance(cfg.lamp.ranker.clip, float)
 
 
 def test_every_problem_is_reported_at_once_one_line_each():
@@ -431,14 +450,14 @@ def test_overrides_are_validated_like_the_file():
         config.loads(_OVERRIDE_CONFIG, overrides=["lamp.ranker.epochs=-1"])
     # an override can also repair a bad value of the file: the merged section is what is checked
     bad = _OVERRIDE_CONFIG.replace("num_candidates: 20", "num_candidates: 0")
-    assert config.loads(bad, overrides=["lamp.num_candidates=10"]).lamp["num_candidates"] == 10
+    assert config.loads(bad, overrides=["lamp.num_candidates=10"]).lamp.num_candidates == 10
 
 
 def test_strict_false_drops_unknown_lamp_keys_with_a_warning():
     text = _BASE.replace("{lamp: {}}", "{lamp: {num_candidate: 3, ranker: {widht: 8}}}")
     with pytest.warns(UserWarning, match="ignored"):
         cfg = config.loads(text, strict=False)
-    assert "num_candidate" not in cfg.lamp and "widht" not in cfg.lamp["ranker"]
+    assert "num_candidate" not in cfg.lamp and "widht" not in cfg.lamp.ranker
 
 
 # ---------------------------------------------------------------- YAML bounds
@@ -473,7 +492,7 @@ def test_yaml_bounds_small_anchors_recursion_depth_and_size(tmp_path):
     # a few anchors are fine (shared settings)
     text = ("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\n"
             "lamp: {ranker: &r {epochs: 3, width: 16}}\nE: {lamp: {ranker: *r}}\n")
-    assert config.loads(text).lamp["ranker"]["epochs"] == 3
+    assert config.loads(text).lamp.ranker.epochs == 3
     with pytest.raises(ConfigError, match="recursive"):
         config.loads(_BASE + "lamp: {proposer: {params: &p {x: *p}}}\n")
     deep = "[" * 70 + "]" * 70
@@ -496,17 +515,27 @@ def test_yaml_bounds_small_anchors_recursion_depth_and_size(tmp_path):
         config.load(tmp_path / "latin1.yaml")
 
 
-def test_docs_list_every_key_with_its_rule():
-    """docs/configuration.md has a validation table row per key of the schema, with its rule."""
+def test_docs_reference_is_generated_from_the_schema():
+    """docs/configuration.md's reference is exactly what the schema generates (every key with its default,
+    what it accepts and what it means), and `lamp config --reference` prints the same table."""
     import os
+    import subprocess
+    import sys
 
-    from lamp import schema
+    from lamp.config import schema
+    from lamp.config.reference import END, START, reference_markdown, replace_reference
 
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "configuration.md")
     if not os.path.exists(path):
         pytest.skip("needs the source tree")
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    assert replace_reference(text) == text, "run: python scripts/config_reference.py"
+    table = text.split(START, 1)[1].split(END, 1)[0]
     for key in schema.key_paths():
-        assert f"| `{key[len('lamp.'):]}` | {schema.allowed(key)} |" in text, key
+        assert f"| `{key[len('lamp.'):]}` |" in table and schema.allowed(key) in table, key
+    assert "| `ranker.start_from_prior` | true |" in table and "| `abduction.backend` | `local` |" in table
     assert "--set" in text and "1 MiB" in text and "alias" in text
+    printed = subprocess.run([sys.executable, "-m", "lamp", "config", "--reference"], capture_output=True, text=True,
+                             check=True).stdout
+    assert printed.strip() == reference_markdown().strip()

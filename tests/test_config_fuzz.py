@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import lamp  # noqa: E402
-from lamp import config, schema  # noqa: E402
+from lamp import config  # noqa: E402
+from lamp.config import names, schema  # noqa: E402
+from lamp.config.schema import LampSection  # noqa: E402
 from lamp.errors import ConfigError  # noqa: E402
 
 CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(lamp.__file__), "configs", "*.yaml")))
@@ -112,11 +114,11 @@ def test_one_mutated_field_is_accepted_or_a_config_error_naming_it(mutation):
         assert path in str(exc), (path, value, str(exc))
         assert "Traceback" not in str(exc)
         return
-    # accepted: the section is a plain dict of the schema's keys, and it holds the value where it is a leaf
-    assert type(cfg.lamp) is dict and list(cfg.lamp) == list(config.LAMP_DEFAULTS)
+    # accepted: the section is the typed, frozen schema, and it holds the value where it is a leaf
+    assert isinstance(cfg.lamp, LampSection) and cfg.lamp.model_config["frozen"]
     node = cfg.lamp
     for part in parts:
-        node = node[part]
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
     if path in schema.key_paths(leaves_only=True) and not isinstance(value, dict):
         assert node == value or (isinstance(value, float) and math.isnan(value))
 
@@ -125,4 +127,4 @@ def test_every_shipped_config_loads():
     assert len(EXPERIMENTS) >= len(CONFIGS)
     for name, experiment, raw in EXPERIMENTS:
         cfg = config.loads(yaml.safe_dump(raw, sort_keys=False), experiment, path=name)
-        assert cfg.lamp["task"] in schema.TASKS
+        assert cfg.lamp.task in names.TASKS

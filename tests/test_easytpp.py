@@ -320,7 +320,7 @@ def test_lamp_block_beside_easytpp_keys(trained, monkeypatch):
     easytpp_cfg = EasyTPPConfig.build_from_yaml_file(path, experiment_id="NHP_block")  # does not choke
     assert easytpp_cfg.model_config.hidden_size == 8
     cfg = lamp_config.load(path, "NHP_block")
-    assert cfg.lamp["num_candidates"] == 3 and cfg.lamp["query_limit"] == 7
+    assert cfg.lamp.num_candidates == 3 and cfg.lamp.query_limit == 7
     runner_config = le.build_runner_config(path, "NHP_block")
     assert runner_config.lamp_sections == {"lamp": {"query_limit": 7},
                                            "experiment": {"task": "next_type", "num_candidates": 3,
@@ -333,8 +333,8 @@ def test_lamp_block_beside_easytpp_keys(trained, monkeypatch):
     assert result["pipeline"] == {"ok": True} and len(calls) == 1
     store, proposer, config = calls[0]
     assert store.kind == "typed" and store.num_types == K and len(store.test) == len(trained.test)
-    assert config.lamp["num_candidates"] == 3 and config.lamp["task"] == "next_type"
-    assert config.lamp["query_limit"] == 7  # the top-level lamp section reaches the runner too
+    assert config.lamp.num_candidates == 3 and config.lamp.task == "next_type"
+    assert config.lamp.query_limit == 7  # the top-level lamp section reaches the runner too
     assert proposer.num_samples == 4 and proposer.seed == 9
     # the runner's model is the pretrained one
     queries = le.next_event_queries(trained.test)[:5]

@@ -380,7 +380,7 @@ def test_every_setting_that_changes_answers_is_in_the_abduction_fingerprint():
     beside the seed and every prompt's effect event) or only how the answers are fetched (then a change reuses
     the stage); a new key must be put on one side."""
     from lamp.pipeline.abduce import ANSWER_SETTINGS
-    from lamp.schema import Abduction
+    from lamp.config.schema import Abduction
 
     changes_answers = {"backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
                        "response_format"}

@@ -35,7 +35,8 @@ def _samples(seed, q=3, m=4, length=5, signal=False, with_prior=False):
 def _model(width=4, **kw):
     kw.setdefault("precision", "float64")  # the exact path; float32 is tested against it below
     kw.setdefault("agreement", False)  # the model without agreement features (tested on its own further down)
-    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **kw)
+    # w2 drawn at random (not the pipeline's start from the prior): every parameter gets a gradient to check
+    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, **{"start_from_prior": False, **kw})
 
 
 def _check_gradients(model, s):
@@ -325,7 +326,7 @@ def test_bad_input():
         EnergyRanker(NE, NR, width=6, heads=0)
     with pytest.raises(ValueError, match="layers must be"):
         EnergyRanker(NE, NR, width=6, layers=-1)
-    with pytest.raises(ValueError, match="loss must be 'softmax' or 'binary'"):
+    with pytest.raises(ValueError, match=r"loss must be one of \('softmax', 'binary'\)"):
         EnergyRanker(NE, NR, width=6, loss="hinge")
     with pytest.raises(ValueError, match="precision must be"):
         EnergyRanker(NE, NR, width=6, precision="float16")
@@ -361,30 +362,28 @@ def test_concurrent_threads_give_the_serial_energies():
         np.testing.assert_array_equal(a, b)
 
 
-def test_ranker_settings_from_a_config_block():
-    from lamp.config import LAMP_DEFAULTS, ConfigError
-    from lamp.rank import ranker_settings
+def test_ranker_from_a_config_section():
+    """EnergyRanker.from_settings builds exactly what a config's lamp.ranker section says, and the
+    constructor's own defaults are the section's defaults (one place: lamp.config.schema.Ranker)."""
+    import inspect
 
-    options = ranker_settings(dict(LAMP_DEFAULTS["ranker"], width=8))
-    assert (options["heads"], options["layers"], options["loss"]) == (2, 2, "softmax")
-    model = EnergyRanker(NE, NR, **options, progress=False)
-    assert model.config["heads"] == 2 and model.config["layers"] == 2
-    with pytest.raises(ConfigError, match="lamp.ranker.loss"):
-        ranker_settings({"loss": "hinge"})
-    with pytest.raises(ConfigError, match="lamp.ranker.heads=3 must divide lamp.ranker.width=8"):
-        ranker_settings({"width": 8, "heads": 3})
-    with pytest.raises(ConfigError, match="lamp.ranker.layers"):
-        ranker_settings({"layers": 1.5})
+    from lamp.config import loads
+    from lamp.config.schema import Ranker
 
-
-def test_ranker_settings_precision():
-    from lamp.config import ConfigError
-    from lamp.rank import ranker_settings
-
-    assert ranker_settings({})["precision"] == "float32"
-    assert ranker_settings({"precision": "float64"})["precision"] == "float64"
-    with pytest.raises(ConfigError, match="lamp.ranker.precision"):
-        ranker_settings({"precision": "float16"})
+    cfg = loads("data: {d: {data_format: tkg, data_dir: lamp://icews14}}\nE: {lamp: {ranker: {width: 8, "
+                "precision: float64, agreement: false, start_from_prior: false}}}\n")
+    model = EnergyRanker.from_settings(cfg.lamp.ranker, NE, NR, time_scale=2.0, seed=3, progress=False)
+    c = model.config
+    assert (c["width"], c["heads"], c["layers"], c["loss"]) == (8, 2, 2, "softmax")
+    assert c["precision"] == "float64" and c["agreement"] is False and c["time_scale"] == 2.0 and c["seed"] == 3
+    assert not model._start_from_prior
+    defaults = Ranker()
+    for name, parameter in inspect.signature(EnergyRanker).parameters.items():
+        if name in Ranker.model_fields:
+            assert parameter.default == getattr(defaults, name), name
+    assert EnergyRanker(NE, NR, progress=False)._start_from_prior is True  # as the pipeline's default
+    with pytest.raises(TypeError, match="lamp.ranker section"):
+        EnergyRanker.from_settings({"width": 8}, NE, NR)
 
 
 # --- agreement-aware energy (csrc/ranker.h: agree = 1) ---------------------------------------------------------
@@ -411,7 +410,8 @@ def _agree_samples(seed, aux=0, **kw):
 
 def _agree_model(width=4, **kw):
     kw.setdefault("precision", "float64")
-    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, agreement=True, **kw)
+    return EnergyRanker(NE, NR, width=width, time_scale=2.0, progress=False, agreement=True,
+                        **{"start_from_prior": False, **kw})
 
 
 def test_agreement_layout_appends_blocks_after_the_layers():
@@ -624,13 +624,3 @@ def test_agreement_bad_input():
         _core.ranker_forward(*args, agree=True, evidence_aux=s.evidence_aux[..., :1])
 
 
-def test_ranker_settings_agreement():
-    from lamp.config import LAMP_DEFAULTS, ConfigError
-    from lamp.rank import ranker_settings
-
-    assert ranker_settings(LAMP_DEFAULTS["ranker"])["agreement"] is True
-    assert ranker_settings({"agreement": False})["agreement"] is False
-    assert EnergyRanker(NE, NR, **ranker_settings({"width": 8, "agreement": False}), progress=False).config[
-        "agreement"] is False
-    with pytest.raises(ConfigError, match="lamp.ranker.agreement"):
-        ranker_settings({"agreement": "yes"})

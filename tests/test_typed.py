@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lamp
+import lamp.config
 from lamp._reference import hawkes as ref
 from lamp.datasets import load_amazon_sample
 from lamp.easytpp import next_event_queries
@@ -155,9 +156,9 @@ def test_next_time_base_is_the_most_probable_sample(tmp_path):
 def test_shipped_typed_configs_run(tmp_path):
     folder = os.path.join(os.path.dirname(lamp.__file__), "configs")
     for experiment in ("LAMP_easytpp_next_type", "LAMP_easytpp_next_time"):
-        pipe = Pipeline.from_yaml(os.path.join(folder, "easytpp_amazon_hawkes.yaml"), experiment=experiment,
-                                  out=str(tmp_path / experiment))
-        pipe.settings["ranker"]["epochs"] = 2
+        cfg = lamp.config.load(os.path.join(folder, "easytpp_amazon_hawkes.yaml"), experiment,
+                               overrides=["lamp.ranker.epochs=2"])
+        pipe = Pipeline(cfg, out=str(tmp_path / experiment))
         metrics = pipe.run()
         assert pipe.store.num_types == 31 and len(pipe.store.test) == 115
         assert list(metrics) == [pipe.task]

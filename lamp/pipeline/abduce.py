@@ -49,7 +49,7 @@ def make_abductor(ctx: StageContext):
     from lamp.abduction import Abductor, ReviewAbductor
 
     cls = Abductor if ctx.kind == "tkg" else ReviewAbductor
-    return cls(ctx.store, None, num_shots=int(ctx.settings["abduction"]["num_shots"]), seed=ctx.seed)
+    return cls(ctx.store, None, num_shots=int(ctx.settings.abduction.num_shots), seed=ctx.seed)
 
 
 def response_schema(ctx: StageContext, settings: dict) -> dict | None:
@@ -59,12 +59,12 @@ def response_schema(ctx: StageContext, settings: dict) -> dict | None:
     "json_object", "schema": ...}``: grammar-constrained decoding) for the local llama.cpp server and its
     replays (``backend: local``, or ``replay`` without ``abduction.model``); ``text`` sends none;
     ``auto`` is ``text`` (structured output was measured not to help SmolLM2: docs/abduction.md)."""
-    if settings.get("response_format", "auto") != "json_schema":
+    if settings.response_format != "json_schema":
         return None
     from lamp.abduction import cause_list_schema
 
     schema = cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
-    llama_cpp = settings["backend"] == "local" or (settings["backend"] == "replay" and not settings.get("model"))
+    llama_cpp = settings.backend == "local" or (settings.backend == "replay" and not settings.model)
     return {"type": "json_object", "schema": schema} if llama_cpp else schema
 
 
@@ -76,23 +76,23 @@ def make_client(ctx: StageContext, settings: dict, prompts: list):
     from lamp.llm import AnswerCache, ChatClient, request_key
     from lamp.llm.client import request_params
 
-    backend = settings["backend"]
-    cache_path = ctx.resolve_path(settings["cache"]) if settings["cache"] else ctx.path("llm_cache.sqlite")
+    backend = settings.backend
+    cache_path = ctx.resolve_path(settings.cache) if settings.cache else ctx.path("llm_cache.sqlite")
     cache = AnswerCache(cache_path)
-    sampling = request_params(settings["temperature"], settings["max_tokens"], response_schema(ctx, settings))
-    common = dict(cache=cache, concurrency=settings["concurrency"], max_retries=settings["max_retries"],
-                  timeout=settings["timeout"], temperature=settings["temperature"], max_tokens=settings["max_tokens"],
-                  verify_tls=settings["verify_tls"], response_format=response_schema(ctx, settings))
+    sampling = request_params(settings.temperature, settings.max_tokens, response_schema(ctx, settings))
+    common = dict(cache=cache, concurrency=settings.concurrency, max_retries=settings.max_retries,
+                  timeout=settings.timeout, temperature=settings.temperature, max_tokens=settings.max_tokens,
+                  verify_tls=settings.verify_tls, response_format=response_schema(ctx, settings))
     if backend == "openai":
-        if not settings["base_url"] or not settings["model"]:
+        if not settings.base_url or not settings.model:
             raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
-        return ChatClient(settings["base_url"], settings["model"], api_key_env=settings["api_key_env"], **common), None
+        return ChatClient(settings.base_url, settings.model, api_key_env=settings.api_key_env, **common), None
     from lamp.llm.local import LocalServer, default_model_path
 
     model = model_name(settings)
     if backend == "replay":
         return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None
-    model_path = settings["model_path"] or default_model_path()
+    model_path = settings.model_path or default_model_path()
     missing = len(prompts) - len(cache.get_many({request_key(model, p, sampling) for p in prompts}))
     if missing == 0:
         return ChatClient("http://127.0.0.1:9/v1", model, replay=True, **common), None
@@ -121,7 +121,7 @@ def uncovered_test_candidates(ctx: StageContext, proposals: dict) -> np.ndarray 
     truth is not among its proposals: no metric can change there (MR and the rest are computed over covered
     queries), so those candidates are not sent to the LLM.  None when nothing is skipped (and for
     ``next_time``, whose test queries have no true candidate)."""
-    if not ctx.settings["evaluation"].get("skip_uncovered", True) or ctx.task == "next_time":
+    if not ctx.settings.evaluation.skip_uncovered or ctx.task == "next_time":
         return None
     test = proposals["test"]
     uncovered = np.repeat(test["truth"] < 0, test["candidates"].shape[1])
@@ -148,11 +148,11 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     ``abduction.backend: oracle`` answers with :func:`oracle_client` instead of an LLM (a diagnostic
     ceiling); every other backend goes through :func:`make_client` and the answer cache.
     """
-    settings = ctx.settings["abduction"]
-    keep = {k: settings.get(k) for k in ANSWER_SETTINGS}
-    oracle = settings["backend"] == "oracle"
+    settings = ctx.settings.abduction
+    keep = {k: getattr(settings, k) for k in ANSWER_SETTINGS}
+    oracle = settings.backend == "oracle"
     effs, asks, skip = requests(ctx, queries, proposals)
-    max_failed = float(settings.get("max_failed_fraction", 0.0) or 0.0)
+    max_failed = settings.max_failed_fraction
 
     def compute():
         client = server = None
@@ -218,11 +218,11 @@ CHARS_PER_TOKEN = 4.0  # the estimate when neither tiktoken nor cached answers c
 
 def model_name(settings: dict) -> str:
     """The model name requests carry (and the cache keys on)."""
-    if settings["model"]:
-        return settings["model"]
+    if settings.model:
+        return settings.model
     from lamp.llm.local import DEFAULT_MODEL_NAME
 
-    return os.path.basename(settings["model_path"]) if settings["model_path"] else DEFAULT_MODEL_NAME
+    return os.path.basename(settings.model_path) if settings.model_path else DEFAULT_MODEL_NAME
 
 
 def _chars(messages: list) -> int:
@@ -231,7 +231,7 @@ def _chars(messages: list) -> int:
 
 def _token_counter(settings: dict, model: str):
     """tiktoken's count for OpenAI models when its encoding can be loaded here, else None."""
-    if settings["backend"] != "openai":
+    if settings.backend != "openai":
         return None, None
     try:
         import tiktoken
@@ -251,8 +251,8 @@ def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abduct
     ``abduction.price_per_mtok`` and the wall time at the configured concurrency."""
     from lamp.llm import AnswerCache, request_key
 
-    settings = ctx.settings["abduction"]
-    backend = settings["backend"]
+    settings = ctx.settings.abduction
+    backend = settings.backend
     out = {"backend": backend, "splits": {}, "to_send": 0}
     if backend in ("none", "oracle"):
         out["note"] = "no LLM is asked" + (" (the oracle abducer answers from the data)" if backend == "oracle"
@@ -261,8 +261,8 @@ def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abduct
     model = model_name(settings)
     from lamp.llm.client import request_params
 
-    sampling = request_params(settings["temperature"], settings["max_tokens"], response_schema(ctx, settings))
-    cache_path = ctx.resolve_path(settings["cache"]) if settings["cache"] else ctx.path("llm_cache.sqlite")
+    sampling = request_params(settings.temperature, settings.max_tokens, response_schema(ctx, settings))
+    cache_path = ctx.resolve_path(settings.cache) if settings.cache else ctx.path("llm_cache.sqlite")
     cache = AnswerCache(cache_path) if os.path.exists(cache_path) else None
     effs, asks, _ = requests(ctx, queries, proposals)
     counter, method = _token_counter(settings, model)
@@ -291,16 +291,16 @@ def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abduct
         method = f"estimate: {CHARS_PER_TOKEN:g} characters per token"
     done = [row["usage"].get("completion_tokens") for _, row in cached_rows
             if row.get("usage") and row["usage"].get("completion_tokens")]
-    per_reply = sum(done) / len(done) if done else float(settings["max_tokens"])
+    per_reply = sum(done) / len(done) if done else float(settings.max_tokens)
     out["tokens"] = {"prompt": prompt_tokens, "completion": int(round(per_reply * n)), "prompt_method": method,
                      "completion_method": f"mean of {len(done)} cached answers" if done else
                      "at most max_tokens per reply"}
-    prices = settings.get("price_per_mtok") or {}
-    if prices.get("prompt") is not None and prices.get("completion") is not None:
-        out["cost"] = (prompt_tokens * float(prices["prompt"]) + per_reply * n * float(prices["completion"])) / 1e6
-    endpoints = settings["base_url"] if isinstance(settings.get("base_url"), list) else [settings.get("base_url")]
-    slots = 1 if backend == "local" else int(settings["concurrency"]) * max(1, len(endpoints))
-    seconds = float(settings.get("seconds_per_request") or SECONDS_PER_REQUEST.get(backend, 2.0))
+    prices = settings.price_per_mtok
+    if prices.prompt is not None and prices.completion is not None:
+        out["cost"] = (prompt_tokens * prices.prompt + per_reply * n * prices.completion) / 1e6
+    endpoints = settings.base_url if isinstance(settings.base_url, list) else [settings.base_url]
+    slots = 1 if backend == "local" else int(settings.concurrency) * max(1, len(endpoints))
+    seconds = float(settings.seconds_per_request or SECONDS_PER_REQUEST.get(backend, 2.0))
     out["wall_seconds"] = n * seconds / slots
     out["wall_basis"] = f"{seconds:g} s per request, {slots} at a time"
     return out

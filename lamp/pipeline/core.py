@@ -14,12 +14,10 @@ from lamp.pipeline.match import cause_grounding, evaluated_methods, gather_evide
 from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
-from lamp.pipeline.tasks import DEFAULT_M, TKG_TASKS, TYPED_TASKS, StageContext
+from lamp.pipeline.tasks import StageContext
 from lamp.runs import RunDirectory, data_fingerprint
 
-__all__ = ["Pipeline", "run_typed", "load_metrics", "BACKENDS"]
-
-BACKENDS = ("local", "openai", "replay", "none", "oracle")
+__all__ = ["Pipeline", "run_typed", "load_metrics"]
 
 
 class Pipeline:
@@ -39,25 +37,16 @@ class Pipeline:
 
     def __init__(self, config: lamp_config.Config, out: str | None = None, limit: int | None = None,
                  resume: bool = True):
-        self.config = config
-        self.settings = config.lamp
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
                 raise ConfigError(f"limit must be a positive number of queries, got {limit!r}")
-            self.settings["query_limit"] = int(limit)
-        self.task = self.settings["task"]
-        self.m = int(self.settings["num_candidates"] or DEFAULT_M[self.task])
-        if self.m < 2:
-            raise ConfigError(f"lamp.num_candidates must be at least 2, got {self.m}")
-        _check_matching(self.settings["matching"], self.task)
-        backend = self.settings["abduction"]["backend"]
-        if backend not in BACKENDS:
-            raise ConfigError(f"lamp.abduction.backend must be one of {BACKENDS}, got {backend!r}")
-        from lamp.rank import ranker_settings
-
-        ranker_settings(self.settings["ranker"])  # heads, layers, loss, width: ConfigError naming the key
+            config = config.with_overrides(f"lamp.query_limit={int(limit)}")
+        self.config = config
+        self.settings = config.lamp
+        self.task = self.settings.task
+        self.m = self.settings.m
         name = config.experiment_id or config.dataset_id or "lamp"
-        out = out or os.path.join(config.resolve_path(self.settings["run_dir"]) or "runs", name)
+        out = out or os.path.join(config.resolve_path(self.settings.run_dir) or "runs", name)
         self.run_dir = RunDirectory(out)
         self.resume = resume
         self.store: EventStore | None = None
@@ -84,12 +73,10 @@ class Pipeline:
         return self.store
 
     def _make_context(self, store: EventStore) -> StageContext:
-        if self.task in TKG_TASKS and store.kind != "tkg":
-            raise ConfigError(f"lamp.task={self.task!r} needs a temporal knowledge graph, but data set "
-                              f"{store.name!r} holds typed sequences")
-        if self.task in TYPED_TASKS and store.kind != "typed":
-            raise ConfigError(f"lamp.task={self.task!r} needs typed sequences, but data set {store.name!r} is a "
-                              "temporal knowledge graph")
+        if self.settings.kind != store.kind:
+            needs = "a temporal knowledge graph" if self.settings.kind == "tkg" else "typed sequences"
+            holds = "holds typed sequences" if store.kind == "typed" else "is a temporal knowledge graph"
+            raise ConfigError(f"lamp.task={self.task!r} needs {needs}, but data set {store.name!r} {holds}")
         data_fp = data_fingerprint(store)
         self.say(f"data: {store!r}")
         return StageContext(settings=self.settings, task=self.task, m=self.m, store=store, run_dir=self.run_dir,
@@ -135,8 +122,8 @@ class Pipeline:
         lap("propose")
         abductor = make_abductor(ctx)
         causes = None
-        if ctx.settings["abduction"]["backend"] != "none":
-            if ctx.settings["abduction"]["backend"] != "oracle":
+        if ctx.settings.abduction.backend != "none":
+            if ctx.settings.abduction.backend != "oracle":
                 self.say(plan_text(plan(ctx, queries, proposals, abductor)))
             causes = abduce(ctx, queries, proposals, abductor)
         lap("abduce")
@@ -159,20 +146,6 @@ class Pipeline:
         lap("evaluate")
         self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics
-
-
-def _check_matching(m: dict, task: str) -> None:
-    method, scope = m["method"], m["scope"]
-    if method not in ("bm25", "dense"):
-        raise ConfigError(f"lamp.matching.method must be 'bm25' or 'dense', got {method!r}")
-    if scope not in (None, "entity"):
-        raise ConfigError(f"lamp.matching.scope must be null or 'entity', got {scope!r}")
-    if scope == "entity" and (method != "bm25" or task in TYPED_TASKS):
-        raise ConfigError("lamp.matching.scope 'entity' needs method 'bm25' and a knowledge-graph task (typed "
-                          "tasks always retrieve inside the query's own sequence)")
-    if method == "dense" and task in TYPED_TASKS:
-        raise ConfigError(f"lamp.matching.method 'dense' with task {task!r}: typed tasks retrieve inside each "
-                          "sequence with BM25's scope; use method 'bm25'")
 
 
 def run_typed(store: EventStore, proposer, config: lamp_config.Config, out: str | None = None,

@@ -59,10 +59,10 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
     """``{task: {method: metrics}}`` on the test queries; writes metrics.json / .csv / .png and the
     per-query ranks (``test_ranks.npz``) or time errors (``test_errors.npz``).  ``extras``
     (``{method: {key: value}}``, e.g. the cause grounding of ``lamp``) is added to the methods' metrics."""
-    ev = ctx.settings["evaluation"]
-    bootstrap = int(ev["bootstrap"])
+    ev = ctx.settings.evaluation
+    bootstrap = ev.bootstrap
     selections = dict(selections or {})
-    if ctx.settings["abduction"]["backend"] == "oracle" and "lamp" in energies:
+    if ctx.settings.abduction.backend == "oracle" and "lamp" in energies:
         # the oracle abducer reads the truth: its row is a ceiling, named so everywhere it appears
         energies = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in energies.items()}
         selections = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in selections.items()}
@@ -81,7 +81,7 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
     if ORACLE_METHOD in result:
         result[ORACLE_METHOD]["note"] = ORACLE_NOTE
     metrics = {ctx.task: result}
-    paths = write_report(ctx.run_dir.path, metrics, plot=bool(ev.get("plot", True)))
+    paths = write_report(ctx.run_dir.path, metrics, plot=ev.plot)
     np.savez(ctx.path(name), **per_query)
     print(metrics_table(metrics), flush=True)
     ctx.say(f"metrics written to {paths['json']}")

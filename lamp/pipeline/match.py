@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 
-from lamp.errors import ConfigError
 from lamp.pipeline.abduce import effects
 from lamp.pipeline.queries import history_cutoffs
 from lamp.pipeline.tasks import EVIDENCE_METHODS, SPLITS, Queries, StageContext
@@ -73,18 +72,18 @@ class TKGWorld(EventWorld):
         self.subjects, self.relations, self.objects = self.quads[:, 0], self.quads[:, 1], self.quads[:, 2]
         self.texts = [abductor.event_text(q) for q in self.quads]
         self._event_text = abductor.event_text
-        m = ctx.settings["matching"]
-        self.method = m["method"]
-        self.scoped = m["scope"] == "entity"
+        m = ctx.settings.matching
+        self.method = m.method
+        self.scoped = m.scope == "entity"
         if self.method == "bm25":
-            self.index = BM25Index(self.texts, k1=m["k1"], b=m["b"], entities=self.quads[:, [0, 2]])
+            self.index = BM25Index(self.texts, k1=m.k1, b=m.b, entities=self.quads[:, [0, 2]])
         else:
             from lamp.embed import EmbeddingCache, corpus_embeddings, make_embedder
             from lamp.match import DenseIndex
 
-            self.embedder = make_embedder(m["embedder"])
-            cache_dir = ctx.resolve_path(m["embedding_cache"]) if m.get("embedding_cache") else \
-                os.path.join(ctx.resolve_path(ctx.settings["run_dir"]) or "runs", "embeddings")
+            self.embedder = make_embedder(m.embedder)
+            cache_dir = ctx.resolve_path(m.embedding_cache) if m.embedding_cache else \
+                os.path.join(ctx.resolve_path(ctx.settings.run_dir) or "runs", "embeddings")
             ctx.say(f"matching: dense retrieval with {self.embedder.identity}; embeddings cached in {cache_dir}")
             self.index = DenseIndex(corpus_embeddings(self.texts, self.embedder, cache_dir, say=ctx.say))
             self.cache = EmbeddingCache(os.path.join(cache_dir, "embeddings.sqlite"))
@@ -132,9 +131,6 @@ class TypedWorld(EventWorld):
     def __init__(self, ctx: StageContext, abductor):
         from lamp.match import BM25Index
 
-        if ctx.settings["matching"]["method"] != "bm25":
-            raise ConfigError(f"lamp.matching.method {ctx.settings['matching']['method']!r} with task "
-                              f"{ctx.task!r}: typed tasks retrieve inside each sequence with BM25; use 'bm25'")
         self.ctx, store = ctx, ctx.store
         self.types = abductor.types
         self.event_base, self.seq_base, self.splits = {}, {}, {}
@@ -158,8 +154,8 @@ class TypedWorld(EventWorld):
         self.texts = texts
         # de-duplication on (sequence, type, time): two events of one sequence are the same only if all agree
         self.subjects, self.relations, self.objects = self.seq_ids, self.marks, np.zeros_like(self.marks)
-        m = ctx.settings["matching"]
-        self.index = BM25Index(texts, k1=m["k1"], b=m["b"], entities=np.stack([self.seq_ids, self.seq_ids], 1))
+        m = ctx.settings.matching
+        self.index = BM25Index(texts, k1=m.k1, b=m.b, entities=np.stack([self.seq_ids, self.seq_ids], 1))
 
     def _bounds(self, split, q):
         """Per query: the world index of its sequence's first event, and the bound of its past: events
@@ -289,8 +285,8 @@ def _no_aux(idx: np.ndarray) -> dict:
 
 def llm_evidence(ctx: StageContext, world: EventWorld, queries: dict, causes: dict, proposals: dict) -> dict:
     """Evidence retrieved by the LLM's causes: ``{split: {"idx": (Q, M, L), "aux": (Q, M, L, 3)}}``."""
-    mt = ctx.settings["matching"]
-    k, length = int(mt["causes_top_k"]), int(mt["evidence_length"])
+    mt = ctx.settings.matching
+    k, length = int(mt.causes_top_k), int(mt.evidence_length)
     out = {}
     for split, q in queries.items():
         texts, owner = [], []
@@ -304,8 +300,8 @@ def llm_evidence(ctx: StageContext, world: EventWorld, queries: dict, causes: di
 
 def no_llm_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict) -> dict:
     """Evidence retrieved by each candidate's own text (as many hits as all causes would give)."""
-    mt = ctx.settings["matching"]
-    k, length = 3 * int(mt["causes_top_k"]), int(mt["evidence_length"])
+    mt = ctx.settings.matching
+    k, length = 3 * int(mt.causes_top_k), int(mt.evidence_length)
     out = {}
     for split, q in queries.items():
         texts = world.candidate_texts(split, q, proposals[split])
@@ -352,13 +348,8 @@ def recent_evidence(stream_subjects: np.ndarray, stream_objects: np.ndarray, cut
 
 
 def evaluated_methods(ctx: StageContext) -> list[str]:
-    """``lamp`` and the configured ablations, checked against :data:`EVIDENCE_METHODS`."""
-    methods = ["lamp"] + list(ctx.settings["evaluation"]["ablations"])
-    unknown = set(methods) - set(EVIDENCE_METHODS)
-    if unknown:
-        raise ConfigError(f"lamp.evaluation.ablations: unknown {sorted(unknown)}; choose from "
-                          f"{', '.join(k for k in EVIDENCE_METHODS if k != 'lamp')}")
-    return methods
+    """``lamp`` and the configured ablations (names of :data:`~lamp.config.names.EVIDENCE_METHODS`)."""
+    return ["lamp"] + list(ctx.settings.evaluation.ablations)
 
 
 def gather_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, causes: dict | None
@@ -370,7 +361,7 @@ def gather_evidence(ctx: StageContext, world: EventWorld, queries: dict, proposa
     evidence is then the no-LLM retrieval, computed once for both).
     """
     methods = evaluated_methods(ctx)
-    length = int(ctx.settings["matching"]["evidence_length"])
+    length = int(ctx.settings.matching.evidence_length)
     evidence: dict[str, dict] = {}
     if causes is None:
         ctx.say("abduction: backend 'none' (no LLM): LAMP evidence is retrieved with each candidate's own text")

@@ -7,96 +7,90 @@ Knowledge graphs use :class:`~lamp.tpp.KGHawkes` or
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 
 import numpy as np
 
+from lamp.config.registry import proposer_spec, resolve
 from lamp.errors import ConfigError
-from lamp.pipeline.tasks import TKG_TASKS, Queries, StageContext
+from lamp.pipeline.tasks import Queries, StageContext
 from lamp.report import rank_metrics, truth_ranks
 from lamp.runs import fingerprint
 
-__all__ = ["fit_proposer", "propose", "proposer_quality", "proposals_fingerprint", "PROPOSERS", "TYPED_PROPOSERS"]
-
-PROPOSERS = ("kg_hawkes", "recurrency")
-TYPED_PROPOSERS = ("hawkes",)
+__all__ = ["fit_proposer", "propose", "proposer_quality", "proposals_fingerprint"]
 
 
 # ---------------------------------------------------------------------------- fitting
 
 
 def fit_proposer(ctx: StageContext):
-    """Fit the configured proposer on the training split, or load ``proposer.checkpoint``."""
-    return _fit_kg(ctx) if ctx.task in TKG_TASKS else _fit_typed(ctx)
-
-
-def _fit_kg(ctx: StageContext):
-    from lamp.tpp import KGHawkes, RecurrencyBaseline
-
-    store, settings = ctx.store, ctx.settings["proposer"]
-    name = settings["model"]
-    if name not in PROPOSERS:
-        raise ConfigError(f"lamp.proposer.model must be one of {PROPOSERS} for task {ctx.task!r}, got {name!r}")
-    if settings.get("checkpoint"):
-        model = KGHawkes.load(ctx.resolve_path(settings["checkpoint"]), store)
-        ctx.say(f"proposer: loaded {settings['checkpoint']}")
+    """The configured proposer (``lamp.proposer``: a name of the registry :mod:`lamp.config.registry`),
+    loaded from ``proposer.checkpoint`` or fitted on the data.  A proposer the registry can write and read
+    back is kept in the run folder's ``proposer`` stage, so a rerun does not fit it again."""
+    settings = ctx.settings.proposer
+    name = ctx.settings.proposer_model
+    spec = proposer_spec(name)
+    params = dict(settings.params or {})
+    if settings.checkpoint:
+        if not spec.persistent:
+            raise ConfigError(f"lamp.proposer.checkpoint: proposer {name!r} was registered without save/load, so it "
+                              "cannot be read from a file")
+        path = ctx.resolve_path(settings.checkpoint)
+        if not os.path.isfile(path):
+            raise ConfigError(f"lamp.proposer.checkpoint {settings.checkpoint}: no such file")
+        model = resolve(spec.load)(path, ctx.store)
+        with open(path, "rb") as f:
+            _set_fingerprint(model, fingerprint(name, hashlib.sha256(f.read()).hexdigest()))
+        ctx.say(f"proposer: loaded {settings.checkpoint}")
         return model
-    cls = KGHawkes if name == "kg_hawkes" else RecurrencyBaseline
-    params = dict(settings.get("params") or {})
+
+    def build():
+        return resolve(spec.factory)(ctx.store, ctx.task, **params)
+
+    stage_settings = {"model": name, "params": params, "task": ctx.task}
+    if not spec.persistent:
+        model = build()
+        _set_fingerprint(model, fingerprint(stage_settings, ctx.data_fingerprint))
+        ctx.say(f"proposer: {name} (fitted; registered without save/load, so it is fitted on every run)")
+        return model
 
     def compute():
-        model = cls(task=ctx.task, **params).fit(store)
+        model = build()
         folder = ctx.run_dir.stage_dir("proposer")
         with tempfile.TemporaryDirectory(dir=os.path.dirname(folder)) as tmp:
             path = os.path.join(tmp, "model.npz")
-            model.save(path)
-            with np.load(path) as saved:
+            resolve(spec.save)(model, path)
+            with np.load(path, allow_pickle=False) as saved:
                 out = {k: saved[k] for k in saved.files}
-        out["fit_report"] = model.fit_report
+        report = getattr(model, "fit_report", None) or getattr(model, "fit_result", None)
+        if report:
+            out["fit_report"] = report
         return out
 
-    out = ctx.stage("proposer", {"model": name, "params": params, "task": ctx.task}, [ctx.data_fingerprint],
-                    compute)
-    model = KGHawkes.load(os.path.join(ctx.run_dir.stage_dir("proposer"), "arrays.npz"), store)
-    model.fingerprint = out.fingerprint
-    ctx.say(f"proposer: {name} ({'reused' if out.loaded else 'fitted'}), half-lives {model.half_lives} x "
-            f"step {model.step:g}")
+    out = ctx.stage("proposer", stage_settings, [ctx.data_fingerprint], compute)
+    model = resolve(spec.load)(os.path.join(ctx.run_dir.stage_dir("proposer"), "arrays.npz"), ctx.store)
+    _set_fingerprint(model, out.fingerprint)
+    ctx.say(f"proposer: {name} ({'reused' if out.loaded else 'fitted'}){_describe(model)}")
     return model
 
 
-def _fit_typed(ctx: StageContext):
-    from lamp.tpp import HawkesProcess
+def _set_fingerprint(model, value: str) -> None:
+    """Key the proposals on ``value`` unless the proposer states its own fingerprint."""
+    if not getattr(model, "fingerprint", None):
+        try:
+            model.fingerprint = value
+        except AttributeError:  # a read-only attribute: proposer_fingerprint falls back to its weights or identity
+            pass
 
-    store, settings = ctx.store, ctx.settings["proposer"]
-    if settings["model"] not in TYPED_PROPOSERS:
-        raise ConfigError(f"lamp.proposer.model={settings['model']!r}: typed tasks use {TYPED_PROPOSERS} "
-                          "(or an EasyTPP model through lamp.easytpp.LampRunner / lamp.typed.run_typed)")
-    if settings.get("checkpoint"):
-        model = HawkesProcess.load(ctx.resolve_path(settings["checkpoint"]))
-        if model.num_types != store.num_types:
-            raise ConfigError(f"lamp.proposer.checkpoint has {model.num_types} types, the data {store.num_types}")
-        model.fingerprint = fingerprint(model.mu, model.alpha, model.beta)
-        ctx.say(f"proposer: loaded {settings['checkpoint']}")
-        return model
-    params = {"relative_time": True, **dict(settings.get("params") or {})}
-    unknown = set(params) - {"decay", "l2", "l1", "relative_time"}
-    if unknown:
-        raise ConfigError(f"lamp.proposer.params: unknown {sorted(unknown)} for hawkes; valid: decay, l1, l2, "
-                          "relative_time")
 
-    def compute():
-        model = HawkesProcess(store.num_types, **params).fit(store.train)
-        return {"mu": model.mu, "alpha": model.alpha, "beta": model.beta, "fit_report": model.fit_result}
-
-    out = ctx.stage("proposer", {"model": "hawkes", "params": params, "task": ctx.task}, [ctx.data_fingerprint],
-                    compute)
-    model = HawkesProcess(store.num_types, l2=params.get("l2", 0.0), l1=params.get("l1", 0.0),
-                          relative_time=params["relative_time"]).set_params(out["mu"], out["alpha"], out["beta"])
-    model.fingerprint = out.fingerprint
-    ctx.say(f"proposer: hawkes ({'reused' if out.loaded else 'fitted'}), {store.num_types} types, decay "
-            f"{float(np.mean(model.beta)):.3g} per {store.time_unit}")
-    return model
+def _describe(model) -> str:
+    if getattr(model, "half_lives", None) is not None and getattr(model, "step", None) is not None:
+        return f", half-lives {model.half_lives} x step {model.step:g}"
+    if getattr(model, "beta", None) is not None and getattr(model, "num_types", None):
+        return f", {model.num_types} types, decay {float(np.mean(model.beta)):.3g}"
+    return ""
 
 
 def proposer_fingerprint(proposer) -> str:
@@ -251,18 +245,19 @@ def _true_event_density(proposer, seqs, pairs, q: Queries):
 def proposer_quality(ctx: StageContext, proposer, queries: dict[str, Queries], proposals: dict) -> dict:
     """The proposer's own quality on the evaluated test queries, written to ``proposer_metrics.json``.
 
-    Knowledge graphs: time-aware filtered MRR / Hits over all candidates.
-    ``next_type``: the rank metrics of its order among the M proposals.
+    Knowledge graphs: time-aware filtered MRR / Hits over all candidates (a proposer with ``quality``, see
+    :class:`lamp.tpp.contract.KGProposer`), else, as for ``next_type``, the rank metrics of its order among
+    its M proposals.
     ``next_time``: the RMSE of its predicted time.
     """
     import json
 
     test = proposals["test"]
-    if ctx.kind == "tkg":
+    if ctx.kind == "tkg" and hasattr(proposer, "quality"):
         quality = proposer.quality(queries["test"].events, ctx.task, ctx.m)
         ctx.say("proposer over all candidates (time-aware filter): " +
                 ", ".join(f"{k} {v:.3f}" for k, v in quality.items() if k != "n"))
-    elif ctx.task == "next_type":
+    elif ctx.task != "next_time":  # its order among its own M proposals
         quality = rank_metrics(truth_ranks(test["candidates"], queries["test"].truth), ctx.m)
     else:
         quality = {"rmse_predicted_time": float(np.sqrt(np.mean((test["predicted_time"] -

@@ -19,18 +19,14 @@ def select_queries(ctx: StageContext) -> dict[str, Queries]:
     """The train, valid and test queries: seeded random subsets of each split, in time order.
 
     Test: ``query_limit`` queries; train: ``train_query_limit``; valid: a
-    quarter of the training count (at least 20).  Knowledge-graph queries are
+    quarter of the training count (at least 20; :attr:`lamp.config.schema.LampSection.valid_limit`).  Knowledge-graph queries are
     the split's quadruples.  Typed-sequence test queries are the last event of
     each sequence (its history is the events before it); train and valid
     queries are every event after the first of each sequence.
     """
     store, s = ctx.store, ctx.settings
     rng = np.random.default_rng(ctx.seed)
-    train_limit = s["train_query_limit"]
-    valid_limit = s["valid_query_limit"]
-    if valid_limit is None and train_limit is not None:
-        valid_limit = max(20, int(train_limit) // 4)
-    limits = {"train": train_limit, "valid": valid_limit, "test": s["query_limit"]}
+    limits = {"train": s.train_query_limit, "valid": s.valid_limit, "test": s.query_limit}
     out = {}
     for split in SPLITS:
         seqs = getattr(store, split)

@@ -8,10 +8,7 @@ from lamp.pipeline.propose import proposals_fingerprint
 from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted, progress_enabled
 from lamp.runs import fingerprint
 
-__all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "load_ranker_params",
-           "SELECTION_RULES"]
-
-SELECTION_RULES = ("bootstrap", "ranker")
+__all__ = ["ranking_samples", "rerank", "time_scale", "select_against_proposer", "load_ranker_params"]
 
 
 def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict, evidence: dict):
@@ -29,7 +26,7 @@ def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict
         candidates[..., 1] = prop["candidates"]
         cand_times = prop["times"]
     prior = None
-    if ctx.settings["ranker"].get("use_proposer_score", True):
+    if ctx.settings.ranker.use_proposer_score:
         scores = np.maximum(prop["scores"], 1e-300)
         prior = np.log(scores) - np.log(scores.max(axis=1, keepdims=True))
     aux = evidence.get("aux") if options_agreement(ctx) else None
@@ -42,7 +39,7 @@ def ranking_samples(ctx: StageContext, world: EventWorld, q: Queries, prop: dict
 def options_agreement(ctx: StageContext) -> bool:
     """Whether the ranker is agreement-aware (``ranker.agreement``): only then does it read the evidence's
     retrieval features."""
-    return bool(ctx.settings["ranker"].get("agreement", True))
+    return ctx.settings.ranker.agreement
 
 
 def effects_triples(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
@@ -167,17 +164,14 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
     (:func:`select_against_proposer`): a method whose ranker is not better on validation keeps the
     proposer's order on test."""
     from lamp.errors import ConfigError
-    from lamp.rank import EnergyRanker, ranker_settings
+    from lamp.rank import EnergyRanker
 
-    r = ctx.settings["ranker"]
-    options = ranker_settings(r)
-    rule, p_max = r.get("selection", "bootstrap"), float(r.get("selection_p", 0.01))
-    if rule not in SELECTION_RULES:
-        raise ConfigError(f"lamp.ranker.selection must be one of {SELECTION_RULES}, got {rule!r}")
+    r = ctx.settings.ranker
+    rule, p_max = r.selection, r.selection_p
     scale = time_scale(ctx)
     vocab = (ctx.store.num_entities, ctx.store.num_relations) if ctx.kind == "tkg" else (1, ctx.store.num_types)
-    bootstrap = int(ctx.settings["evaluation"]["bootstrap"])
-    init = load_ranker_params(ctx.resolve_path(r["init_from"])) if r.get("init_from") else None
+    bootstrap = ctx.settings.evaluation.bootstrap
+    init = load_ranker_params(ctx.resolve_path(r.init_from)) if r.init_from else None
     energies, selections = {}, {}
     for method, by_split in evidence.items():
         samples = {split: ranking_samples(ctx, world, q, proposals[split], by_split[split])
@@ -186,13 +180,13 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
         def compute(samples=samples, method=method):
             ctx.say(f"ranker[{method}]: training on {len(samples['train'])} queries, selecting on "
                     f"{len(samples['valid'])}")
-            model = EnergyRanker(*vocab, **options, time_scale=scale, seed=ctx.seed, progress=progress_enabled())
+            model = EnergyRanker.from_settings(r, *vocab, time_scale=scale, seed=ctx.seed, progress=progress_enabled())
             if init is not None:
                 try:
                     model.warm_start(init, aux=samples["train"].num_aux)
                 except ValueError as exc:
-                    raise ConfigError(f"lamp.ranker.init_from {r['init_from']}: {exc}") from None
-                ctx.say(f"ranker[{method}]: starting from the parameters of {r['init_from']}")
+                    raise ConfigError(f"lamp.ranker.init_from {r.init_from}: {exc}") from None
+                ctx.say(f"ranker[{method}]: starting from the parameters of {r.init_from}")
             model.fit(samples["train"], samples["valid"])
             valid = samples["valid"]
             if ctx.task == "next_time":

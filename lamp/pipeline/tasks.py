@@ -10,20 +10,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lamp.config.names import DEFAULT_M, EVIDENCE_METHODS, RANK_TASKS, SPLITS, TKG_TASKS, TYPED_TASKS, task_kind
+from lamp.config.schema import LampSection
 from lamp.data import EventStore
 from lamp.runs import RunDirectory
 
 __all__ = ["Queries", "StageContext", "DEFAULT_M", "TKG_TASKS", "TYPED_TASKS", "RANK_TASKS", "EVIDENCE_METHODS",
            "SPLITS", "progress_enabled", "excludes_inserted"]
-
-DEFAULT_M = {"object": 20, "relation": 5, "pair": 100, "next_type": 5, "next_time": 5}
-TKG_TASKS = ("object", "relation", "pair")
-TYPED_TASKS = ("next_type", "next_time")
-RANK_TASKS = TKG_TASKS + ("next_type",)  # tasks scored by the rank of the true candidate among the M
-SPLITS = ("train", "valid", "test")
-
-# evaluated method -> the evidence it reranks with (see lamp.pipeline.match)
-EVIDENCE_METHODS = {"lamp": "llm", "no_llm": "no_llm", "random_evidence": "random", "recent_evidence": "recent"}
 
 
 @dataclass
@@ -49,12 +42,13 @@ class Queries:
 class StageContext:
     """Everything a stage function may read besides its inputs.
 
-    ``settings`` is the config's validated ``lamp`` section; ``say`` writes a
+    ``settings`` is the config's validated, frozen ``lamp`` section
+    (:class:`lamp.config.schema.LampSection`); ``say`` writes a
     progress line to the terminal and to the run's log; ``resolve_path``
     resolves a path of the config (relative to the config file).
     """
 
-    settings: dict
+    settings: LampSection
     task: str
     m: int
     store: EventStore
@@ -66,12 +60,12 @@ class StageContext:
 
     @property
     def seed(self) -> int:
-        return int(self.settings["seed"])
+        return int(self.settings.seed)
 
     @property
     def kind(self) -> str:
         """``"tkg"`` for the knowledge-graph tasks, ``"typed"`` for typed sequences."""
-        return "tkg" if self.task in TKG_TASKS else "typed"
+        return task_kind(self.task)
 
     def stage(self, name: str, settings: Any, upstream: list, compute: Callable[[], dict],
               complete: Callable[[dict], bool] | None = None):
@@ -87,7 +81,7 @@ def excludes_inserted(ctx: StageContext) -> bool:
     propose (the truth put in place of its last candidate) are left out of the ranker's training.  With
     the proposer's score as a prior they would teach it that the truth is often the lowest-scored
     candidate, which is never so on valid and test (uncovered queries there have no truth to find)."""
-    return ctx.task != "next_time" and not ctx.settings["ranker"].get("train_on_inserted", False)
+    return ctx.task != "next_time" and not ctx.settings.ranker.train_on_inserted
 
 
 def progress_enabled() -> bool:

@@ -24,11 +24,12 @@ from scipy.optimize import minimize
 
 from lamp import _core
 from lamp.checkpoint import load_checkpoint, save_checkpoint
+from lamp.config.names import TKG_TASKS
 from lamp.data import EventStore
 
 __all__ = ["KGHawkes", "RecurrencyBaseline", "TASKS", "feature_names", "time_aware_filter"]
 
-TASKS = ("object", "relation", "pair")
+TASKS = TKG_TASKS
 _PER_SCALE = {"object": ("triple", "inverse", "pair", "relation_object", "activity"),
               "relation": ("triple", "inverse", "subject_relation", "relation_object", "activity")}
 _FORMAT_VERSION = 1

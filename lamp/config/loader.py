@@ -26,6 +26,7 @@ there, else against the working directory (EasyTPP's rule).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import os
 import warnings
@@ -34,15 +35,12 @@ from typing import Any
 
 import yaml
 
+from lamp.config import schema
+from lamp.config.bounds import check_tree
 from lamp.data import FORMATS
-from lamp import schema
 from lamp.errors import ConfigError
 
-__all__ = ["ConfigError", "Config", "load", "loads", "parse_overrides", "LAMP_DEFAULTS", "load_dataset",
-           "MAX_CONFIG_BYTES"]
-
-
-
+__all__ = ["ConfigError", "Config", "load", "loads", "parse_overrides", "load_dataset", "MAX_CONFIG_BYTES"]
 
 ANY = object()  # a free-form mapping (model-specific options)
 
@@ -77,36 +75,6 @@ DATA_SCHEMA = {
 }
 DATA_FORMATS = tuple(FORMATS)  # the loaders of lamp.data, one module per format
 
-TASKS = schema.TASKS
-
-# Defaults of the lamp section; its keys are the schema of the section.
-LAMP_DEFAULTS: dict[str, Any] = {
-    "task": "object",
-    "num_candidates": None,          # M; None = the task's default (object 20, relation 5, pair 100, typed 5)
-    "query_limit": None,             # evaluate the first N test queries (None = all)
-    "train_query_limit": None,       # ranker training queries (None = all)
-    "valid_query_limit": None,       # ranker validation queries (None = max(20, train/4), or all)
-    "seed": 0,
-    "run_dir": "runs",
-    "proposer": {"model": "kg_hawkes", "params": ANY, "checkpoint": None},
-    "abduction": {
-        "backend": "local",          # local | openai | replay | none | oracle (a diagnostic ceiling)
-        "model": None, "base_url": None, "api_key_env": None, "model_path": None,
-        "num_shots": 8, "temperature": 0.0, "max_tokens": 256, "concurrency": 8,
-        "max_retries": 5, "timeout": 60.0, "cache": None, "verify_tls": True, "max_failed_fraction": 0.0,
-        "price_per_mtok": {"prompt": None, "completion": None}, "seconds_per_request": None,
-        "response_format": "auto",
-    },
-    "matching": {"method": "bm25", "causes_top_k": 2, "evidence_length": 10, "embedder": None,
-                 "embedding_cache": None, "scope": None, "k1": 1.2, "b": 0.75},
-    "ranker": {"width": 64, "heads": 2, "layers": 2, "dropout": 0.1, "epochs": 20, "batch_size": 32,
-               "learning_rate": 1e-3, "weight_decay": 1e-5, "patience": 4, "clip": 1.0, "loss": "softmax",
-               "precision": "float32", "use_proposer_score": True, "agreement": True, "start_from_prior": True, "train_on_inserted": False, "selection": "bootstrap",
-               "selection_p": 0.01, "init_from": None},
-    "evaluation": {"bootstrap": 1000, "ablations": ["no_llm", "random_evidence", "recent_evidence"],
-                   "plot": True, "skip_uncovered": True},
-}
-
 TOP_LEVEL = ("pipeline_config_id", "data", "lamp")
 
 
@@ -119,7 +87,7 @@ def _check(mapping: Any, schema: dict, where: str, strict: bool, problems: list 
            types: bool = True) -> None:
     """Unknown keys of ``mapping`` against ``schema``: appended to ``problems`` (or raised when it is
     None), or warnings with ``strict=False``.  ``types=False`` leaves a value that is not a mapping
-    to the typed schema (:mod:`lamp.schema`), which reports it."""
+    to the typed schema (:mod:`lamp.config.schema`), which reports it."""
     def problem(message):
         if problems is None:
             raise ConfigError(message)
@@ -150,7 +118,7 @@ def _known(mapping: Any, schema: dict) -> Any:
 
 
 def _lamp_schema() -> dict:
-    return LAMP_DEFAULTS
+    return schema.key_tree()
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -161,14 +129,6 @@ def _merge(base: dict, override: dict) -> dict:
         else:
             out[k] = copy.deepcopy(v)
     return out
-
-
-def _strip_any(d: Any) -> Any:
-    if d is ANY:
-        return {}
-    if isinstance(d, dict):
-        return {k: _strip_any(v) for k, v in d.items()}
-    return copy.deepcopy(d)
 
 
 @dataclass
@@ -189,9 +149,9 @@ class Config:
         ``base_config.dataset_id`` of the experiment, or the only data set.
     data : dict
         The data section of ``dataset_id``.
-    lamp : dict
-        The lamp settings: defaults, then the file's top-level ``lamp``, then
-        the experiment's ``lamp`` block.
+    lamp : lamp.config.schema.LampSection
+        The lamp settings (frozen): the schema's defaults, then the file's top-level ``lamp``, then the
+        experiment's ``lamp`` block, then the overrides.  :meth:`with_overrides` gives a changed copy.
     """
 
     raw: dict
@@ -200,12 +160,27 @@ class Config:
     experiment: dict = field(default_factory=dict)
     dataset_id: str | None = None
     data: dict = field(default_factory=dict)
-    lamp: dict = field(default_factory=dict)
+    lamp: schema.LampSection = field(default_factory=schema.LampSection)
     overrides: list = field(default_factory=list)
 
     def resolved(self) -> dict:
         """The settings a run uses: the experiment, its data section and the merged lamp section."""
-        return {"experiment": self.experiment_id, "data": {self.dataset_id: self.data}, "lamp": self.lamp}
+        return {"experiment": self.experiment_id, "data": {self.dataset_id: self.data},
+                "lamp": self.lamp.model_dump()}
+
+    def with_overrides(self, *items: str) -> "Config":
+        """A copy with ``KEY=VALUE`` settings applied over the lamp section (as ``--set`` does, e.g.
+        ``cfg.with_overrides("lamp.abduction.backend=none")``), validated like the file."""
+        over = parse_overrides(items)
+        problems: list[str] = []
+        if over.get("data"):
+            problems.append("with_overrides: only lamp.* keys can be changed on a loaded config; reload it to "
+                            "change its data")
+        if over.get("lamp"):
+            _check(over["lamp"], _lamp_schema(), "lamp", True, problems, types=False)
+        schema.raise_problems(problems)
+        return dataclasses.replace(self, lamp=self.lamp.updated(over.get("lamp") or {}),
+                                   overrides=list(self.overrides) + list(items))
 
     @property
     def experiments(self) -> list[str]:
@@ -239,7 +214,7 @@ MAX_OVERRIDE_CHARS = 64 << 10  # one --set value
 
 
 def _parse_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load`` whose every failure is a :class:`ConfigError`, bounded by :func:`lamp.schema.check_tree`
+    """``yaml.safe_load`` whose every failure is a :class:`ConfigError`, bounded by :func:`lamp.config.bounds.check_tree`
     (expanded size, depth, no recursion: a YAML alias bomb fails at once)."""
     try:
         value = yaml.safe_load(text)
@@ -249,7 +224,7 @@ def _parse_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: not valid YAML: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigError(f"{where}: not valid YAML: {str(exc)[:200]}") from None
-    problem = schema.check_tree(value, where)
+    problem = check_tree(value, where)
     if problem:
         raise ConfigError(problem)
     return value
@@ -260,7 +235,7 @@ def parse_overrides(items) -> dict:
 
     The value is read as YAML (``10`` an integer, ``0.5`` a float, ``null`` None, ``[a, b]`` a list,
     ``true`` a boolean; anything else, ``none`` included, a string).  The key path starts with ``lamp.`` or ``data.``.
-    Values are checked by :func:`loads` (see :mod:`lamp.schema`).
+    Values are checked by :func:`loads` (see :mod:`lamp.config.schema`).
     """
     out: dict = {}
     for item in items or ():
@@ -303,7 +278,7 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
     """Parse and validate a config from a YAML string (see :func:`load`).
 
     Every problem found (unknown keys, values of the wrong type or out of range, see
-    :mod:`lamp.schema`) is reported in one :class:`ConfigError`, one line per problem.
+    :mod:`lamp.config.schema`) is reported in one :class:`ConfigError`, one line per problem.
     """
     where = path or "<string>"
     if not isinstance(text, str):
@@ -324,11 +299,11 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         _check(section, DATA_SCHEMA, f"data.{dataset_id}", strict, problems)
         if isinstance(section, dict) and section.get("data_format") not in DATA_FORMATS:
             problems.append(f"data.{dataset_id}.data_format must be one of {DATA_FORMATS}, "
-                            f"got {schema._show(section.get('data_format'))}")
+                            f"got {schema.show(section.get('data_format'))}")
     lamp_schema = _lamp_schema()
     if "lamp" in raw and raw["lamp"] is not None:
         if not isinstance(raw["lamp"], dict):
-            problems.append(f"lamp: {schema._show(raw['lamp'])} is not a mapping")
+            problems.append(f"lamp: {schema.show(raw['lamp'])} is not a mapping")
         _check(raw["lamp"], lamp_schema, "lamp", strict, problems, types=False)
     experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema, "study": ANY}  # study: checked by lamp.study
     for key, block in raw.items():
@@ -341,7 +316,7 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         _check({k: v for k, v in block.items() if k != "lamp"}, experiment_schema, key, strict, problems)
         if block.get("lamp") is not None:
             if not isinstance(block["lamp"], dict):
-                problems.append(f"{key}.lamp: {schema._show(block['lamp'])} is not a mapping")
+                problems.append(f"{key}.lamp: {schema.show(block['lamp'])} is not a mapping")
             _check(block["lamp"], lamp_schema, f"{key}.lamp", strict, problems, types=False)
     if over.get("lamp"):
         _check(over["lamp"], lamp_schema, "lamp", True, problems, types=False)
@@ -371,7 +346,7 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
              f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
     cfg.dataset_id = dataset_id
     cfg.data = copy.deepcopy(data.get(dataset_id, {})) if dataset_id else {}
-    merged = _strip_any(LAMP_DEFAULTS)
+    merged: dict = {}
     for block in (raw.get("lamp"), cfg.experiment.get("lamp"), over.get("lamp")):
         if isinstance(block, dict):
             merged = _merge(merged, _known(block, lamp_schema))
@@ -405,7 +380,7 @@ def load(path, experiment: str | None = None, *, strict: bool = True, overrides=
     overrides : list of str, optional
         ``KEY=VALUE`` settings applied over the file (``lamp run CONFIG --set KEY=VALUE``), e.g.
         ``lamp.num_candidates=10``; values are YAML, keys and values are checked like the file's (see
-        :func:`parse_overrides` and :mod:`lamp.schema`).
+        :func:`parse_overrides` and :mod:`lamp.config.schema`).
 
     Raises
     ------
