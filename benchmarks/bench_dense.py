@@ -77,7 +77,7 @@ def main():
     index = DenseIndex(corpus)
     unit = index.vectors
     qn = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
-    wall, cpu, (ids, scores) = best_time(lambda: index.search(queries, k, before=before), repeat=args.repeat)
+    wall, cpu, (ids, scores) = best_time(lambda: index.search_vectors(queries, k, before=before), repeat=args.repeat)
     rows = [["lamp `DenseIndex.search` (C, blocked sgemm + heaps)", f"{nq / wall:,.0f}", "1.0x", "exact"]]
 
     def add(name, fn, check=True):

@@ -85,7 +85,7 @@ def main():
         dense = DenseIndex(emb)
         qv = emb[source] + rng.normal(scale=0.05, size=(n_causes, emb.shape[1])).astype(np.float32)
         t0 = time.perf_counter()
-        ids_d, _ = dense.search(qv, k, before=owner_cut)
+        ids_d, _ = dense.search_vectors(qv, k, before=owner_cut)
         t_dsearch = time.perf_counter() - t0
         t0 = time.perf_counter()
         assemble_evidence(ids_d.reshape(nq * m, c * k), quads[:, 0], quads[:, 1], quads[:, 2], times, L)

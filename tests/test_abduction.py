@@ -302,10 +302,11 @@ def test_client_response_format_argument():
 def test_pipeline_sends_the_schema_in_the_backends_form(backend, model, form):
     from types import SimpleNamespace
 
+    from lamp.config.schema import Abduction
     from lamp.pipeline.abduce import response_schema
 
     ctx = SimpleNamespace(kind="tkg")
-    settings = {"backend": backend, "model": model, "response_format": "json_schema"}
+    settings = Abduction(backend=backend, model=model, response_format="json_schema")
     got = response_schema(ctx, settings)
     if form == "llama.cpp":  # llama-cpp-python's server reads only {"type": "json_object", "schema": ...}
         assert got == {"type": "json_object", "schema": cause_list_schema("tkg")}
@@ -313,4 +314,4 @@ def test_pipeline_sends_the_schema_in_the_backends_form(backend, model, form):
         assert got == cause_list_schema("tkg")
         assert ChatClient("http://127.0.0.1:9/v1", "m", response_format=got).response_format == _structured(got)
     for other in ("auto", "text"):
-        assert response_schema(ctx, {**settings, "response_format": other}) is None
+        assert response_schema(ctx, settings.model_copy(update={"response_format": other})) is None

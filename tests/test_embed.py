@@ -6,8 +6,9 @@ import zlib
 import numpy as np
 import pytest
 
-from lamp.embed import (EmbedderError, EmbeddingCache, EndpointEmbedder, MiniLMEmbedder, corpus_embeddings,
-                        embed_texts, make_embedder)
+from lamp.errors import EmbedderError
+from lamp.retrieval import (EmbeddingCache, EndpointEmbedder, MiniLMEmbedder, corpus_embeddings, embed_texts,
+                            make_embedder)
 from lamp.llm.testserver import TestServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -185,11 +186,11 @@ class HashEmbedder:
 
 
 def test_pipeline_dense_matching(tmp_path, monkeypatch):
-    import lamp.embed
+    import lamp.pipeline.match
     from lamp.pipeline import Pipeline
 
     made = []
-    monkeypatch.setattr(lamp.embed, "make_embedder", lambda spec: made.append(HashEmbedder()) or made[-1])
+    monkeypatch.setattr(lamp.pipeline.match, "make_embedder", lambda spec: made.append(HashEmbedder()) or made[-1])
     with TestServer() as server:
         config = tmp_path / "c.yaml"
         config.write_text(f"""
@@ -244,14 +245,26 @@ E:
         Pipeline.from_yaml(config, out=str(tmp_path / "run")).run()
 
 
-def test_dense_index_from_texts(tmp_path):
-    from lamp.match import DenseIndex
+def test_dense_index_from_texts_searches_texts_like_bm25(tmp_path):
+    """One search signature for both indexes: search(query texts, k, before=None, scope=None)."""
+    import inspect
 
+    from lamp.retrieval import BM25Index, DenseIndex
+
+    assert list(inspect.signature(DenseIndex.search).parameters) == list(inspect.signature(BM25Index.search).parameters)
     texts = ["army attacks rebels", "president visits china", "police arrest protesters", "army shells town"]
     index = DenseIndex.from_texts(texts, HashEmbedder(), cache_dir=str(tmp_path), progress=False)
-    ids, scores = index.search_texts(["army attacks"], 2, before=np.array([4]))
+    ids, scores = index.search(["army attacks"], 2, before=np.array([4]))
     assert ids[0, 0] == 0 and scores[0, 0] > scores[0, 1]
-    ids, _ = index.search_texts(["army attacks"], 2, before=np.array([1]))
+    ids, _ = index.search(["army attacks"], 2, before=np.array([1]))
     assert list(ids[0]) == [0, -1]
-    with pytest.raises(ValueError, match="from_texts"):
-        DenseIndex(np.eye(3)).search_texts(["x"], 1)
+    bm25_ids, _ = BM25Index(texts).search(["army attacks"], 2, before=np.array([1]))
+    assert list(bm25_ids[0]) == [0, -1]
+    with pytest.raises(ValueError, match="needs an embedder"):
+        DenseIndex(np.eye(3)).search(["x"], 1)
+    with pytest.raises(ValueError, match="scope .* needs BM25"):
+        index.search(["army"], 1, scope=np.array([[0, 1]]))
+    np.testing.assert_array_equal(index.search_vectors(HashEmbedder().encode(["army attacks"]), 2,
+                                                       before=np.array([4]))[0], index.search(["army attacks"], 2,
+                                                                                              before=np.array([4]))[0])
+

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from lamp._reference import match as ref
-from lamp.match import ENGLISH_STOP_WORDS, BM25Index, assemble_evidence
+from lamp.retrieval import ENGLISH_STOP_WORDS, BM25Index, assemble_evidence
 
 WORDS = ["attack", "talks", "china", "iran", "sanction", "visit", "police", "protest", "aid", "citizen", "army",
          "deal", "the", "of", "éclair", "naïve"]
@@ -121,7 +121,7 @@ def test_bad_input():
 
 # --- dense retrieval ----------------------------------------------------------------------------
 
-from lamp.match import DenseIndex  # noqa: E402
+from lamp.retrieval import DenseIndex  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -133,7 +133,7 @@ def test_dense_matches_numpy_with_cutoffs(seed):
     queries[0] = corpus[3] * 2
     before = rng.integers(0, 5001, size=300)
     before[0] = 5000
-    ids, scores = DenseIndex(corpus).search(queries, 8, before=before)
+    ids, scores = DenseIndex(corpus).search_vectors(queries, 8, before=before)
     unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
     qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     for i in range(300):
@@ -153,12 +153,12 @@ def test_dense_bad_input():
         DenseIndex(np.array([[1.0, np.nan]]))
     index = DenseIndex(np.eye(3))
     with pytest.raises(ValueError, match=r"shape \(Q, 3\)"):
-        index.search(np.ones((1, 2)), 1)
-    with pytest.raises(ValueError, match="k' must be in 1..3"):
-        index.search(np.ones((1, 3)), 4)
+        index.search_vectors(np.ones((1, 2)), 1)
+    with pytest.raises(ValueError, match="k must be in 1..3"):
+        index.search_vectors(np.ones((1, 3)), 4)
     with pytest.raises(ValueError, match="before"):
-        index.search(np.ones((1, 3)), 1, before=np.array([9]))
-    ids, scores = index.search(np.ones((1, 3)), 3, before=np.array([1]))
+        index.search_vectors(np.ones((1, 3)), 1, before=np.array([9]))
+    ids, scores = index.search_vectors(np.ones((1, 3)), 3, before=np.array([1]))
     assert list(ids[0]) == [0, -1, -1] and np.isinf(scores[0][1])
 
 
@@ -169,7 +169,7 @@ def test_dense_many_blocks_shared_cutoffs_and_no_cutoff(clustered):
     corpus = rng.normal(size=(9000, 16)).astype(np.float32)
     queries = rng.normal(size=(1100, 16)).astype(np.float32)
     before = rng.choice([0, 1, 4096, 4097, 8191, 9000], size=1100) if clustered else None
-    ids, scores = DenseIndex(corpus).search(queries, 5, before=before)
+    ids, scores = DenseIndex(corpus).search_vectors(queries, 5, before=before)
     unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
     sims = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
     for i in range(len(queries)):

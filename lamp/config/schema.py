@@ -28,7 +28,7 @@ from lamp.llm.client import ENV_NAME
 
 __all__ = ["LampSection", "Proposer", "Abduction", "PricePerMTok", "Matching", "Ranker", "Evaluation",
            "validate_lamp", "cross_problems", "raise_problems", "key_paths", "allowed", "describe", "default_of",
-           "show"]
+           "show", "embedder_problem"]
 
 _API_KEY_TEXT = ("the name of an environment variable (letters, digits and _, not starting with a digit, e.g. "
                  "OPENAI_API_KEY) that holds the API key, never the key itself; or null")
@@ -224,7 +224,7 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _embedder_problem(spec) -> str | None:
+def embedder_problem(spec) -> str | None:
     """What is wrong with a ``matching.embedder`` value (None when it is fine); never shows api_key_env."""
     if spec is None or spec == "minilm":
         return None
@@ -279,7 +279,7 @@ class Matching(_Block):
     @field_validator("embedder")
     @classmethod
     def _embedder(cls, value):
-        problem = _embedder_problem(value)
+        problem = embedder_problem(value)
         if problem:
             raise ValueError(problem)
         return value

@@ -4,9 +4,7 @@ from lamp.llm.cache import AnswerCache, request_key
 from lamp.llm.client import ChatClient, ChatResult, LLMError, ReplayMissError, RunStats
 
 __all__ = ["AnswerCache", "ChatClient", "ChatResult", "LLMError", "ReplayMissError", "RunStats", "request_key",
-           "LocalServer", "BACKENDS"]
-
-BACKENDS = ("local", "openai", "replay", "none")
+           "LocalServer"]
 
 
 def __getattr__(name):

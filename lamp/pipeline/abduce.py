@@ -104,12 +104,13 @@ def make_client(ctx: StageContext, settings: dict, prompts: list):
 
 def oracle_client(ctx: StageContext, abductor, effects_of_split: np.ndarray, truth: np.ndarray, split: str):
     """The oracle abducer's client for one split: replies naming real earlier events for the true
-    candidate and invented ones for the others (:meth:`lamp.abduction.Abductor.oracle_replies`)."""
+    candidate and invented ones for the others (:func:`lamp.abduction.oracle.oracle_replies`)."""
+    from lamp.abduction.oracle import oracle_replies
     from lamp.llm.scripted import ScriptedClient
 
     m = len(effects_of_split) // max(1, len(truth))
     is_true = (np.arange(m)[None, :] == np.asarray(truth)[:, None]).reshape(-1)
-    replies = abductor.oracle_replies(effects_of_split, is_true, split=split, seed=ctx.seed)
+    replies = oracle_replies(abductor, effects_of_split, is_true, split=split, seed=ctx.seed)
     prompts = [abductor.build_prompt(e, split=split) for e in effects_of_split]
     # identical prompts (the same effect event in two queries) are asked once: a true one's reply wins
     order = np.argsort(is_true, kind="stable")

@@ -127,7 +127,7 @@ class Pipeline:
                 self.say(plan_text(plan(ctx, queries, proposals, abductor)))
             causes = abduce(ctx, queries, proposals, abductor)
         lap("abduce")
-        world = make_world(ctx, abductor)
+        world = make_world(ctx)
         evidence = gather_evidence(ctx, world, queries, proposals, causes)
         extras = {}
         if causes is not None:

@@ -16,20 +16,28 @@ into the world (time-sorted, -1 padding), built by one of:
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 
 import numpy as np
 
 from lamp.pipeline.abduce import effects
 from lamp.pipeline.queries import history_cutoffs
-from lamp.pipeline.tasks import EVIDENCE_METHODS, SPLITS, Queries, StageContext
+from lamp.pipeline.tasks import SPLITS, Queries, StageContext
+from lamp.retrieval import BM25Index, DenseIndex, EmbeddingCache, assemble_evidence, corpus_embeddings, make_embedder
+from lamp.text import EventTexts
 
 __all__ = ["EventWorld", "TKGWorld", "TypedWorld", "make_world", "gather_evidence", "random_evidence",
            "recent_evidence", "evaluated_methods", "cause_grounding"]
 
 
-class EventWorld:
-    """The events queries look back on.  Subclasses set ``texts``, ``times`` (float64), ``index`` and the
-    columns ``subjects``, ``relations``, ``objects`` (int64) that de-duplicate and describe evidence."""
+class EventWorld(ABC):
+    """The events queries look back on: every method a stage calls on a world.
+
+    A world sets ``texts`` (the text of every event, what causes are matched against), ``times``
+    (float64), ``index`` (a retrieval index of :mod:`lamp.retrieval`: ``search(texts, k, before, scope)``)
+    and the columns ``subjects``, ``relations``, ``objects`` (int64) that de-duplicate and describe
+    evidence.  Texts come from :class:`lamp.text.EventTexts`, the one rendering of an event.
+    """
 
     texts: list
     times: np.ndarray
@@ -37,64 +45,62 @@ class EventWorld:
     relations: np.ndarray
     objects: np.ndarray
 
+    @abstractmethod
     def cutoffs(self, split: str, q: Queries) -> np.ndarray:
         """Per query, the world index bound of its past (events at indices below it may be evidence)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scope(self, split: str, q: Queries, prop: dict) -> np.ndarray | None:
         """Per candidate (Q * M, 2) the entity ids evidence must share one of, or None (no restriction)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def candidate_texts(self, split: str, q: Queries, prop: dict) -> list:
         """Per candidate the text of the candidate itself (the no-LLM query)."""
-        raise NotImplementedError
 
-    def search(self, texts: list, k: int, before: np.ndarray, scope: np.ndarray | None):
+    @abstractmethod
+    def random_evidence(self, split: str, q: Queries, m: int, length: int, seed: int) -> np.ndarray:
+        """(Q, M, length) events drawn uniformly from each query's past (the ``random_evidence`` ablation)."""
+
+    @abstractmethod
+    def recent_evidence(self, split: str, q: Queries, prop: dict, length: int) -> np.ndarray:
+        """(Q, M, length) the most recent past events of each candidate (the ``recent_evidence`` ablation)."""
+
+    @abstractmethod
+    def evidence_events(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(s, r, o) int64 rows (typed: (0, type, 0)) and times of world events ``idx`` (-1: padding rows of
+        -1 and time 0)."""
+
+    def search(self, texts: list, k: int, before: np.ndarray, scope: np.ndarray | None = None):
         """Top-``k`` world events per text, restricted to indices below ``before`` (and to ``scope``)."""
         k = min(int(k), len(self.texts))
         return self.index.search(texts, k, before=before, scope=scope)
 
     def assemble(self, hits: np.ndarray, length: int) -> np.ndarray:
         """Hits (n, H) -> de-duplicated, time-sorted evidence (n, length), -1 padding."""
-        from lamp.match import assemble_evidence
-
         return assemble_evidence(hits, self.subjects, self.relations, self.objects, self.times, length)
 
 
 class TKGWorld(EventWorld):
     """A knowledge graph's whole event stream in time order, with texts and a BM25 or dense index."""
 
-    def __init__(self, ctx: StageContext, abductor):
-        from lamp.match import BM25Index
-
+    def __init__(self, ctx: StageContext):
         self.ctx = ctx
         self.quads, self.times = ctx.store.stream()
         self.subjects, self.relations, self.objects = self.quads[:, 0], self.quads[:, 1], self.quads[:, 2]
-        self.texts = [abductor.event_text(q) for q in self.quads]
-        self._event_text = abductor.event_text
+        self.event_texts = EventTexts(ctx.store)
+        self.texts = [self.event_texts.line(q) for q in self.quads]
         m = ctx.settings.matching
-        self.method = m.method
         self.scoped = m.scope == "entity"
-        if self.method == "bm25":
+        if m.method == "bm25":
             self.index = BM25Index(self.texts, k1=m.k1, b=m.b, entities=self.quads[:, [0, 2]])
         else:
-            from lamp.embed import EmbeddingCache, corpus_embeddings, make_embedder
-            from lamp.match import DenseIndex
-
-            self.embedder = make_embedder(m.embedder)
+            embedder = make_embedder(m.embedder)
             cache_dir = ctx.resolve_path(m.embedding_cache) if m.embedding_cache else \
                 os.path.join(ctx.resolve_path(ctx.settings.run_dir) or "runs", "embeddings")
-            ctx.say(f"matching: dense retrieval with {self.embedder.identity}; embeddings cached in {cache_dir}")
-            self.index = DenseIndex(corpus_embeddings(self.texts, self.embedder, cache_dir, say=ctx.say))
-            self.cache = EmbeddingCache(os.path.join(cache_dir, "embeddings.sqlite"))
-
-    def search(self, texts, k, before, scope=None):
-        if self.method == "bm25":
-            return super().search(texts, k, before, scope)
-        from lamp.embed import embed_texts
-
-        vectors = embed_texts(texts, self.embedder, self.cache, progress=True, say=self.ctx.say)
-        return self.index.search(vectors, min(int(k), len(self.texts)), before=before)
+            ctx.say(f"matching: dense retrieval with {embedder.identity}; embeddings cached in {cache_dir}")
+            self.index = DenseIndex(corpus_embeddings(self.texts, embedder, cache_dir, say=ctx.say), embedder=embedder,
+                                    cache=EmbeddingCache(os.path.join(cache_dir, "embeddings.sqlite")),
+                                    progress=True, say=ctx.say)
 
     def cutoffs(self, split, q):
         return history_cutoffs(self.times, q.times)
@@ -103,7 +109,7 @@ class TKGWorld(EventWorld):
         return effects(self.ctx, q, prop)[:, [0, 2]] if self.scoped else None
 
     def candidate_texts(self, split, q, prop):
-        return [self._event_text(e) for e in effects(self.ctx, q, prop)]
+        return [self.event_texts.line(e) for e in effects(self.ctx, q, prop)]
 
     def random_evidence(self, split, q, m, length, seed):
         return random_evidence(self.cutoffs(split, q), m, length, seed)
@@ -128,11 +134,10 @@ class TypedWorld(EventWorld):
     BM25 index whose two "entities" per event are its global sequence id (retrieval stays inside a
     sequence).  Evidence events are (0, type, 0)."""
 
-    def __init__(self, ctx: StageContext, abductor):
-        from lamp.match import BM25Index
-
+    def __init__(self, ctx: StageContext):
         self.ctx, store = ctx, ctx.store
-        self.types = abductor.types
+        self.event_texts = EventTexts(store)
+        self.types = self.event_texts.types
         self.event_base, self.seq_base, self.splits = {}, {}, {}
         marks, times, seq_ids, texts = [], [], [], []
         n_events = n_seqs = 0
@@ -144,8 +149,7 @@ class TypedWorld(EventWorld):
             times.append(seqs.times)
             seq_ids.append(n_seqs + np.repeat(np.arange(seqs.num_sequences), seqs.lengths))
             for i in range(len(seqs)):
-                name = self.types[int(seqs.marks[i])]
-                texts.append(f"{name}. {seqs.texts[i]}" if seqs.texts is not None else name)
+                texts.append(self.event_texts.typed_line(seqs.marks[i], None if seqs.texts is None else seqs.texts[i]))
             n_events += len(seqs)
             n_seqs += seqs.num_sequences
         self.marks = np.concatenate(marks).astype(np.int64)
@@ -212,8 +216,9 @@ class TypedWorld(EventWorld):
         return ev, np.where(valid, self.times[safe], 0.0)
 
 
-def make_world(ctx: StageContext, abductor) -> EventWorld:
-    return TKGWorld(ctx, abductor) if ctx.kind == "tkg" else TypedWorld(ctx, abductor)
+def make_world(ctx: StageContext) -> EventWorld:
+    """The world of the run's kind of data."""
+    return TKGWorld(ctx) if ctx.kind == "tkg" else TypedWorld(ctx)
 
 
 # ---------------------------------------------------------------------------- evidence
