@@ -192,6 +192,18 @@ static void set_common_options(CURL *e, transfer *t, const lamp_http_options *o,
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
 }
 
+/* The NULL-terminated "Name: value" strings as a curl list (*out, which the caller frees). */
+static int header_list(const char *const *strings, struct curl_slist **out, lamp_error *err)
+{
+    for (const char *const *h = strings; h && *h; h++) {
+        struct curl_slist *more = curl_slist_append(*out, *h);
+        if (!more)
+            return lamp_error_set(err, LAMP_ENOMEM, "out of memory for headers");
+        *out = more;
+    }
+    return LAMP_OK;
+}
+
 /* 0, or -1 when out of memory or curl refused the transfer */
 static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const endpoint_state *ep, int endpoint,
                  const lamp_http_options *o, struct curl_slist *headers, int64_t index)
@@ -325,14 +337,8 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             eps[e].unreachable = o->health[e].unreachable > 0 ? o->health[e].unreachable : 0;
         }
     }
-    for (const char *const *h = o->headers; h && *h; h++) {
-        struct curl_slist *more = curl_slist_append(headers, *h);
-        if (!more) {
-            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory for headers");
-            goto finally;
-        }
-        headers = more;
-    }
+    if ((rc = header_list(o->headers, &headers, err)) != LAMP_OK)
+        goto finally;
     /* endpoints may share a host and port: the per-endpoint limit is kept by `room` */
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)slots);
     for (int s = 0; s < slots; s++) {
@@ -628,14 +634,8 @@ int lamp_http_single(const char *method, const char *url, const char *body, size
         rc = lamp_error_set(err, LAMP_ENOMEM, "curl could not be initialised");
         goto finally;
     }
-    for (const char *const *h = o->headers; h && *h; h++) {
-        struct curl_slist *more = curl_slist_append(headers, *h);
-        if (!more) {
-            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory for headers");
-            goto finally;
-        }
-        headers = more;
-    }
+    if ((rc = header_list(o->headers, &headers, err)) != LAMP_OK)
+        goto finally;
     for (int attempt = 1;; attempt++) {
         curl_easy_reset(t.easy);
         t.len = 0;

@@ -46,11 +46,11 @@ import time
 from typing import Callable, Sequence
 
 from lamp import _core
-from lamp.errors import LLMError
+from lamp.errors import BatchAPIError, LLMError
 from lamp.llm.cache import AnswerCache
 from lamp.llm.client import (ChatResult, RunStats, _check_common, _check_url, _duration, _env_name_shown,
                              _parse_reply, _response_format, _shown_url, answer_row, auth_headers, cached_results,
-                             check_requests, request_body)
+                             check_requests, request_body, with_format)
 
 try:
     import fcntl
@@ -91,14 +91,6 @@ def _write_atomically(path: str, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-class _ControlError(Exception):
-    """A control call (upload, create, poll, download) that failed for good."""
-
-    def __init__(self, message: str, status: int = 0):
-        super().__init__(message)
-        self.status = status
 
 
 class BatchClient:
@@ -191,9 +183,7 @@ class BatchClient:
     @property
     def _params(self) -> dict:
         """What a request sends besides the model and messages: as :class:`ChatClient` sends it."""
-        if self.response_format is None:
-            return self.sampling
-        return {**self.sampling, "response_format": self.response_format}
+        return with_format(self.sampling, self.response_format)
 
     def __repr__(self) -> str:
         return (f"BatchClient(base_url={_shown_url(self.base_url)!r}, model={self.model!r}, "
@@ -220,7 +210,7 @@ class BatchClient:
     # --- HTTP -----------------------------------------------------------------------------------------------
     def _http(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json",
               retries: int | None = None, big: bool = False) -> bytes:
-        """The body of a 2xx reply to one control call; :class:`_ControlError` otherwise."""
+        """The body of a 2xx reply to one control call; :class:`BatchAPIError` otherwise."""
         headers = ["Accept: application/json", *auth_headers(self.api_key_env)]
         if body is not None:
             headers.append("Content-Type: " + content_type)
@@ -234,7 +224,7 @@ class BatchClient:
         detail = ""
         if reply:
             detail = ": " + reply[:300].decode("utf-8", errors="replace").replace("\n", " ")
-        raise _ControlError(self._redact(f"{method} {path}: {error} after {attempts} attempt(s){detail}"), status)
+        raise BatchAPIError(self._redact(f"{method} {path}: {error} after {attempts} attempt(s){detail}"), status)
 
     def _json(self, method: str, path: str, payload: dict | None = None, retries: int | None = None) -> dict:
         body = None if payload is None else json.dumps(payload).encode("utf-8")
@@ -242,9 +232,9 @@ class BatchClient:
         try:
             data = json.loads(reply)
         except ValueError:
-            raise _ControlError(f"{method} {path}: the reply is not JSON") from None
+            raise BatchAPIError(f"{method} {path}: the reply is not JSON") from None
         if not isinstance(data, dict):
-            raise _ControlError(f"{method} {path}: the reply is not a JSON object")
+            raise BatchAPIError(f"{method} {path}: the reply is not a JSON object")
         return data
 
     # --- state ----------------------------------------------------------------------------------------------
@@ -303,7 +293,7 @@ class BatchClient:
             file = json.loads(reply)
             job["input_file_id"], job["file_created_at"] = str(file["id"]), file.get("created_at")
         except (ValueError, KeyError, TypeError):
-            raise _ControlError("POST /files: the reply has no file id") from None
+            raise BatchAPIError("POST /files: the reply has no file id") from None
         job["status"] = "uploaded"
         self._uploaded_here.add(job["input_file_id"])
         self._save_state(state)  # before the job is created: a kill after this adopts or creates, never twice
@@ -338,7 +328,7 @@ class BatchClient:
                 break
             try:
                 batch = self._json("POST", "/batches", payload, retries=0)
-            except _ControlError as exc:
+            except BatchAPIError as exc:
                 if not _retryable(exc.status):
                     raise
                 batch = self._find_batch(job)  # the reply may be lost while the batch was made
@@ -349,7 +339,7 @@ class BatchClient:
                     time.sleep(_core.http_backoff(attempt + 1, -1.0, self.backoff_base, self.backoff_max,
                                                   secrets.randbelow(1 << 20) / (1 << 20)))
         if not isinstance(batch.get("id"), str):
-            raise _ControlError("POST /batches: the reply has no batch id")
+            raise BatchAPIError("POST /batches: the reply has no batch id")
         job["batch_id"], job["status"] = batch["id"], batch.get("status", "validating")
         self._save_state(state)
         self._tell(f"[lamp] LLM batch: {'adopted' if adopted else 'created'} {batch['id']} "
@@ -462,7 +452,7 @@ class BatchClient:
             for job in open_jobs:
                 try:
                     batch = self._json("GET", f"/batches/{job['batch_id']}")
-                except _ControlError as exc:
+                except BatchAPIError as exc:
                     misses[id(job)] += 1
                     if exc.status == 404 or misses[id(job)] >= 5:
                         gone = exc.status == 404
@@ -484,7 +474,7 @@ class BatchClient:
                 if batch.get("status") in _TERMINAL:
                     try:
                         self._collect(state, job, batch, bodies, answers, failures)
-                    except _ControlError as exc:
+                    except BatchAPIError as exc:
                         gone = exc.status == 404  # an output file the server no longer has: ask again
                         for key in set(job["custom_ids"]) - set(answers):
                             failures[key] = (f"{exc}" + ("" if gone else "; a rerun with the same state_dir "
@@ -516,7 +506,7 @@ class BatchClient:
                 self._upload(state, job)
             if not job.get("batch_id"):
                 self._create(state, job)
-        except _ControlError as exc:
+        except BatchAPIError as exc:
             for key in job["custom_ids"]:
                 failures[key] = (str(exc), False)
             self._tell(f"[lamp] LLM batch: {exc}")
@@ -598,6 +588,6 @@ class BatchClient:
                     try:
                         self._json("POST", f"/batches/{job['batch_id']}/cancel", {})
                         cancelled.append(job["batch_id"])
-                    except _ControlError as exc:
+                    except BatchAPIError as exc:
                         self._tell(f"[lamp] LLM batch: could not cancel {job['batch_id']}: {exc}")
         return cancelled

@@ -306,6 +306,12 @@ def check_requests(requests: Sequence[list[dict]]) -> list[list[dict]]:
     return requests
 
 
+def with_format(sampling: dict, response_format: dict | None) -> dict:
+    """The parameters a request sends besides the model and messages: the sampling parameters, and the
+    response format when one is set (text requests keep their old cache keys)."""
+    return sampling if response_format is None else {**sampling, "response_format": response_format}
+
+
 def request_body(model: str, messages: list[dict], params: dict) -> dict:
     """The JSON body of a chat completion request."""
     return {"model": model, "messages": messages, **params}
@@ -403,9 +409,7 @@ class ChatClient:
     def _params(self) -> dict:
         """What a request sends besides the model and messages (and what its cache key covers): the sampling
         parameters, and the response format when one is set (text requests keep their old keys)."""
-        if self.response_format is None:
-            return self.sampling
-        return {**self.sampling, "response_format": self.response_format}
+        return with_format(self.sampling, self.response_format)
 
     def __repr__(self) -> str:
         return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, "
@@ -540,8 +544,4 @@ class ChatClient:
 def request_params(temperature: float, max_tokens: int, response_format: dict | None = None) -> dict:
     """What a chat request sends besides the model and messages, as :class:`ChatClient` sends it and its
     cache key covers it (to look answers up without a client)."""
-    params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
-    fmt = _response_format(response_format)
-    if fmt is not None:
-        params["response_format"] = fmt
-    return params
+    return with_format({"temperature": temperature, "max_tokens": max_tokens}, _response_format(response_format))

@@ -28,6 +28,21 @@ answered with JSON that conforms to the schema, filled with the canned causes
 title, summary get those values) — unless the server was given its own ``reply``,
 which is sent as is.  ``server.requests`` holds every parsed request body.
 
+Batch jobs (OpenAI's Files and Batch APIs): ``POST /v1/files`` (multipart, ``purpose=batch``), ``GET
+/v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches`` (newest first,
+``limit`` and ``after``), ``POST /v1/batches/{id}/cancel``.  A batch is processed in the background:
+``validating`` -> ``in_progress`` -> ``finalizing`` -> ``completed`` over ``batch_latency`` seconds (0.2),
+each line answered like the chat endpoint answers it (the same canned reply, structured output and 400 for a
+bad ``response_format``; answers in the output file, non-200 lines in the error file); an input file with a
+bad line (not JSON, no ``custom_id``, a repeated ``custom_id``, another method or URL, two models) makes a
+``failed`` batch with an ``errors`` list.  Faults: ``batch_fail`` (the first N batches end ``failed``),
+``batch_expire`` (the first N batches end ``expired`` once ``batch_expire_share`` (0.5) of their lines are
+answered; the others are ``batch_expired`` lines of the error file), ``batch_line_errors`` (that share of the
+lines, chosen by a hash of the ``custom_id``, get a 500 line in the error file the first time they are
+processed).  The POST faults above apply to the batch API's POSTs too (each body counts as a prompt).
+``server.batches_created`` and ``server.files_uploaded`` count the accepted creations and uploads;
+``server.batches`` holds a copy of every batch object.
+
 ``python -m lamp.llm.testserver --port 8080`` serves it until Ctrl-C.
 """
 from __future__ import annotations
