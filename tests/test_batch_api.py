@@ -80,6 +80,15 @@ def test_answers_and_cache_rows_are_those_of_the_chat_endpoint(tmp_path, schema)
     assert polls and all("/5 completed" in line for line in polls)
 
 
+def test_progress_goes_to_stderr_by_default(tmp_path, capsys):
+    with TestServer(faults={"batch_latency": 0.3}) as server:
+        client = _client(server, tmp_path, say=None)
+        client.progress_interval = 0.0  # no terminal here: poll lines at most this often
+        client.chat(_requests(3))
+    err = capsys.readouterr().err
+    assert "[lamp] LLM batch: uploaded 3 requests" in err and "/3 completed" in err and "elapsed" in err
+
+
 def test_expired_batch_uses_its_partial_output_and_resubmits_the_rest_once(tmp_path):
     with TestServer(faults={**FAST, "batch_expire": 1, "batch_expire_share": 0.5}) as server:
         results = _client(server, tmp_path).chat(_requests(6))
@@ -204,7 +213,7 @@ def test_killed_run_resumes_and_submits_nothing_twice(tmp_path, mode):
 
 
 def test_cancelled_batch_gives_its_partial_output_and_the_rest_goes_out_again(tmp_path):
-    with TestServer(faults={"batch_latency": 2.0}) as server:
+    with TestServer(faults={"batch_latency": 3.0}) as server:
         proc = subprocess.Popen([sys.executable, "-c", _WORKER, server.base_url, str(tmp_path / "cache.sqlite"),
                                  str(tmp_path / "state"), "polling", "40"], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)

@@ -364,7 +364,9 @@ class BatchClient:
         ids = set(job["custom_ids"])
         status = batch.get("status")
         if status == "failed":
-            errors = (batch.get("errors") or {}).get("data") or []
+            errors = batch.get("errors")
+            errors = errors.get("data") if isinstance(errors, dict) else errors
+            errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
             shown = "; ".join(f"{e.get('message') or e.get('code')}" + (f" (line {e['line']})" if e.get("line")
                                                                         else "") for e in errors[:5]) or "no reason"
             message = self._redact(f"batch {batch.get('id')} failed: {shown}")
