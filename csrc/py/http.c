@@ -52,6 +52,19 @@ static void report_answer(void *arg, int64_t index, const lamp_http_response *r)
     ctx->save = PyEval_SaveThread();
 }
 
+/* 0 when the transport options are in range; -1 with a ValueError otherwise. */
+static int check_options(double timeout, double connect_timeout, int max_retries, double backoff_base,
+                         double backoff_max, long long max_response, int take_out_after)
+{
+    if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
+        !(backoff_max >= 0) || max_response <= 0 || take_out_after < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0, "
+                                          "max_response > 0 and take_out_after >= 0");
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills headers[0..len(hseq)) with the UTF-8 of the str items of hseq (borrowed); -1 with an exception set. */
 static int header_strings(PyObject *hseq, const char **headers)
 {
@@ -87,12 +100,9 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         PyErr_Format(PyExc_ValueError, "argument 'concurrency' must be in 1..1024, got %d", concurrency);
         return NULL;
     }
-    if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
-        !(backoff_max >= 0) || max_response <= 0 || take_out_after < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0, "
-                                          "max_response > 0 and take_out_after >= 0");
+    if (check_options(timeout, connect_timeout, max_retries, backoff_base, backoff_max, max_response,
+                      take_out_after) < 0)
         return NULL;
-    }
     if (progress && progress != Py_None && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "argument 'progress' must be callable or None");
         return NULL;
@@ -341,12 +351,8 @@ static PyObject *http_request(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "argument 'body' must be bytes or None");
         return NULL;
     }
-    if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
-        !(backoff_max >= 0) || max_response <= 0) {
-        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0 and "
-                                          "max_response > 0");
+    if (check_options(timeout, connect_timeout, max_retries, backoff_base, backoff_max, max_response, 0) < 0)
         return NULL;
-    }
     PyObject *hseq = PySequence_Fast(headers_obj, "argument 'headers' must be a sequence of str");
     if (!hseq)
         return NULL;
