@@ -325,3 +325,22 @@ def test_server_batch_api_shapes():
         assert call("POST", "/batches", {"input_file_id": "nope", "endpoint": "/v1/chat/completions",
                                          "completion_window": "24h"})[0] == 404
         assert server.batches_created == 3 and server.files_uploaded == 0
+
+
+def test_a_single_request_stops_on_ctrl_c():
+    """http_request releases the GIL and polls for signals: Ctrl-C ends a request the server never answers."""
+    import signal
+    import socket
+    import threading
+
+    from lamp import _core
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            _core.http_request("GET", f"http://127.0.0.1:{silent.getsockname()[1]}/v1/batches", [], None, 60.0, 5.0,
+                               0, 0.01, 0.01, 1024, True, 1)
+        timer.join()
