@@ -167,6 +167,43 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
     return n;
 }
 
+/* The options every transfer shares: http(s) only, headers, body and header sinks, timeouts, TLS. */
+static void set_common_options(CURL *e, transfer *t, const lamp_http_options *o, struct curl_slist *headers)
+{
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000.0));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+}
+
+/* The NULL-terminated "Name: value" strings as a curl list (*out, which the caller frees). */
+static int header_list(const char *const *strings, struct curl_slist **out, lamp_error *err)
+{
+    for (const char *const *h = strings; h && *h; h++) {
+        struct curl_slist *more = curl_slist_append(*out, *h);
+        if (!more)
+            return lamp_error_set(err, LAMP_ENOMEM, "out of memory for headers");
+        *out = more;
+    }
+    return LAMP_OK;
+}
+
 /* 0, or -1 when out of memory or curl refused the transfer */
 static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const endpoint_state *ep, int endpoint,
                  const lamp_http_options *o, struct curl_slist *headers, int64_t index)
@@ -191,29 +228,10 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
     t->limit = o->max_response;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->url);
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000.0));
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+    set_common_options(e, t, o, headers);
     return curl_multi_add_handle(multi, e) == CURLM_OK ? 0 : -1;
 }
 
@@ -319,14 +337,8 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             eps[e].unreachable = o->health[e].unreachable > 0 ? o->health[e].unreachable : 0;
         }
     }
-    for (const char *const *h = o->headers; h && *h; h++) {
-        struct curl_slist *more = curl_slist_append(headers, *h);
-        if (!more) {
-            rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory for headers");
-            goto finally;
-        }
-        headers = more;
-    }
+    if ((rc = header_list(o->headers, &headers, err)) != LAMP_OK)
+        goto finally;
     /* endpoints may share a host and port: the per-endpoint limit is kept by `room` */
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)slots);
     for (int s = 0; s < slots; s++) {
@@ -551,5 +563,141 @@ finally:
     curl_slist_free_all(headers);
     if (multi)
         curl_multi_cleanup(multi);
+    return rc;
+}
+
+/* Sleeps `seconds` in slices of at most 100 ms; 1 when should_stop asked to stop. */
+static int wait_or_stop(double seconds, const lamp_http_options *o)
+{
+    double until = now_seconds() + seconds;
+    for (double left = seconds; left > 0.0; left = until - now_seconds()) {
+        if (o->should_stop && o->should_stop(o->stop_arg))
+            return 1;
+        double slice = left < 0.1 ? left : 0.1;
+        struct timespec ts = {(time_t)slice, (long)((slice - (double)(time_t)slice) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* One attempt of lamp_http_single on `t`: LAMP_OK with *code set, LAMP_EINTR when stopped. */
+static int single_attempt(CURLM *multi, transfer *t, const lamp_http_options *o, CURLcode *code, lamp_error *err)
+{
+    if (curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+        return lamp_error_set(err, LAMP_ERUNTIME, "curl could not start a transfer");
+    for (;;) {
+        if (o->should_stop && o->should_stop(o->stop_arg)) {
+            curl_multi_remove_handle(multi, t->easy);
+            return lamp_error_set(err, LAMP_EINTR, "interrupted");
+        }
+        int running = 0, left;
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            if (msg->msg == CURLMSG_DONE) {
+                *code = msg->data.result;
+                curl_multi_remove_handle(multi, t->easy);
+                return LAMP_OK;
+            }
+        }
+        curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+}
+
+int lamp_http_single(const char *method, const char *url, const char *body, size_t body_len,
+                     const lamp_http_options *o, lamp_http_response *r, double *retry_after, lamp_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->endpoint = -1;
+    *retry_after = -1.0;
+    int get = method && strcmp(method, "GET") == 0;
+    if (!method || (!get && strcmp(method, "POST") != 0))
+        return lamp_error_set(err, LAMP_EVALUE, "method must be GET or POST");
+    if (get && body)
+        return lamp_error_set(err, LAMP_EVALUE, "a GET request has no body");
+    if (o->max_retries < 0 || !(o->timeout > 0.0) || !(o->connect_timeout > 0.0))
+        return lamp_error_set(err, LAMP_EVALUE, "max_retries must be >= 0 and timeouts positive");
+    if (!url)
+        return lamp_error_set(err, LAMP_EVALUE, "the request has no URL");
+    if (lamp_http_check_url(url, err) != LAMP_OK)
+        return LAMP_EVALUE;
+    for (const char *const *h = o->headers; h && *h; h++)
+        if (lamp_http_check_header(*h, err) != LAMP_OK)
+            return LAMP_EVALUE;
+    int rc = LAMP_OK;
+    uint64_t rng = o->seed ? o->seed : 0x5eed;
+    struct curl_slist *headers = NULL;
+    transfer t = {.index = -1, .retry_after = -1.0};
+    CURLM *multi = curl_multi_init();
+    t.easy = curl_easy_init();
+    if (!multi || !t.easy) {
+        rc = lamp_error_set(err, LAMP_ENOMEM, "curl could not be initialised");
+        goto finally;
+    }
+    if ((rc = header_list(o->headers, &headers, err)) != LAMP_OK)
+        goto finally;
+    for (int attempt = 1;; attempt++) {
+        curl_easy_reset(t.easy);
+        t.len = 0;
+        t.too_big = 0;
+        t.retry_after = -1.0;
+        t.limit = o->max_response;
+        curl_easy_setopt(t.easy, CURLOPT_URL, url);
+        if (get) {
+            curl_easy_setopt(t.easy, CURLOPT_HTTPGET, 1L);
+        } else {
+            curl_easy_setopt(t.easy, CURLOPT_POST, 1L);
+            curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, body ? body : "");
+            curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+        }
+        set_common_options(t.easy, &t, o, headers);
+        CURLcode code = CURLE_OK;
+        if ((rc = single_attempt(multi, &t, o, &code, err)) != LAMP_OK)
+            goto finally;
+        long status = 0;
+        curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+        r->status = status;
+        r->attempts = attempt;
+        *retry_after = t.retry_after;
+        int ok = code == CURLE_OK && status >= 200 && status < 300;
+        if (!ok) {
+            if (t.too_big)
+                snprintf(r->error, sizeof r->error, "response larger than the %zu-byte limit", o->max_response);
+            else if (code != CURLE_OK)
+                snprintf(r->error, sizeof r->error, "%s (curl error %d)", curl_easy_strerror(code), (int)code);
+            else
+                snprintf(r->error, sizeof r->error, "HTTP %ld", status);
+        }
+        int retryable = !ok && !t.too_big && (code != CURLE_OK || lamp_http_retryable_status(status));
+        if (retryable && attempt <= o->max_retries) {
+            if (wait_or_stop(lamp_http_backoff(attempt, t.retry_after, o->backoff_base, o->backoff_max,
+                                               jitter01(&rng)), o)) {
+                rc = lamp_error_set(err, LAMP_EINTR, "interrupted");
+                goto finally;
+            }
+            continue;
+        }
+        /* final: the body of a 2xx reply, or the error body of an HTTP failure for the caller to show */
+        if (code == CURLE_OK) {
+            if (!(r->body = malloc(t.len + 1))) {
+                rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory for a response");
+                goto finally;
+            }
+            memcpy(r->body, t.buf ? t.buf : "", t.len);
+            r->body[t.len] = '\0';
+            r->body_len = t.len;
+        }
+        r->ok = ok;
+        r->done = 1;
+        break;
+    }
+finally:
+    if (t.easy)
+        curl_easy_cleanup(t.easy);
+    if (multi)
+        curl_multi_cleanup(multi);
+    curl_slist_free_all(headers);
+    free(t.buf);
+    free(t.url);
     return rc;
 }

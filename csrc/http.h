@@ -1,4 +1,5 @@
-/* A batch HTTP POST engine over libcurl's multi interface (LLM transport).
+/* A batch HTTP POST engine over libcurl's multi interface (LLM transport), and single GET / POST
+ * requests with the same retries (lamp_http_single).
  *
  * Many requests are in flight on one thread.  A request that fails with a
  * connection error, a timeout, a partial body, HTTP 429 or a 5xx status is
@@ -121,6 +122,22 @@ int lamp_http_check_header(const char *header, lamp_error *err);
  * are checked with lamp_http_check_header.  `concurrency` is per endpoint. */
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *options,
                     lamp_http_response *responses, lamp_error *err);
+
+/* One request, GET or POST (the control calls of a batch API: upload a file, create or poll a job,
+ * download its output), to a full http:// or https:// URL (checked like lamp_http_batch's, and the
+ * headers with lamp_http_check_header, before anything is sent).  `body` NULL sends none (a GET must
+ * have none; a POST then sends an empty body).  Retried like a request of lamp_http_batch on one endpoint:
+ * a transport error (connection refused or reset, timeout, partial body), HTTP 408, 429 or 5xx is
+ * retried up to options->max_retries times, after lamp_http_backoff (the server's Retry-After seconds
+ * when it sends them); other statuses are final at once.  Of the options, timeout, connect_timeout,
+ * max_retries, backoff_base, backoff_max, max_response, verify_tls, headers, seed and should_stop /
+ * stop_arg (polled about every 100 ms, also while waiting to retry) are used; the rest is ignored.
+ * Returns LAMP_OK with *response done (ok on a 2xx; its body, or the error body of a final HTTP failure;
+ * status, attempts, error) and *retry_after the last reply's Retry-After seconds (-1: none);
+ * LAMP_EVALUE for a bad method, URL or header (nothing sent); LAMP_EINTR when should_stop stopped it. */
+int lamp_http_single(const char *method, const char *url, const char *body, size_t body_len,
+                     const lamp_http_options *options, lamp_http_response *response, double *retry_after,
+                     lamp_error *err);
 
 void lamp_http_response_clear(lamp_http_response *response);
 

@@ -44,6 +44,17 @@ def http_post_batch(
     url: str, bodies: list[bytes], headers: list[str], concurrency: int, timeout: float, connect_timeout: float,
     max_retries: int, backoff_base: float, backoff_max: float, max_response: int, verify_tls: bool, seed: int,
 ) -> tuple[list[tuple[int, bytes | None, bool, bool, int, str]], bool]: ...
+def http_post_endpoints(
+    endpoints: list[str], path: str, bodies: list[bytes], headers: list[str], concurrency: int, timeout: float,
+    connect_timeout: float, max_retries: int, backoff_base: float, backoff_max: float, max_response: int,
+    verify_tls: bool, seed: int, progress: object = ..., take_out_after: int = ...,
+    health: list[tuple[float, int, int, int]] | None = ..., answer: object = ...,
+) -> tuple[list[tuple[int, bytes | None, bool, bool, int, str, int]], list[tuple[int, int, int, int, int]],
+           list[tuple[float, int, int, int]], bool]: ...
+def http_request(
+    method: str, url: str, headers: list[str], body: bytes | None, timeout: float, connect_timeout: float,
+    max_retries: int, backoff_base: float, backoff_max: float, max_response: int, verify_tls: bool, seed: int,
+) -> tuple[int, bytes | None, bool, int, str, float]: ...
 def http_backoff(attempt: int, retry_after: float, base: float, max: float, jitter01: float) -> float: ...
 
 # --- rank (energy-based ranker) ----------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["LampError", "ConfigError", "DataError", "LLMError", "ReplayMissError", "EmbedderError"]
+__all__ = ["LampError", "ConfigError", "DataError", "LLMError", "ReplayMissError", "BatchAPIError", "EmbedderError"]
 
 
 class LampError(Exception):
@@ -44,6 +44,16 @@ class LLMError(LampError, RuntimeError):
 
 class ReplayMissError(LLMError):
     """Replay mode found requests that are not in the cache."""
+
+
+class BatchAPIError(LLMError):
+    """A control call of a batch API (upload, job creation, poll, download) that failed for good; ``status`` is
+    the last HTTP status (0: none).  :meth:`lamp.llm.BatchClient.chat` reports it in the results of the
+    requests it concerns instead of raising it."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
 
 
 class EmbedderError(LampError, RuntimeError):

@@ -1,4 +1,5 @@
-/* Binding of csrc/http.c: batched HTTP POST over libcurl for the LLM client. */
+/* Binding of csrc/http.c: batched HTTP POST over libcurl for the LLM client, and single GET / POST requests
+ * (the control calls of a batch API). */
 #include "binding.h"
 
 #include <string.h>
@@ -51,6 +52,42 @@ static void report_answer(void *arg, int64_t index, const lamp_http_response *r)
     ctx->save = PyEval_SaveThread();
 }
 
+/* 0 when the transport options are in range; -1 with a ValueError otherwise. */
+static int check_options(double timeout, double connect_timeout, int max_retries, double backoff_base,
+                         double backoff_max, long long max_response, int take_out_after)
+{
+    if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
+        !(backoff_max >= 0) || max_response <= 0 || take_out_after < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0, "
+                                          "max_response > 0 and take_out_after >= 0");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills headers[0..len(hseq)) with the UTF-8 of the str items of hseq (borrowed); -1 with an exception set. */
+static int header_strings(PyObject *hseq, const char **headers)
+{
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(hseq); i++) {
+        PyObject *h = PySequence_Fast_GET_ITEM(hseq, i);
+        Py_ssize_t len;
+        if (!PyUnicode_Check(h) || !(headers[i] = PyUnicode_AsUTF8AndSize(h, &len))) {
+            PyErr_SetString(PyExc_TypeError, "argument 'headers' must hold str");
+            return -1;
+        }
+        if ((size_t)len != strlen(headers[i])) { /* C would cut the header at its NUL */
+            char name[65]; /* the name only: the value may be a secret */
+            size_t nlen = strcspn(headers[i], ":\r\n");
+            nlen = nlen < sizeof name - 1 ? nlen : sizeof name - 1;
+            memcpy(name, headers[i], nlen);
+            name[nlen] = '\0';
+            PyErr_Format(PyExc_ValueError, "header '%s' contains a NUL character (its value is not shown)", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Posts bodies to `url` (endpoints == NULL) or to each of `endpoints` + `url`; returns
  * (results, endpoint stats or None, interrupted) or NULL with an exception set. */
 static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies, PyObject *headers_obj,
@@ -63,12 +100,9 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         PyErr_Format(PyExc_ValueError, "argument 'concurrency' must be in 1..1024, got %d", concurrency);
         return NULL;
     }
-    if (!(timeout > 0) || !(connect_timeout > 0) || max_retries < 0 || max_retries > 100 || !(backoff_base >= 0) ||
-        !(backoff_max >= 0) || max_response <= 0 || take_out_after < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeouts must be positive, max_retries in 0..100, backoff >= 0, "
-                                          "max_response > 0 and take_out_after >= 0");
+    if (check_options(timeout, connect_timeout, max_retries, backoff_base, backoff_max, max_response,
+                      take_out_after) < 0)
         return NULL;
-    }
     if (progress && progress != Py_None && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "argument 'progress' must be callable or None");
         return NULL;
@@ -147,23 +181,8 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         reqs[i].body = PyBytes_AS_STRING(b);
         reqs[i].body_len = (size_t)PyBytes_GET_SIZE(b);
     }
-    for (Py_ssize_t i = 0; i < nh; i++) {
-        PyObject *h = PySequence_Fast_GET_ITEM(hseq, i);
-        Py_ssize_t len;
-        if (!PyUnicode_Check(h) || !(headers[i] = PyUnicode_AsUTF8AndSize(h, &len))) {
-            PyErr_SetString(PyExc_TypeError, "argument 'headers' must hold str");
-            goto finally;
-        }
-        if ((size_t)len != strlen(headers[i])) { /* C would cut the header at its NUL */
-            char name[65]; /* the name only: the value may be a secret */
-            size_t nlen = strcspn(headers[i], ":\r\n");
-            nlen = nlen < sizeof name - 1 ? nlen : sizeof name - 1;
-            memcpy(name, headers[i], nlen);
-            name[nlen] = '\0';
-            PyErr_Format(PyExc_ValueError, "header '%s' contains a NUL character (its value is not shown)", name);
-            goto finally;
-        }
-    }
+    if (header_strings(hseq, headers) < 0)
+        goto finally;
     batch_context ctx = {.save = NULL, .progress = progress && progress != Py_None ? progress : NULL,
                          .answer = answer && answer != Py_None ? answer : NULL};
     lamp_http_options opt = {
@@ -306,6 +325,78 @@ static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
                 answer);
 }
 
+PyDoc_STRVAR(http_request_doc,
+"http_request(method, url, headers, body, timeout, connect_timeout, max_retries, backoff_base,\n"
+"             backoff_max, max_response, verify_tls, seed)\n--\n\n"
+"One GET or POST (body: bytes, or None for none) to a full http(s) URL with libcurl, the GIL\n"
+"released; transport errors, 408, 429 and 5xx are retried up to max_retries times after a backoff\n"
+"(the server's Retry-After when it sends one); other statuses are final at once.  Ctrl-C raises\n"
+"KeyboardInterrupt within about 100 ms.  Returns (status, body or None, ok, attempts, error,\n"
+"retry_after): the last reply's status (0: none), its body (on a final HTTP failure too), its\n"
+"Retry-After seconds (-1: none).");
+
+static PyObject *http_request(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *method, *url;
+    PyObject *headers_obj, *body_obj;
+    int max_retries, verify_tls;
+    double timeout, connect_timeout, backoff_base, backoff_max;
+    long long max_response;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "ssOOddiddLpK", &method, &url, &headers_obj, &body_obj, &timeout, &connect_timeout,
+                          &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
+        return NULL;
+    if (body_obj != Py_None && !PyBytes_Check(body_obj)) {
+        PyErr_SetString(PyExc_TypeError, "argument 'body' must be bytes or None");
+        return NULL;
+    }
+    if (check_options(timeout, connect_timeout, max_retries, backoff_base, backoff_max, max_response, 0) < 0)
+        return NULL;
+    PyObject *hseq = PySequence_Fast(headers_obj, "argument 'headers' must be a sequence of str");
+    if (!hseq)
+        return NULL;
+    PyObject *result = NULL;
+    const char **headers = PyMem_Calloc((size_t)PySequence_Fast_GET_SIZE(hseq) + 1, sizeof(char *));
+    if (!headers) {
+        PyErr_NoMemory();
+        goto finally;
+    }
+    if (header_strings(hseq, headers) < 0)
+        goto finally;
+    batch_context ctx = {.save = NULL, .progress = NULL, .answer = NULL};
+    lamp_http_options opt = {
+        .concurrency = 1, .timeout = timeout, .connect_timeout = connect_timeout, .max_retries = max_retries,
+        .backoff_base = backoff_base, .backoff_max = backoff_max, .max_response = (size_t)max_response,
+        .verify_tls = verify_tls, .headers = headers, .seed = seed, .should_stop = check_signals, .stop_arg = &ctx,
+    };
+    const char *body = body_obj == Py_None ? NULL : PyBytes_AS_STRING(body_obj);
+    size_t body_len = body_obj == Py_None ? 0 : (size_t)PyBytes_GET_SIZE(body_obj);
+    lamp_http_response r;
+    double retry_after = -1.0;
+    lamp_error err;
+    lamp_error_clear(&err);
+    ctx.save = PyEval_SaveThread();
+    int rc = lamp_http_single(method, url, body, body_len, &opt, &r, &retry_after, &err);
+    PyEval_RestoreThread(ctx.save);
+    if (rc == LAMP_EINTR) { /* check_signals left the KeyboardInterrupt (or the handler's exception) set */
+        if (!PyErr_Occurred())
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+    } else if (rc != LAMP_OK) {
+        lamp_raise_kernel_error(&err);
+    } else {
+        PyObject *reply = r.body ? PyBytes_FromStringAndSize(r.body, (Py_ssize_t)r.body_len) : Py_NewRef(Py_None);
+        if (reply)
+            result = Py_BuildValue("lNOisd", r.status, reply, r.ok ? Py_True : Py_False, r.attempts, r.error,
+                                   retry_after);
+    }
+    lamp_http_response_clear(&r);
+finally:
+    PyMem_Free(headers);
+    Py_DECREF(hseq);
+    return result;
+}
+
 static PyObject *http_backoff(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -319,6 +410,7 @@ static PyObject *http_backoff(PyObject *self, PyObject *args)
 static PyMethodDef http_methods[] = {
     {"http_post_batch", http_post_batch, METH_VARARGS, http_post_batch_doc},
     {"http_post_endpoints", http_post_endpoints, METH_VARARGS, http_post_endpoints_doc},
+    {"http_request", http_request, METH_VARARGS, http_request_doc},
     {"http_backoff", http_backoff, METH_VARARGS,
      "http_backoff(attempt, retry_after, base, max, jitter01) -> seconds before retry `attempt`"},
     {NULL, NULL, 0, NULL},

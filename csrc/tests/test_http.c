@@ -1,7 +1,13 @@
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../http.h"
 #include "check.h"
@@ -190,6 +196,159 @@ static void test_health_carries_a_take_out_to_the_next_batch(void)
     lamp_http_response_clear(&resp);
 }
 
+/* A one-thread HTTP server on a free port of 127.0.0.1: it serves one canned reply per connection, in order,
+ * and records each request's method and body. */
+typedef struct {
+    int fd, port, n_replies, served;
+    const char *replies[4];
+    char method[4][8];
+    char body[4][64];
+} mini_server;
+
+static void *mini_serve(void *arg)
+{
+    mini_server *s = arg;
+    for (int k = 0; k < s->n_replies; k++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        char buf[4096];
+        size_t len = 0;
+        char *end = NULL;
+        while (len < sizeof buf - 1 && !end) {
+            ssize_t got = recv(c, buf + len, sizeof buf - 1 - len, 0);
+            if (got <= 0)
+                break;
+            len += (size_t)got;
+            buf[len] = '\0';
+            end = strstr(buf, "\r\n\r\n");
+        }
+        size_t want = 0;
+        for (char *h = buf; end && h && h < end; h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : NULL)
+            if (strncasecmp(h, "Content-Length:", 15) == 0)
+                want = (size_t)strtoul(h + 15, NULL, 10);
+        while (end && len < (size_t)(end + 4 - buf) + want && len < sizeof buf - 1) {
+            ssize_t got = recv(c, buf + len, sizeof buf - 1 - len, 0);
+            if (got <= 0)
+                break;
+            len += (size_t)got;
+            buf[len] = '\0';
+        }
+        sscanf(buf, "%7s", s->method[k]);
+        if (end)
+            snprintf(s->body[k], sizeof s->body[k], "%.*s", (int)want, end + 4);
+        if (write(c, s->replies[k], strlen(s->replies[k])) < 0)
+            break;
+        close(c);
+        s->served++;
+    }
+    return NULL;
+}
+
+static int mini_start(mini_server *s, pthread_t *thread)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->fd, 8) < 0 ||
+        getsockname(s->fd, (struct sockaddr *)&a, &alen) < 0)
+        return -1;
+    s->port = ntohs(a.sin_port);
+    return pthread_create(thread, NULL, mini_serve, s);
+}
+
+static void test_single_request_retries_then_answers(void)
+{
+    mini_server s = {.n_replies = 3, .replies = {
+        "HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        "HTTP/1.1 429 Slow down\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\": \"b\"}"}};
+    pthread_t thread;
+    CHECK(mini_start(&s, &thread) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/batches", s.port);
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    lamp_http_options o = {.timeout = 5.0, .connect_timeout = 2.0, .max_retries = 3, .backoff_base = 0.001,
+                           .backoff_max = 0.01, .max_response = 1024, .verify_tls = 1, .headers = headers};
+    lamp_http_response r;
+    double retry_after = 99.0;
+    lamp_error err;
+    lamp_error_clear(&err);
+    CHECK(lamp_http_single("POST", url, "{\"x\": 1}", 8, &o, &r, &retry_after, &err) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(s.fd);
+    CHECK(r.done && r.ok && r.status == 200 && r.attempts == 3);
+    CHECK(r.body && r.body_len == 11 && strcmp(r.body, "{\"id\": \"b\"}") == 0);
+    CHECK(retry_after < 0); /* the last reply had no Retry-After */
+    CHECK(s.served == 3 && strcmp(s.method[0], "POST") == 0 && strcmp(s.body[2], "{\"x\": 1}") == 0);
+    lamp_http_response_clear(&r);
+}
+
+static void test_single_get_final_status_keeps_body_and_retry_after(void)
+{
+    mini_server s = {.n_replies = 1, .replies = {
+        "HTTP/1.1 404 Not Found\r\nRetry-After: 7\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno batch!"}};
+    pthread_t thread;
+    CHECK(mini_start(&s, &thread) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/batches/b", s.port);
+    lamp_http_options o = {.timeout = 5.0, .connect_timeout = 2.0, .max_retries = 3, .backoff_base = 0.001,
+                           .backoff_max = 0.01, .max_response = 1024, .verify_tls = 1};
+    lamp_http_response r;
+    double retry_after = -1.0;
+    lamp_error err;
+    CHECK(lamp_http_single("GET", url, NULL, 0, &o, &r, &retry_after, &err) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(s.fd);
+    CHECK(r.done && !r.ok && r.status == 404 && r.attempts == 1); /* a 404 is final at once */
+    CHECK(r.body && strcmp(r.body, "no batch!") == 0 && strcmp(r.error, "HTTP 404") == 0);
+    CHECK_CLOSE(retry_after, 7.0, 1e-12);
+    CHECK(strcmp(s.method[0], "GET") == 0);
+    lamp_http_response_clear(&r);
+}
+
+static void test_single_request_refusals(void)
+{
+    lamp_http_options o = {.timeout = 2.0, .connect_timeout = 1.0, .max_retries = 2, .backoff_base = 0.001,
+                           .backoff_max = 0.002, .max_response = 1024, .verify_tls = 1};
+    lamp_http_response r;
+    double retry_after;
+    lamp_error err;
+    /* nothing listens on port 9: every attempt fails, the last error is kept */
+    CHECK(lamp_http_single("GET", "http://127.0.0.1:9/v1/batches", NULL, 0, &o, &r, &retry_after, &err) == LAMP_OK);
+    CHECK(r.done && !r.ok && r.attempts == 3 && r.status == 0 && strstr(r.error, "curl error") && !r.body);
+    lamp_http_response_clear(&r);
+    /* refused before anything is sent */
+    lamp_error_clear(&err);
+    CHECK(lamp_http_single("DELETE", "http://127.0.0.1:9/", NULL, 0, &o, &r, &retry_after, &err) == LAMP_EVALUE);
+    CHECK(strstr(err.message, "GET or POST") != NULL && r.attempts == 0);
+    CHECK(lamp_http_single("GET", "http://127.0.0.1:9/", "{}", 2, &o, &r, &retry_after, &err) == LAMP_EVALUE);
+    CHECK(lamp_http_single("GET", "file:///etc/hostname", NULL, 0, &o, &r, &retry_after, &err) == LAMP_EVALUE);
+    CHECK(strstr(err.message, "'file'") != NULL && r.attempts == 0);
+    const char *headers[] = {"Authorization: Bearer sk-secret\r\nX: 1", NULL};
+    o.headers = headers;
+    CHECK(lamp_http_single("POST", "http://127.0.0.1:9/", NULL, 0, &o, &r, &retry_after, &err) == LAMP_EVALUE);
+    CHECK(strstr(err.message, "sk-secret") == NULL && r.attempts == 0);
+}
+
+static int stop_at_once(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static void test_single_request_stops_when_asked(void)
+{
+    lamp_http_options o = {.timeout = 2.0, .connect_timeout = 1.0, .max_retries = 2, .backoff_base = 0.001,
+                           .backoff_max = 0.002, .max_response = 1024, .verify_tls = 1,
+                           .should_stop = stop_at_once};
+    lamp_http_response r;
+    double retry_after;
+    lamp_error err;
+    CHECK(lamp_http_single("GET", "http://127.0.0.1:9/v1", NULL, 0, &o, &r, &retry_after, &err) == LAMP_EINTR);
+    CHECK(!r.done && !r.body);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -202,6 +361,10 @@ int main(void)
     RUN(test_headers_without_cr_or_lf);
     RUN(test_endpoints_all_refusing_use_every_endpoint_budget);
     RUN(test_health_carries_a_take_out_to_the_next_batch);
+    RUN(test_single_request_retries_then_answers);
+    RUN(test_single_get_final_status_keeps_body_and_retry_after);
+    RUN(test_single_request_refusals);
+    RUN(test_single_request_stops_when_asked);
     curl_global_cleanup();
     return CHECK_SUMMARY("test_http");
 }

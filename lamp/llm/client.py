@@ -267,6 +267,78 @@ def _env_name_shown(name, fmt=str):
     return "<a mixed-case name, not shown: it may be a key>"
 
 
+def _check_url(url) -> None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+
+
+def _check_common(max_retries: int, timeout: float, api_key_env) -> None:
+    """The checks the chat and batch clients share."""
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout}")
+    if api_key_env is not None and not isinstance(api_key_env, str):
+        raise TypeError("api_key_env is the NAME of an environment variable (a str)")
+    if api_key_env is not None and not ENV_NAME.match(api_key_env):
+        raise ValueError("api_key_env (not shown: it may be a key) is not an environment variable name; it is "
+                         "the NAME of the variable that holds the key, e.g. OPENAI_API_KEY")
+
+
+def auth_headers(api_key_env: str | None) -> list[str]:
+    """The Authorization header with the key read now from the variable named ``api_key_env`` (none without
+    one); :class:`LLMError` naming the variable (never the key) when it is not set."""
+    if not api_key_env:
+        return []
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise LLMError(f"the environment variable {_env_name_shown(api_key_env)} (named by api_key_env) is not set")
+    return ["Authorization: Bearer " + key]
+
+
+def check_requests(requests: Sequence[list[dict]]) -> list[list[dict]]:
+    """The requests as a list; TypeError naming the first one that is not a list of chat messages."""
+    requests = list(requests)
+    for i, messages in enumerate(requests):
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m and "content" in m
+                                                     for m in messages):
+            raise TypeError(f"requests[{i}] must be a list of {{'role': ..., 'content': ...}} messages")
+    return requests
+
+
+def with_format(sampling: dict, response_format: dict | None) -> dict:
+    """The parameters a request sends besides the model and messages: the sampling parameters, and the
+    response format when one is set (text requests keep their old cache keys)."""
+    return sampling if response_format is None else {**sampling, "response_format": response_format}
+
+
+def request_body(model: str, messages: list[dict], params: dict) -> dict:
+    """The JSON body of a chat completion request."""
+    return {"model": model, "messages": messages, **params}
+
+
+def answer_row(key: str, model: str, messages: list[dict], params: dict, reply: str, text: str, usage: dict) -> tuple:
+    """The cache row of an answer, as every client writes it: ``(key, model, request, reply, text, usage)``."""
+    return key, model, {"messages": messages, **params}, reply, text, usage
+
+
+def cached_results(cache, model: str, params: dict, requests: list, stats: RunStats):
+    """``(keys, results, todo)``: each request's cache key; its result when the cache holds it (counted as a hit
+    in ``stats``), else None; the indices of the others, in order."""
+    keys = [request_key(model, m, params) for m in requests]
+    results: list[ChatResult | None] = [None] * len(requests)
+    cached = cache.get_many(set(keys)) if cache is not None else {}
+    todo = []
+    for i, key in enumerate(keys):
+        if key in cached:
+            row = cached[key]
+            results[i] = ChatResult(row["text"], None, True, row["usage"])
+            stats.hits += 1
+        else:
+            todo.append(i)
+    return keys, results, todo
+
+
 class ChatClient:
     """Chat completions against an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama).
 
@@ -309,19 +381,10 @@ class ChatClient:
         if not urls:
             raise ValueError(f"base_url must be a URL or a non-empty list of URLs, got {base_url!r}")
         for url in urls:
-            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+            _check_url(url)
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
-        if api_key_env is not None and not isinstance(api_key_env, str):
-            raise TypeError("api_key_env is the NAME of an environment variable (a str)")
-        if api_key_env is not None and not ENV_NAME.match(api_key_env):
-            raise ValueError("api_key_env (not shown: it may be a key) is not an environment variable name; it is "
-                             "the NAME of the variable that holds the key, e.g. OPENAI_API_KEY")
+        _check_common(max_retries, timeout, api_key_env)
         self.base_urls = [url.rstrip("/") for url in urls]
         self.base_url = self.base_urls[0] if isinstance(base_url, str) else list(self.base_urls)
         self.model = model
@@ -346,23 +409,14 @@ class ChatClient:
     def _params(self) -> dict:
         """What a request sends besides the model and messages (and what its cache key covers): the sampling
         parameters, and the response format when one is set (text requests keep their old keys)."""
-        if self.response_format is None:
-            return self.sampling
-        return {**self.sampling, "response_format": self.response_format}
+        return with_format(self.sampling, self.response_format)
 
     def __repr__(self) -> str:
         return (f"ChatClient(base_url={self.base_url!r}, model={self.model!r}, "
                 f"api_key_env={_env_name_shown(self.api_key_env, repr)}, concurrency={self.concurrency})")
 
     def _headers(self) -> list[str]:
-        headers = ["Content-Type: application/json", "Accept: application/json"]
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise LLMError(f"the environment variable {_env_name_shown(self.api_key_env)} (named by api_key_env) "
-                               "is not set")
-            headers.append("Authorization: Bearer " + key)
-        return headers
+        return ["Content-Type: application/json", "Accept: application/json", *auth_headers(self.api_key_env)]
 
     def _post(self, path: str, bodies: list[bytes], progress=None, answer=None):
         """(results, interrupted), results[i] = (status, body, ok, done, attempts, error); adds the
@@ -391,22 +445,8 @@ class ChatClient:
         Cached answers are returned without sending; the rest are sent with
         retries and cached as they arrive.  One failed request never raises.
         """
-        requests = list(requests)
-        for i, messages in enumerate(requests):
-            if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m and "content" in m
-                                                         for m in messages):
-                raise TypeError(f"requests[{i}] must be a list of {{'role': ..., 'content': ...}} messages")
-        keys = [request_key(self.model, m, self._params) for m in requests]
-        results: list[ChatResult | None] = [None] * len(requests)
-        cached = self.cache.get_many(set(keys)) if self.cache is not None else {}
-        todo = []
-        for i, key in enumerate(keys):
-            if key in cached:
-                row = cached[key]
-                results[i] = ChatResult(row["text"], None, True, row["usage"])
-                self.stats.hits += 1
-            else:
-                todo.append(i)
+        requests = check_requests(requests)
+        keys, results, todo = cached_results(self.cache, self.model, self._params, requests, self.stats)
         if todo and self.replay:
             raise ReplayMissError(f"replay mode: {len(todo)} of {len(requests)} requests are not in the cache "
                                   f"{self.cache.path if self.cache is not None else '(no cache)'}; run with a live backend first")
@@ -429,13 +469,13 @@ class ChatClient:
         most_tries = (self.max_retries + 1) * len(self.base_urls)
 
         def cache_row(i, body, text, usage):
-            return (keys[i], self.model, {"messages": requests[i], **self._params},
-                    body.decode("utf-8", errors="replace"), text, usage)
+            return answer_row(keys[i], self.model, requests[i], self._params, body.decode("utf-8", errors="replace"),
+                              text, usage)
 
         try:
             while pending:
                 chunk, pending = pending[:self.chunk_size], pending[self.chunk_size:]
-                bodies = [json.dumps({"model": self.model, "messages": requests[i], **self._params}).encode("utf-8")
+                bodies = [json.dumps(request_body(self.model, requests[i], self._params)).encode("utf-8")
                           for i in chunk]
                 stored = set()
 
@@ -504,8 +544,4 @@ class ChatClient:
 def request_params(temperature: float, max_tokens: int, response_format: dict | None = None) -> dict:
     """What a chat request sends besides the model and messages, as :class:`ChatClient` sends it and its
     cache key covers it (to look answers up without a client)."""
-    params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
-    fmt = _response_format(response_format)
-    if fmt is not None:
-        params["response_format"] = fmt
-    return params
+    return with_format({"temperature": temperature, "max_tokens": max_tokens}, _response_format(response_format))
