@@ -101,6 +101,8 @@ class BaseAbductor:
 
     def _ask(self, prompts: list) -> list[list[Cause]]:
         """The client's answers to ``prompts``, parsed; identical prompts are asked (and parsed) once."""
+        if not prompts:
+            return []
         first: dict[str, int] = {}
         where = [first.setdefault(json.dumps(p, sort_keys=True), len(first)) for p in prompts]
         unique = [None] * len(first)

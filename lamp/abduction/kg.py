@@ -43,12 +43,6 @@ def listed_relations(store: EventStore, relations: list[str], limit: int = 40) -
     return [relations[r] for r in sorted(top)]
 
 
-def time_step(store: EventStore) -> float:
-    """The smallest positive gap between training timestamps (1 when there is none)."""
-    gaps = np.diff(np.unique(store.train.times))
-    return float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0
-
-
 class Abductor(BaseAbductor):
     """Builds abductive prompts for a knowledge-graph data set and parses the LLM's causes.
 
@@ -70,7 +64,7 @@ class Abductor(BaseAbductor):
         super().__init__(store, client, num_shots=num_shots, seed=seed, max_causes=max_causes, domain=domain)
         self.entities, self.relations = self.texts.entities, self.texts.relations
         self.listed_relations = listed_relations(store, self.relations, max_listed_relations)
-        self.window = float(window) if window is not None else 30.0 * time_step(store)
+        self.window = float(window) if window is not None else 30.0 * store.time_step()
         self.demonstrations = self._demonstrations(store.train.quadruples())
 
     # ------------------------------------------------------------------ rendering

@@ -1,7 +1,7 @@
 """The JSON schema of a structured reply (``abduction.response_format: json_schema``)."""
 from __future__ import annotations
 
-__all__ = ["cause_list_schema"]
+__all__ = ["cause_list_schema", "pattern_list_schema"]
 
 
 def cause_list_schema(kind: str = "tkg") -> dict:
@@ -25,4 +25,20 @@ def cause_list_schema(kind: str = "tkg") -> dict:
             "required": list(fields), "additionalProperties": False}
     return {"type": "object", "properties": {"causes": {"type": "array", "items": item}},
             "required": ["causes"], "additionalProperties": False}
+
+
+def pattern_list_schema(kind: str = "tkg") -> dict:
+    """The JSON schema of a structured reply to an event-type prompt: ``{"patterns": [{"event_type",
+    "subject", "object"}, ...]}`` (``kind="tkg"``; the roles are ``X``, ``Y`` or ``someone else``) or
+    ``{"patterns": [{"event_type"}, ...]}`` (``"typed"``); :func:`lamp.abduction.patterns.parse_patterns` reads
+    the replies."""
+    if kind not in ("tkg", "typed"):
+        raise ValueError(f"kind must be 'tkg' or 'typed', got {kind!r}")
+    props = {"event_type": {"type": "string", "description": "one of the allowed event types"}}
+    if kind == "tkg":
+        for field, who in (("subject", "who acts"), ("object", "who is acted upon")):
+            props[field] = {"type": "string", "enum": ["X", "Y", "someone else"], "description": who}
+    item = {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+    return {"type": "object", "properties": {"patterns": {"type": "array", "items": item}},
+            "required": ["patterns"], "additionalProperties": False}
 

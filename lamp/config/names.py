@@ -20,10 +20,14 @@ DEFAULT_PROPOSER = {"tkg": "kg_hawkes", "typed": "hawkes"}
 SPLITS = ("train", "valid", "test")
 
 #: Who answers the abduction prompts: a local llama.cpp server, an OpenAI-compatible server, the answer
-#: cache only, nobody (each candidate's own text), the oracle (reads the truth: a ceiling, never a result).
-BACKENDS = ("local", "openai", "replay", "none", "oracle")
+#: cache only, nobody (each candidate's own text), the oracle (reads the truth: a ceiling, never a result),
+#: the training split itself (cause patterns mined as temporal rules; abduction per event type only).
+BACKENDS = ("local", "openai", "replay", "none", "oracle", "rules")
 #: The backends that send prompts to an LLM (through the answer cache).
 LLM_BACKENDS = ("local", "openai", "replay")
+#: What one prompt asks about: one candidate (the paper's method) or one event type (its cause patterns,
+#: instantiated for every candidate of that type).
+UNITS = ("candidate", "event_type")
 #: ``abduction.response_format``.
 RESPONSE_FORMATS = ("auto", "json_schema", "text")
 

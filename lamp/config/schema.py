@@ -14,7 +14,6 @@ The result is a frozen :class:`LampSection`: the stages, the ranker and the CLI 
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, List, Literal, Optional, Union
 
@@ -22,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lamp.config import names
 from lamp.config.bounds import MAX_PARAMS_DEPTH, MAX_PARAMS_NODES, tree_problem
+from lamp.config.display import show
+from lamp.config.embedder import EMBEDDER_TEXT, embedder_problem, is_int
 from lamp.config.registry import proposer_names, proposer_spec
 from lamp.errors import ConfigError
 from lamp.llm.client import ENV_NAME
@@ -147,6 +148,8 @@ class PricePerMTok(_Block):
     prompt: Optional[float] = _field(None, "null or a number >= 0 (USD)", "USD per million prompt tokens", ge=0)
     completion: Optional[float] = _field(None, "null or a number >= 0 (USD)", "USD per million completion tokens",
                                          ge=0)
+    batch_discount: float = _num(0.5, 0, 1, lo_open=True, doc="with `abduction.batch`, the share of the prices a "
+                                 "batch job pays (OpenAI's Batch API: half)")
 
 
 class Abduction(_Block):
@@ -154,7 +157,22 @@ class Abduction(_Block):
         "local", names.BACKENDS,
         doc="`local` (a llama.cpp server started by lamp), `openai` (any OpenAI-compatible URL), `replay` (the "
             "answer cache only), `none` (no LLM: the candidate's own text is its only cause), `oracle` (reads "
-            "the truth: a ceiling of the proposer, matching and ranker, never a result)")
+            "the truth: a ceiling of the proposer, matching and ranker, never a result), `rules` (no LLM: cause "
+            "patterns mined from the training split as temporal rules; `unit: event_type` only)")
+    unit: Literal[names.UNITS] = _choice(
+        "candidate", names.UNITS,
+        doc="`candidate`: one prompt per candidate (the paper's method); `event_type`: one prompt per event type "
+            "among the candidates, asking for its cause patterns (event types and roles), instantiated with "
+            "each candidate's own entities (see abduction.md)")
+    domain: Optional[str] = _text(None, "the domain named in the prompts", doc="the domain the system message "
+                                  "names (null: international relations for knowledge graphs, online shopping "
+                                  "and product reviews for typed sequences)")
+    max_causes: int = _int(5, 1, 50, doc="causes (or cause patterns) kept per reply, and patterns kept per event "
+                           "type by `rules` and the event-type oracle")
+    window_steps: float = _num(30.0, 0, lo_open=True, doc="the window before an effect, in time steps of the data, "
+                               "in which the demonstrations' causes and the mined patterns' causes lie")
+    min_support: int = _int(5, 1, doc="`rules` and the event-type oracle: the fewest effects a mined pattern must "
+                            "precede")
     model: Optional[str] = _text(None, "a model name", doc="the model name requests carry (default: the "
                                  "backend's, e.g. the GGUF file name of the local server)")
     base_url: Optional[Union[str, List[str]]] = _field(
@@ -187,6 +205,11 @@ class Abduction(_Block):
     price_per_mtok: PricePerMTok = _field(
         PricePerMTok, "a mapping {prompt, completion} of USD per million tokens (both null: no cost in the plan)",
         "prices for the cost in `lamp plan` and in the plan `lamp run` prints first", factory=True)
+    batch: bool = _bool(False, doc="`openai` backend: send the requests as an OpenAI Batch job (half the price, "
+                        "answers within the batch's completion window; kept in the run folder, so a killed run "
+                        "resumes the same job); see llm.md")
+    batch_poll_seconds: float = _num(30.0, 0, lo_open=True, doc="with `batch`: seconds between two looks at a "
+                                     "batch job's status")
     seconds_per_request: Optional[float] = _field(
         None, "null (1.3 s local, 2 s otherwise) or a number > 0: the plan's seconds per request per concurrent "
               "slot", "seconds per request per concurrent slot for the plan's wall time", gt=0)
@@ -212,60 +235,12 @@ class Abduction(_Block):
         return value
 
 
-_EMBEDDER_TEXT = ("null or 'minilm' (the local all-MiniLM-L6-v2), or a mapping {backend: minilm, model_dir, "
-                  "batch_size, max_length} or {backend: openai, base_url, model, api_key_env, batch_size, "
-                  "concurrency, max_retries, timeout, verify_tls}")
-_EMBEDDER_KEYS = {"minilm": {"backend", "model_dir", "batch_size", "max_length"},
-                  "openai": {"backend", "base_url", "model", "api_key_env", "batch_size", "concurrency",
-                             "max_retries", "timeout", "verify_tls", "connect_timeout"}}
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def embedder_problem(spec) -> str | None:
-    """What is wrong with a ``matching.embedder`` value (None when it is fine); never shows api_key_env."""
-    if spec is None or spec == "minilm":
-        return None
-    if not isinstance(spec, dict):
-        return "is not 'minilm' or a mapping"
-    backend = spec.get("backend", "minilm")
-    if backend not in _EMBEDDER_KEYS:
-        return f"has backend {show(backend)}, not 'minilm' or 'openai'"
-    unknown = sorted(map(str, set(spec) - _EMBEDDER_KEYS[backend]))
-    if unknown:
-        return f"has unknown keys {unknown} for backend {backend!r}"
-    if "api_key_env" in spec and spec["api_key_env"] is not None and not (
-            isinstance(spec["api_key_env"], str) and ENV_NAME.match(spec["api_key_env"])):
-        return "has an api_key_env (not shown) that is not a valid environment variable name"
-    if backend == "openai":
-        for key in ("base_url", "model"):
-            if not isinstance(spec.get(key), str) or not spec[key]:
-                return f"has backend 'openai' but no {key} (a string)"
-        if not spec["base_url"].startswith(("http://", "https://")):
-            return "has a base_url that does not start with http:// or https://"
-    if "model_dir" in spec and spec["model_dir"] is not None and not isinstance(spec["model_dir"], str):
-        return "has a model_dir that is not a string"
-    for key, lo, hi in (("batch_size", 1, 100_000), ("max_length", 2, 512), ("concurrency", 1, 1024),
-                        ("max_retries", 0, 100)):
-        if key in spec and not (_is_int(spec[key]) and lo <= spec[key] <= hi):
-            return f"has a {key} that is not an integer >= {lo} and <= {hi}"
-    for key in ("timeout", "connect_timeout"):
-        if key in spec and not (isinstance(spec[key], (int, float)) and not isinstance(spec[key], bool)
-                                and math.isfinite(spec[key]) and spec[key] > 0):
-            return f"has a {key} that is not a number > 0"
-    if "verify_tls" in spec and not isinstance(spec["verify_tls"], bool):
-        return "has a verify_tls that is not true or false"
-    return None
-
-
 class Matching(_Block):
     method: Literal[names.MATCHING_METHODS] = _choice("bm25", names.MATCHING_METHODS,
                                                       doc="`bm25` or `dense` (sentence embeddings) retrieval")
     causes_top_k: int = _int(2, 1, 1000, doc="K, events retrieved per generated cause")
     evidence_length: int = _int(10, 1, 1000, doc="L, evidence events kept per candidate (the most recent)")
-    embedder: Any = _field(None, _EMBEDDER_TEXT, "with `dense`: `minilm` (the local all-MiniLM-L6-v2, see "
+    embedder: Any = _field(None, EMBEDDER_TEXT, "with `dense`: `minilm` (the local all-MiniLM-L6-v2, see "
                            "matching.md), or a mapping `{backend: minilm, ...}` / `{backend: openai, base_url, "
                            "model, api_key_env, ...}`")
     embedding_cache: Optional[str] = _text(None, "a folder path", doc="folder of the embedding cache (default "
@@ -470,19 +445,6 @@ def _secret(path: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ messages
-def show(value: Any, limit: int = 60) -> str:
-    """A value as error messages show it: ``null``/``true``/``false``, a repr cut at ``limit`` characters."""
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    if isinstance(value, int) and value.bit_length() > 200:
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - any value must be shown somehow
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _redact(value: Any, depth: int = 0) -> Any:
     """``value`` with the value of every ``api_key_env`` key inside it replaced (it may be a secret)."""
     if isinstance(value, dict) and depth < 16:
@@ -552,13 +514,20 @@ def cross_problems(d: dict) -> list[str]:
         out.append(f"lamp.matching.method 'dense' with lamp.task {task!r}: typed tasks retrieve inside each "
                    "sequence with BM25's scope; use method 'bm25'")
     width, heads = _get(d, "ranker", "width"), _get(d, "ranker", "heads")
-    if _is_int(width) and _is_int(heads) and 2 <= width <= 4096 and not width % 2 and heads >= 1 and width % heads:
+    if is_int(width) and is_int(heads) and 2 <= width <= 4096 and not width % 2 and heads >= 1 and width % heads:
         out.append(f"lamp.ranker.heads={heads} must divide lamp.ranker.width={width}")
     if _get(d, "abduction", "backend") == "openai":
         missing = [k for k in ("base_url", "model") if _get(d, "abduction", k) is None]
         if missing:
             out.append(f"lamp.abduction.backend 'openai' needs {' and '.join('lamp.abduction.' + k for k in missing)}"
                        " (the server's URL, e.g. https://api.openai.com/v1, and the model name)")
+    backend, unit = _get(d, "abduction", "backend"), _get(d, "abduction", "unit")
+    if backend == "rules" and unit != "event_type":
+        out.append(f"lamp.abduction.backend 'rules' mines cause patterns per event type: it needs "
+                   f"lamp.abduction.unit 'event_type' (got {show(unit)})")
+    if _get(d, "abduction", "batch") is True and backend != "openai":
+        out.append(f"lamp.abduction.batch sends an OpenAI Batch job: it needs lamp.abduction.backend 'openai' (got "
+                   f"{show(backend)})")
     model = _get(d, "proposer", "model")
     if isinstance(model, str) and model in proposer_names() and task in names.TASKS:
         kind = names.task_kind(task)

@@ -198,6 +198,21 @@ class EventStore:
         return {k: v for k, v in (("train", self.train), ("valid", self.valid), ("test", self.test))
                 if v is not None}
 
+    def time_step(self) -> float:
+        """The data's unit of time for windows and encodings: a knowledge graph's smallest positive gap
+        between training timestamps; for typed sequences the median positive gap between consecutive events
+        of a training sequence (1 when there is none)."""
+        train = self.train
+        if train is None or len(train) == 0:
+            return 1.0
+        if self.kind == "tkg":
+            gaps = np.diff(np.unique(train.times))
+            return float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0
+        same_sequence = np.diff(np.repeat(np.arange(train.num_sequences), train.lengths)) == 0
+        gaps = np.diff(train.times)[same_sequence]
+        gaps = gaps[gaps > 0]
+        return float(np.median(gaps)) if len(gaps) else 1.0
+
     def stream(self, splits=("train", "valid", "test")) -> tuple[np.ndarray, np.ndarray]:
         """The knowledge-graph events of ``splits`` as one stream in time order: ``(quadruples (N, 4),
         times (N,))``, equal times kept in split order."""

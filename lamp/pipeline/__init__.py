@@ -12,7 +12,8 @@ One module per stage, each imported only by the stages after it::
     tasks     Queries, task names, StageContext (settings, run directory, store, logger)
     queries   select_queries
     propose   fit_proposer, propose, proposer_quality
-    abduce    effects, make_abductor, make_client, abduce
+    abduce    effects, make_abductor, make_client, abduce (per candidate or per event type)
+    plan      plan, plan_text (the cost of abduction, asking no LLM)
     match     EventWorld (TKGWorld, TypedWorld), gather_evidence
     rank      ranking_samples, rerank
     evaluate  evaluate

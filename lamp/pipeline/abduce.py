@@ -1,19 +1,22 @@
-"""Stage 2: the LLM's causes of every candidate of every query (through the answer cache)."""
+"""Stage 2: the causes of every candidate of every query, from an LLM (through the answer cache), the data
+(``rules``) or the truth (``oracle``), asked per candidate or per event type (``abduction.unit``)."""
 from __future__ import annotations
 
 import os
 
 import numpy as np
 
+from lamp.config.names import LLM_BACKENDS
 from lamp.errors import LLMError
 from lamp.pipeline.propose import proposals_fingerprint
 from lamp.pipeline.tasks import Queries, StageContext, excludes_inserted
 
-__all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce", "requests", "plan", "plan_text"]
+__all__ = ["effects", "make_abductor", "make_client", "oracle_client", "abduce", "requests", "prompts_by_split",
+           "model_name", "train_patterns", "ANSWER_SETTINGS"]
 
 # abduction settings that change what is asked or who answers (and so the stage's fingerprint)
 ANSWER_SETTINGS = ("backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
-                   "response_format")
+                   "response_format", "unit", "domain", "max_causes", "window_steps", "min_support")
 
 
 def effects(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
@@ -44,12 +47,29 @@ def effects(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
     return ev
 
 
-def make_abductor(ctx: StageContext):
-    """The prompt builder and reply parser of the data kind (no client yet)."""
-    from lamp.abduction import Abductor, ReviewAbductor
+def train_patterns(ctx: StageContext) -> dict:
+    """Cause patterns mined from the training split (:func:`lamp.abduction.rules.mine_split`): the ``rules``
+    backend's answers, and the demonstrations of the event-type prompts."""
+    from lamp.abduction.rules import mine_split
 
-    cls = Abductor if ctx.kind == "tkg" else ReviewAbductor
-    return cls(ctx.store, None, num_shots=int(ctx.settings.abduction.num_shots), seed=ctx.seed)
+    s = ctx.settings.abduction
+    return mine_split(ctx.store, "train", s.window_steps, s.min_support, s.max_causes)
+
+
+def make_abductor(ctx: StageContext):
+    """The prompt builder and reply parser of the data kind and ``abduction.unit`` (no client yet)."""
+    from lamp.abduction import Abductor, EventTypeAbductor, ReviewAbductor
+
+    s = ctx.settings.abduction
+    if s.unit == "event_type":
+        demos = train_patterns(ctx) if s.backend in LLM_BACKENDS and s.num_shots else {}
+        return EventTypeAbductor(ctx.store, None, demos=demos, num_shots=s.num_shots, max_patterns=s.max_causes,
+                                 domain=s.domain)
+    if ctx.kind == "tkg":
+        return Abductor(ctx.store, None, num_shots=s.num_shots, seed=ctx.seed, max_causes=s.max_causes,
+                        window=s.window_steps * ctx.store.time_step(), domain=s.domain)
+    return ReviewAbductor(ctx.store, None, num_shots=s.num_shots, seed=ctx.seed, max_causes=s.max_causes,
+                          domain=s.domain)
 
 
 def response_schema(ctx: StageContext, settings: dict) -> dict | None:
@@ -61,9 +81,12 @@ def response_schema(ctx: StageContext, settings: dict) -> dict | None:
     ``auto`` is ``text`` (structured output was measured not to help SmolLM2: docs/abduction.md)."""
     if settings.response_format != "json_schema":
         return None
-    from lamp.abduction import cause_list_schema
+    from lamp.abduction import cause_list_schema, pattern_list_schema
 
-    schema = cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
+    if settings.unit == "event_type":
+        schema = pattern_list_schema(ctx.kind)
+    else:
+        schema = cause_list_schema("tkg" if ctx.kind == "tkg" else "review")
     llama_cpp = settings.backend == "local" or (settings.backend == "replay" and not settings.model)
     return {"type": "json_object", "schema": schema} if llama_cpp else schema
 
@@ -84,8 +107,15 @@ def make_client(ctx: StageContext, settings: dict, prompts: list):
                   timeout=settings.timeout, temperature=settings.temperature, max_tokens=settings.max_tokens,
                   verify_tls=settings.verify_tls, response_format=response_schema(ctx, settings))
     if backend == "openai":
-        if not settings.base_url or not settings.model:
-            raise LLMError("abduction.backend 'openai' needs abduction.base_url and abduction.model")
+        if settings.batch:
+            from lamp.llm import BatchClient
+
+            return BatchClient(settings.base_url, settings.model, api_key_env=settings.api_key_env, cache=cache,
+                               state_dir=ctx.path("abduction_batch"), temperature=settings.temperature,
+                               max_tokens=settings.max_tokens, response_format=common["response_format"],
+                               timeout=settings.timeout, verify_tls=settings.verify_tls,
+                               max_retries=settings.max_retries, poll_interval=settings.batch_poll_seconds,
+                               say=ctx.say), None
         return ChatClient(settings.base_url, settings.model, api_key_env=settings.api_key_env, **common), None
     from lamp.llm.local import LocalServer, default_model_path
 
@@ -143,62 +173,49 @@ def requests(ctx: StageContext, queries: dict[str, Queries], proposals: dict):
     return effs, asks, skip
 
 
-def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
-    """LLM causes of every candidate of every query: ``{split: list (Q * M) of list of cause texts}``.
+def prompts_by_split(ctx: StageContext, abductor, effs: dict, asks: dict) -> dict:
+    """The prompts each split asks: one per asked candidate (``unit: candidate``) or one per asked
+    candidate's event type (``unit: event_type``; the same prompt for every candidate of a type)."""
+    if ctx.settings.abduction.unit == "event_type":
+        from lamp.abduction.patterns import effect_types
 
-    ``abduction.backend: oracle`` answers with :func:`oracle_client` instead of an LLM (a diagnostic
-    ceiling); every other backend goes through :func:`make_client` and the answer cache.
+        typed = ctx.kind == "typed"
+        return {split: [abductor.build_prompt(t) for t in effect_types(ev[asks[split]], typed)]
+                for split, ev in effs.items()}
+    return {split: [abductor.build_prompt(e, split=split) for e in ev[asks[split]]] for split, ev in effs.items()}
+
+
+def _check_failures(ctx: StageContext, failed: dict, total: int, what: str) -> None:
+    """Raise when more requests failed than ``abduction.max_failed_fraction`` allows; say so when some did."""
+    max_failed = ctx.settings.abduction.max_failed_fraction
+    total_failed = sum(failed.values())
+    counts = (f"abduction: {total_failed} of {total} LLM requests{what} failed ("
+              + ", ".join(f"{k} {v}" for k, v in failed.items()) + ")")
+    if total_failed > max_failed * total:
+        raise LLMError(f"{counts}; the stage is not kept. "
+                       "Every answer received is cached: rerun to send only the failed requests (after "
+                       "fixing the server or abduction.base_url), or allow some failures with "
+                       "abduction.max_failed_fraction")
+    if total_failed:
+        ctx.say(f"{counts}, within abduction.max_failed_fraction {max_failed:g}: the run goes on without "
+                "their causes, and the stage is not recorded as finished: the next run sends only the failed "
+                "requests")
+
+
+def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
+    """The causes of every candidate of every query: ``{split: list (Q * M) of list of cause texts}``.
+
+    ``abduction.unit: candidate`` asks about each candidate (:func:`_candidate_causes`); ``event_type`` asks
+    about each event type among the candidates and instantiates its patterns for every candidate
+    (:func:`_event_type_causes`).  ``backend: oracle`` answers from the truth instead of an LLM (a
+    diagnostic ceiling), ``rules`` from the training split; the LLM backends go through :func:`make_client`
+    and the answer cache.
     """
     settings = ctx.settings.abduction
-    keep = {k: getattr(settings, k) for k in ANSWER_SETTINGS}
-    oracle = settings.backend == "oracle"
     effs, asks, skip = requests(ctx, queries, proposals)
-    max_failed = settings.max_failed_fraction
-
-    def compute():
-        client = server = None
-        if not oracle:
-            prompts = [abductor.build_prompt(e, split=split) for split, ev in effs.items() for e in ev[asks[split]]]
-            client, server = make_client(ctx, settings, prompts)
-        try:
-            out, stats, failed, asked = {}, [], {}, {}
-            for split, ev in effs.items():
-                ask = asks[split]
-                if oracle:
-                    client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
-                skipped = int((~ask).sum())
-                ctx.say(f"abduction: {int(ask.sum())} prompts for the {split} candidates" +
-                        (f" ({skipped} skipped: their query's truth is not among the proposals, so no metric "
-                         "can change)" if skipped else "") + (" (oracle abducer: a diagnostic ceiling)" if oracle else ""))
-                abductor.client = client
-                before = abductor.stats.failed_requests
-                causes = [[] for _ in range(len(ev))]
-                for i, cs in zip(np.flatnonzero(ask), abductor.abduce(ev[ask], split=split)):
-                    causes[i] = [c.text for c in cs]
-                out[f"{split}_causes"] = causes
-                failed[split], asked[split] = abductor.stats.failed_requests - before, int(ask.sum())
-                stats.append(str(client.stats))
-            out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1],
-                            "failed_by_split": failed, "skipped_uncovered": 0 if skip is None else int(skip.sum())}
-            total_failed, total = sum(failed.values()), sum(asked.values())
-            counts = (f"abduction: {total_failed} of {total} LLM requests failed ("
-                      + ", ".join(f"{k} {v}" for k, v in failed.items()) + ")")
-            if total_failed > max_failed * total:
-                raise LLMError(f"{counts}; the stage is not kept. "
-                               "Every answer received is cached: rerun to send only the failed requests (after "
-                               "fixing the server or abduction.base_url), or allow some failures with "
-                               "abduction.max_failed_fraction")
-            if total_failed:
-                ctx.say(f"{counts}, within abduction.max_failed_fraction {max_failed:g}: the run goes on without "
-                        "their causes, and the stage is not recorded as finished: the next run sends only the failed "
-                        "requests")
-            return out
-        finally:
-            abductor.client = None
-            if server is not None:
-                server.stop()
-
-    fp_settings = {**keep, "seed": ctx.seed, "effects": effs}
+    compute = (_event_type_causes if settings.unit == "event_type" else _candidate_causes)(
+        ctx, proposals, abductor, effs, asks, skip)
+    fp_settings = {**{k: getattr(settings, k) for k in ANSWER_SETTINGS}, "seed": ctx.seed, "effects": effs}
     if skip is not None:
         fp_settings["skip_uncovered"] = True
     if not asks["train"].all():
@@ -209,120 +226,114 @@ def abduce(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abdu
     return {split: out[f"{split}_causes"] for split in queries}
 
 
-# ---------------------------------------------------------------------------- the cost plan
+def _say_asked(ctx: StageContext, split: str, asked: int, skipped: int, what: str, note: str = "") -> None:
+    """``abduction: <asked> <what> (<skipped> skipped: ...)<note>``; ``what`` may name ``{split}``."""
+    ctx.say(f"abduction: {asked} {what.format(split=split)}" +
+            (f" ({skipped} skipped: their query's truth is not among the proposals, so no metric can change)"
+             if skipped else "") + note)
 
-# seconds per request per concurrent slot when abduction.seconds_per_request is not set: SmolLM2-135M on
-# 2 cores through llama.cpp (measured, docs/abduction.md); a hosted chat completion of ~100 tokens
-SECONDS_PER_REQUEST = {"local": 1.3, "openai": 2.0}
-CHARS_PER_TOKEN = 4.0  # the estimate when neither tiktoken nor cached answers calibrate it (English text)
+
+def _candidate_causes(ctx: StageContext, proposals: dict, abductor, effs: dict, asks: dict, skip):
+    """The stage's computation for ``unit: candidate``: one prompt (or oracle reply) per asked candidate."""
+    settings = ctx.settings.abduction
+    oracle = settings.backend == "oracle"
+
+    def compute():
+        client = server = None
+        if not oracle:
+            prompts = [p for ps in prompts_by_split(ctx, abductor, effs, asks).values() for p in ps]
+            client, server = make_client(ctx, settings, prompts)
+        try:
+            out, stats, failed, asked = {}, [], {}, {}
+            for split, ev in effs.items():
+                ask = asks[split]
+                if oracle:
+                    client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
+                _say_asked(ctx, split, int(ask.sum()), int((~ask).sum()), "prompts for the {split} candidates",
+                           " (oracle abducer: a diagnostic ceiling)" if oracle else "")
+                abductor.client = client
+                before = abductor.stats.failed_requests
+                causes = [[] for _ in range(len(ev))]
+                for i, cs in zip(np.flatnonzero(ask), abductor.abduce(ev[ask], split=split)):
+                    causes[i] = [c.text for c in cs]
+                out[f"{split}_causes"] = causes
+                failed[split], asked[split] = abductor.stats.failed_requests - before, int(ask.sum())
+                stats.append(str(client.stats))
+            out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1],
+                            "failed_by_split": failed, "skipped_uncovered": 0 if skip is None else int(skip.sum())}
+            _check_failures(ctx, failed, sum(asked.values()), "")
+            return out
+        finally:
+            abductor.client = None
+            if server is not None:
+                server.stop()
+
+    return compute
 
 
-def model_name(settings: dict) -> str:
+def _event_type_causes(ctx: StageContext, proposals: dict, abductor, effs: dict, asks: dict, skip):
+    """The stage's computation for ``unit: event_type``: the cause patterns of every event type among the
+    asked candidates — from the LLM (one prompt per type), the training split (``rules``) or the test split
+    itself (``oracle``: it reads the future, a ceiling) — instantiated with each candidate's entities."""
+    from lamp.abduction.patterns import effect_types, instantiate, pattern_text
+    from lamp.abduction.rules import mine_split
+    from lamp.text import EventTexts
+
+    settings = ctx.settings.abduction
+    typed = ctx.kind == "typed"
+    wanted = sorted({int(t) for split, ev in effs.items() for t in effect_types(ev[asks[split]], typed)})
+
+    def compute():
+        texts = EventTexts(ctx.store)
+        names = texts.types if typed else texts.relations
+        stats = {"event_types": len(wanted), "skipped_uncovered": 0 if skip is None else int(skip.sum())}
+        failed = {"event_types": 0}
+        for split, ev in effs.items():
+            ask = asks[split]
+            _say_asked(ctx, split, int(ask.sum()), int((~ask).sum()), "{split} candidates to find causes for",
+                       f" ({len(set(effect_types(ev[ask], typed).tolist()))} event types)")
+        if settings.backend in LLM_BACKENDS:
+            prompts = [abductor.build_prompt(t) for t in wanted]
+            ctx.say(f"abduction: {len(prompts)} prompts, one per event type among the candidates")
+            client, server = make_client(ctx, settings, prompts)
+            try:
+                abductor.client = client
+                patterns = abductor.abduce_types(wanted)
+                stats.update(abductor.stats.as_dict(), llm=str(client.stats))
+                failed["event_types"] = abductor.stats.failed_requests
+            finally:
+                abductor.client = None
+                if server is not None:
+                    server.stop()
+        else:
+            split = "test" if settings.backend == "oracle" else "train"
+            ctx.say(f"abduction: cause patterns mined from the {split} split" +
+                    (" (the event-type oracle reads the future: a diagnostic ceiling)" if split == "test" else ""))
+            mined = mine_split(ctx.store, split, settings.window_steps, settings.min_support, settings.max_causes)
+            patterns = {t: mined.get(t, []) for t in wanted}
+            stats["mined_from"] = split
+        stats["with_patterns"] = sum(bool(patterns.get(t)) for t in wanted)
+        stats["patterns"] = sum(len(patterns.get(t, ())) for t in wanted)
+        out = {"patterns": {str(t): [p.as_list() for p in patterns.get(t, ())] for t in wanted},
+               "patterns_text": {names[t]: [pattern_text(p, names, typed) for p in patterns.get(t, ())]
+                                 for t in wanted}}
+        for split, ev in effs.items():
+            causes = [[] for _ in range(len(ev))]
+            for i, cs in zip(np.flatnonzero(asks[split]), instantiate(patterns, ev[asks[split]], texts)):
+                causes[i] = cs
+            out[f"{split}_causes"] = causes
+        out["stats"] = {**stats, "failed_by_split": failed}
+        if settings.backend in LLM_BACKENDS:
+            _check_failures(ctx, failed, len(wanted), " (one per event type)")
+        return out
+
+    return compute
+
+
+def model_name(settings) -> str:
     """The model name requests carry (and the cache keys on)."""
     if settings.model:
         return settings.model
     from lamp.llm.local import DEFAULT_MODEL_NAME
 
     return os.path.basename(settings.model_path) if settings.model_path else DEFAULT_MODEL_NAME
-
-
-def _chars(messages: list) -> int:
-    return sum(len(str(m.get("content", ""))) for m in messages)
-
-
-def _token_counter(settings: dict, model: str):
-    """tiktoken's count for OpenAI models when its encoding can be loaded here, else None."""
-    if settings.backend != "openai":
-        return None, None
-    try:
-        import tiktoken
-
-        enc = tiktoken.encoding_for_model(model)
-    except Exception:  # not installed, unknown model, or no encoding files offline
-        return None, None
-    # OpenAI's chat format adds ~4 tokens per message and 3 for the reply's priming
-    return (lambda msgs: sum(4 + len(enc.encode(str(m.get("content", "")))) for m in msgs) + 3), \
-        f"tiktoken {enc.name}"
-
-
-def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abductor) -> dict:
-    """What abduction will cost, without calling the LLM: per split the candidates, the prompts to ask
-    (after ``skip_uncovered`` and the training queries the ranker leaves out), the unique ones, how many the
-    cache already answers and how many will be sent; prompt and completion token estimates; the cost at
-    ``abduction.price_per_mtok`` and the wall time at the configured concurrency."""
-    from lamp.llm import AnswerCache, request_key
-
-    settings = ctx.settings.abduction
-    backend = settings.backend
-    out = {"backend": backend, "splits": {}, "to_send": 0}
-    if backend in ("none", "oracle"):
-        out["note"] = "no LLM is asked" + (" (the oracle abducer answers from the data)" if backend == "oracle"
-                                           else "")
-        return out
-    model = model_name(settings)
-    from lamp.llm.client import request_params
-
-    sampling = request_params(settings.temperature, settings.max_tokens, response_schema(ctx, settings))
-    cache_path = ctx.resolve_path(settings.cache) if settings.cache else ctx.path("llm_cache.sqlite")
-    cache = AnswerCache(cache_path) if os.path.exists(cache_path) else None
-    effs, asks, _ = requests(ctx, queries, proposals)
-    counter, method = _token_counter(settings, model)
-    send_prompts, cached_rows = [], []
-    for split, ev in effs.items():
-        prompts = [abductor.build_prompt(e, split=split) for e in ev[asks[split]]]
-        keys = {}
-        for p in prompts:
-            keys.setdefault(request_key(model, p, sampling), p)
-        hits = cache.get_many(set(keys)) if cache is not None else {}
-        cached_rows += [(keys[k], row) for k, row in hits.items()]
-        send_prompts += [p for k, p in keys.items() if k not in hits]
-        out["splits"][split] = {"candidates": int(len(ev)), "to_ask": len(prompts), "unique": len(keys),
-                                "cached": len(hits), "to_send": len(keys) - len(hits)}
-    n = out["to_send"] = len(send_prompts)
-    calib = [(row["usage"].get("prompt_tokens"), _chars(p)) for p, row in cached_rows
-             if row.get("usage") and row["usage"].get("prompt_tokens")]
-    if counter is not None:
-        prompt_tokens = sum(counter(p) for p in send_prompts)
-    elif calib:
-        per_char = sum(t for t, _ in calib) / max(1, sum(c for _, c in calib))
-        prompt_tokens = int(round(per_char * sum(_chars(p) for p in send_prompts)))
-        method = f"calibrated on {len(calib)} cached answers of this model"
-    else:
-        prompt_tokens = int(round(sum(_chars(p) for p in send_prompts) / CHARS_PER_TOKEN))
-        method = f"estimate: {CHARS_PER_TOKEN:g} characters per token"
-    done = [row["usage"].get("completion_tokens") for _, row in cached_rows
-            if row.get("usage") and row["usage"].get("completion_tokens")]
-    per_reply = sum(done) / len(done) if done else float(settings.max_tokens)
-    out["tokens"] = {"prompt": prompt_tokens, "completion": int(round(per_reply * n)), "prompt_method": method,
-                     "completion_method": f"mean of {len(done)} cached answers" if done else
-                     "at most max_tokens per reply"}
-    prices = settings.price_per_mtok
-    if prices.prompt is not None and prices.completion is not None:
-        out["cost"] = (prompt_tokens * prices.prompt + per_reply * n * prices.completion) / 1e6
-    endpoints = settings.base_url if isinstance(settings.base_url, list) else [settings.base_url]
-    slots = 1 if backend == "local" else int(settings.concurrency) * max(1, len(endpoints))
-    seconds = float(settings.seconds_per_request or SECONDS_PER_REQUEST.get(backend, 2.0))
-    out["wall_seconds"] = n * seconds / slots
-    out["wall_basis"] = f"{seconds:g} s per request, {slots} at a time"
-    return out
-
-
-def plan_text(p: dict) -> str:
-    """The plan as the lines ``lamp plan`` and ``lamp run`` print."""
-    if "note" in p:
-        return f"plan: abduction backend {p['backend']!r}: {p['note']}"
-    lines = [f"plan: abduction backend {p['backend']!r}",
-             f"  {'split':6s} {'candidates':>10s} {'to ask':>8s} {'unique':>8s} {'cached':>8s} {'to send':>8s}"]
-    for split, s in p["splits"].items():
-        lines.append(f"  {split:6s} {s['candidates']:10d} {s['to_ask']:8d} {s['unique']:8d} {s['cached']:8d} "
-                     f"{s['to_send']:8d}")
-    t = p["tokens"]
-    lines.append(f"  prompt tokens to send: ~{t['prompt']:,} ({t['prompt_method']}); completion tokens: "
-                 f"~{t['completion']:,} ({t['completion_method']})")
-    if "cost" in p:
-        lines.append(f"  cost: ~${p['cost']:,.2f} at abduction.price_per_mtok")
-    else:
-        lines.append("  cost: set abduction.price_per_mtok {prompt: USD, completion: USD} per million tokens")
-    minutes = p["wall_seconds"] / 60
-    lines.append(f"  wall time: ~{minutes:,.1f} min ({p['wall_basis']}; abduction.seconds_per_request)")
-    return "\n".join(lines)

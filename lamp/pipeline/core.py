@@ -6,11 +6,13 @@ import os
 import time
 
 from lamp import config as lamp_config
+from lamp.config.names import LLM_BACKENDS
 from lamp.data import EventStore
 from lamp.errors import ConfigError
-from lamp.pipeline.abduce import abduce, make_abductor, plan, plan_text
+from lamp.pipeline.abduce import abduce, make_abductor
 from lamp.pipeline.evaluate import evaluate
 from lamp.pipeline.match import cause_grounding, evaluated_methods, gather_evidence, make_world
+from lamp.pipeline.plan import plan, plan_text
 from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
@@ -123,7 +125,7 @@ class Pipeline:
         abductor = make_abductor(ctx)
         causes = None
         if ctx.settings.abduction.backend != "none":
-            if ctx.settings.abduction.backend != "oracle":
+            if ctx.settings.abduction.backend in LLM_BACKENDS:
                 self.say(plan_text(plan(ctx, queries, proposals, abductor)))
             causes = abduce(ctx, queries, proposals, abductor)
         lap("abduce")

@@ -50,16 +50,8 @@ def effects_triples(ctx: StageContext, q: Queries, prop: dict) -> np.ndarray:
 
 
 def time_scale(ctx: StageContext) -> float:
-    """The ranker's time unit: a knowledge graph's smallest positive gap between training events; for
-    typed sequences the median positive gap between consecutive events of a training sequence."""
-    train = ctx.store.train
-    if ctx.kind == "tkg":
-        gaps = np.diff(np.unique(train.times))
-        return float(gaps[gaps > 0].min()) if np.any(gaps > 0) else 1.0
-    same_sequence = np.diff(np.repeat(np.arange(train.num_sequences), train.lengths)) == 0
-    gaps = np.diff(train.times)[same_sequence]
-    gaps = gaps[gaps > 0]
-    return float(np.median(gaps)) if len(gaps) else 1.0
+    """The ranker's time unit: the data's time step (:meth:`lamp.data.EventStore.time_step`)."""
+    return ctx.store.time_step()
 
 
 def _stored_evidence(ctx: StageContext, smp) -> np.ndarray:
