@@ -1,7 +1,7 @@
 """The energy-based ranker (LAMP's last stage): scores each proposal with its evidence and reranks.
 
 :class:`EnergyRanker` is a continuous-time attention energy (see
-``csrc/ranker.h``): the candidate's own (subject, relation, object) embedding
+``csrc/ranker/ranker.h``): the candidate's own (subject, relation, object) embedding
 attends over its evidence events (embeddings plus a sinusoidal encoding of
 the time gap to the candidate), and an MLP over the attended evidence and the
 candidate gives one scalar energy.  Before the readout the evidence passes
@@ -26,7 +26,7 @@ from lamp.checkpoint import load_checkpoint, save_checkpoint
 __all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank", "ranker_settings"]
 
 _FORMAT = 1
-_W2, _GAMMA = 8, 10  # indices of the w2 and gamma blocks in the layout (csrc/ranker.h)
+_W2, _GAMMA = 8, 10  # indices of the w2 and gamma blocks in the layout (csrc/ranker/ranker.h)
 
 
 @dataclass
@@ -173,7 +173,7 @@ class EnergyRanker:
     time_scale : float
         Time gaps are divided by this before encoding (e.g. the data's time step).
     agreement : bool
-        Agreement-aware energy (default on; see ``csrc/ranker.h``): per
+        Agreement-aware energy (default on; see ``csrc/ranker/ranker.h``): per
         evidence event, features comparing it with the candidate (same
         subject / object / relation / pair / reversed pair / exact triple,
         candidate's object or subject involved, log time gap, then the

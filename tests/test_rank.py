@@ -387,7 +387,7 @@ def test_ranker_settings_precision():
         ranker_settings({"precision": "float16"})
 
 
-# --- agreement-aware energy (csrc/ranker.h: agree = 1) ---------------------------------------------------------
+# --- agreement-aware energy (csrc/ranker/ranker.h: agree = 1) ---------------------------------------------------------
 
 
 def _agree_samples(seed, aux=0, **kw):

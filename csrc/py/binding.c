@@ -1,4 +1,4 @@
-#include "binding.h"
+#include "py/binding.h"
 
 #include <math.h>
 #include <stdio.h>

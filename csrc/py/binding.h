@@ -1,6 +1,6 @@
 /* Private header of the CPython binding of lamp._core.
  *
- * Every csrc/py/<kernel>.c (the binding of csrc/<kernel>.c) includes this first.  It sets up the NumPy C API
+ * Every csrc/py/<kernel>.c (the binding of csrc/<folder>/<kernel>.c) includes this first.  It sets up the NumPy C API
  * for a module made of several translation units and declares the shared
  * argument-intake helpers: each converts or rejects an argument and raises
  * an exception that names it, so a kernel never sees a misread array.
@@ -18,7 +18,7 @@
 #endif
 #include <numpy/arrayobject.h>
 
-#include "../lamp_error.h"
+#include "common/lamp_error.h"
 
 /* Converts `obj` into a new reference to an aligned, C-contiguous array of
  * `typenum` with `ndim` dimensions (ndim < 0: any).  Only safe casts are made

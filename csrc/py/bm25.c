@@ -1,7 +1,7 @@
-/* Binding of csrc/bm25.c: BM25 index (a capsule) and evidence assembly. */
-#include "binding.h"
+/* Binding of csrc/retrieval/bm25.c: BM25 index (a capsule) and evidence assembly. */
+#include "py/binding.h"
 
-#include "../bm25.h"
+#include "retrieval/bm25.h"
 
 #define BM25_CAPSULE "lamp._core.bm25"
 

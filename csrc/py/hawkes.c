@@ -1,9 +1,9 @@
-/* Binding of csrc/hawkes.c: multivariate exponential Hawkes intensities and likelihood. */
-#include "binding.h"
+/* Binding of csrc/hawkes/hawkes.c: multivariate exponential Hawkes intensities and likelihood. */
+#include "py/binding.h"
 
-#include "../hawkes.h"
-#include "../quadrature.h"
-#include "../vmath.h"
+#include "hawkes/hawkes.h"
+#include "hawkes/quadrature.h"
+#include "common/vmath.h"
 
 typedef struct {
     PyArrayObject *times, *marks, *mu, *alpha, *beta;

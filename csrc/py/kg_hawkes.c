@@ -1,7 +1,7 @@
-/* Binding of csrc/kg_hawkes.c: the knowledge-graph Hawkes proposer. */
-#include "binding.h"
+/* Binding of csrc/hawkes/kg_hawkes.c: the knowledge-graph Hawkes proposer. */
+#include "py/binding.h"
 
-#include "../kg_hawkes.h"
+#include "hawkes/kg_hawkes.h"
 
 /* The twelve arguments kg_features, kg_score and kg_score_pairs start with: the history (stream_*), the
  * queries (query_*; query_targets may be None), num_entities, num_relations and rates.  KG_INPUT_KEYWORDS and

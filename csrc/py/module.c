@@ -1,7 +1,7 @@
 /* lamp._core: module definition (multi-phase init). Each kernel of the C core
  * registers its own functions and types from its binding csrc/py/<kernel>.c. */
 #define LAMP_MODULE_MAIN
-#include "binding.h"
+#include "py/binding.h"
 
 static int core_exec(PyObject *module)
 {

@@ -1,7 +1,7 @@
-/* Binding of csrc/ranker.c: the energy-based ranker's forward/backward pass and Adam step. */
-#include "binding.h"
+/* Binding of csrc/ranker/ranker.c: the energy-based ranker's forward/backward pass and Adam step. */
+#include "py/binding.h"
 
-#include "../ranker.h"
+#include "ranker/ranker.h"
 
 static int take_dims(long long ne, long long nr, long long width, double time_scale, long long heads,
                      long long layers, int agree, long long aux, lamp_ranker_dims *dims)
@@ -64,7 +64,7 @@ PyDoc_STRVAR(ranker_forward_doc,
 "its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
 "computation; inputs and outputs are float64 either way).  grads_out: a writable C-contiguous float64\n"
 "array like params to write the gradient into (returned as the gradient; saves an allocation per step).\n"
-"agree: the agreement features and blocks (csrc/ranker.h); evidence_aux: float64 (Q, M, L, A) extra\n"
+"agree: the agreement features and blocks (csrc/ranker/ranker.h); evidence_aux: float64 (Q, M, L, A) extra\n"
 "features per evidence event (agree only; A = 0 without).  Evidence rows of -1 are padding; any other\n"
 "negative id, or an id outside the vocabulary, is a ValueError naming the array and the position.");
 

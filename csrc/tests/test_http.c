@@ -3,8 +3,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../http.h"
-#include "check.h"
+#include "http/http.h"
+#include "tests/check.h"
 
 static void test_retry_after_parsing(void)
 {

@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../bm25.h"
-#include "check.h"
+#include "retrieval/bm25.h"
+#include "tests/check.h"
 
 static void test_closed_form_scores(void)
 {

@@ -1,4 +1,4 @@
-"""Plain NumPy forward pass of the energy ranker (csrc/ranker.c), the tests' oracle."""
+"""Plain NumPy forward pass of the energy ranker (csrc/ranker/ranker.c), the tests' oracle."""
 import numpy as np
 
 _READOUT_BLOCKS, _LAYER_BLOCKS, _AGREE_BLOCKS = 11, 8, 6
@@ -6,7 +6,7 @@ _ID_FEATURES = 9
 
 
 def agreement_features(evidence, evidence_times, candidate, candidate_time, time_scale, aux=None):
-    """Features f_j (n, 9 + A) of a candidate's valid evidence rows (n, 3) (csrc/ranker.h)."""
+    """Features f_j (n, 9 + A) of a candidate's valid evidence rows (n, 3) (csrc/ranker/ranker.h)."""
     s, r, o = candidate
     es, er, eo = evidence[:, 0], evidence[:, 1], evidence[:, 2]
     gap = np.maximum(candidate_time - evidence_times, 0.0) / time_scale

@@ -1,10 +1,10 @@
-#include "hawkes.h"
+#include "hawkes/hawkes.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmath.h"
+#include "common/vmath.h"
 
 int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
                       const double *alpha, const double *beta, double end_time, lamp_error *err)

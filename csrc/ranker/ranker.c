@@ -1,9 +1,9 @@
-#include "ranker.h"
+#include "ranker/ranker.h"
 
-#include "blas.h"
-#include "threads.h"
-#include "vmath.h"
-#include "workspace.h"
+#include "common/blas.h"
+#include "common/threads.h"
+#include "common/vmath.h"
+#include "common/workspace.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -175,7 +175,7 @@ static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
     return t;
 }
 
-/* The work buffers of the ranker's calls, kept across calls (csrc/workspace.h). */
+/* The work buffers of the ranker's calls, kept across calls (csrc/common/workspace.h). */
 static lamp_workspace ranker_ws = LAMP_WORKSPACE_INIT((size_t)256 << 20);
 
 static void *ws_get(size_t bytes, size_t *got)
@@ -274,7 +274,7 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
 #define IREAL int64_t
 #define VEXP_V8F 0
 #define OWN_GEMM 0
-#include "ranker_impl.h"
+#include "ranker/ranker_template.h"
 
 #define REAL float
 #define SFX f32
@@ -286,8 +286,8 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
 #define IREAL int32_t
 #define VEXP_V8F 1
 #define OWN_GEMM LAMP_X86_DISPATCH
-#define fast_sincos lamp_fast_sincos /* csrc/vmath.h */
-#include "ranker_impl.h"
+#define fast_sincos lamp_fast_sincos /* csrc/common/vmath.h */
+#include "ranker/ranker_template.h"
 #undef fast_sincos
 
 int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,

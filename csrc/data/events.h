@@ -3,7 +3,7 @@
 #define LAMP_EVENTS_H
 
 #include <stdint.h>
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 /* Checks `num_sequences` sequences laid out back to back: sequence s holds
  * events offsets[s] .. offsets[s+1]-1 of `times` and `marks`.

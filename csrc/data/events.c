@@ -1,4 +1,4 @@
-#include "events.h"
+#include "data/events.h"
 
 #include <math.h>
 

@@ -161,7 +161,7 @@ LAMP_INLINE lamp_v8d lamp_exp_table_v8(lamp_v8d x)
     }
 LAMP_TRANSPOSE8(lamp_transpose8, lamp_v8d, lamp_v8i)
 
-/* Scalar float maths of the ranker's float32 path (csrc/ranker.c), branch-free so that the loops
+/* Scalar float maths of the ranker's float32 path (csrc/ranker/ranker.c), branch-free so that the loops
  * calling them vectorise at each target the caller is compiled for. */
 
 /* exp(x) for x <= 0 (softmax weights after subtracting the maximum): exp(x) = 2^k exp(r),

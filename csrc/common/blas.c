@@ -1,4 +1,4 @@
-#include "blas.h"
+#include "common/blas.h"
 
 #include <cblas.h>
 #include <pthread.h>

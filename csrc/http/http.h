@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 typedef struct {
     const char *url; /* the full URL; with options->endpoints, the path appended to each endpoint's URL */

@@ -1,11 +1,11 @@
-#include "dense.h"
+#include "retrieval/dense.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "topk.h"
+#include "common/topk.h"
 
 enum { QUERY_BLOCK = 256, CORPUS_BLOCK = 4096 };
 

@@ -1,4 +1,4 @@
-#include "quadrature.h"
+#include "hawkes/quadrature.h"
 
 #include <math.h>
 

@@ -55,7 +55,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 typedef struct {
     int64_t num_entities, num_relations, width; /* width even */

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 /* Validates a sequence and parameters: sorted finite times, marks in [0, K),
  * mu >= 0 (and sum > 0), alpha >= 0, beta > 0, all finite, end_time >= last time. */

@@ -1,5 +1,5 @@
 /* The vector width to use, and exp over arrays at that width (see vmath.h). */
-#include "vmath.h"
+#include "common/vmath.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
-#include "bm25.h"
+#include "retrieval/bm25.h"
 
-#include "grow.h"
-#include "hashmap.h"
-#include "threads.h"
-#include "topk.h"
+#include "common/grow.h"
+#include "common/hashmap.h"
+#include "common/threads.h"
+#include "common/topk.h"
 
 #include <math.h>
 #include <stdlib.h>

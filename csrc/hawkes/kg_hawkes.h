@@ -24,7 +24,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 #define LAMP_KG_MAX_SCALES 8
 

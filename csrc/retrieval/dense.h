@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 /* Normalises the n rows of x (n x d) in place; a zero, NaN or infinite row is an error naming it. */
 int lamp_dense_normalize(float *x, int64_t n, int64_t d, const char *what, lamp_error *err);

@@ -1,8 +1,8 @@
-#include "kg_hawkes.h"
+#include "hawkes/kg_hawkes.h"
 
-#include "grow.h"
-#include "hashmap.h"
-#include "topk.h"
+#include "common/grow.h"
+#include "common/hashmap.h"
+#include "common/topk.h"
 
 #include <math.h>
 #include <stdlib.h>

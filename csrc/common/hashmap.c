@@ -1,4 +1,4 @@
-#include "hashmap.h"
+#include "common/hashmap.h"
 
 #include <stdlib.h>
 

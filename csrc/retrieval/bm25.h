@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 typedef struct lamp_bm25 lamp_bm25;
 

@@ -25,14 +25,14 @@
  * below 3e-308 is taken as 3e-308) cannot show (see the test at the top of the kernel, wide
  * beyond any real data); otherwise it returns 0 and the caller runs the general path, which also
  * produces the error messages. */
-#include "hawkes.h"
+#include "hawkes/hawkes.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmath.h"
+#include "common/vmath.h"
 
 #define SPAN 128 /* events per lane per block */
 
@@ -45,7 +45,7 @@
 #define ONE_EXP lamp_exp_poly_v2
 #define ONE_FREXP lamp_frexp_v2
 #define ONE_TILE 0
-#include "hawkes_one_impl.h"
+#include "hawkes/hawkes_one_template.h"
 
 #if LAMP_X86_DISPATCH
 #include <immintrin.h>
@@ -68,7 +68,7 @@ LAMP_TARGET_AVX512 LAMP_INLINE lamp_v8d recip_v8(lamp_v8d x)
 #define ONE_EXP lamp_exp_poly_v4
 #define ONE_FREXP lamp_frexp_v4
 #define ONE_TILE 0
-#include "hawkes_one_impl.h"
+#include "hawkes/hawkes_one_template.h"
 
 #define ONE_NAME loglik_one_v8
 #define ONE_ATTR LAMP_TARGET_AVX512
@@ -79,7 +79,7 @@ LAMP_TARGET_AVX512 LAMP_INLINE lamp_v8d recip_v8(lamp_v8d x)
 #define ONE_EXP lamp_exp_table_v8
 #define ONE_FREXP lamp_frexp_v8
 #define ONE_TILE 1
-#include "hawkes_one_impl.h"
+#include "hawkes/hawkes_one_template.h"
 #endif
 
 int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *marks, int64_t n, double mu,

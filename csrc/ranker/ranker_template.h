@@ -52,7 +52,7 @@ static void F(colsum_add)(const REAL *x, int64_t n, int64_t d, const REAL *ones,
  * to itself the compiler turns the 8 sums into scalar code once e is a constant). */
 typedef REAL F(v8) __attribute__((vector_size(8 * sizeof(REAL))));
 typedef IREAL F(iv8) __attribute__((vector_size(8 * sizeof(REAL)))); /* its lane masks */
-LAMP_TRANSPOSE8(F(transpose8), F(v8), F(iv8)) /* csrc/vmath.h */
+LAMP_TRANSPOSE8(F(transpose8), F(v8), F(iv8)) /* csrc/common/vmath.h */
 static inline REAL F(dot)(const REAL *restrict a, const REAL *restrict b, int64_t n)
 {
     F(v8) acc = {0};
@@ -854,7 +854,7 @@ static REAL *F(carve)(REAL **p, int64_t n)
     return r;
 }
 
-/* One worker (of nw): the buffers for chunks w, w + nw, w + 2 nw, ... of the plan (csrc/threads.h). */
+/* One worker (of nw): the buffers for chunks w, w + nw, w + 2 nw, ... of the plan (csrc/common/threads.h). */
 typedef struct {
     F(state) s;
     const chunk_plan *plan;

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "lamp_error.h"
+#include "common/lamp_error.h"
 
 enum { LAMP_QUAD_GAUSS_LEGENDRE = 0, LAMP_QUAD_EASYTPP_MEAN = 1, LAMP_QUAD_EASYTPP_TRAPEZOID = 2 };
 
