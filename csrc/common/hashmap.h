@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/rng.h"
+
 typedef struct {
     uint64_t key;
     int64_t stored; /* value + 1; 0: empty (so that a zeroed table is empty) */
@@ -38,12 +40,10 @@ void lamp_hashmap_free(lamp_hashmap *m);
 /* Doubles the table; 0 or -1 (out of memory: the map is unchanged). */
 int lamp_hashmap_grow(lamp_hashmap *m);
 
+/* The slot a key probes first: SplitMix64's output for the key as its state (common/rng.h). */
 static inline uint64_t lamp_hashmap_mix(uint64_t x)
 {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return lamp_rng_mix(x + LAMP_RNG_GAMMA);
 }
 
 /* Value of the first entry with `key` for which eq(ctx, value) holds (eq NULL: of the first entry

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "common/vmath.h"
 
 int lamp_hawkes_check(const double *times, const int64_t *marks, int64_t n, int64_t K, const double *mu,
@@ -384,15 +385,6 @@ finally:
     return rc;
 }
 
-static double uniform01(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return ((double)(x >> 11) + 0.5) * 0x1.0p-53; /* in (0, 1) */
-}
-
 /* Intensities at time t of a state S (K x K, all entries at time t0). */
 static double intensities_at(int64_t K, const double *mu, const double *alpha, const double *beta, const double *S,
                              double dt, double *lam)
@@ -418,12 +410,12 @@ static int next_event(int64_t K, const double *mu, const double *alpha, const do
     if (!(bound > 0.0))
         return 0; /* nothing ever happens */
     for (;;) {
-        t += -log(uniform01(rng)) / bound;
+        t += -log(lamp_rng_uniform_open(rng)) / bound;
         if (t > horizon)
             return 0;
         double total = intensities_at(K, mu, alpha, beta, S, t - t0, lam);
-        if (uniform01(rng) * bound <= total) {
-            double u = uniform01(rng) * total, acc = 0.0;
+        if (lamp_rng_uniform_open(rng) * bound <= total) {
+            double u = lamp_rng_uniform_open(rng) * total, acc = 0.0;
             int64_t k = 0;
             for (; k < K - 1; k++) {
                 acc += lam[k];

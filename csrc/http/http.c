@@ -1,5 +1,7 @@
 #include "http/http.h"
 
+#include "common/rng.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <math.h>
@@ -90,14 +92,6 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 typedef struct {
@@ -245,11 +239,6 @@ static int64_t pick(int e, int E, double now, int max_retries, const int *tries,
         }
     }
     return *next_new < n ? (*next_new)++ : -1;
-}
-
-static double jitter01(uint64_t *rng)
-{
-    return (double)(next_random(rng) >> 11) * 0x1.0p-53;
 }
 
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *o,
@@ -469,12 +458,12 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                     if (unreached)
                         ep->unreachable++;
                     ep->out_until = now + lamp_http_backoff(ep->outs, t->retry_after, o->backoff_base,
-                                                            o->backoff_max, jitter01(&rng));
+                                                            o->backoff_max, lamp_rng_uniform(&rng));
                     if (stats)
                         stats[e].taken_out++;
                 }
                 ready[i * E + e] = now + lamp_http_backoff(tries[i * E + e], t->retry_after, o->backoff_base,
-                                                           o->backoff_max, jitter01(&rng));
+                                                           o->backoff_max, lamp_rng_uniform(&rng));
                 last_failed[i] = e;
                 int queued = 0;
                 for (int f = 0; f < E && !queued; f++)

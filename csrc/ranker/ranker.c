@@ -1,6 +1,7 @@
 #include "ranker/ranker.h"
 
 #include "common/blas.h"
+#include "common/rng.h"
 #include "common/threads.h"
 #include "common/vmath.h"
 #include "common/workspace.h"
@@ -58,14 +59,6 @@ int lamp_ranker_check_dims(const lamp_ranker_dims *dims, lamp_error *err)
         return lamp_error_set(err, LAMP_EVALUE, "aux (evidence features per event) must be >= 0 and needs agree = 1, "
                               "got aux = %lld with agree = %lld", (long long)dims->aux, (long long)dims->agree);
     return LAMP_OK;
-}
-
-static uint64_t splitmix(uint64_t *state)
-{
-    uint64_t x = (*state += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 static int check_batch(const lamp_ranker_dims *dims, const lamp_ranker_batch *b, lamp_error *err)

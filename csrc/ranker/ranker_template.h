@@ -646,7 +646,7 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
         int64_t gi = s->c0 + i;
         REAL *ui = s->uo + i * d, *kp = s->keep + i * d;
         /* candidate gi takes draws gi * d ... gi * d + d - 1 of the dropout stream */
-        uint64_t st = rng0 + (uint64_t)gi * (uint64_t)d * 0x9e3779b97f4a7c15ULL, *rng = &st;
+        uint64_t st = lamp_rng_skip(rng0, (uint64_t)gi * (uint64_t)d), *rng = &st;
         double energy = b2 + (b->prior ? gamma * b->prior[gi] : 0.0);
         if (wp)
             for (int64_t a = 0; a < 3 * nf; a++)
@@ -655,7 +655,7 @@ RANKER_CLONES __attribute__((noinline)) static void F(chunk_forward)(F(state) *s
             ui[a] = TANH(ui[a]);
             REAL k = 1;
             if (dropout > 0.0)
-                k = ((double)(splitmix(rng) >> 11) * 0x1.0p-53 < dropout) ? 0 : (REAL)(1.0 / (1.0 - dropout));
+                k = lamp_rng_uniform(rng) < dropout ? 0 : (REAL)(1.0 / (1.0 - dropout));
             kp[a] = k;
             energy += (double)w2[a] * (double)(ui[a] * k);
         }
