@@ -75,11 +75,14 @@ void lamp_xdecref_all(void *const *objects, size_t n);
  * Each adds its functions and types to the module and returns 0, or -1
  * with an exception set. */
 int lamp_events_exec(PyObject *module);
+int lamp_vmath_exec(PyObject *module);
 int lamp_hawkes_exec(PyObject *module);
+int lamp_quadrature_exec(PyObject *module);
 int lamp_kg_hawkes_exec(PyObject *module);
 int lamp_bm25_exec(PyObject *module);
+int lamp_evidence_exec(PyObject *module);
 int lamp_dense_exec(PyObject *module);
 int lamp_http_exec(PyObject *module);
-int lamp_rank_exec(PyObject *module);
+int lamp_ranker_exec(PyObject *module);
 
 #endif

@@ -217,7 +217,7 @@ static PyMethodDef rank_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-int lamp_rank_exec(PyObject *module)
+int lamp_ranker_exec(PyObject *module)
 {
     return PyModule_AddFunctions(module, rank_methods);
 }

@@ -49,13 +49,4 @@ int lamp_bm25_search(const lamp_bm25 *index, const char *text, const int64_t *of
  * for tests and inspection; returns the count written (at most cap). */
 int64_t lamp_bm25_tokenize(const lamp_bm25 *index, const char *text, int64_t len, int64_t *terms, int64_t cap);
 
-/* Evidence assembly: for each of n candidates, the event indices in
- * hits[i * per .. (i + 1) * per) (-1 = none) are merged, de-duplicated on the
- * events' (subject, relation, object, time), sorted by time (then index), and
- * the last L kept: out[i * L .. (i + 1) * L) holds them in time order followed
- * by -1 padding.  Event columns have n_events entries. */
-int lamp_assemble_evidence(const int64_t *hits, int64_t n, int64_t per, const int64_t *subjects,
-                           const int64_t *relations, const int64_t *objects, const double *times, int64_t n_events,
-                           int64_t L, int64_t *out, lamp_error *err);
-
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "retrieval/bm25.h"
+#include "retrieval/evidence.h"
 #include "tests/check.h"
 
 static void test_closed_form_scores(void)
