@@ -1,12 +1,13 @@
+/* The energy ranker (ranker.h) around its forward/backward pass: the parameter layout, the checks
+ * of a batch, the losses, how a batch is cut into chunks, the choice of precision (the pass itself
+ * is the template ranker_template.h, compiled as ranker_f64.c and ranker_f32.c) and the Adam step. */
 #include "ranker/ranker.h"
+#include "ranker/ranker_internal.h"
 
 #include "common/blas.h"
-#include "common/rng.h"
 #include "common/threads.h"
-#include "common/vmath.h"
 #include "common/workspace.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,7 @@ static double softplus(double x)
     return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
 }
 
-/* Loss of one query's M energies; g (M, or NULL) gets d loss / d energy. */
-static double query_loss(int loss_kind, const double *en, int64_t m, int64_t label, double *g)
+double lamp_ranker_query_loss(int loss_kind, const double *en, int64_t m, int64_t label, double *g)
 {
     double total = 0.0;
     if (loss_kind == LAMP_RANKER_BINARY) {
@@ -168,27 +168,18 @@ static int64_t query_tokens(const int64_t *ntok, int64_t q, int64_t m)
     return t;
 }
 
-/* The work buffers of the ranker's calls, kept across calls (csrc/common/workspace.h). */
+/* The work buffers of the ranker's calls (both precisions), kept across calls. */
 static lamp_workspace ranker_ws = LAMP_WORKSPACE_INIT((size_t)256 << 20);
 
-static void *ws_get(size_t bytes, size_t *got)
+void *lamp_ranker_workspace_get(size_t bytes, size_t *got)
 {
     return lamp_workspace_get(&ranker_ws, bytes, got);
 }
 
-static void ws_put(void *p, size_t bytes)
+void lamp_ranker_workspace_put(void *p, size_t bytes)
 {
     lamp_workspace_put(&ranker_ws, p, bytes);
 }
-
-/* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
-typedef struct {
-    int64_t k;        /* chunks */
-    int64_t *q0;      /* k + 1: first query of each chunk */
-    int64_t *t0;      /* k + 1: first token of each chunk (tokens in candidate order) */
-    int64_t *tok_src; /* every token: its evidence row (candidate * L + slot) */
-    int64_t tmax, nmax, amax; /* largest chunk: tokens, candidates, attention entries */
-} chunk_plan;
 
 static void plan_free(chunk_plan *pl)
 {
@@ -247,42 +238,6 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
     return 0;
 }
 
-/* The ranker's own loops (embedding, attention, tanh, their backward passes) are compiled for
- * the SSE2 baseline, AVX2 + FMA and AVX-512, and the loader picks the widest the CPU has; the
- * matrix products are OpenBLAS's, which dispatches the same way.  Results may differ in the
- * last bits between CPUs (FMA contraction); on one machine they are deterministic. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(LAMP_NO_DISPATCH)
-#define RANKER_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define RANKER_CLONES
-#endif
-
-#define REAL double
-#define SFX f64
-#define GEMM cblas_dgemm
-#define GEMV cblas_dgemv
-#define EXP exp
-#define TANH tanh
-#define FAST_SINCOS 0
-#define IREAL int64_t
-#define VEXP_V8F 0
-#define OWN_GEMM 0
-#include "ranker/ranker_template.h"
-
-#define REAL float
-#define SFX f32
-#define GEMM cblas_sgemm
-#define GEMV cblas_sgemv
-#define EXP lamp_fast_expf_neg
-#define TANH lamp_fast_tanhf
-#define FAST_SINCOS 1
-#define IREAL int32_t
-#define VEXP_V8F 1
-#define OWN_GEMM LAMP_X86_DISPATCH
-#define fast_sincos lamp_fast_sincos /* csrc/common/vmath.h */
-#include "ranker/ranker_template.h"
-#undef fast_sincos
-
 int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double *params, const lamp_ranker_batch *b,
                                       int loss_kind, double dropout, uint64_t seed, int precision, double *energies,
                                       double *loss, double *grads, lamp_error *err)
@@ -319,11 +274,11 @@ int lamp_ranker_forward_backward_prec(const lamp_ranker_dims *dims, const double
     int nthreads = ranker_threads();
     lamp_blas_single_begin();
     if (precision == LAMP_RANKER_FLOAT32)
-        rc = forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
-                                  nthreads, err);
+        rc = lamp_ranker_forward_backward_f32(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off,
+                                              ntok, &plan, nthreads, err);
     else
-        rc = forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off, ntok, &plan,
-                                  nthreads, err);
+        rc = lamp_ranker_forward_backward_f64(dims, params, b, loss_kind, dropout, seed, energies, loss, grads, off,
+                                              ntok, &plan, nthreads, err);
     lamp_blas_single_end();
 finally:
     free(off);
