@@ -183,9 +183,9 @@ void lamp_ranker_workspace_put(void *p, size_t bytes)
 
 static void plan_free(chunk_plan *pl)
 {
-    free(pl->q0);
-    free(pl->t0);
-    free(pl->tok_src);
+    free(pl->first_query);
+    free(pl->first_token);
+    free(pl->tok_row);
 }
 
 static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_plan *pl)
@@ -200,41 +200,41 @@ static int plan_chunks(const lamp_ranker_batch *b, const int64_t *ntok, chunk_pl
     nch = nch < 1 ? 1 : nch;
     nch = nch > Q ? Q : nch;
     double target = (double)T / (double)nch;
-    pl->q0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
-    pl->t0 = malloc(sizeof(int64_t) * (size_t)(Q + 1));
-    pl->tok_src = malloc(sizeof(int64_t) * (size_t)(T > 0 ? T : 1));
-    if (!pl->q0 || !pl->t0 || !pl->tok_src)
+    pl->first_query = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->first_token = malloc(sizeof(int64_t) * (size_t)(Q + 1));
+    pl->tok_row = malloc(sizeof(int64_t) * (size_t)(T > 0 ? T : 1));
+    if (!pl->first_query || !pl->first_token || !pl->tok_row)
         return -1;
     /* query q goes to chunk floor((tokens before q + half of its own) / target): contiguous, balanced */
     int64_t k = 0, cum = 0, last = -1;
-    pl->tmax = pl->nmax = pl->amax = 0;
+    pl->max_tokens = pl->max_cands = pl->max_att = 0;
     for (int64_t q = 0; q < Q; q++) {
         int64_t qt = query_tokens(ntok, q, M);
         int64_t c = target > 0.0 ? (int64_t)(((double)cum + 0.5 * (double)qt) / target) : 0;
         c = c >= nch ? nch - 1 : c;
         if (c != last) {
-            pl->q0[k] = q, pl->t0[k] = cum, k++;
+            pl->first_query[k] = q, pl->first_token[k] = cum, k++;
             last = c;
         }
         cum += qt;
     }
-    pl->k = k;
-    pl->q0[k] = Q, pl->t0[k] = cum;
+    pl->n_chunks = k;
+    pl->first_query[k] = Q, pl->first_token[k] = cum;
     for (int64_t c = 0; c < k; c++) {
         int64_t a = 0;
-        for (int64_t i = pl->q0[c] * M; i < pl->q0[c + 1] * M; i++)
+        for (int64_t i = pl->first_query[c] * M; i < pl->first_query[c + 1] * M; i++)
             a += ntok[i] * ntok[i];
-        int64_t t = pl->t0[c + 1] - pl->t0[c], n = (pl->q0[c + 1] - pl->q0[c]) * M;
-        pl->tmax = t > pl->tmax ? t : pl->tmax;
-        pl->nmax = n > pl->nmax ? n : pl->nmax;
-        pl->amax = a > pl->amax ? a : pl->amax;
+        int64_t t = pl->first_token[c + 1] - pl->first_token[c], n = (pl->first_query[c + 1] - pl->first_query[c]) * M;
+        pl->max_tokens = t > pl->max_tokens ? t : pl->max_tokens;
+        pl->max_cands = n > pl->max_cands ? n : pl->max_cands;
+        pl->max_att = a > pl->max_att ? a : pl->max_att;
     }
-    pl->tmax = pl->tmax > 0 ? pl->tmax : 1, pl->amax = pl->amax > 0 ? pl->amax : 1;
+    pl->max_tokens = pl->max_tokens > 0 ? pl->max_tokens : 1, pl->max_att = pl->max_att > 0 ? pl->max_att : 1;
     int64_t t = 0;
     for (int64_t i = 0; i < Q * M; i++)
         for (int64_t j = 0; j < b->l; j++)
             if (b->evidence[3 * (i * b->l + j)] >= 0)
-                pl->tok_src[t++] = i * b->l + j;
+                pl->tok_row[t++] = i * b->l + j;
     return 0;
 }
 

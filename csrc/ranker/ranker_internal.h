@@ -19,13 +19,16 @@
 #define RANKER_CLONES
 #endif
 
-/* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding. */
+/* How a batch is cut into chunks of whole queries; it depends only on the batch's shape and padding.
+ * Tokens are the valid evidence events (padding dropped), numbered over the batch in candidate order. */
 typedef struct {
-    int64_t k;        /* chunks */
-    int64_t *q0;      /* k + 1: first query of each chunk */
-    int64_t *t0;      /* k + 1: first token of each chunk (tokens in candidate order) */
-    int64_t *tok_src; /* every token: its evidence row (candidate * L + slot) */
-    int64_t tmax, nmax, amax; /* largest chunk: tokens, candidates, attention entries */
+    int64_t n_chunks;     /* chunks */
+    int64_t *first_query; /* n_chunks + 1: the first query of each chunk (the last entry: Q) */
+    int64_t *first_token; /* n_chunks + 1: the first token of each chunk (the last entry: all tokens) */
+    int64_t *tok_row;     /* every token: its evidence row in the batch (candidate * L + slot) */
+    int64_t max_tokens;   /* tokens of the largest chunk (at least 1) */
+    int64_t max_cands;    /* candidates of the largest chunk */
+    int64_t max_att;      /* self-attention weights (sum of n_i^2 over its candidates) of the largest chunk (>= 1) */
 } chunk_plan;
 
 /* Loss of one query's M energies (loss_kind LAMP_RANKER_SOFTMAX or LAMP_RANKER_BINARY); g (M, or

@@ -19,66 +19,76 @@ static REAL *F(carve)(REAL **p, int64_t n)
     return r;
 }
 
-/* One worker (of nw): the buffers for chunks w, w + nw, w + 2 nw, ... of the plan (csrc/common/threads.h). */
+/* One worker (of n_workers): the state and buffers for chunks w, w + n_workers, w + 2 n_workers, ... of the
+ * plan (common/threads.h runs them). */
 typedef struct {
-    F(state) s;
-    const chunk_plan *plan;
-    int nw, loss_kind;
-    double dropout, norm;
-    uint64_t rng0;
-    double *energies, *ge, *chunk_loss; /* ge: N (whole batch); chunk_loss: per chunk */
-    REAL *gw_all, *dx_all, *dc_all;     /* per chunk ndense; T x d; N x d */
-    int64_t ndense;
-    void *mem;
-    int64_t *imem;
-    int enc_own;
-    size_t mem_bytes, all_bytes;
-    double enc_mem[3 * 512];
+    F(state) state;                    /* its view of the call and its buffers */
+    const chunk_plan *plan;            /* the chunks of the batch */
+    int n_workers;                     /* workers of the call (1 or 2) */
+    int loss_kind;                     /* LAMP_RANKER_SOFTMAX or LAMP_RANKER_BINARY */
+    double dropout;                    /* dropout rate of the MLP's hidden units */
+    double loss_norm;                  /* the mean loss's divisor: Q (softmax) or Q M (binary) */
+    uint64_t dropout_seed;             /* the dropout stream's state before candidate 0 (common/rng.h) */
+    double *energies;                  /* Q x M energies (the output; each chunk writes its rows) */
+    double *d_energy;                  /* Q x M: d loss / d energy (training), or NULL */
+    double *chunk_loss;                /* the summed loss of each chunk, summed over chunks at the end */
+    REAL *chunk_dense_grads;           /* each chunk's dense gradients, n_chunks x n_dense */
+    REAL *tok_grads;                   /* d loss / d token input x_j (before any layer), T x d over the batch */
+    REAL *cand_grads;                  /* d loss / d candidate embedding c, Q M x d */
+    int64_t n_dense;                   /* dense parameters (from Wq on) */
+    void *buffers;                     /* the REAL buffers of state (one block of the workspace) */
+    size_t buffers_bytes;              /* its size */
+    int64_t *index_buffers;            /* state.tok_start and state.att_start */
+    int time_enc_allocated;            /* state.time_enc was allocated (d > 1024), else it is time_enc_local */
+    double time_enc_local[3 * 512];    /* state.time_enc for d <= 1024 */
 } F(worker);
 
 /* Chunks [lo, hi) of the plan (one per piece), each forward (and backward) in turn, with the buffers
- * of worker part % nw. */
+ * of worker part % n_workers. */
 static void F(worker_range)(void *ctx, int64_t lo, int64_t hi, int64_t part)
 {
-    F(worker) *wk = (F(worker) *)ctx + part % ((F(worker) *)ctx)->nw;
-    F(state) *s = &wk->s;
-    const chunk_plan *pl = wk->plan;
-    const lamp_ranker_batch *b = s->b;
-    const int64_t M = b->m, d = s->d;
+    F(worker) *worker = (F(worker) *)ctx + part % ((F(worker) *)ctx)->n_workers;
+    F(state) *s = &worker->state;
+    const chunk_plan *pl = worker->plan;
+    const lamp_ranker_batch *b = s->batch;
+    const int64_t M = b->m, d = s->width;
     for (int64_t k = lo; k < hi; k++) {
-        const int64_t q0 = pl->q0[k], q1 = pl->q0[k + 1];
-        s->c0 = q0 * M, s->n = (q1 - q0) * M, s->t = pl->t0[k + 1] - pl->t0[k];
-        s->tok_src = pl->tok_src + pl->t0[k];
+        const int64_t q0 = pl->first_query[k], q1 = pl->first_query[k + 1];
+        s->first_cand = q0 * M, s->n_cands = (q1 - q0) * M, s->n_tokens = pl->first_token[k + 1] - pl->first_token[k];
+        s->tok_row = pl->tok_row + pl->first_token[k];
         s->tok_start[0] = 0, s->att_start[0] = 0;
-        for (int64_t i = 0; i < s->n; i++) {
-            int64_t nt = s->ntok[s->c0 + i];
+        for (int64_t i = 0; i < s->n_cands; i++) {
+            int64_t nt = s->cand_tokens[s->first_cand + i];
             s->tok_start[i + 1] = s->tok_start[i] + nt;
             s->att_start[i + 1] = s->att_start[i] + nt * nt;
         }
-        F(chunk_forward)(s, wk->dropout, wk->rng0, wk->energies);
+        F(chunk_forward)(s, worker->dropout, worker->dropout_seed, worker->energies);
         if (!b->labels)
             continue;
         double sum = 0.0;
-        double *ge = wk->ge ? wk->ge + s->c0 : NULL;
+        double *d_energy = worker->d_energy ? worker->d_energy + s->first_cand : NULL;
         for (int64_t qi = q0; qi < q1; qi++)
-            sum += lamp_ranker_query_loss(wk->loss_kind, wk->energies + qi * M, M, b->labels[qi], ge ? ge + (qi - q0) * M : NULL);
-        wk->chunk_loss[k] = sum;
+            sum += lamp_ranker_query_loss(worker->loss_kind, worker->energies + qi * M, M, b->labels[qi],
+                                          d_energy ? d_energy + (qi - q0) * M : NULL);
+        worker->chunk_loss[k] = sum;
         if (!s->train)
             continue;
-        for (int64_t i = 0; i < s->n; i++)
-            ge[i] /= wk->norm;
-        s->gw = wk->gw_all + k * wk->ndense;
-        memset(s->gw, 0, sizeof(REAL) * (size_t)wk->ndense);
-        F(chunk_backward)(s, ge, wk->dx_all + pl->t0[k] * d, wk->dc_all + s->c0 * d);
+        for (int64_t i = 0; i < s->n_cands; i++)
+            d_energy[i] /= worker->loss_norm;
+        s->dense_grad = worker->chunk_dense_grads + k * worker->n_dense;
+        memset(s->dense_grad, 0, sizeof(REAL) * (size_t)worker->n_dense);
+        F(chunk_backward)(s, d_energy, worker->tok_grads + pl->first_token[k] * d,
+                          worker->cand_grads + s->first_cand * d);
     }
 }
 
 /* Buffers of one worker, sized for the plan's largest chunk. */
-static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
+static int F(worker_init)(F(worker) *worker, const chunk_plan *pl, int64_t L)
 {
-    F(state) *s = &wk->s;
-    const int64_t d = s->d, H = s->heads, nl = s->nl, tmax = pl->tmax, nmax = pl->nmax, amax = pl->amax;
-    s->tmax = tmax, s->nmax = nmax, s->amax = amax;
+    F(state) *s = &worker->state;
+    const int64_t d = s->width, H = s->heads, nl = s->n_layers;
+    const int64_t tmax = pl->max_tokens, nmax = pl->max_cands, amax = pl->max_att;
+    s->max_tokens = tmax, s->max_cands = nmax, s->max_att = amax;
     const int64_t nlk = s->train ? nl : (nl > 0 ? 1 : 0), nx = s->train ? nl + 1 : 1;
     const int64_t one = tmax > nmax ? tmax : nmax;
     int64_t total = nx * tmax * d + nlk * tmax * (s->train ? 6 : 5) * d + nlk * H * amax + 4 * nmax * d + 2 * nmax * d +
@@ -86,48 +96,48 @@ static int F(worker_init)(F(worker) *wk, const chunk_plan *pl, int64_t L)
     if (s->train)
         total += 2 * nmax * d + 2 * nmax * d + 2 * tmax * d + 2 * tmax * d + 3 * tmax * d;
     if (s->agree)
-        total += tmax * s->nf + nmax * 3 * s->nf + nmax * H + (s->train ? tmax * H : 0);
-    REAL *mem = lamp_ranker_workspace_get(sizeof(REAL) * (size_t)total, &wk->mem_bytes);
+        total += tmax * s->n_feats + nmax * 3 * s->n_feats + nmax * H + (s->train ? tmax * H : 0);
+    REAL *mem = lamp_ranker_workspace_get(sizeof(REAL) * (size_t)total, &worker->buffers_bytes);
     int64_t *imem = malloc(sizeof(int64_t) * (size_t)(2 * (nmax + 1)));
-    wk->mem = mem, wk->imem = imem;
-    s->enc = d <= 1024 ? wk->enc_mem : malloc(sizeof(double) * (size_t)(3 * d / 2));
-    wk->enc_own = d > 1024;
-    if (!mem || !imem || !s->enc)
+    worker->buffers = mem, worker->index_buffers = imem;
+    s->time_enc = d <= 1024 ? worker->time_enc_local : malloc(sizeof(double) * (size_t)(3 * d / 2));
+    worker->time_enc_allocated = d > 1024;
+    if (!mem || !imem || !s->time_enc)
         return -1;
     REAL *p = mem;
-    s->xs = F(carve)(&p, nx * tmax * d);
-    s->qkv = F(carve)(&p, nlk * tmax * 3 * d);
-    s->o = F(carve)(&p, nlk * tmax * d);
-    s->y = s->train ? F(carve)(&p, nlk * tmax * d) : NULL;
-    s->u = F(carve)(&p, nlk * tmax * d);
-    s->att = F(carve)(&p, nlk * H * amax);
-    s->c = F(carve)(&p, nmax * d);
-    s->qr = F(carve)(&p, nmax * d);
-    s->uo = F(carve)(&p, nmax * d);
-    s->keep = F(carve)(&p, nmax * d);
-    s->z = F(carve)(&p, 2 * nmax * d);
-    s->kv = F(carve)(&p, 2 * tmax * d);
-    s->alpha = F(carve)(&p, tmax * H);
+    s->tok_state = F(carve)(&p, nx * tmax * d);
+    s->tok_qkv = F(carve)(&p, nlk * tmax * 3 * d);
+    s->tok_att_out = F(carve)(&p, nlk * tmax * d);
+    s->tok_resid = s->train ? F(carve)(&p, nlk * tmax * d) : NULL;
+    s->tok_ff = F(carve)(&p, nlk * tmax * d);
+    s->att_weights = F(carve)(&p, nlk * H * amax);
+    s->cand_emb = F(carve)(&p, nmax * d);
+    s->cand_query = F(carve)(&p, nmax * d);
+    s->cand_hidden = F(carve)(&p, nmax * d);
+    s->cand_keep = F(carve)(&p, nmax * d);
+    s->cand_mlp_in = F(carve)(&p, 2 * nmax * d);
+    s->tok_readout_kv = F(carve)(&p, 2 * tmax * d);
+    s->tok_readout_alpha = F(carve)(&p, tmax * H);
     s->ones = F(carve)(&p, one);
-    s->scratch = F(carve)(&p, L);
-    s->lp = (L + 7) / 8 * 8;
-    s->kt = F(carve)(&p, (d + 4) * s->lp);
+    s->slot_scratch = F(carve)(&p, L);
+    s->slots_padded = (L + 7) / 8 * 8;
+    s->keys_t = F(carve)(&p, (d + 4) * s->slots_padded);
     for (int64_t k = 0; k < one; k++)
         s->ones[k] = 1;
     if (s->train) {
-        s->duo = F(carve)(&p, nmax * d);
-        s->dqr = F(carve)(&p, nmax * d);
-        s->dz = F(carve)(&p, 2 * nmax * d);
-        s->dkv = F(carve)(&p, 2 * tmax * d);
-        s->dp = F(carve)(&p, tmax * d);
-        s->dO = F(carve)(&p, tmax * d);
-        s->dqkv = F(carve)(&p, 3 * tmax * d);
+        s->d_cand_hidden = F(carve)(&p, nmax * d);
+        s->d_cand_query = F(carve)(&p, nmax * d);
+        s->d_cand_mlp_in = F(carve)(&p, 2 * nmax * d);
+        s->d_tok_readout_kv = F(carve)(&p, 2 * tmax * d);
+        s->d_tok_ff = F(carve)(&p, tmax * d);
+        s->d_tok_att_out = F(carve)(&p, tmax * d);
+        s->d_tok_qkv = F(carve)(&p, 3 * tmax * d);
     }
     if (s->agree) {
-        s->feats = F(carve)(&p, tmax * s->nf);
-        s->pool = F(carve)(&p, nmax * 3 * s->nf);
-        s->alpha0 = F(carve)(&p, nmax * H);
-        s->dsl = s->train ? F(carve)(&p, tmax * H) : NULL;
+        s->tok_feats = F(carve)(&p, tmax * s->n_feats);
+        s->cand_pool = F(carve)(&p, nmax * 3 * s->n_feats);
+        s->cand_null_alpha = F(carve)(&p, nmax * H);
+        s->d_tok_readout_logit = s->train ? F(carve)(&p, tmax * H) : NULL;
     }
     s->tok_start = imem;
     s->att_start = imem + nmax + 1;
@@ -156,108 +166,114 @@ int F(lamp_ranker_forward_backward)(const lamp_ranker_dims *dims, const double *
                                     int nthreads, lamp_error *err)
 {
     const int64_t d = dims->width, M = b->m, Q = b->q, L = b->l > 0 ? b->l : 1, nl = dims->layers,
-                  H = dims->heads, N = Q * M, T = pl->t0[pl->k];
-    const int64_t nblocks = lamp_ranker_num_blocks(dims), dense0 = off[LAMP_RANKER_WQ],
-                  ndense = off[nblocks] - dense0;
+                  H = dims->heads, N = Q * M, T = pl->first_token[pl->n_chunks];
+    const int64_t nblocks = lamp_ranker_num_blocks(dims), dense_offset = off[LAMP_RANKER_WQ],
+                  n_dense = off[nblocks] - dense_offset;
     const int train = grads != NULL;
     int rc = LAMP_OK;
-    F(worker) wk[2];
-    memset(wk, 0, sizeof(wk));
-    double *freq = malloc(sizeof(double) * (size_t)(d / 2));
-    double *chunk_loss = malloc(sizeof(double) * (size_t)pl->k);
-    double *ge = train ? malloc(sizeof(double) * (size_t)N) : NULL;
-    REAL *w = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)ndense) : NULL, *wt = NULL;
-    /* the per-chunk gradients in one cached block: gw (k x ndense), dx (T x d), dc (N x d) */
-    size_t all_bytes = 0;
-    REAL *all = train ? lamp_ranker_workspace_get(sizeof(REAL) * (size_t)(ndense * pl->k + (T > 0 ? T : 1) * d + N * d), &all_bytes)
-                      : NULL;
-    REAL *gw_all = all, *dx_all = all ? all + ndense * pl->k : NULL,
-         *dc_all = all ? dx_all + (T > 0 ? T : 1) * d : NULL;
-    if (!freq || !chunk_loss || (train && (!ge || !gw_all || !dx_all || !dc_all)) ||
-        (sizeof(REAL) != sizeof(double) && !w)) {
+    F(worker) workers[2];
+    memset(workers, 0, sizeof(workers));
+    double *time_freq = malloc(sizeof(double) * (size_t)(d / 2));
+    double *chunk_loss = malloc(sizeof(double) * (size_t)pl->n_chunks);
+    double *d_energy = train ? malloc(sizeof(double) * (size_t)N) : NULL;
+    REAL *dense_w_copy = sizeof(REAL) != sizeof(double) ? malloc(sizeof(REAL) * (size_t)n_dense) : NULL;
+    REAL *dense_w_t = NULL;
+    /* the gradients per chunk in one cached block: chunk_dense_grads (n_chunks x n_dense), tok_grads (T x d),
+     * cand_grads (N x d) */
+    size_t grads_block_bytes = 0;
+    const int64_t grads_len = n_dense * pl->n_chunks + (T > 0 ? T : 1) * d + N * d;
+    REAL *grads_block = train ? lamp_ranker_workspace_get(sizeof(REAL) * (size_t)grads_len, &grads_block_bytes) : NULL;
+    REAL *chunk_dense_grads = grads_block, *tok_grads = grads_block ? grads_block + n_dense * pl->n_chunks : NULL,
+         *cand_grads = grads_block ? tok_grads + (T > 0 ? T : 1) * d : NULL;
+    if (!time_freq || !chunk_loss || (train && (!d_energy || !chunk_dense_grads || !tok_grads || !cand_grads)) ||
+        (sizeof(REAL) != sizeof(double) && !dense_w_copy)) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
         goto finally;
     }
     for (int64_t a = 0; a < d / 2; a++)
-        freq[a] = pow(1000.0, -(double)(2 * a) / (double)d);
-    if (w)
-        for (int64_t k = 0; k < ndense; k++)
-            w[k] = (REAL)params[dense0 + k];
-    const REAL *wd = w ? w : (const REAL *)(const void *)(params + dense0);
-    int own = 0;
+        time_freq[a] = pow(1000.0, -(double)(2 * a) / (double)d);
+    if (dense_w_copy)
+        for (int64_t k = 0; k < n_dense; k++)
+            dense_w_copy[k] = (REAL)params[dense_offset + k];
+    const REAL *dense_w = dense_w_copy ? dense_w_copy : (const REAL *)(const void *)(params + dense_offset);
+    int use_own_gemm = 0;
 #if OWN_GEMM
-    own = d % 32 == 0 && LAMP_HAVE_AVX512();
-    if (own) { /* the forward products' weights transposed, each group in its own place */
-        wt = malloc(sizeof(REAL) * (size_t)ndense);
-        if (!wt) {
+    use_own_gemm = d % 32 == 0 && LAMP_HAVE_AVX512();
+    if (use_own_gemm) { /* the forward products' weights transposed, each group in its own place */
+        dense_w_t = malloc(sizeof(REAL) * (size_t)n_dense);
+        if (!dense_w_t) {
             rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
             goto finally;
         }
         const int64_t groups[][3] = {{LAMP_RANKER_WQ, 1, 1}, {LAMP_RANKER_WK, 2, 1}, {LAMP_RANKER_W1, 1, 2}};
         for (int g = 0; g < 3; g++)
-            F(pack_t)(wd + off[groups[g][0]] - dense0, groups[g][1] * d, groups[g][2] * d,
-                      wt + off[groups[g][0]] - dense0);
-        const int64_t lgroups[][2] = {{LAMP_RANKER_AQ, 3}, {LAMP_RANKER_AO, 1}, {LAMP_RANKER_F1, 1}, {LAMP_RANKER_F2, 1}};
+            F(pack_t)(dense_w + off[groups[g][0]] - dense_offset, groups[g][1] * d, groups[g][2] * d,
+                      dense_w_t + off[groups[g][0]] - dense_offset);
+        const int64_t lgroups[][2] = {{LAMP_RANKER_AQ, 3}, {LAMP_RANKER_AO, 1}, {LAMP_RANKER_F1, 1},
+                                      {LAMP_RANKER_F2, 1}};
         for (int64_t l = 0; l < nl; l++)
             for (int g = 0; g < 4; g++) {
-                const int64_t o0 = off[F(lblk)(l, (int)lgroups[g][0])] - dense0;
-                F(pack_t)(wd + o0, lgroups[g][1] * d, d, wt + o0);
+                const int64_t o0 = off[F(layer_block)(l, (int)lgroups[g][0])] - dense_offset;
+                F(pack_t)(dense_w + o0, lgroups[g][1] * d, d, dense_w_t + o0);
             }
     }
 #endif
-    int nw = nthreads > 1 && pl->k > 1 ? 2 : 1;
-    for (int t = 0; t < nw; t++) {
-        F(worker) *x = &wk[t];
-        F(state) *s = &x->s;
-        s->dims = dims, s->b = b, s->params = params, s->off = off, s->d = d, s->heads = H, s->e = d / H;
-        s->nl = nl, s->L = L, s->dense0 = dense0, s->scale = (REAL)(1.0 / sqrt((double)(d / H)));
-        s->train = train, s->ntok = ntok, s->freq = freq;
-        s->agree = dims->agree != 0, s->nf = LAMP_RANKER_ID_FEATURES + dims->aux;
-        s->ablk = lamp_ranker_agree_block(dims, 0);
-        s->w = wd, s->wt = wt, s->own = own;
-        x->plan = pl, x->nw = nw, x->loss_kind = loss_kind, x->dropout = dropout;
-        x->norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
-        x->rng0 = seed ^ 0xa5a5a5a5ULL, x->energies = energies, x->ge = ge, x->chunk_loss = chunk_loss;
-        x->gw_all = gw_all, x->dx_all = dx_all, x->dc_all = dc_all, x->ndense = ndense;
-        if (F(worker_init)(x, pl, L) < 0) {
+    int n_workers = nthreads > 1 && pl->n_chunks > 1 ? 2 : 1;
+    for (int t = 0; t < n_workers; t++) {
+        F(worker) *worker = &workers[t];
+        F(state) *s = &worker->state;
+        s->dims = dims, s->batch = b, s->params = params, s->block_offset = off;
+        s->width = d, s->heads = H, s->head_width = d / H, s->n_layers = nl, s->slots = L;
+        s->dense_offset = dense_offset, s->att_scale = (REAL)(1.0 / sqrt((double)(d / H)));
+        s->train = train, s->cand_tokens = ntok, s->time_freq = time_freq;
+        s->agree = dims->agree != 0, s->n_feats = LAMP_RANKER_ID_FEATURES + dims->aux;
+        s->agree_block = lamp_ranker_agree_block(dims, 0);
+        s->dense_w = dense_w, s->dense_w_t = dense_w_t, s->use_own_gemm = use_own_gemm;
+        worker->plan = pl, worker->n_workers = n_workers, worker->loss_kind = loss_kind, worker->dropout = dropout;
+        worker->loss_norm = loss_kind == LAMP_RANKER_BINARY ? (double)(Q * M) : (double)Q;
+        worker->dropout_seed = seed ^ 0xa5a5a5a5ULL, worker->energies = energies, worker->d_energy = d_energy;
+        worker->chunk_loss = chunk_loss, worker->chunk_dense_grads = chunk_dense_grads;
+        worker->tok_grads = tok_grads, worker->cand_grads = cand_grads, worker->n_dense = n_dense;
+        if (F(worker_init)(worker, pl, L) < 0) {
             rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory in the ranker");
             goto finally;
         }
     }
-    lamp_run_parts(F(worker_range), wk, pl->k, pl->k, nw); /* chunk k on thread k % nw */
+    /* chunk k on thread k % n_workers */
+    lamp_run_parts(F(worker_range), workers, pl->n_chunks, pl->n_chunks, n_workers);
     if (b->labels) {
         double sum = 0.0;
-        for (int64_t k = 0; k < pl->k; k++)
+        for (int64_t k = 0; k < pl->n_chunks; k++)
             sum += chunk_loss[k];
-        *loss = sum / wk[0].norm;
+        *loss = sum / workers[0].loss_norm;
     }
     if (train) {
-        for (int64_t j = 0; j < ndense; j++) {
+        for (int64_t j = 0; j < n_dense; j++) {
             double g = 0.0;
-            for (int64_t k = 0; k < pl->k; k++)
-                g += (double)gw_all[k * ndense + j];
-            grads[dense0 + j] = g;
+            for (int64_t k = 0; k < pl->n_chunks; k++)
+                g += (double)chunk_dense_grads[k * n_dense + j];
+            grads[dense_offset + j] = g;
         }
-        memset(grads, 0, sizeof(double) * (size_t)dense0);
+        memset(grads, 0, sizeof(double) * (size_t)dense_offset);
         double *g_ent = grads + off[LAMP_RANKER_ENT], *g_rel = grads + off[LAMP_RANKER_REL],
                *g_obj = grads + off[LAMP_RANKER_OBJ];
         for (int64_t t = 0; t < T; t++)
-            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->evidence + 3 * pl->tok_src[t], dx_all + t * d, d);
+            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->evidence + 3 * pl->tok_row[t], tok_grads + t * d, d);
         for (int64_t i = 0; i < N; i++)
-            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->candidates + 3 * i, dc_all + i * d, d);
+            F(add_embedding_grads)(g_ent, g_rel, g_obj, b->candidates + 3 * i, cand_grads + i * d, d);
     }
 finally:
     for (int t = 0; t < 2; t++) {
-        lamp_ranker_workspace_put(wk[t].mem, wk[t].mem_bytes);
-        free(wk[t].imem);
-        if (wk[t].enc_own)
-            free(wk[t].s.enc);
+        lamp_ranker_workspace_put(workers[t].buffers, workers[t].buffers_bytes);
+        free(workers[t].index_buffers);
+        if (workers[t].time_enc_allocated)
+            free(workers[t].state.time_enc);
     }
-    free(freq);
+    free(time_freq);
     free(chunk_loss);
-    free(ge);
-    free(w);
-    free(wt);
-    lamp_ranker_workspace_put(all, all_bytes);
+    free(d_energy);
+    free(dense_w_copy);
+    free(dense_w_t);
+    lamp_ranker_workspace_put(grads_block, grads_block_bytes);
     return rc;
 }
