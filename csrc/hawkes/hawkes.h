@@ -36,10 +36,10 @@ int lamp_hawkes_loglik(const double *times, const int64_t *marks, int64_t n, int
                        const double *alpha, const double *beta, double end_time, double *loglik, double *dmu,
                        double *dalpha, double *dbeta, lamp_error *err);
 
-/* Internal: the one-type fast path (hawkes_one.c).  Returns 1 with the results when it applies
- * (strictly increasing finite times, all marks 0, valid parameters, n >= 2 x the vector width),
- * 0 otherwise, at the width lamp_simd_width() gives (vmath.h).  _width runs it at a given vector
- * width (2, 4 or 8 lanes; -1 when this CPU cannot). */
+/* Internal: the one-type fast path (hawkes_one.c and its instances hawkes_one_v<lanes>.c).  Returns 1 with
+ * the results when it applies (strictly increasing finite times, all marks 0, valid parameters, n >= 2 x
+ * the vector width), 0 otherwise, at the width lamp_simd_width() gives (common/vmath.h).  _width runs it
+ * at a given vector width (2, 4 or 8 lanes; -1 when this CPU cannot). */
 int lamp_hawkes_loglik_one(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
                            double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta);
 int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *marks, int64_t n, double mu,

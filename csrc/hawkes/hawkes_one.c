@@ -10,7 +10,7 @@
  *
  * A serial loop over that recursion is bound by the latency of one multiply-add per event, and
  * libm's exp and log cost ~5 ns each.  So a block of W x q events (W = 8 lanes with AVX-512, 4
- * with AVX2, 2 otherwise; see vmath.h) is cut into W lanes of q consecutive events that run the
+ * with AVX2, 2 otherwise; see common/vmath.h) is cut into W lanes of q consecutive events that run the
  * recursion side by side from a zero state (one vector per step, with the exp of the step
  * computed in the same vector), each lane also carrying E = exp(-b (t - t_start)).  The
  * recursion is linear in its start state, so lane l's true values are its local ones plus E
@@ -27,60 +27,8 @@
  * produces the error messages. */
 #include "hawkes/hawkes.h"
 
-#include <float.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "common/vmath.h"
-
-#define SPAN 128 /* events per lane per block */
-
-#define ONE_NAME loglik_one_v2
-#define ONE_ATTR
-#define ONE_VD lamp_v2d
-#define ONE_VU lamp_v2u
-#define ONE_LANES 2
-#define ONE_RECIP(x) (1.0 / (x))
-#define ONE_EXP lamp_exp_poly_v2
-#define ONE_FREXP lamp_frexp_v2
-#define ONE_TILE 0
-#include "hawkes/hawkes_one_template.h"
-
-#if LAMP_X86_DISPATCH
-#include <immintrin.h>
-
-/* 1 / x: the 14-bit hardware estimate refined by two Newton steps (relative error ~2^-56 before
- * the last rounding).  A vector division's throughput bounds the second pass otherwise. */
-LAMP_TARGET_AVX512 LAMP_INLINE lamp_v8d recip_v8(lamp_v8d x)
-{
-    lamp_v8d y = (lamp_v8d)_mm512_rcp14_pd((__m512d)x);
-    y = y + y * (1.0 - x * y);
-    return y + y * (1.0 - x * y);
-}
-
-#define ONE_NAME loglik_one_v4
-#define ONE_ATTR LAMP_TARGET_AVX2
-#define ONE_VD lamp_v4d
-#define ONE_VU lamp_v4u
-#define ONE_LANES 4
-#define ONE_RECIP(x) (1.0 / (x))
-#define ONE_EXP lamp_exp_poly_v4
-#define ONE_FREXP lamp_frexp_v4
-#define ONE_TILE 0
-#include "hawkes/hawkes_one_template.h"
-
-#define ONE_NAME loglik_one_v8
-#define ONE_ATTR LAMP_TARGET_AVX512
-#define ONE_VD lamp_v8d
-#define ONE_VU lamp_v8u
-#define ONE_LANES 8
-#define ONE_RECIP recip_v8
-#define ONE_EXP lamp_exp_table_v8
-#define ONE_FREXP lamp_frexp_v8
-#define ONE_TILE 1
-#include "hawkes/hawkes_one_template.h"
-#endif
+#include "hawkes/hawkes_one_internal.h"
 
 int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *marks, int64_t n, double mu,
                                  double alpha, double b, double end_time, double *loglik, double *dmu, double *dalpha,
@@ -89,14 +37,16 @@ int lamp_hawkes_loglik_one_width(int width, const double *times, const int64_t *
     switch (width) {
 #if LAMP_X86_DISPATCH
     case 8:
-        return LAMP_HAVE_AVX512() ? loglik_one_v8(times, marks, n, mu, alpha, b, end_time, loglik, dmu, dalpha, dbeta)
+        return LAMP_HAVE_AVX512() ? lamp_hawkes_loglik_one_v8(times, marks, n, mu, alpha, b, end_time, loglik, dmu,
+                                                              dalpha, dbeta)
                                   : -1;
     case 4:
-        return LAMP_HAVE_AVX2() ? loglik_one_v4(times, marks, n, mu, alpha, b, end_time, loglik, dmu, dalpha, dbeta)
+        return LAMP_HAVE_AVX2() ? lamp_hawkes_loglik_one_v4(times, marks, n, mu, alpha, b, end_time, loglik, dmu,
+                                                            dalpha, dbeta)
                                 : -1;
 #endif
     case 2:
-        return loglik_one_v2(times, marks, n, mu, alpha, b, end_time, loglik, dmu, dalpha, dbeta);
+        return lamp_hawkes_loglik_one_v2(times, marks, n, mu, alpha, b, end_time, loglik, dmu, dalpha, dbeta);
     default:
         return -1;
     }

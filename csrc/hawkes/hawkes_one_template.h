@@ -1,6 +1,6 @@
-/* The one-type likelihood kernel of hawkes_one.c, written once for any number of lanes.
- * Included with:
- *   ONE_NAME    the function's name
+/* The one-type likelihood kernel of hawkes_one.c, written once for any number of lanes: a template.
+ * Included once by each of hawkes_one_v2.c, hawkes_one_v4.c and hawkes_one_v8.c, which define:
+ *   ONE_NAME    the function's name (lamp_hawkes_loglik_one_v<lanes>, declared in hawkes_one_internal.h)
  *   ONE_ATTR    its target attribute (or nothing)
  *   ONE_VD      the vector of doubles, ONE_VU the unsigned vector of the same width
  *   ONE_LANES   its number of lanes
@@ -8,9 +8,16 @@
  *   ONE_RECIP   1 / x of a vector
  *   ONE_TILE    1 to load 8 x 8 tiles and transpose them (8 lanes only)
  * No include guard: it is meant to be included once per width. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
-ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
-                             double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta)
+#include "common/vmath.h"
+#include "hawkes/hawkes_one_internal.h"
+
+ONE_ATTR int ONE_NAME(const double *times, const int64_t *marks, int64_t n, double mu, double alpha, double b,
+                      double end_time, double *loglik, double *dmu, double *dalpha, double *dbeta)
 {
     if (n < 2 * ONE_LANES || !isfinite(times[0]) || !isfinite(end_time) || !(end_time >= times[n - 1]) ||
         !(b > 0.0) || !isfinite(b) || !(alpha >= 0.0) || !isfinite(alpha) || marks[0] != 0)
@@ -23,7 +30,7 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
     if (!(mu >= 1e-300 && mu <= 1e200 && ab * (double)n <= mu * 1e100 && span <= 1e100))
         return 0;
 
-    ONE_VD RT[SPAN], HT[SPAN], ET[SPAN], TT[SPAN];
+    ONE_VD RT[LAMP_HAWKES_ONE_SPAN], HT[LAMP_HAWKES_ONE_SPAN], ET[LAMP_HAWKES_ONE_SPAN], TT[LAMP_HAWKES_ONE_SPAN];
     const ONE_VD zero = {0.0}, one = zero + 1.0;
     /* per-lane accumulators: the product of the mantissas of lambda and the sum of its binary
      * exponents; sum 1 / lambda, sum R / lambda, sum (R - b H) / lambda */
@@ -36,8 +43,8 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
 
     int64_t i0 = 1;
     for (int64_t q; (q = (n - i0) / ONE_LANES) > 0; i0 += q * ONE_LANES) {
-        if (q > SPAN)
-            q = SPAN;
+        if (q > LAMP_HAWKES_ONE_SPAN)
+            q = LAMP_HAWKES_ONE_SPAN;
         const double *t0 = times + i0;
         const int64_t *m0 = marks + i0;
         ONE_VD s = zero, d = zero, E = one;
@@ -123,7 +130,7 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
             G1 += R * inv;
             G2 += (R - b * H) * inv;
         }
-        ONE_VD ex; /* Pb < 2^SPAN: fold it into P without overflow */
+        ONE_VD ex; /* Pb < 2^LAMP_HAWKES_ONE_SPAN: fold it into P without overflow */
         P *= ONE_FREXP(Pb, &ex);
         X += ex;
         P = ONE_FREXP(P, &ex);
@@ -168,13 +175,3 @@ ONE_ATTR static int ONE_NAME(const double *times, const int64_t *marks, int64_t 
     }
     return 1;
 }
-
-#undef ONE_NAME
-#undef ONE_ATTR
-#undef ONE_VD
-#undef ONE_VU
-#undef ONE_LANES
-#undef ONE_EXP
-#undef ONE_FREXP
-#undef ONE_TILE
-#undef ONE_RECIP
