@@ -179,7 +179,7 @@ def main():
                 model._forward(s, grad=True, grads_out=g)  # as EnergyRanker.fit: one gradient buffer
                 _core.ranker_adam(model.params, g, m1, m2, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, step[0])
 
-            tm = torch_model(args.layers, args.heads, agreement, 9 + aux)
+            tm = torch_model(args.layers, args.heads, agreement, _core.RANKER_ID_FEATURES + aux)
             opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
             tt = [torch.as_tensor(a) for a in (s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.prior)]
             tt = [tt[0], tt[1].float(), tt[2], tt[3].float(), tt[4].float()]

@@ -95,6 +95,14 @@ PyArrayObject *lamp_array_2d(PyObject *obj, int typenum, npy_intp rows, npy_intp
     return arr;
 }
 
+int lamp_add_int_constants(PyObject *module, const lamp_int_constant *constants)
+{
+    for (const lamp_int_constant *c = constants; c->name; c++)
+        if (PyModule_AddIntConstant(module, c->name, c->value) < 0)
+            return -1;
+    return 0;
+}
+
 void lamp_xdecref_all(void *const *objects, size_t n)
 {
     for (size_t i = 0; i < n; i++)

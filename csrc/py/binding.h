@@ -71,6 +71,16 @@ PyObject *lamp_raise_kernel_error(const lamp_error *err);
     lamp_xdecref_all((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 void lamp_xdecref_all(void *const *objects, size_t n);
 
+/* An integer constant of the module: a C enum or define that the Python side reads instead of repeating
+ * its number. */
+typedef struct {
+    const char *name;
+    long value;
+} lamp_int_constant;
+
+/* Adds the constants of a table that ends with {NULL, 0} to the module; 0, or -1 with an exception set. */
+int lamp_add_int_constants(PyObject *module, const lamp_int_constant *constants);
+
 /* Per-kernel initialisers (lamp_<kernel>_exec in csrc/py/<kernel>.c), called from the module's exec slot (module.c).
  * Each adds its functions and types to the module and returns 0, or -1
  * with an exception set. */

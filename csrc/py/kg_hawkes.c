@@ -328,7 +328,17 @@ static PyMethodDef kg_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The feature layout (hawkes/kg_hawkes.h): F = 2 + KG_FEATURES_PER_SCALE * S for S <= KG_MAX_SCALES decay
+ * scales, for lamp/tpp/kg_hawkes.py to check its feature names against. */
+static const lamp_int_constant kg_constants[] = {
+    {"KG_MAX_SCALES", LAMP_KG_MAX_SCALES},
+    {"KG_FEATURES_PER_SCALE", LAMP_KG_FEATURES_PER_SCALE},
+    {NULL, 0},
+};
+
 int lamp_kg_hawkes_exec(PyObject *module)
 {
+    if (lamp_add_int_constants(module, kg_constants) < 0)
+        return -1;
     return PyModule_AddFunctions(module, kg_methods);
 }

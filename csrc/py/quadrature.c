@@ -63,14 +63,24 @@ finally:
 
 static PyMethodDef quadrature_methods[] = {
     {"quadrature_nodes", quadrature_nodes, METH_VARARGS,
-     "quadrature_nodes(scheme, order) -> (nodes in [0, 1], weights summing to 1); scheme 0 Gauss-Legendre, "
-     "1 EasyTPP mean grid, 2 EasyTPP trapezoid grid"},
+     "quadrature_nodes(scheme, order) -> (nodes in [0, 1], weights summing to 1); scheme QUADRATURE_GAUSS_LEGENDRE, "
+     "QUADRATURE_EASYTPP_MEAN (EasyTPP's mean grid) or QUADRATURE_EASYTPP_TRAPEZOID (its trapezoid grid)"},
     {"integrate_intervals", integrate_intervals, METH_VARARGS,
      "integrate_intervals(starts, ends, values (n, G), weights (G,)) -> (n,) integrals"},
     {NULL, NULL, 0, NULL},
 };
 
+/* The schemes of quadrature_nodes (hawkes/quadrature.h), for lamp/tpp/quadrature.py to read. */
+static const lamp_int_constant quadrature_constants[] = {
+    {"QUADRATURE_GAUSS_LEGENDRE", LAMP_QUAD_GAUSS_LEGENDRE},
+    {"QUADRATURE_EASYTPP_MEAN", LAMP_QUAD_EASYTPP_MEAN},
+    {"QUADRATURE_EASYTPP_TRAPEZOID", LAMP_QUAD_EASYTPP_TRAPEZOID},
+    {NULL, 0},
+};
+
 int lamp_quadrature_exec(PyObject *module)
 {
+    if (lamp_add_int_constants(module, quadrature_constants) < 0)
+        return -1;
     return PyModule_AddFunctions(module, quadrature_methods);
 }
