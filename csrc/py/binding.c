@@ -95,12 +95,12 @@ PyArrayObject *lamp_array_2d(PyObject *obj, int typenum, npy_intp rows, npy_intp
     return arr;
 }
 
-int lamp_add_int_constants(PyObject *module, const lamp_int_constant *constants)
+int lamp_add_kernel(PyObject *module, PyMethodDef *methods, const lamp_int_constant *constants)
 {
-    for (const lamp_int_constant *c = constants; c->name; c++)
+    for (const lamp_int_constant *c = constants; c && c->name; c++)
         if (PyModule_AddIntConstant(module, c->name, c->value) < 0)
             return -1;
-    return 0;
+    return PyModule_AddFunctions(module, methods);
 }
 
 void lamp_xdecref_all(void *const *objects, size_t n)

@@ -78,8 +78,9 @@ typedef struct {
     long value;
 } lamp_int_constant;
 
-/* Adds the constants of a table that ends with {NULL, 0} to the module; 0, or -1 with an exception set. */
-int lamp_add_int_constants(PyObject *module, const lamp_int_constant *constants);
+/* Adds a kernel's functions (a table that ends with {NULL}) and integer constants (a table that ends with
+ * {NULL, 0}, or NULL for none) to the module; 0, or -1 with an exception set. */
+int lamp_add_kernel(PyObject *module, PyMethodDef *methods, const lamp_int_constant *constants);
 
 /* Per-kernel initialisers (lamp_<kernel>_exec in csrc/py/<kernel>.c), called from the module's exec slot (module.c).
  * Each adds its functions and types to the module and returns 0, or -1

@@ -184,5 +184,5 @@ static PyMethodDef bm25_methods[] = {
 
 int lamp_bm25_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, bm25_methods);
+    return lamp_add_kernel(module, bm25_methods, NULL);
 }

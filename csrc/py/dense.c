@@ -74,5 +74,5 @@ static PyMethodDef dense_methods[] = {
 
 int lamp_dense_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, dense_methods);
+    return lamp_add_kernel(module, dense_methods, NULL);
 }

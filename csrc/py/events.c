@@ -69,5 +69,5 @@ static PyMethodDef events_methods[] = {
 
 int lamp_events_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, events_methods);
+    return lamp_add_kernel(module, events_methods, NULL);
 }

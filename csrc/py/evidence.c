@@ -50,5 +50,5 @@ static PyMethodDef evidence_methods[] = {
 
 int lamp_evidence_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, evidence_methods);
+    return lamp_add_kernel(module, evidence_methods, NULL);
 }

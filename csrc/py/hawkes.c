@@ -279,5 +279,5 @@ static PyMethodDef hawkes_methods[] = {
 
 int lamp_hawkes_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, hawkes_methods);
+    return lamp_add_kernel(module, hawkes_methods, NULL);
 }

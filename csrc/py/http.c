@@ -330,5 +330,5 @@ int lamp_http_exec(PyObject *module)
         PyErr_SetString(PyExc_ImportError, "libcurl failed to initialise");
         return -1;
     }
-    return PyModule_AddFunctions(module, http_methods);
+    return lamp_add_kernel(module, http_methods, NULL);
 }

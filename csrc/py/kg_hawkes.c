@@ -338,7 +338,5 @@ static const lamp_int_constant kg_constants[] = {
 
 int lamp_kg_hawkes_exec(PyObject *module)
 {
-    if (lamp_add_int_constants(module, kg_constants) < 0)
-        return -1;
-    return PyModule_AddFunctions(module, kg_methods);
+    return lamp_add_kernel(module, kg_methods, kg_constants);
 }

@@ -80,7 +80,5 @@ static const lamp_int_constant quadrature_constants[] = {
 
 int lamp_quadrature_exec(PyObject *module)
 {
-    if (lamp_add_int_constants(module, quadrature_constants) < 0)
-        return -1;
-    return PyModule_AddFunctions(module, quadrature_methods);
+    return lamp_add_kernel(module, quadrature_methods, quadrature_constants);
 }

@@ -256,7 +256,5 @@ static const lamp_int_constant ranker_constants[] = {
 
 int lamp_ranker_exec(PyObject *module)
 {
-    if (lamp_add_int_constants(module, ranker_constants) < 0)
-        return -1;
-    return PyModule_AddFunctions(module, rank_methods);
+    return lamp_add_kernel(module, rank_methods, ranker_constants);
 }

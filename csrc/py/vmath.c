@@ -19,5 +19,5 @@ static PyMethodDef vmath_methods[] = {
 
 int lamp_vmath_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, vmath_methods);
+    return lamp_add_kernel(module, vmath_methods, NULL);
 }
