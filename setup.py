@@ -55,6 +55,11 @@ def _pkg_config(name, header, debian, fedora):
     )
 
 
+def _csrc_files(suffix):
+    """The files of csrc/ and its folders ending in suffix, sorted, without the C unit tests (csrc/tests/)."""
+    return sorted(f for f in glob.glob(f"csrc/**/*{suffix}", recursive=True) if not f.startswith("csrc/tests/"))
+
+
 def _extension():
     include_dirs, library_dirs, libraries = [numpy.get_include()], [], []
     for name, header, debian, fedora in SYSTEM_LIBRARIES:
@@ -62,10 +67,11 @@ def _extension():
         include_dirs += inc
         library_dirs += libdirs
         libraries += libs
-    sources = sorted(glob.glob("csrc/*.c")) + sorted(glob.glob("csrc/py/*.c"))
+    # every .c under csrc/ (kernels in their folders, the binding in csrc/py/) but the C unit tests
+    sources = _csrc_files(".c")
     # -fno-trapping-math: lets the compiler vectorise branch-free selects (no kernel uses FP exceptions)
     # -fno-math-errno: sqrt is an instruction, and vectorises (no kernel reads errno)
-    # -Wno-psabi: see csrc/vmath.h (vector helpers are always inlined, no vector crosses a call)
+    # -Wno-psabi: see csrc/common/vmath.h (vector helpers are always inlined, no vector crosses a call)
     extra = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-psabi", "-fvisibility=hidden", "-fno-trapping-math",
              "-fno-math-errno"]
     if os.environ.get("LAMP_WERROR") == "1":
@@ -74,8 +80,8 @@ def _extension():
     return Extension(
         "lamp._core",
         sources=sources,
-        depends=sorted(glob.glob("csrc/*.h")) + sorted(glob.glob("csrc/py/*.h")),
-        include_dirs=include_dirs,
+        depends=_csrc_files(".h"),
+        include_dirs=["csrc"] + include_dirs,  # includes are written relative to csrc/: "common/vmath.h"
         library_dirs=library_dirs,
         runtime_library_dirs=library_dirs,
         libraries=libraries + ["m"],

@@ -4,7 +4,7 @@ python benchmarks/bench_rank.py [--layers 2] [--heads 2] [--precision float32] [
                                 [--lengths 10 20] [--candidates 5 20 100] [--per-candidate]
                                 [--no-agreement] [--aux 3]
 
-Both compute the same architecture (csrc/ranker.h): embeddings, sinusoidal time encoding, `layers` blocks of
+Both compute the same architecture (csrc/ranker/ranker.h): embeddings, sinusoidal time encoding, `layers` blocks of
 causal multi-head self-attention among the evidence (residual, tanh feed-forward with residual), the
 multi-head attention readout from the candidate over its evidence, tanh MLP, prior term; default
 layers=2, heads=2 (the EnergyRanker defaults), and the agreement-aware energy (EnergyRanker's default
@@ -48,7 +48,7 @@ def samples(m, length, seed=0, aux=0):
 
 
 def agreement_features(ev, evt, cand, ct, valid, aux, time_scale=1.0):
-    """The ranker's per-event features f (Q, M, L, F) and pooled summary p (Q, M, 3F) (csrc/ranker.h), in torch."""
+    """The ranker's per-event features f (Q, M, L, F) and pooled summary p (Q, M, 3F) (csrc/ranker/ranker.h), in torch."""
     import torch
 
     es, er, eo = ev[..., 0], ev[..., 1], ev[..., 2]
@@ -179,7 +179,7 @@ def main():
                 model._forward(s, grad=True, grads_out=g)  # as EnergyRanker.fit: one gradient buffer
                 _core.ranker_adam(model.params, g, m1, m2, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0, step[0])
 
-            tm = torch_model(args.layers, args.heads, agreement, 9 + aux)
+            tm = torch_model(args.layers, args.heads, agreement, _core.RANKER_ID_FEATURES + aux)
             opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
             tt = [torch.as_tensor(a) for a in (s.evidence, s.evidence_times, s.candidates, s.candidate_times, s.prior)]
             tt = [tt[0], tt[1].float(), tt[2], tt[3].float(), tt[4].float()]

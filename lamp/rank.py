@@ -1,7 +1,7 @@
 """The energy-based ranker (LAMP's last stage): scores each proposal with its evidence and reranks.
 
 :class:`EnergyRanker` is a continuous-time attention energy (see
-``csrc/ranker.h``): the candidate's own (subject, relation, object) embedding
+``csrc/ranker/ranker.h``): the candidate's own (subject, relation, object) embedding
 attends over its evidence events (embeddings plus a sinusoidal encoding of
 the time gap to the candidate), and an MLP over the attended evidence and the
 candidate gives one scalar energy.  Before the readout the evidence passes
@@ -28,11 +28,33 @@ from lamp.config.schema import Ranker
 __all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
 
 _FORMAT = 1
-_W2, _GAMMA = 8, 10  # indices of the w2 and gamma blocks in the layout (csrc/ranker.h)
 _DEFAULT = Ranker()  # the defaults of lamp.ranker (lamp.config.schema) are the constructor's
 # the keys of lamp.ranker that are EnergyRanker's own arguments (the rest are the pipeline's: selection, ...)
 _ARCHITECTURE_AND_TRAINING = ("width", "heads", "layers", "loss", "dropout", "learning_rate", "weight_decay", "clip",
                               "epochs", "batch_size", "patience", "precision", "agreement", "start_from_prior")
+
+
+def _block_stds(width: int, layers: int, agreement: bool) -> list[float]:
+    """The standard deviation of every parameter block's initial values (0: zeros), in the layout's order,
+    which is the C core's (csrc/ranker/ranker.h; ``_core.RANKER_*`` give each block's index)."""
+    w = 1.0 / np.sqrt(width)
+    readout = {"ENT": 0.1, "REL": 0.1, "OBJ": 0.1, "WQ": w, "WK": w, "WV": w, "W1": 1.0 / np.sqrt(2 * width),
+               "B1": 0.0, "W2": w, "B2": 0.0, "GAMMA": 0.0}
+    layer = {"AQ": w, "AK": w, "AV": w, "AO": w, "F1": w, "FB1": 0.0, "F2": w, "FB2": 0.0}
+    agree = {"WKF": 0.01, "UB": 0.0, "K0": 0.1, "V0": 0.1, "W1P": 0.01, "WP": 0.0}
+
+    def in_order(stds, prefix, count):
+        out = [0.0] * count
+        for name, std in stds.items():
+            out[getattr(_core, prefix + name)] = std
+        assert len(stds) == count, (prefix, count)
+        return out
+
+    stds = in_order(readout, "RANKER_BLOCK_", _core.RANKER_READOUT_BLOCKS)
+    stds += in_order(layer, "RANKER_LAYER_BLOCK_", _core.RANKER_LAYER_BLOCKS) * layers
+    if agreement:  # drawn after the others: the blocks shared with agreement = False keep their draws
+        stds += in_order(agree, "RANKER_AGREE_BLOCK_", _core.RANKER_AGREE_BLOCKS)
+    return stds
 
 
 @dataclass
@@ -182,7 +204,7 @@ class EnergyRanker:
     time_scale : float
         Time gaps are divided by this before encoding (e.g. the data's time step).
     agreement : bool
-        Agreement-aware energy (default on; see ``csrc/ranker.h``): per
+        Agreement-aware energy (default on; see ``csrc/ranker/ranker.h``): per
         evidence event, features comparing it with the candidate (same
         subject / object / relation / pair / reversed pair / exact triple,
         candidate's object or subject involved, log time gap, then the
@@ -273,18 +295,13 @@ class EnergyRanker:
                                            c["agreement"], c["aux"])
         rng = np.random.default_rng(c["seed"])
         self.params = np.zeros(int(self.offsets[-1]))
-        w = 1.0 / np.sqrt(width)
-        # readout blocks (the layout of layers=0), then per layer Aq, Ak, Av, Ao, F1, f1, F2, f2
-        stds = (0.1, 0.1, 0.1) + (w,) * 3 + (1.0 / np.sqrt(2 * width),) + (0.0,) + (w,) + (0.0, 0.0)
-        stds += (w, w, w, w, w, 0.0, w, 0.0) * c["layers"]
-        if c["agreement"]:  # WKF, UB, K0, V0, W1P, WP (drawn after the others: shared blocks keep their draws)
-            stds += (0.01, 0.0, 0.1, 0.1, 0.01, 0.0)
-        for block, std in enumerate(stds):
+        for block, std in enumerate(_block_stds(width, c["layers"], c["agreement"])):
             lo, hi = self.offsets[block], self.offsets[block + 1]
             self.params[lo:hi] = rng.normal(0.0, std, hi - lo) if std else 0.0
+        w2, gamma = _core.RANKER_BLOCK_W2, _core.RANKER_BLOCK_GAMMA
         if self._start_from_prior:  # w2 = 0: energy b2 + gamma * prior, the proposer's own order, before training
-            self.params[self.offsets[_W2]:self.offsets[_W2 + 1]] = 0.0
-        self.params[self.offsets[_GAMMA]] = -1.0  # start from the proposer's order when a prior is given
+            self.params[self.offsets[w2]:self.offsets[w2 + 1]] = 0.0
+        self.params[self.offsets[gamma]] = -1.0  # start from the proposer's order when a prior is given
 
     def warm_start(self, params, aux: int | None = None) -> "EnergyRanker":
         """Start training from ``params`` (e.g. a ranker pre-trained on no-LLM evidence of many queries)

@@ -1,4 +1,4 @@
-"""num_types >= 1 is checked in C (csrc/events.c) wherever event sequences with marks are checked:
+"""num_types >= 1 is checked in C (csrc/data/events.c) wherever event sequences with marks are checked:
 0 or a negative number of types raises ValueError naming num_types instead of accepting any mark."""
 import numpy as np
 import pytest

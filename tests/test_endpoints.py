@@ -1,4 +1,4 @@
-"""Several endpoints per ChatClient (csrc/http.c's circuit breaker), and progress without a terminal.
+"""Several endpoints per ChatClient (csrc/http/http.c's circuit breaker), and progress without a terminal.
 
 Loopback test servers only; every batch is bounded in requests, retries and time."""
 import re

@@ -1,4 +1,4 @@
-"""Input checks of the C HTTP transport (csrc/http.c, `_core.http_post_batch`): only http:// and
+"""Input checks of the C HTTP transport (csrc/http/http.c, `_core.http_post_batch`): only http:// and
 https:// URLs, no CR or LF in a header, and no header value (a secret) in the error."""
 import pytest
 

@@ -75,6 +75,22 @@ def test_scores_topm_and_filtered_ranks_match_reference(task):
         assert ranks[i] == pytest.approx(ref.filtered_rank(expected, targets[i], filtered))
 
 
+@pytest.mark.parametrize("task", ["object", "relation"])
+def test_feature_names_name_every_column(task):
+    """lamp.tpp.kg_hawkes.feature_names follows the C feature layout: 2 + KG_FEATURES_PER_SCALE per scale."""
+    from lamp.tpp.kg_hawkes import feature_names
+
+    stream = _random_stream(0)
+    q, targets = _queries(0, task)
+    phi_true, _ = _core.kg_features(**_kernel_args(stream, q, targets), task=task)
+    names = feature_names(task, [1.0, 30.0])
+    assert len(RATES) == 2
+    assert phi_true.shape[1] == len(names) == 2 + _core.KG_FEATURES_PER_SCALE * len(RATES)
+    assert _core.KG_MAX_SCALES >= 1
+    with pytest.raises(ValueError, match=f"1 to {_core.KG_MAX_SCALES} decay rates"):
+        _core.kg_features(**dict(_kernel_args(stream, q, targets), rates=np.ones(_core.KG_MAX_SCALES + 1)), task=task)
+
+
 def test_nll_gradient_against_finite_differences():
     stream = _random_stream(11)
     q, targets = _queries(11, "object")

@@ -386,7 +386,7 @@ def test_ranker_from_a_config_section():
         EnergyRanker.from_settings({"width": 8}, NE, NR)
 
 
-# --- agreement-aware energy (csrc/ranker.h: agree = 1) ---------------------------------------------------------
+# --- agreement-aware energy (csrc/ranker/ranker.h: agree = 1) ---------------------------------------------------------
 
 
 def _agree_samples(seed, aux=0, **kw):
@@ -428,6 +428,33 @@ def test_agreement_layout_appends_blocks_after_the_layers():
     a0 = len(plain.offsets) - 1
     assert np.all(agree.params[agree.offsets[a0 + 1]:agree.offsets[a0 + 2]] == 0)  # UB = 0
     assert np.all(agree.params[agree.offsets[a0 + 5]:agree.offsets[a0 + 6]] == 0)  # WP = 0
+
+
+def test_exported_layout_constants_name_the_blocks():
+    """lamp._core's RANKER_* constants (which lamp/rank.py and the NumPy oracle read) point at blocks of the sizes
+    ranker.h gives them, in a layout of RANKER_READOUT_BLOCKS + layers * RANKER_LAYER_BLOCKS (+ RANKER_AGREE_BLOCKS)."""
+    from lamp import _core
+
+    d, heads, layers, aux = 6, 2, 2, 3
+    f = _core.RANKER_ID_FEATURES + aux
+    assert f == 9 + aux
+    sizes = np.diff(_core.ranker_layout(NE, NR, d, heads, layers, True, aux))
+    first_layer = _core.RANKER_READOUT_BLOCKS
+    first_agree = first_layer + layers * _core.RANKER_LAYER_BLOCKS
+    assert len(sizes) == first_agree + _core.RANKER_AGREE_BLOCKS
+    readout = {"ENT": NE * d, "REL": NR * d, "OBJ": NE * d, "WQ": d * d, "WK": d * d, "WV": d * d, "W1": 2 * d * d,
+               "B1": d, "W2": d, "B2": 1, "GAMMA": 1}
+    layer = {"AQ": d * d, "AK": d * d, "AV": d * d, "AO": d * d, "F1": d * d, "FB1": d, "F2": d * d, "FB2": d}
+    agree = {"WKF": d * f, "UB": heads * f, "K0": d, "V0": d, "W1P": 3 * d * f, "WP": 3 * f}
+    for first, prefix, blocks, count in [(0, "RANKER_BLOCK_", readout, _core.RANKER_READOUT_BLOCKS),
+                                         (first_layer, "RANKER_LAYER_BLOCK_", layer, _core.RANKER_LAYER_BLOCKS),
+                                         (first_layer + _core.RANKER_LAYER_BLOCKS, "RANKER_LAYER_BLOCK_", layer,
+                                          _core.RANKER_LAYER_BLOCKS),
+                                         (first_agree, "RANKER_AGREE_BLOCK_", agree, _core.RANKER_AGREE_BLOCKS)]:
+        indices = {name: getattr(_core, prefix + name) for name in blocks}
+        assert sorted(indices.values()) == list(range(count)), prefix
+        for name, size in blocks.items():
+            assert sizes[first + indices[name]] == size, prefix + name
 
 
 @pytest.mark.parametrize("layers", [0, 1, 2])

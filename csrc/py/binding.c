@@ -1,4 +1,4 @@
-#include "binding.h"
+#include "py/binding.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -93,6 +93,14 @@ PyArrayObject *lamp_array_2d(PyObject *obj, int typenum, npy_intp rows, npy_intp
     if (arr && lamp_require_shape(arr, rows, cols, name) < 0)
         Py_CLEAR(arr);
     return arr;
+}
+
+int lamp_add_kernel(PyObject *module, PyMethodDef *methods, const lamp_int_constant *constants)
+{
+    for (const lamp_int_constant *c = constants; c && c->name; c++)
+        if (PyModule_AddIntConstant(module, c->name, c->value) < 0)
+            return -1;
+    return PyModule_AddFunctions(module, methods);
 }
 
 void lamp_xdecref_all(void *const *objects, size_t n)

@@ -1,6 +1,6 @@
 /* Private header of the CPython binding of lamp._core.
  *
- * Every csrc/py/<kernel>.c (the binding of csrc/<kernel>.c) includes this first.  It sets up the NumPy C API
+ * Every csrc/py/<kernel>.c (the binding of csrc/<folder>/<kernel>.c) includes this first.  It sets up the NumPy C API
  * for a module made of several translation units and declares the shared
  * argument-intake helpers: each converts or rejects an argument and raises
  * an exception that names it, so a kernel never sees a misread array.
@@ -18,7 +18,7 @@
 #endif
 #include <numpy/arrayobject.h>
 
-#include "../lamp_error.h"
+#include "common/lamp_error.h"
 
 /* Converts `obj` into a new reference to an aligned, C-contiguous array of
  * `typenum` with `ndim` dimensions (ndim < 0: any).  Only safe casts are made
@@ -71,15 +71,29 @@ PyObject *lamp_raise_kernel_error(const lamp_error *err);
     lamp_xdecref_all((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 void lamp_xdecref_all(void *const *objects, size_t n);
 
+/* An integer constant of the module: a C enum or define that the Python side reads instead of repeating
+ * its number. */
+typedef struct {
+    const char *name;
+    long value;
+} lamp_int_constant;
+
+/* Adds a kernel's functions (a table that ends with {NULL}) and integer constants (a table that ends with
+ * {NULL, 0}, or NULL for none) to the module; 0, or -1 with an exception set. */
+int lamp_add_kernel(PyObject *module, PyMethodDef *methods, const lamp_int_constant *constants);
+
 /* Per-kernel initialisers (lamp_<kernel>_exec in csrc/py/<kernel>.c), called from the module's exec slot (module.c).
  * Each adds its functions and types to the module and returns 0, or -1
  * with an exception set. */
 int lamp_events_exec(PyObject *module);
+int lamp_vmath_exec(PyObject *module);
 int lamp_hawkes_exec(PyObject *module);
+int lamp_quadrature_exec(PyObject *module);
 int lamp_kg_hawkes_exec(PyObject *module);
 int lamp_bm25_exec(PyObject *module);
+int lamp_evidence_exec(PyObject *module);
 int lamp_dense_exec(PyObject *module);
 int lamp_http_exec(PyObject *module);
-int lamp_rank_exec(PyObject *module);
+int lamp_ranker_exec(PyObject *module);
 
 #endif

@@ -1,7 +1,7 @@
-/* Binding of csrc/bm25.c: BM25 index (a capsule) and evidence assembly. */
-#include "binding.h"
+/* Binding of csrc/retrieval/bm25.c: the BM25 index (a capsule), its search and its tokenizer. */
+#include "py/binding.h"
 
-#include "../bm25.h"
+#include "retrieval/bm25.h"
 
 #define BM25_CAPSULE "lamp._core.bm25"
 
@@ -174,56 +174,15 @@ static PyObject *bm25_tokenize(PyObject *self, PyObject *args)
     return (PyObject *)out;
 }
 
-PyDoc_STRVAR(assemble_evidence_doc,
-"assemble_evidence(hits, subjects, relations, objects, times, length)\n--\n\n"
-"Per candidate (row of hits, event indices, -1 = none): merge, de-duplicate on\n"
-"(subject, relation, object, time), sort by time, keep the last `length`;\n"
-"returns int64 (n, length): event indices in time order, then -1 padding.");
-
-static PyObject *assemble_evidence(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *h_obj, *s_obj, *r_obj, *o_obj, *t_obj, *result = NULL;
-    long long L;
-    if (!PyArg_ParseTuple(args, "OOOOOL", &h_obj, &s_obj, &r_obj, &o_obj, &t_obj, &L))
-        return NULL;
-    PyArrayObject *h = NULL, *s = NULL, *r = NULL, *o = NULL, *t = NULL, *out = NULL;
-    if (!(h = lamp_array_from(h_obj, NPY_INT64, 2, "hits")) || !(s = lamp_array_from(s_obj, NPY_INT64, 1, "subjects")))
-        goto finally;
-    npy_intp n_events = PyArray_DIM(s, 0);
-    if (!(r = lamp_array_len(r_obj, NPY_INT64, n_events, "relations")) ||
-        !(o = lamp_array_len(o_obj, NPY_INT64, n_events, "objects")) ||
-        !(t = lamp_array_len(t_obj, NPY_FLOAT64, n_events, "times")))
-        goto finally;
-    if (L <= 0) {
-        PyErr_Format(PyExc_ValueError, "argument 'length' must be positive, got %lld", L);
-        goto finally;
-    }
-    npy_intp dims[2] = {PyArray_DIM(h, 0), (npy_intp)L};
-    if (!(out = (PyArrayObject *)PyArray_EMPTY(2, dims, NPY_INT64, 0)))
-        goto finally;
-    lamp_error err;
-    if (LAMP_RUN_KERNEL(err, lamp_assemble_evidence(PyArray_DATA(h), PyArray_DIM(h, 0), PyArray_DIM(h, 1),
-                                                    PyArray_DATA(s), PyArray_DATA(r), PyArray_DATA(o), PyArray_DATA(t),
-                                                    n_events, (int64_t)L, PyArray_DATA(out), &err)) < 0)
-        goto finally;
-    result = (PyObject *)out;
-    out = NULL;
-finally:
-    LAMP_XDECREF_ALL(h, s, r, o, t, out);
-    return result;
-}
-
 static PyMethodDef bm25_methods[] = {
     {"bm25_build", bm25_build, METH_VARARGS, bm25_build_doc},
     {"bm25_search", bm25_search, METH_VARARGS, bm25_search_doc},
     {"bm25_info", bm25_info, METH_O, "bm25_info(index) -> (num_documents, vocabulary_size)"},
     {"bm25_tokenize", bm25_tokenize, METH_VARARGS, "bm25_tokenize(index, text: bytes) -> term ids (-1 unknown)"},
-    {"assemble_evidence", assemble_evidence, METH_VARARGS, assemble_evidence_doc},
     {NULL, NULL, 0, NULL},
 };
 
 int lamp_bm25_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, bm25_methods);
+    return lamp_add_kernel(module, bm25_methods, NULL);
 }

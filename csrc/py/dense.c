@@ -1,7 +1,7 @@
-/* Binding of csrc/dense.c: cosine top-k over dense vectors with a per-query prefix. */
-#include "binding.h"
+/* Binding of csrc/retrieval/dense.c: cosine top-k over dense vectors with a per-query prefix. */
+#include "py/binding.h"
 
-#include "../dense.h"
+#include "retrieval/dense.h"
 
 static PyObject *dense_normalize(PyObject *self, PyObject *args)
 {
@@ -74,5 +74,5 @@ static PyMethodDef dense_methods[] = {
 
 int lamp_dense_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, dense_methods);
+    return lamp_add_kernel(module, dense_methods, NULL);
 }

@@ -1,7 +1,7 @@
-/* Binding of csrc/events.c: validation of the event store's columns. */
-#include "binding.h"
+/* Binding of csrc/data/events.c: validation of the event store's columns. */
+#include "py/binding.h"
 
-#include "../events.h"
+#include "data/events.h"
 
 PyDoc_STRVAR(check_sequences_doc,
 "check_sequences(times, marks, offsets, num_types)\n--\n\n"
@@ -69,5 +69,5 @@ static PyMethodDef events_methods[] = {
 
 int lamp_events_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, events_methods);
+    return lamp_add_kernel(module, events_methods, NULL);
 }

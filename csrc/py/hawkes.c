@@ -1,9 +1,7 @@
-/* Binding of csrc/hawkes.c: multivariate exponential Hawkes intensities and likelihood. */
-#include "binding.h"
+/* Binding of csrc/hawkes/hawkes.c: multivariate exponential Hawkes intensities and likelihood. */
+#include "py/binding.h"
 
-#include "../hawkes.h"
-#include "../quadrature.h"
-#include "../vmath.h"
+#include "hawkes/hawkes.h"
 
 typedef struct {
     PyArrayObject *times, *marks, *mu, *alpha, *beta;
@@ -243,13 +241,6 @@ finally:
     return result;
 }
 
-static PyObject *simd_width(PyObject *self, PyObject *args)
-{
-    (void)self;
-    (void)args;
-    return PyLong_FromLong(lamp_simd_width());
-}
-
 static PyObject *hawkes_stream_floor(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -270,75 +261,9 @@ static PyObject *hawkes_stream_floor(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(v);
 }
 
-static PyObject *quadrature_nodes(PyObject *self, PyObject *args)
-{
-    (void)self;
-    int scheme;
-    long long order;
-    if (!PyArg_ParseTuple(args, "iL", &scheme, &order))
-        return NULL;
-    if (order < 1 || order > 1000) {
-        PyErr_Format(PyExc_ValueError, "argument 'order' must be in 1..1000, got %lld", order);
-        return NULL;
-    }
-    npy_intp dims[1] = {(npy_intp)order};
-    PyArrayObject *nodes = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
-    PyArrayObject *weights = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0);
-    if (!nodes || !weights) {
-        LAMP_XDECREF_ALL(nodes, weights);
-        return NULL;
-    }
-    lamp_error err;
-    lamp_error_clear(&err);
-    if (lamp_quadrature_nodes(scheme, order, PyArray_DATA(nodes), PyArray_DATA(weights), &err) != LAMP_OK) {
-        LAMP_XDECREF_ALL(nodes, weights);
-        return lamp_raise_kernel_error(&err);
-    }
-    return Py_BuildValue("NN", nodes, weights);
-}
-
-static PyObject *integrate_intervals(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *s_obj, *e_obj, *v_obj, *w_obj, *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOO", &s_obj, &e_obj, &v_obj, &w_obj))
-        return NULL;
-    PyArrayObject *s = NULL, *e = NULL, *v = NULL, *w = NULL, *out = NULL;
-    if (!(s = lamp_array_from(s_obj, NPY_FLOAT64, 1, "starts")) || !(e = lamp_array_from(e_obj, NPY_FLOAT64, 1, "ends")) ||
-        !(v = lamp_array_from(v_obj, NPY_FLOAT64, 2, "values")) || !(w = lamp_array_from(w_obj, NPY_FLOAT64, 1, "weights")))
-        goto finally;
-    npy_intp n = PyArray_DIM(s, 0), g = PyArray_DIM(w, 0);
-    if (lamp_require_dim(e, 0, n, "ends") < 0 || lamp_require_shape(v, n, g, "values") < 0 ||
-        lamp_require_finite(v, "values") < 0)
-        goto finally;
-    npy_intp dims[1] = {n};
-    if (!(out = (PyArrayObject *)PyArray_ZEROS(1, dims, NPY_FLOAT64, 0)))
-        goto finally;
-    lamp_error err;
-    lamp_error_clear(&err);
-    if (lamp_integrate_intervals(PyArray_DATA(s), PyArray_DATA(e), n, PyArray_DATA(v), PyArray_DATA(w), g,
-                                 PyArray_DATA(out), &err) != LAMP_OK) {
-        lamp_raise_kernel_error(&err);
-        goto finally;
-    }
-    result = (PyObject *)out;
-    out = NULL;
-finally:
-    LAMP_XDECREF_ALL(s, e, v, w, out);
-    return result;
-}
-
 static PyMethodDef hawkes_methods[] = {
-    {"quadrature_nodes", quadrature_nodes, METH_VARARGS,
-     "quadrature_nodes(scheme, order) -> (nodes in [0, 1], weights summing to 1); scheme 0 Gauss-Legendre, "
-     "1 EasyTPP mean grid, 2 EasyTPP trapezoid grid"},
-    {"integrate_intervals", integrate_intervals, METH_VARARGS,
-     "integrate_intervals(starts, ends, values (n, G), weights (G,)) -> (n,) integrals"},
     {"hawkes_loglik_batch", hawkes_loglik_batch, METH_VARARGS,
      "hawkes_loglik_batch(times, marks, offsets, mu, alpha, beta, end_times, want_grad) -> summed over sequences"},
-    {"simd_width", simd_width, METH_NOARGS,
-     "simd_width() -> int: lanes of the vector kernels on this CPU (8 AVX-512, 4 AVX2, 2 otherwise; "
-     "LAMP_SIMD_WIDTH=2 or 4 narrows it)"},
     {"_hawkes_stream_floor", hawkes_stream_floor, METH_VARARGS,
      "_hawkes_stream_floor(times, marks) -> float: one pass reading every time and mark (benchmark floor)"},
     {"hawkes_sample_next", hawkes_sample_next, METH_VARARGS,
@@ -354,5 +279,5 @@ static PyMethodDef hawkes_methods[] = {
 
 int lamp_hawkes_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, hawkes_methods);
+    return lamp_add_kernel(module, hawkes_methods, NULL);
 }

@@ -1,12 +1,12 @@
-/* Binding of csrc/http.c: batched HTTP POST over libcurl for the LLM client, and single GET / POST requests
- * (the control calls of a batch API). */
-#include "binding.h"
+/* Binding of csrc/http/http.c: batched HTTP POST over libcurl for the LLM client, and single GET / POST
+ * requests (the control calls of a batch API). */
+#include "py/binding.h"
 
 #include <string.h>
 
 #include <curl/curl.h>
 
-#include "../http.h"
+#include "http/http.h"
 
 /* What the C loop's callbacks need: the saved thread state and the Python progress callable (or NULL). */
 typedef struct {
@@ -292,7 +292,7 @@ PyDoc_STRVAR(http_post_endpoints_doc,
 "                    max_retries, backoff_base, backoff_max, max_response, verify_tls, seed,\n"
 "                    progress=None, take_out_after=0, health=None, answer=None)\n--\n\n"
 "POST every body (bytes) to one of the endpoints (base URLs; each body goes to endpoint + path),\n"
-"`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http.h says the rules),\n"
+"`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http/http.h says the rules),\n"
 "the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
 "finish.  take_out_after: consecutive failed attempts that take an endpoint out (0: 3).\n"
 "health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
@@ -422,5 +422,5 @@ int lamp_http_exec(PyObject *module)
         PyErr_SetString(PyExc_ImportError, "libcurl failed to initialise");
         return -1;
     }
-    return PyModule_AddFunctions(module, http_methods);
+    return lamp_add_kernel(module, http_methods, NULL);
 }

@@ -1,7 +1,7 @@
-/* Binding of csrc/kg_hawkes.c: the knowledge-graph Hawkes proposer. */
-#include "binding.h"
+/* Binding of csrc/hawkes/kg_hawkes.c: the knowledge-graph Hawkes proposer. */
+#include "py/binding.h"
 
-#include "../kg_hawkes.h"
+#include "hawkes/kg_hawkes.h"
 
 /* The twelve arguments kg_features, kg_score and kg_score_pairs start with: the history (stream_*), the
  * queries (query_*; query_targets may be None), num_entities, num_relations and rates.  KG_INPUT_KEYWORDS and
@@ -328,7 +328,15 @@ static PyMethodDef kg_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The feature layout (hawkes/kg_hawkes.h): F = 2 + KG_FEATURES_PER_SCALE * S for S <= KG_MAX_SCALES decay
+ * scales, for lamp/tpp/kg_hawkes.py to check its feature names against. */
+static const lamp_int_constant kg_constants[] = {
+    {"KG_MAX_SCALES", LAMP_KG_MAX_SCALES},
+    {"KG_FEATURES_PER_SCALE", LAMP_KG_FEATURES_PER_SCALE},
+    {NULL, 0},
+};
+
 int lamp_kg_hawkes_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, kg_methods);
+    return lamp_add_kernel(module, kg_methods, kg_constants);
 }

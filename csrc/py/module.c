@@ -1,16 +1,21 @@
 /* lamp._core: module definition (multi-phase init). Each kernel of the C core
  * registers its own functions and types from its binding csrc/py/<kernel>.c. */
 #define LAMP_MODULE_MAIN
-#include "binding.h"
+#include "py/binding.h"
+
+/* The kernels' initialisers, run in this order. */
+static int (*const kernel_exec[])(PyObject *module) = {
+    lamp_events_exec, lamp_vmath_exec, lamp_hawkes_exec, lamp_quadrature_exec, lamp_kg_hawkes_exec,
+    lamp_bm25_exec, lamp_evidence_exec, lamp_dense_exec, lamp_http_exec, lamp_ranker_exec,
+};
 
 static int core_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
         return -1;
-    if (lamp_events_exec(module) < 0 || lamp_hawkes_exec(module) < 0 || lamp_kg_hawkes_exec(module) < 0 ||
-        lamp_bm25_exec(module) < 0 || lamp_dense_exec(module) < 0 || lamp_http_exec(module) < 0 ||
-        lamp_rank_exec(module) < 0)
-        return -1;
+    for (size_t i = 0; i < sizeof kernel_exec / sizeof kernel_exec[0]; i++)
+        if (kernel_exec[i](module) < 0)
+            return -1;
     return 0;
 }
 

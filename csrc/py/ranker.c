@@ -1,7 +1,7 @@
-/* Binding of csrc/ranker.c: the energy-based ranker's forward/backward pass and Adam step. */
-#include "binding.h"
+/* Binding of csrc/ranker/ranker.c: the energy-based ranker's forward/backward pass and Adam step. */
+#include "py/binding.h"
 
-#include "../ranker.h"
+#include "ranker/ranker.h"
 
 static int take_dims(long long ne, long long nr, long long width, double time_scale, long long heads,
                      long long layers, int agree, long long aux, lamp_ranker_dims *dims)
@@ -64,7 +64,7 @@ PyDoc_STRVAR(ranker_forward_doc,
 "its gradient (same layout as params; None otherwise).  precision: 'float64' or 'float32' (the\n"
 "computation; inputs and outputs are float64 either way).  grads_out: a writable C-contiguous float64\n"
 "array like params to write the gradient into (returned as the gradient; saves an allocation per step).\n"
-"agree: the agreement features and blocks (csrc/ranker.h); evidence_aux: float64 (Q, M, L, A) extra\n"
+"agree: the agreement features and blocks (csrc/ranker/ranker.h); evidence_aux: float64 (Q, M, L, A) extra\n"
 "features per evidence event (agree only; A = 0 without).  Evidence rows of -1 are padding; any other\n"
 "negative id, or an id outside the vocabulary, is a ValueError naming the array and the position.");
 
@@ -217,7 +217,44 @@ static PyMethodDef rank_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-int lamp_rank_exec(PyObject *module)
+/* The parameter layout (ranker/ranker.h): the index of every block, for lamp/rank.py to read instead of
+ * repeating the numbers.  The readout's blocks come first; layer l's block k is at
+ * RANKER_READOUT_BLOCKS + l * RANKER_LAYER_BLOCKS + k; with agreement, block k of the agreement blocks is
+ * at RANKER_READOUT_BLOCKS + layers * RANKER_LAYER_BLOCKS + k. */
+static const lamp_int_constant ranker_constants[] = {
+    {"RANKER_BLOCK_ENT", LAMP_RANKER_ENT},
+    {"RANKER_BLOCK_REL", LAMP_RANKER_REL},
+    {"RANKER_BLOCK_OBJ", LAMP_RANKER_OBJ},
+    {"RANKER_BLOCK_WQ", LAMP_RANKER_WQ},
+    {"RANKER_BLOCK_WK", LAMP_RANKER_WK},
+    {"RANKER_BLOCK_WV", LAMP_RANKER_WV},
+    {"RANKER_BLOCK_W1", LAMP_RANKER_W1},
+    {"RANKER_BLOCK_B1", LAMP_RANKER_B1},
+    {"RANKER_BLOCK_W2", LAMP_RANKER_W2},
+    {"RANKER_BLOCK_B2", LAMP_RANKER_B2},
+    {"RANKER_BLOCK_GAMMA", LAMP_RANKER_GAMMA},
+    {"RANKER_READOUT_BLOCKS", LAMP_RANKER_NUM_BLOCKS},
+    {"RANKER_LAYER_BLOCK_AQ", LAMP_RANKER_AQ},
+    {"RANKER_LAYER_BLOCK_AK", LAMP_RANKER_AK},
+    {"RANKER_LAYER_BLOCK_AV", LAMP_RANKER_AV},
+    {"RANKER_LAYER_BLOCK_AO", LAMP_RANKER_AO},
+    {"RANKER_LAYER_BLOCK_F1", LAMP_RANKER_F1},
+    {"RANKER_LAYER_BLOCK_FB1", LAMP_RANKER_FB1},
+    {"RANKER_LAYER_BLOCK_F2", LAMP_RANKER_F2},
+    {"RANKER_LAYER_BLOCK_FB2", LAMP_RANKER_FB2},
+    {"RANKER_LAYER_BLOCKS", LAMP_RANKER_LAYER_BLOCKS},
+    {"RANKER_AGREE_BLOCK_WKF", LAMP_RANKER_WKF},
+    {"RANKER_AGREE_BLOCK_UB", LAMP_RANKER_UB},
+    {"RANKER_AGREE_BLOCK_K0", LAMP_RANKER_K0},
+    {"RANKER_AGREE_BLOCK_V0", LAMP_RANKER_V0},
+    {"RANKER_AGREE_BLOCK_W1P", LAMP_RANKER_W1P},
+    {"RANKER_AGREE_BLOCK_WP", LAMP_RANKER_WP},
+    {"RANKER_AGREE_BLOCKS", LAMP_RANKER_AGREE_BLOCKS},
+    {"RANKER_ID_FEATURES", LAMP_RANKER_ID_FEATURES},
+    {NULL, 0},
+};
+
+int lamp_ranker_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, rank_methods);
+    return lamp_add_kernel(module, rank_methods, ranker_constants);
 }

@@ -1,8 +1,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../dense.h"
-#include "check.h"
+#include "retrieval/dense.h"
+#include "tests/check.h"
 
 static void test_cosine_top_k_with_cutoff(void)
 {

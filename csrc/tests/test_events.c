@@ -1,8 +1,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../events.h"
-#include "check.h"
+#include "data/events.h"
+#include "tests/check.h"
 
 static void test_valid_sequences_pass(void)
 {

@@ -1,11 +1,11 @@
-/* csrc/hashmap.h: insert / find / grow / collisions, both with unique keys and with hashed keys. */
+/* csrc/common/hashmap.h: insert / find / grow / collisions, both with unique keys and with hashed keys. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../hashmap.h"
-#include "check.h"
+#include "common/hashmap.h"
+#include "tests/check.h"
 
 static void test_unique_keys_and_growth(void)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../hawkes.h"
-#include "check.h"
+#include "hawkes/hawkes.h"
+#include "tests/check.h"
 
 /* One type, events at 0 and 1: closed forms of the intensity and log-likelihood. */
 static void test_univariate_closed_form(void)

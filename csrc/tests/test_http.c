@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../http.h"
-#include "check.h"
+#include "http/http.h"
+#include "tests/check.h"
 
 static void test_retry_after_parsing(void)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kg_hawkes.h"
-#include "check.h"
+#include "hawkes/kg_hawkes.h"
+#include "tests/check.h"
 
 /* The arrays of a single query. */
 typedef struct {

@@ -2,8 +2,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../bm25.h"
-#include "check.h"
+#include "retrieval/bm25.h"
+#include "retrieval/evidence.h"
+#include "tests/check.h"
 
 static void test_closed_form_scores(void)
 {

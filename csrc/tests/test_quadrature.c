@@ -1,8 +1,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../quadrature.h"
-#include "check.h"
+#include "hawkes/quadrature.h"
+#include "tests/check.h"
 
 static void test_gauss_legendre_exact_on_cubic(void)
 {

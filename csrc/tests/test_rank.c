@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ranker.h"
-#include "check.h"
+#include "ranker/ranker.h"
+#include "tests/check.h"
 
 static void test_zero_parameters_give_the_bias(void)
 {

@@ -1,11 +1,11 @@
-/* csrc/threads.c (range functions on threads) and csrc/workspace.c (the work-buffer cache). */
+/* csrc/common/threads.c (range functions on threads) and csrc/common/workspace.c (the work-buffer cache). */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "../threads.h"
-#include "../workspace.h"
-#include "check.h"
+#include "common/threads.h"
+#include "common/workspace.h"
+#include "tests/check.h"
 
 static void test_part_start(void)
 {

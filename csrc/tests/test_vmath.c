@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../vmath.h"
-#include "check.h"
+#include "common/vmath.h"
+#include "tests/check.h"
 
 static double uniform(uint64_t *s)
 {

@@ -1,4 +1,4 @@
-"""Plain NumPy version of csrc/events.c (the tests' oracle)."""
+"""Plain NumPy version of csrc/data/events.c (the tests' oracle)."""
 import numpy as np
 
 

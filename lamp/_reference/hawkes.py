@@ -1,4 +1,4 @@
-"""Plain NumPy O(N^2) versions of csrc/hawkes.c (the tests' oracle)."""
+"""Plain NumPy O(N^2) versions of csrc/hawkes/hawkes.c (the tests' oracle)."""
 import numpy as np
 
 

@@ -1,4 +1,4 @@
-"""Plain Python version of csrc/kg_hawkes.c (the tests' oracle): features by scanning the history."""
+"""Plain Python version of csrc/hawkes/kg_hawkes.c (the tests' oracle): features by scanning the history."""
 import numpy as np
 
 

@@ -1,4 +1,4 @@
-"""Plain Python versions of csrc/bm25.c (the tests' oracle)."""
+"""Plain Python versions of csrc/retrieval/bm25.c and csrc/retrieval/evidence.c (the tests' oracle)."""
 import math
 import re
 

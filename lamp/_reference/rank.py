@@ -1,12 +1,20 @@
-"""Plain NumPy forward pass of the energy ranker (csrc/ranker.c), the tests' oracle."""
+"""Plain NumPy forward pass of the energy ranker (csrc/ranker/ranker.c), the tests' oracle."""
 import numpy as np
 
-_READOUT_BLOCKS, _LAYER_BLOCKS, _AGREE_BLOCKS = 11, 8, 6
-_ID_FEATURES = 9
+from lamp import _core
+
+# the parameter layout is the C core's (csrc/ranker/ranker.h, exported by the binding)
+_READOUT_BLOCKS, _LAYER_BLOCKS = _core.RANKER_READOUT_BLOCKS, _core.RANKER_LAYER_BLOCKS
+_AGREE_BLOCKS, _ID_FEATURES = _core.RANKER_AGREE_BLOCKS, _core.RANKER_ID_FEATURES
+
+
+def _named(blocks, prefix, names):
+    """The blocks named ``names`` of a list of blocks, in that order: name N is at ``_core.<prefix>N``."""
+    return [blocks[getattr(_core, prefix + name)] for name in names]
 
 
 def agreement_features(evidence, evidence_times, candidate, candidate_time, time_scale, aux=None):
-    """Features f_j (n, 9 + A) of a candidate's valid evidence rows (n, 3) (csrc/ranker.h)."""
+    """Features f_j (n, 9 + A) of a candidate's valid evidence rows (n, 3) (csrc/ranker/ranker.h)."""
     s, r, o = candidate
     es, er, eo = evidence[:, 0], evidence[:, 1], evidence[:, 2]
     gap = np.maximum(candidate_time - evidence_times, 0.0) / time_scale
@@ -32,7 +40,8 @@ def _self_attention_block(x, blocks, heads):
     """One causal multi-head self-attention block with a residual tanh feed-forward layer, x (n, d)."""
     n, d = x.shape
     e = d // heads
-    aq, ak, av, ao, f1, fb1, f2, fb2 = blocks
+    aq, ak, av, ao, f1, fb1, f2, fb2 = _named(blocks, "RANKER_LAYER_BLOCK_", ("AQ", "AK", "AV", "AO", "F1", "FB1", "F2",
+                                                                            "FB2"))
     aq, ak, av, ao, f1, f2 = (w.reshape(d, d) for w in (aq, ak, av, ao, f1, f2))
     q, k, v = x @ aq.T, x @ ak.T, x @ av.T
     causal = np.tril(np.ones((n, n), dtype=bool))  # token j sees the tokens at or before it
@@ -56,11 +65,13 @@ def energies(params, offsets, width, time_scale, evidence, evidence_times, candi
     if agree:
         nf = _ID_FEATURES + (0 if evidence_aux is None else evidence_aux.shape[3])
         a0 = _READOUT_BLOCKS + _LAYER_BLOCKS * layers
-        wkf, ub = blocks[a0].reshape(d, nf), blocks[a0 + 1].reshape(heads, nf)
-        k0, v0, w1p, wp = blocks[a0 + 2], blocks[a0 + 3], blocks[a0 + 4].reshape(d, 3 * nf), blocks[a0 + 5]
-    ent, rel, obj = blocks[0].reshape(-1, d), blocks[1].reshape(-1, d), blocks[2].reshape(-1, d)
-    wq, wk, wv = (b.reshape(d, d) for b in blocks[3:6])
-    w1, b1, w2, b2, gamma = blocks[6].reshape(d, 2 * d), blocks[7], blocks[8], blocks[9][0], blocks[10][0]
+        wkf, ub, k0, v0, w1p, wp = _named(blocks[a0:], "RANKER_AGREE_BLOCK_", ("WKF", "UB", "K0", "V0", "W1P", "WP"))
+        wkf, ub, w1p = wkf.reshape(d, nf), ub.reshape(heads, nf), w1p.reshape(d, 3 * nf)
+    ent, rel, obj, wq, wk, wv, w1, b1, w2, b2, gamma = _named(
+        blocks, "RANKER_BLOCK_", ("ENT", "REL", "OBJ", "WQ", "WK", "WV", "W1", "B1", "W2", "B2", "GAMMA"))
+    ent, rel, obj = ent.reshape(-1, d), rel.reshape(-1, d), obj.reshape(-1, d)
+    wq, wk, wv = (b.reshape(d, d) for b in (wq, wk, wv))
+    w1, b2, gamma = w1.reshape(d, 2 * d), b2[0], gamma[0]
     layer_blocks = [blocks[_READOUT_BLOCKS + _LAYER_BLOCKS * i:_READOUT_BLOCKS + _LAYER_BLOCKS * (i + 1)]
                     for i in range(layers)]
     freqs = 1000.0 ** (-(2 * np.arange(d // 2)) / d)

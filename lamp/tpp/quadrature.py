@@ -16,7 +16,9 @@ from lamp import _core
 
 __all__ = ["SCHEMES", "quadrature_nodes", "integrate_intervals", "compensator"]
 
-SCHEMES = {"gauss_legendre": 0, "easytpp_mean": 1, "easytpp_trapezoid": 2}
+# the C core's scheme numbers (csrc/hawkes/quadrature.h, exported by the binding)
+SCHEMES = {"gauss_legendre": _core.QUADRATURE_GAUSS_LEGENDRE, "easytpp_mean": _core.QUADRATURE_EASYTPP_MEAN,
+           "easytpp_trapezoid": _core.QUADRATURE_EASYTPP_TRAPEZOID}
 
 
 def quadrature_nodes(scheme: str = "gauss_legendre", order: int = 20) -> tuple[np.ndarray, np.ndarray]:
