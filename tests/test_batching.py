@@ -22,7 +22,7 @@ def _random_sequences(seed, k=5, n_seq=7, max_len=9):
 
 def _easytpp_batch(times, deltas, marks, specs, padding, truncation, max_length):
     easy_tpp = pytest.importorskip("easy_tpp.preprocess.event_tokenizer",
-                                   reason="easy-tpp is not installed (pip install easy-tpp==0.3.0 after torch)")
+                                   reason="easy-tpp is not installed (pip install '.[easytpp]' after torch)")
     from omegaconf import OmegaConf
 
     tokenizer = easy_tpp.EventTokenizer(OmegaConf.create(specs))

@@ -93,6 +93,7 @@ def mutations(draw):
 # integer beyond 2**53 for a float key was found by a random draw and is now a case of test_config.py)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True,
           database=None)
+@pytest.mark.slow
 @given(mutations())
 def test_one_mutated_field_is_accepted_or_a_config_error_naming_it(mutation):
     name, experiment, raw, path, value, via_set = mutation

@@ -387,6 +387,7 @@ def test_easytpp_splits_unpickle_each_file_once(tmp_path, monkeypatch, via):
     assert (len(store.train), len(store.valid), len(store.test)) == (1, 0, 1)
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_a_data_error(tmp_path):
     """A 1 MiB gzip file that decompresses to 1 GiB, read under a memory limit: a DataError naming the file
     (MemoryError caught), for the TKG and the EasyTPP loaders."""

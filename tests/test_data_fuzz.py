@@ -95,6 +95,7 @@ def tkg_folders(draw):
     return entities, n_r, quads, entity_text, relation_text, "\n".join(lines) + "\n", corrupt
 
 
+@pytest.mark.slow
 @FUZZ
 @given(tkg_folders())
 def test_fuzz_tkg(case):

@@ -21,6 +21,7 @@ def test_docs_build_strict(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "notebooks", "quickstart.ipynb")),
                     reason="needs the source tree")
+@pytest.mark.slow
 def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed")
     nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed")

@@ -264,6 +264,7 @@ def test_proposer_results_are_the_recorded_run():
 
 # -- docs/typed.md: runs of a few seconds, run here -----------------------------------------------------
 
+@pytest.mark.slow
 def test_typed_results_are_what_the_commands_print(tmp_path):
     page = _read("docs", "typed.md")
     blocks = re.findall(r"```text\n(.*?)```", page, re.S)

@@ -103,6 +103,7 @@ def direct_intensities(model, seqs, s, i, dt):
     return lam[0, i - 1, 0].double().numpy()
 
 
+@pytest.mark.slow
 def test_shapes_dtypes_order(trained):
     proposer = le.EasyTPPProposer(trained.model, K, num_samples=8)
     queries = le.next_event_queries(trained.test)
@@ -124,6 +125,7 @@ def test_shapes_dtypes_order(trained):
     assert np.all(np.isfinite(next_times))
 
 
+@pytest.mark.slow
 def test_scores_are_the_models_intensities(trained):
     seqs = trained.test
     queries = le.next_event_queries(seqs)[[0, 1, 5, 17, 30]]
@@ -150,6 +152,7 @@ def test_scores_are_the_models_intensities(trained):
     np.testing.assert_allclose(raw[-1], lam_all[0, i - 1, 0].double().numpy(), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_queries_never_see_future_events(trained):
     seqs = trained.test
     s = int(np.argmax(seqs.lengths))
@@ -173,6 +176,7 @@ def test_queries_never_see_future_events(trained):
     assert not np.array_equal(before[1], earlier[1])
 
 
+@pytest.mark.slow
 def test_sampled_ranking_is_seeded_and_keeps_global_rng(trained):
     queries = le.next_event_queries(trained.test)[:12]
     torch.manual_seed(123)
@@ -203,6 +207,7 @@ def test_sampled_ranking_is_seeded_and_keeps_global_rng(trained):
                                rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_time_scale(trained):
     # a model trained on times / c sees the same inputs when the data is rescaled by c and time_scale=c
     seqs = trained.test
@@ -216,6 +221,7 @@ def test_time_scale(trained):
     np.testing.assert_allclose(rescaled[2], plain[2] * c, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_input(trained):
     seqs = trained.test
     proposer = le.EasyTPPProposer(trained.model, K)
@@ -270,6 +276,7 @@ def test_base_metrics_by_hand():
     assert metrics["hits@1"] == pytest.approx(0.5) and metrics["mr_all"] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_runner_id_dotted_path_end_to_end(trained, tmp_path):
     folder = trained.folder
     path = write_config(folder, "NHP_lamp", runner_id="lamp.easytpp.LampRunner",
@@ -308,6 +315,7 @@ def test_runner_id_dotted_path_end_to_end(trained, tmp_path):
         le._lamp_config_for(runner.runner_config, {"lamp": {}, "experiment": {"task": "object"}})
 
 
+@pytest.mark.slow
 def test_lamp_block_beside_easytpp_keys(trained, monkeypatch):
     """A `lamp` block inside an EasyTPP experiment: EasyTPP loads the file, lamp reads the block, and
     LampRunner (with a pretrained model, stage test) hands everything to lamp.pipeline.run_typed."""
@@ -364,6 +372,7 @@ LEGACY = os.environ.get("LAMP_EASYTPP_LEGACY")
 
 @pytest.mark.skipif(not LEGACY, reason="set LAMP_EASYTPP_LEGACY to an unpacked easy-tpp 0.2.x wheel "
                                        "(pip download --no-deps easy-tpp==0.2.1; unzip) to test the 0.2 line")
+@pytest.mark.slow
 def test_legacy_line(trained):
     path = write_config(trained.folder, "NHP_legacy", runner_id="lamp.easytpp.LampRunner")
     script = textwrap.dedent(f"""

@@ -26,6 +26,7 @@ def minilm():
     return _minilm()
 
 
+@pytest.mark.slow
 def test_minilm_matches_sentence_transformers(minilm):
     """Embeddings recorded with sentence-transformers 6.2.0 (PyTorch) from the same weights
     (tests/data/make_minilm_reference.py): an independent implementation of the same model."""
@@ -185,6 +186,7 @@ class HashEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 def test_pipeline_dense_matching(tmp_path, monkeypatch):
     import lamp.pipeline.match
     from lamp.pipeline import Pipeline

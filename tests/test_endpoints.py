@@ -36,6 +36,7 @@ def _kill_after(server, answers, deadline=30.0):
     return thread
 
 
+@pytest.mark.slow
 def test_one_killed_one_rate_limited_every_request_answered_once():
     n = 160
     with TestServer(faults={"latency": 0.05}) as doomed, TestServer(faults={"latency": 0.05}) as healthy, \
@@ -159,6 +160,7 @@ def _timed(urls, n, tag):
     return wall
 
 
+@pytest.mark.slow
 def test_two_endpoints_nearly_double_the_throughput():
     # same 50 ms per reply on both servers, 4 in flight per endpoint; one server vs two, side by side
     n = 200

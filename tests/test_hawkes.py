@@ -291,7 +291,7 @@ def test_uniform_decay_fast_path(k, n, ties):
         assert dalpha[i, j] == pytest.approx(fd, rel=1e-5, abs=1e-7)
 
 
-@pytest.mark.parametrize("n", [16, 17, 1033, 3001])
+@pytest.mark.parametrize("n", [16, 17, pytest.param(1033, marks=pytest.mark.slow), 3001])  # 1033: the O(n^2) oracle
 def test_one_type_lanes_path(n):
     """One type with strictly increasing times runs 8 lanes of events side by side (hawkes_one.c).  Its
     log-likelihood must equal the NumPy oracle and its gradient finite differences, for lengths that
@@ -344,6 +344,7 @@ def test_one_type_lanes_path_rejects_bad_events(where):
             hawkes_loglik(bad, marks, [0.5], [[0.3]], 1.0, n + 1.0)
 
 
+@pytest.mark.slow
 def test_simd_width_and_its_override():
     """The vector width is reported, and LAMP_SIMD_WIDTH can only narrow it; results agree across widths."""
     import os

@@ -171,6 +171,7 @@ def test_fit_learns_recurring_pattern_and_save_load(tmp_path):
         KGHawkes.load(path, bigger)
 
 
+@pytest.mark.slow
 def test_proposer_beats_recurrency_baseline_on_icews14(icews14):
     model = KGHawkes(half_lives=(1, 30, 365)).fit(icews14)
     ours = model.evaluate(icews14)

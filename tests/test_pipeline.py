@@ -38,6 +38,43 @@ def _run(tmp_path, server, m=10):
     return pipe, pipe.run()
 
 
+def test_small_run_end_to_end_then_resumes(tmp_path):
+    """Every stage on small data, fast: the recurrency proposer (nothing to fit) on 30 test queries, the LLM
+    test server (its own: the module's server counts requests for the tests below), a small ranker; the
+    metrics, the prompts sent, the files and a rerun that sends nothing.  (The slow tests below run the
+    fitted kg_hawkes proposer.)"""
+    import numpy as np
+
+    with TestServer() as server:
+        path = tmp_path / "c.yaml"
+        path.write_text(CONFIG.format(m=5, url=server.base_url).replace(
+            "proposer: {model: kg_hawkes, params: {half_lives: [1, 30, 365]}}", "proposer: {model: recurrency}").replace(
+            "ranker: {epochs: 3, width: 16}", "ranker: {epochs: 2, width: 8}").replace(
+            "evaluation: {bootstrap: 200}", "evaluation: {bootstrap: 50, ablations: [no_llm]}"))
+        metrics = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["object"]
+        sent = server.total
+        again = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["object"]
+        assert server.total == sent  # the rerun reuses every stage and sends nothing
+    assert set(metrics) == {"base", "lamp", "no_llm"}
+    base = metrics["base"]
+    assert base["n_queries"] == 30 and base["random_mr"] == 3.0 and 1 <= base["mr"] <= 5
+    assert metrics["lamp"]["n"] == metrics["no_llm"]["n"] == base["n"] > 0
+    props = np.load(tmp_path / "run" / "proposals" / "arrays.npz")
+    assert props["test_candidates"].shape == (30, 5)
+    covered, inserted = int((props["test_truth"] >= 0).sum()), int(props["train_inserted"].sum())
+    assert 0 < covered < 30 and base["n"] == covered
+    # asked: every candidate of the training queries whose truth was proposed, of every valid query and of
+    # every covered test query
+    assert sent == (30 - inserted + 10 + covered) * 5
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["object"]["lamp"]["mr"] == pytest.approx(metrics["lamp"]["mr"])
+    assert (tmp_path / "run" / "metrics.csv").exists()
+    assert again["lamp"]["mr"] == pytest.approx(metrics["lamp"]["mr"])
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert "stage proposer: reusing" in log and "stage abduction: reusing" in log
+
+
+@pytest.mark.slow
 def test_run_writes_metrics_and_resumes(tmp_path, capsys, server):
     pipe, metrics = _run(tmp_path, server)
     base = metrics["object"]["base"]
@@ -87,6 +124,7 @@ def test_bad_settings(tmp_path, server):
         Pipeline.from_yaml(path, out=str(tmp_path / "run"), limit=0)
 
 
+@pytest.mark.slow
 def test_entity_scope_keeps_evidence_on_the_candidates_entities(tmp_path, server):
     import numpy as np
 
@@ -139,6 +177,7 @@ def test_bad_ranker_settings(tmp_path, server):
             Pipeline.from_yaml(path, out=str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_binary_loss_with_layers_and_heads_runs(tmp_path, server):
     import numpy as np
 
@@ -189,6 +228,7 @@ def test_selection_keeps_the_proposer_unless_the_ranker_is_better_on_validation(
     assert none["used"] == "proposer" and none["valid_n"] == 0
 
 
+@pytest.mark.slow
 def test_oracle_backend_is_a_labelled_ceiling_through_the_normal_path(tmp_path):
     import numpy as np
 
@@ -239,6 +279,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_outage_then_fix_sends_every_request_and_never_keeps_a_failed_stage(tmp_path, server):
     """An unreachable base_url: the run fails with a clear LLMError and keeps no abduction stage; after the
     URL is fixed the rerun asks the server for every prompt (none was recorded as done) and reports real
@@ -265,6 +306,7 @@ def test_outage_then_fix_sends_every_request_and_never_keeps_a_failed_stage(tmp_
     assert metrics["lamp"]["n"] == metrics["base"]["n"] > 0
 
 
+@pytest.mark.slow
 def test_partly_failed_abduction_is_retried_and_never_recorded_as_done(tmp_path, capsys):
     """Some prompts fail (HTTP 400 for a fixed share of them): with abduction.max_failed_fraction 0 the run
     stops, naming the failed count per split; with a tolerance it goes on, but the stage is not recorded as
@@ -312,6 +354,7 @@ def test_partly_failed_abduction_is_retried_and_never_recorded_as_done(tmp_path,
             assert stats["failed_requests"] == 0 and metrics["lamp"]["n"] > 0
 
 
+@pytest.mark.slow
 def test_uncovered_test_queries_are_not_sent(tmp_path, server):
     """evaluation.skip_uncovered (default): a test query whose truth is not among the proposals asks nothing,
     and the metrics on covered queries are those of the run that asked everything."""
@@ -339,6 +382,7 @@ def test_uncovered_test_queries_are_not_sent(tmp_path, server):
         assert skipping[method]["mr"] == pytest.approx(everything[method]["mr"]), method
 
 
+@pytest.mark.slow
 def test_plan_counts_what_the_run_then_sends(tmp_path, server, capsys):
     """`lamp plan` asks no LLM; its prompt counts are what the run then sends, and a rerun's plan sends nothing."""
     from lamp.cli import main
@@ -362,6 +406,7 @@ def test_plan_counts_what_the_run_then_sends(tmp_path, server, capsys):
     assert "calibrated on" in again["tokens"]["prompt_method"]
 
 
+@pytest.mark.slow
 def test_structured_output_through_the_pipeline(tmp_path, server):
     """abduction.response_format: json_schema sends the cause list's schema (the test server validates it and
     answers conforming JSON), the replies parse into causes, and the plan's cache keys are the client's."""

@@ -560,6 +560,7 @@ def _agreement_queries(seed, q, agree=True, ne=500, nr=50, m=5, length=10):
     return RankingSamples(ev, rng.uniform(0, 100, (q, m, length)), cand, np.full((q, m), 101.0), labels)
 
 
+@pytest.mark.slow
 def test_agreement_learns_that_evidence_agrees_with_its_candidate():
     """No single id carries the signal (500 entities, 50 relations, random true position, no prior): only the
     comparison of a candidate with its evidence does.  The default ranker (agreement on) finds it; without

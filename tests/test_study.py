@@ -44,6 +44,7 @@ def study(tmp_path_factory):
     return path, folder / "out", run_study(cfg, out=str(folder / "out"))
 
 
+@pytest.mark.slow
 def test_study_table_json_csv_and_figure(study):
     _, out, metrics = study
     lit = metrics["literature"]["measured"]["recurrency"]
@@ -66,6 +67,7 @@ def test_study_table_json_csv_and_figure(study):
     assert set(metrics["timings"]) >= {"data", "literature", "ceiling", "few", "total"}
 
 
+@pytest.mark.slow
 def test_init_from_starts_from_the_other_runs_ranker(study):
     _, out, _ = study
     log = (out / "few" / "run.log").read_text()
@@ -74,6 +76,7 @@ def test_init_from_starts_from_the_other_runs_ranker(study):
     assert settings["init_params"]  # the pre-trained parameters are part of the stage's fingerprint
 
 
+@pytest.mark.slow
 def test_rerun_recomputes_nothing(study, capsys):
     path, out, metrics = study
     stamps = {p: os.path.getmtime(p) for p in out.glob("*/*/DONE")} | {out / "literature" / "DONE": 0}
@@ -84,6 +87,7 @@ def test_rerun_recomputes_nothing(study, capsys):
     assert "reusing" in (out / "run.log").read_text() or "reusing" in (out / "few" / "run.log").read_text()
 
 
+@pytest.mark.slow
 def test_cli_runs_a_study_and_rejects_limit(study, capsys):
     path, out, metrics = study
     assert cli.main(["run", str(path), "--out", str(out)]) == 0

@@ -10,6 +10,7 @@ import pytest
 import lamp
 import lamp.config
 from lamp._reference import hawkes as ref
+from lamp.data import EventSequences, load_easytpp, save_easytpp_json
 from lamp.datasets import load_amazon_sample
 from lamp.easytpp import next_event_queries
 from lamp.llm.testserver import TestServer
@@ -27,6 +28,7 @@ def fitted(amazon):
     return HawkesProcess(amazon.num_types, relative_time=True, l2=1e-3).fit(amazon.train)
 
 
+@pytest.mark.slow
 def test_relative_time_is_a_shift_of_every_sequence(amazon):
     seqs = amazon.train
     shifted = [(seqs.times[b:e] - seqs.times[b], seqs.marks[b:e]) for b, e in zip(seqs.offsets[:-1], seqs.offsets[1:])]
@@ -39,6 +41,7 @@ def test_relative_time_is_a_shift_of_every_sequence(amazon):
         HawkesProcess(amazon.num_types, relative_time=True).fit(seqs, end_times=np.ones(seqs.num_sequences))
 
 
+@pytest.mark.slow
 def test_propose_batch_ranks_types_by_the_intensity_at_the_event_time(amazon, fitted):
     seqs = amazon.test
     q = next_event_queries(seqs)[:20]
@@ -60,6 +63,7 @@ def test_propose_batch_ranks_types_by_the_intensity_at_the_event_time(amazon, fi
         fitted.propose_batch(seqs, np.array([[0, 0]]), 2)
 
 
+@pytest.mark.slow
 def test_propose_times_densities_match_the_oracle(amazon, fitted):
     seqs = amazon.test
     q = next_event_queries(seqs)[:6]
@@ -78,6 +82,62 @@ def test_propose_times_densities_match_the_oracle(amazon, fitted):
             assert d == pytest.approx(np.log(lam) - comp, rel=1e-7, abs=1e-9)
     again = fitted.propose_times(seqs, q, 5, seed=3)
     np.testing.assert_array_equal(again[0], times)  # seeded
+
+
+def _cyclic_sequences(rng, num_sequences, k=3):
+    """Type j is followed by type j + 1 (mod k) four times in five: history that a Hawkes process learns."""
+    times, marks = [], []
+    for _ in range(num_sequences):
+        t, mark, ts, ms = 0.0, int(rng.integers(k)), [], []
+        for _ in range(int(rng.integers(6, 14))):
+            t += rng.exponential(1.0)
+            ts.append(t)
+            ms.append(mark)
+            mark = (mark + 1) % k if rng.random() < 0.8 else int(rng.integers(k))
+        times.append(ts)
+        marks.append(ms)
+    return EventSequences.from_lists(times, marks, num_types=k)
+
+
+def test_small_typed_run_end_to_end(tmp_path):
+    """The typed path on small data, fast: EasyTPP json files of 3 types, the fitted Hawkes proposer, no
+    LLM.  The proposer must have learned the cycle from the history before each test event, and the
+    truth's position among the proposals must be the one the metrics count."""
+    rng = np.random.default_rng(11)
+    for name, n in (("train", 60), ("dev", 20), ("test", 30)):
+        save_easytpp_json(_cyclic_sequences(rng, n), str(tmp_path / f"{name}.json"))
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(f"""
+        data:
+          toy:
+            data_format: json
+            train_dir: {tmp_path}/train.json
+            valid_dir: {tmp_path}/dev.json
+            test_dir: {tmp_path}/test.json
+            data_specs: {{num_event_types: 3, pad_token_id: 3}}
+        E:
+          base_config: {{dataset_id: toy}}
+          lamp:
+            task: next_type
+            num_candidates: 2
+            proposer: {{model: hawkes, params: {{l2: 0.001}}}}
+            abduction: {{backend: none}}
+            ranker: {{epochs: 2, width: 8}}
+            evaluation: {{bootstrap: 50}}
+    """))
+    metrics = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["next_type"]
+    assert {"base", "lamp", "no_llm"} <= set(metrics)
+    base = metrics["base"]
+    assert base["n_queries"] == 30 and base["random_mr"] == 1.5  # one query per test sequence: its last event
+    test = load_easytpp(str(tmp_path / "test.json"))
+    last, before_last = test.marks[test.offsets[1:] - 1], test.marks[test.offsets[1:] - 2]
+    props = np.load(tmp_path / "run" / "proposals" / "arrays.npz")
+    cands, truth = props["test_candidates"], props["test_truth"]
+    assert cands.shape == (30, 2)
+    assert np.mean(cands[:, 0] == (before_last + 1) % 3) >= 0.75  # learned: after type j comes j + 1
+    for row in range(30):  # test_truth: where the real type is among the proposals, -1 when absent
+        assert (cands[row, truth[row]] == last[row]) if truth[row] >= 0 else (last[row] not in cands[row])
+    assert base["n"] == int((truth >= 0).sum()) and base["mr"] < 1.35  # random order: 1.5
 
 
 CONFIG = textwrap.dedent("""
@@ -104,6 +164,7 @@ def _pipe(tmp_path, task="next_type", abduction="{backend: none}"):
     return Pipeline.from_yaml(path, out=str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_next_type_with_an_llm_resumes_and_never_looks_ahead(tmp_path, amazon):
     reply = "1. category: Books\n   title: A gift\n   time: 2020-01-02\n   summary: nice"
     with TestServer(reply=reply) as server:
@@ -134,6 +195,7 @@ def test_next_type_with_an_llm_resumes_and_never_looks_ahead(tmp_path, amazon):
         assert set(map(float, used[:, 1])) <= set(map(float, test.times[b:e - 1]))
 
 
+@pytest.mark.slow
 def test_next_time_base_is_the_most_probable_sample(tmp_path):
     pipe = _pipe(tmp_path, task="next_time")
     metrics = pipe.run()["next_time"]
@@ -153,6 +215,7 @@ def test_next_time_base_is_the_most_probable_sample(tmp_path):
     assert np.all(props["test_times"] > 0)
 
 
+@pytest.mark.slow
 def test_shipped_typed_configs_run(tmp_path):
     folder = os.path.join(os.path.dirname(lamp.__file__), "configs")
     for experiment in ("LAMP_easytpp_next_type", "LAMP_easytpp_next_time"):

