@@ -5,6 +5,10 @@ This module imports nothing.  Each list is written here once; the config schema
 read it from here (or from the validated settings) instead of keeping copies.
 """
 
+__all__ = ["TKG_TASKS", "TYPED_TASKS", "TASKS", "RANK_TASKS", "DEFAULT_M", "DEFAULT_PROPOSER", "SPLITS", "BACKENDS",
+           "LLM_BACKENDS", "UNITS", "RESPONSE_FORMATS", "MATCHING_METHODS", "MATCHING_SCOPES", "EMBEDDER_BACKENDS",
+           "LOSSES", "PRECISIONS", "SELECTION_RULES", "EVIDENCE_METHODS", "ABLATIONS", "task_kind"]
+
 #: Knowledge-graph tasks: predict the object (given s, r, t), the relation (given s, o, t) or both (given s, t).
 TKG_TASKS = ("object", "relation", "pair")
 #: Typed-sequence tasks: the type, or the time, of the next event.
