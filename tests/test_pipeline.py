@@ -428,8 +428,8 @@ def test_every_setting_that_changes_answers_is_in_the_abduction_fingerprint():
     from lamp.config.schema import Abduction
 
     changes_answers = {"backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
-                       "response_format"}
+                       "response_format", "unit", "domain", "max_causes", "window_steps", "min_support"}
     fetching_only = {"api_key_env", "concurrency", "max_retries", "timeout", "cache", "verify_tls",
-                     "max_failed_fraction", "price_per_mtok", "seconds_per_request"}
+                     "max_failed_fraction", "price_per_mtok", "seconds_per_request", "batch", "batch_poll_seconds"}
     assert set(Abduction.model_fields) == changes_answers | fetching_only
     assert set(ANSWER_SETTINGS) == changes_answers

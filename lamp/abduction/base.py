@@ -97,10 +97,12 @@ class BaseAbductor:
         effects = self._check_effects(effects)
         if self.client is None:
             return self.own_causes(effects, split)
-        return self._ask([self.build_prompt(e, split) for e in effects])
+        return [causes or [] for causes in self.ask([self.build_prompt(e, split) for e in effects])]
 
-    def _ask(self, prompts: list) -> list[list[Cause]]:
-        """The client's answers to ``prompts``, parsed; identical prompts are asked (and parsed) once."""
+    def ask(self, prompts: list) -> list[list[Cause] | None]:
+        """The client's answers to ``prompts`` (built by :meth:`build_prompt`), parsed, in one call of the client
+        (one batch job for a batch client); identical prompts are asked (and parsed) once.  A failed request
+        gives None (counted in ``stats.failed_requests``)."""
         if not prompts:
             return []
         first: dict[str, int] = {}
@@ -111,12 +113,12 @@ class BaseAbductor:
         parsed = self._parse_results(self.client.chat(unique))
         return [parsed[w] for w in where]
 
-    def _parse_results(self, results) -> list[list[Cause]]:
-        out = []
+    def _parse_results(self, results) -> list[list[Cause] | None]:
+        out: list[list[Cause] | None] = []
         for result in results:
             if result.text is None:
                 self.stats.failed_requests += 1
-                out.append([])
+                out.append(None)
                 continue
             causes = parse_causes(result.text, self.relation_index, self.entity_index, self.max_causes)
             self.stats.replies += 1

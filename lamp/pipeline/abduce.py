@@ -239,36 +239,53 @@ def _candidate_causes(ctx: StageContext, proposals: dict, abductor, effs: dict, 
     oracle = settings.backend == "oracle"
 
     def compute():
-        client = server = None
-        if not oracle:
-            prompts = [p for ps in prompts_by_split(ctx, abductor, effs, asks).values() for p in ps]
-            client, server = make_client(ctx, settings, prompts)
-        try:
-            out, stats, failed, asked = {}, [], {}, {}
+        out, failed = {}, {}
+        for split, ev in effs.items():
+            _say_asked(ctx, split, int(asks[split].sum()), int((~asks[split]).sum()), "prompts for the {split} candidates",
+                       " (oracle abducer: a diagnostic ceiling)" if oracle else "")
+            out[f"{split}_causes"] = [[] for _ in range(len(ev))]
+        if oracle:  # its replies depend on each split's truth: one scripted client per split
+            clients = []
             for split, ev in effs.items():
-                ask = asks[split]
-                if oracle:
-                    client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
-                _say_asked(ctx, split, int(ask.sum()), int((~ask).sum()), "prompts for the {split} candidates",
-                           " (oracle abducer: a diagnostic ceiling)" if oracle else "")
-                abductor.client = client
-                before = abductor.stats.failed_requests
-                causes = [[] for _ in range(len(ev))]
-                for i, cs in zip(np.flatnonzero(ask), abductor.abduce(ev[ask], split=split)):
-                    causes[i] = [c.text for c in cs]
-                out[f"{split}_causes"] = causes
-                failed[split], asked[split] = abductor.stats.failed_requests - before, int(ask.sum())
-                stats.append(str(client.stats))
-            out["stats"] = {**abductor.stats.as_dict(), "llm": "; ".join(stats) if oracle else stats[-1],
-                            "failed_by_split": failed, "skipped_uncovered": 0 if skip is None else int(skip.sum())}
-            _check_failures(ctx, failed, sum(asked.values()), "")
-            return out
-        finally:
+                abductor.client = oracle_client(ctx, abductor, ev, proposals[split]["truth"], split)
+                clients.append(abductor.client)
+                prompts = [abductor.build_prompt(e, split) for e in ev[asks[split]]]
+                _store(out, split, asks[split], prompts, abductor.ask(prompts), failed)
             abductor.client = None
-            if server is not None:
-                server.stop()
+            llm = "; ".join(str(c.stats) for c in clients)
+        else:  # every split's prompts in one call of the client: one batch job for a batch client
+            prompts = prompts_by_split(ctx, abductor, effs, asks)
+            client, server = make_client(ctx, settings, [p for ps in prompts.values() for p in ps])
+            try:
+                abductor.client = client
+                answers = abductor.ask([p for split in effs for p in prompts[split]])
+                at = 0
+                for split in effs:
+                    n = len(prompts[split])
+                    _store(out, split, asks[split], prompts[split], answers[at:at + n], failed)
+                    at += n
+                llm = str(client.stats)
+            finally:
+                abductor.client = None
+                if server is not None:
+                    server.stop()
+        out["stats"] = {**abductor.stats.as_dict(), "llm": llm, "failed_by_split": failed,
+                        "skipped_uncovered": 0 if skip is None else int(skip.sum())}
+        _check_failures(ctx, failed, sum(int(a.sum()) for a in asks.values()), "")
+        return out
 
     return compute
+
+
+def _store(out: dict, split: str, ask: np.ndarray, prompts: list, answers: list, failed: dict) -> None:
+    """The parsed answers of one split's asked candidates into ``out``; the distinct failed requests counted in
+    ``failed``."""
+    import json
+
+    causes = out[f"{split}_causes"]
+    for i, answer in zip(np.flatnonzero(ask), answers):
+        causes[i] = [c.text for c in answer or []]
+    failed[split] = len({json.dumps(p, sort_keys=True) for p, a in zip(prompts, answers) if a is None})
 
 
 def _event_type_causes(ctx: StageContext, proposals: dict, abductor, effs: dict, asks: dict, skip):
