@@ -61,9 +61,9 @@ def parse_study(section: Any, where: str = "study") -> dict:
     problems = []
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: expected a mapping with 'literature' and 'runs'")
-    unknown = set(section) - {"literature", "runs"}
+    unknown = set(section) - {"literature", "runs", "compare"}
     if unknown:
-        problems.append(f"{where}: unknown keys {sorted(unknown)}; a study has 'literature' and 'runs'")
+        problems.append(f"{where}: unknown keys {sorted(unknown)}; a study has 'literature', 'runs' and 'compare'")
     literature = section.get("literature") or []
     if not isinstance(literature, list) or any(p not in proposer_names("tkg") for p in literature):
         problems.append(f"{where}.literature: expected a list of knowledge-graph proposers, drawn from "
@@ -79,9 +79,50 @@ def parse_study(section: Any, where: str = "study") -> dict:
             problems.append(f"{where}.runs.{name}: expected a mapping of lamp keys (e.g. abduction.backend) -> values")
     if not runs and not literature:
         problems.append(f"{where}: nothing to run (no literature proposers and no runs)")
+    compare = section.get("compare") or []
+    pairs = []
+    if not isinstance(compare, list):
+        problems.append(f"{where}.compare: expected a list of [run.method, run.method] pairs")
+        compare = []
+    for item in compare:
+        sides = item if isinstance(item, list) and len(item) == 2 else None
+        parsed = [str(x).split(".") for x in sides] if sides and all(isinstance(x, str) for x in sides) else None
+        if not parsed or any(len(p) != 2 or p[0] not in runs or not p[1] for p in parsed):
+            problems.append(f"{where}.compare: {item!r} is not a pair [run.method, run.method] of this study's runs "
+                            f"({', '.join(map(str, runs))}), e.g. [smollm2.lamp, rules.lamp]")
+            continue
+        pairs.append([tuple(p) for p in parsed])
     if problems:
         raise ConfigError("\n".join(problems))
-    return {"literature": list(literature), "runs": {k: dict(v) for k, v in runs.items()}}
+    return {"literature": list(literature), "runs": {k: dict(v) for k, v in runs.items()}, "compare": pairs}
+
+
+def compare_runs(folder: str, pairs: list, bootstrap: int, seed: int) -> list[dict]:
+    """The paired difference in MR of each ``[(run, method), (run, method)]`` pair (first minus second) over the
+    test queries both cover, with its bootstrap interval; only runs with the same test candidates (the same
+    queries and proposals) are compared."""
+    from lamp.report import paired_bootstrap, rank_metrics
+
+    out = []
+    for (run_a, method_a), (run_b, method_b) in pairs:
+        row = {"a": f"{run_a}.{method_a}", "b": f"{run_b}.{method_b}"}
+        ranks, candidates = [], []
+        for run, method in ((run_a, method_a), (run_b, method_b)):
+            with np.load(os.path.join(folder, run, "test_ranks.npz")) as saved:
+                if method not in saved.files:
+                    raise ConfigError(f"study.compare: run {run!r} has no method {method!r} (it has "
+                                      f"{', '.join(saved.files)})")
+                ranks.append(saved[method])
+            with np.load(os.path.join(folder, run, "proposals", "arrays.npz")) as saved:
+                candidates.append(saved["test_candidates"])
+        if candidates[0].shape != candidates[1].shape or not np.array_equal(*candidates):
+            row["note"] = "not comparable: the runs have different test queries or proposals"
+        else:
+            m = candidates[0].shape[1]
+            row.update(paired_bootstrap(ranks[1], ranks[0], num_samples=bootstrap, seed=seed),
+                       mr_a=rank_metrics(ranks[0], m)["mr"], mr_b=rank_metrics(ranks[1], m)["mr"])
+        out.append(row)
+    return out
 
 
 def _run_config(config: lamp_config.Config, sets: dict, folder: str) -> lamp_config.Config:
@@ -155,8 +196,10 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
         runs[run_name] = {"metrics": pipe.run(), "settings": study["runs"][run_name],
                           "backend": cfg.lamp.abduction.backend, "m": pipe.m, "task": pipe.task}
         timings[run_name] = {"total": round(time.time() - clock, 2), **pipe.timings}
+    comparisons = compare_runs(run_dir.path, study["compare"], config.lamp.evaluation.bootstrap,
+                               config.lamp.seed) if study["compare"] else []
     timings["total"] = round(time.time() - started, 2)
-    metrics = {"study": name, "dataset": store.name, "literature": {
+    metrics = {"study": name, "dataset": store.name, "comparisons": comparisons, "literature": {
         "source": LITERATURE_SOURCE, "published": {k: {"mrr": v[0] / 100, "hits@10": v[1] / 100}
                                                    for k, v in LITERATURE.items()},
         "measured": literature}, "runs": runs, "rows": study_rows(runs), "timings": timings}
@@ -251,6 +294,15 @@ def study_table(metrics: dict) -> str:
                          f"{r['hits@1']:6.3f} {r['n']:5d} {ci:>22s} {order:>8s}  {grounded}")
         lines.append("  (order: what reranked the test candidates, the trained ranker or the proposer's order when "
                      "the ranker was not better on validation; oracle_ceiling reads the truth: a ceiling, not a result)")
+    comparisons = metrics.get("comparisons") or []
+    if comparisons:
+        lines.append("Paired comparisons between runs (the same test queries; MR of the first minus the second):")
+        for c in comparisons:
+            if "note" in c:
+                lines.append(f"  {c['a']} vs {c['b']}: {c['note']}")
+            else:
+                lines.append(f"  {c['a']} vs {c['b']}: MR {c['mr_a']:.3f} vs {c['mr_b']:.3f}, {c['delta_mr']:+.2f} "
+                             f"[{c['low']:+.2f}, {c['high']:+.2f}] (n {c['n']})")
     return "\n".join(lines)
 
 

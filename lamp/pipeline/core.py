@@ -18,6 +18,7 @@ from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
 from lamp.pipeline.tasks import StageContext
 from lamp.runs import RunDirectory, data_fingerprint
+from lamp.tpp.contract import check_proposer
 
 __all__ = ["Pipeline", "run_typed", "load_metrics"]
 
@@ -90,6 +91,7 @@ class Pipeline:
         queries = select_queries(ctx)
         if proposer is None:
             proposer = fit_proposer(ctx)
+        check_proposer(proposer, ctx.kind)
         return queries, proposer, propose(ctx, proposer, queries)
 
     def plan(self, proposer=None) -> dict:

@@ -18,6 +18,7 @@ from lamp.errors import ConfigError
 from lamp.pipeline.tasks import Queries, StageContext
 from lamp.report import rank_metrics, truth_ranks
 from lamp.runs import fingerprint
+from lamp.tpp.contract import SupportsDensity, SupportsQuality, SupportsTimes
 
 __all__ = ["fit_proposer", "propose", "proposer_quality", "proposals_fingerprint"]
 
@@ -130,7 +131,7 @@ def propose(ctx: StageContext, proposer, queries: dict[str, Queries]) -> dict:
     m, kind = ctx.m, ctx.kind
     if ctx.task == "next_type" and m > ctx.store.num_types:
         raise ConfigError(f"lamp.num_candidates={m} exceeds the {ctx.store.num_types} event types")
-    if ctx.task == "next_time" and not hasattr(proposer, "propose_times"):
+    if ctx.task == "next_time" and not isinstance(proposer, SupportsTimes):
         raise ConfigError("lamp.task='next_time' needs a proposer with propose_times (lamp's HawkesProcess); "
                           "this proposer only ranks types")
 
@@ -234,7 +235,7 @@ def _propose_times(ctx: StageContext, proposer, split: str, q: Queries) -> dict:
 
 def _true_event_density(proposer, seqs, pairs, q: Queries):
     """Log density of each query's true next event under a HawkesProcess (None for other proposers)."""
-    if not hasattr(proposer, "log_density_of_next"):
+    if not isinstance(proposer, SupportsDensity):
         return None
     return proposer.log_density_of_next(seqs, pairs, q.times)
 
@@ -253,7 +254,7 @@ def proposer_quality(ctx: StageContext, proposer, queries: dict[str, Queries], p
     import json
 
     test = proposals["test"]
-    if ctx.kind == "tkg" and hasattr(proposer, "quality"):
+    if ctx.kind == "tkg" and isinstance(proposer, SupportsQuality):
         quality = proposer.quality(queries["test"].events, ctx.task, ctx.m)
         ctx.say("proposer over all candidates (time-aware filter): " +
                 ", ".join(f"{k} {v:.3f}" for k, v in quality.items() if k != "n"))

@@ -46,20 +46,93 @@ A knowledge-graph proposer (:class:`~lamp.tpp.KGHawkes`,
 ``"object"``, ``"relation"`` or ``"pair"``; ``ids`` int64 (Q, m) the best
 ``m`` answers (objects, relations, or ``r * num_entities + o``), best first;
 ``scores`` float64 (Q, m) non-increasing along each row.  Only events strictly
-before each query's time are read.  It also has ``num_entities``,
-``num_relations`` and a ``fingerprint`` (a string identifying its fitted
-state, used to key the pipeline's stored proposals).
+before each query's time are read.  It also has ``num_entities`` and
+``num_relations``, and may have a ``fingerprint`` (a string identifying its
+fitted state, used to key the pipeline's stored proposals; the pipeline gives
+a registered proposer one from its name, parameters and data) and
+``quality(queries, task, m) -> dict`` (time-aware filtered MRR and Hits over
+all candidates; without it the pipeline reports the rank metrics among its M
+proposals).
+
+In code
+-------
+The contracts are the runtime-checkable protocols :class:`KGProposer` and
+:class:`TypedProposer` (required methods), and :class:`SupportsQuality`,
+:class:`SupportsTimes`, :class:`SupportsDensity` (optional ones): the pipeline
+checks a proposer with ``isinstance`` before it proposes.  A proposer becomes a
+``lamp.proposer.model`` by one registration (:func:`lamp.register_proposer`,
+:mod:`lamp.config.registry`).
 
 :func:`check_queries` validates the arguments of ``propose_batch``;
 :func:`next_event_queries` lists every query a typed proposer can answer.
 """
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from lamp.data import EventSequences
 
-__all__ = ["check_queries", "next_event_queries"]
+__all__ = ["check_queries", "next_event_queries", "KGProposer", "TypedProposer", "SupportsQuality", "SupportsTimes",
+           "SupportsDensity", "check_proposer"]
+
+
+@runtime_checkable
+class KGProposer(Protocol):
+    """A proposer for temporal knowledge graphs (see the module docstring)."""
+
+    num_entities: int
+    num_relations: int
+
+    def propose(self, queries: np.ndarray, task: str = "object", m: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, scores)``, both (Q, m), best first, for queries (subject, relation, object, time)."""
+
+
+@runtime_checkable
+class SupportsQuality(Protocol):
+    """Optional for a :class:`KGProposer`: its own quality over all candidates."""
+
+    def quality(self, queries: np.ndarray, task: str, m: int) -> dict:
+        """Time-aware filtered MRR, Hits@1/3/10 and the share with the truth in the top ``m``."""
+
+
+@runtime_checkable
+class TypedProposer(Protocol):
+    """A proposer for typed event sequences (see the module docstring)."""
+
+    def propose_batch(self, seqs: EventSequences, queries: np.ndarray, m: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(types, scores, next_times)``: (Q, m), (Q, m), (Q,)."""
+
+
+@runtime_checkable
+class SupportsTimes(Protocol):
+    """Optional for a :class:`TypedProposer`: sampled next events, for the ``next_time`` task."""
+
+    def propose_times(self, seqs: EventSequences, queries: np.ndarray, m: int, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(times, types, log_densities)``, each (Q, m), most probable first."""
+
+
+@runtime_checkable
+class SupportsDensity(Protocol):
+    """Optional for a :class:`SupportsTimes` proposer: the log density of the true next event (the score of
+    the real event put among the samples in training)."""
+
+    def log_density_of_next(self, seqs: EventSequences, queries: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """(Q,) log densities."""
+
+
+def check_proposer(proposer, kind: str, name: str = "the proposer") -> None:
+    """TypeError naming what is missing when ``proposer`` does not implement the contract of ``kind`` (``"tkg"``:
+    :class:`KGProposer`; ``"typed"``: :class:`TypedProposer`)."""
+    protocol = KGProposer if kind == "tkg" else TypedProposer
+    if not isinstance(proposer, protocol):
+        needed = ("propose", "num_entities", "num_relations") if kind == "tkg" else ("propose_batch",)
+        missing = [n for n in needed if not hasattr(proposer, n)]
+        raise TypeError(f"{name} ({type(proposer).__name__}) does not implement lamp.tpp.contract."
+                        f"{protocol.__name__}: it has no {', '.join(missing)}")
 
 
 def next_event_queries(seqs: EventSequences, limit: int | None = None) -> np.ndarray:
