@@ -140,7 +140,9 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
             continue
         lines.append(f"  {'method':18s} {'MR':>7s} {'MRR':>7s} {'H@1':>6s} {'H@3':>6s} {'cover':>6s} "
                      f"{'n':>5s}  {'MR 95% CI (vs base)':>22s}")
-        for method, m in methods.items():
+        rows = [(method, m) for method, m in methods.items()]
+        rows += [(f"{method}@ranker", m["ranker_order"]) for method, m in methods.items() if m.get("ranker_order")]
+        for method, m in rows:
             ci = m.get("vs_base")
             ci_text = f"{ci['delta_mr']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]" if ci else ""
             lines.append(f"  {method:18s} {m['mr']:7.3f} {m['mrr']:7.3f} {m['hits@1']:6.3f} {m['hits@3']:6.3f} "
@@ -152,7 +154,8 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
         kept = [method for method, m in methods.items() if (m.get("selection") or {}).get("used") == "proposer"]
         if kept:
             lines.append(f"  ({', '.join(kept)}: not better than the proposer on validation, so the test "
-                         "candidates keep the proposer's order; see 'selection' in metrics.json)")
+                         "candidates keep the proposer's order; see 'selection' in metrics.json; <method>@ranker: "
+                         "the trained ranker's own order, not used)")
     return "\n".join(lines)
 
 

@@ -106,13 +106,14 @@ def compare_runs(folder: str, pairs: list, bootstrap: int, seed: int) -> list[di
     out = []
     for (run_a, method_a), (run_b, method_b) in pairs:
         row = {"a": f"{run_a}.{method_a}", "b": f"{run_b}.{method_b}"}
-        ranks, candidates = [], []
+        ranks, own, candidates = [], [], []
         for run, method in ((run_a, method_a), (run_b, method_b)):
             with np.load(os.path.join(folder, run, "test_ranks.npz")) as saved:
                 if method not in saved.files:
                     raise ConfigError(f"study.compare: run {run!r} has no method {method!r} (it has "
-                                      f"{', '.join(saved.files)})")
+                                      f"{', '.join(f for f in saved.files if '@' not in f)})")
                 ranks.append(saved[method])
+                own.append(saved[f"{method}@ranker"] if f"{method}@ranker" in saved.files else saved[method])
             with np.load(os.path.join(folder, run, "proposals", "arrays.npz")) as saved:
                 candidates.append(saved["test_candidates"])
         if candidates[0].shape != candidates[1].shape or not np.array_equal(*candidates):
@@ -121,6 +122,8 @@ def compare_runs(folder: str, pairs: list, bootstrap: int, seed: int) -> list[di
             m = candidates[0].shape[1]
             row.update(paired_bootstrap(ranks[1], ranks[0], num_samples=bootstrap, seed=seed),
                        mr_a=rank_metrics(ranks[0], m)["mr"], mr_b=rank_metrics(ranks[1], m)["mr"])
+            row["rankers"] = {**paired_bootstrap(own[1], own[0], num_samples=bootstrap, seed=seed),
+                              "mr_a": rank_metrics(own[0], m)["mr"], "mr_b": rank_metrics(own[1], m)["mr"]}
         out.append(row)
     return out
 
@@ -244,7 +247,10 @@ def study_rows(runs: dict) -> list[dict]:
     rows = []
     for run_name, run in runs.items():
         for task, methods in run["metrics"].items():
-            for method, m in methods.items():
+            listed = [(method, m, (m.get("selection") or {}).get("used")) for method, m in methods.items()]
+            listed += [(f"{method}@ranker", m["ranker_order"], "not used") for method, m in methods.items()
+                       if m.get("ranker_order")]
+            for method, m, used in listed:
                 if "mr" not in m:
                     continue
                 ci = m.get("vs_base") or {}
@@ -253,8 +259,7 @@ def study_rows(runs: dict) -> list[dict]:
                     "run": run_name, "task": task, "method": method, "backend": run["backend"], "m": run["m"],
                     "mr": m["mr"], "mrr": m["mrr"], "hits@1": m["hits@1"], "hits@3": m["hits@3"], "n": m["n"],
                     "delta_mr": ci.get("delta_mr"), "low": ci.get("low"), "high": ci.get("high"),
-                    "used": (m.get("selection") or {}).get("used"),
-                    "grounded": grounding.get("rate"), "grounded_true": grounding.get("rate_true"),
+                    "used": used, "grounded": grounding.get("rate"), "grounded_true": grounding.get("rate_true"),
                     "grounded_other": grounding.get("rate_other")})
     return rows
 
@@ -293,7 +298,9 @@ def study_table(metrics: dict) -> str:
             lines.append(f"  {r['run']:10s} {r['method']:16s} {r['m']:3d} {r['mr']:6.3f} {r['mrr']:6.3f} "
                          f"{r['hits@1']:6.3f} {r['n']:5d} {ci:>22s} {order:>8s}  {grounded}")
         lines.append("  (order: what reranked the test candidates, the trained ranker or the proposer's order when "
-                     "the ranker was not better on validation; oracle_ceiling reads the truth: a ceiling, not a result)")
+                     "the ranker was not better on validation; <method>@ranker: that trained ranker's own order, not "
+                     "used, shown for what its evidence gives; oracle_ceiling reads the truth: a ceiling, not a "
+                     "result)")
     comparisons = metrics.get("comparisons") or []
     if comparisons:
         lines.append("Paired comparisons between runs (the same test queries; MR of the first minus the second):")
@@ -301,8 +308,11 @@ def study_table(metrics: dict) -> str:
             if "note" in c:
                 lines.append(f"  {c['a']} vs {c['b']}: {c['note']}")
             else:
-                lines.append(f"  {c['a']} vs {c['b']}: MR {c['mr_a']:.3f} vs {c['mr_b']:.3f}, {c['delta_mr']:+.2f} "
-                             f"[{c['low']:+.2f}, {c['high']:+.2f}] (n {c['n']})")
+                r = c["rankers"]
+                lines.append(f"  {c['a']} vs {c['b']}: as used MR {c['mr_a']:.3f} vs {c['mr_b']:.3f}, "
+                             f"{c['delta_mr']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]; the trained rankers' own "
+                             f"orders MR {r['mr_a']:.3f} vs {r['mr_b']:.3f}, {r['delta_mr']:+.2f} [{r['low']:+.2f}, "
+                             f"{r['high']:+.2f}] (n {c['n']})")
     return "\n".join(lines)
 
 

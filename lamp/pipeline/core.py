@@ -144,9 +144,9 @@ class Pipeline:
                          + ", ".join(f"{'-' if grounding[k] is None else f'{grounding[k]:.1%}'} for the {w}"
                                      for k, w in (("rate_true", "true candidate"), ("rate_other", "others"))))
         lap("match")
-        energies, selections = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
+        energies, selections, own = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
         lap("rank")
-        metrics = evaluate(ctx, queries, proposals, energies, selections, extras)
+        metrics = evaluate(ctx, queries, proposals, energies, selections, extras, own)
         lap("evaluate")
         self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics

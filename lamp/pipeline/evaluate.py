@@ -55,18 +55,24 @@ def time_results(test: dict, q: Queries, energies: dict, bootstrap: int, seed: i
 
 
 def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, energies: dict,
-             selections: dict | None = None, extras: dict | None = None) -> dict:
+             selections: dict | None = None, extras: dict | None = None, ranker_energies: dict | None = None) -> dict:
     """``{task: {method: metrics}}`` on the test queries; writes metrics.json / .csv / .png and the
     per-query ranks (``test_ranks.npz``) or time errors (``test_errors.npz``).  ``extras``
-    (``{method: {key: value}}``, e.g. the cause grounding of ``lamp``) is added to the methods' metrics."""
+    (``{method: {key: value}}``, e.g. the cause grounding of ``lamp``) is added to the methods' metrics.
+    A method whose trained ranker was not used (the proposer's order was kept) also gets the metrics of the
+    ranker's own order, ``ranker_order`` (per-query ranks ``<method>@ranker``): what its evidence gives when
+    it is trusted."""
     ev = ctx.settings.evaluation
     bootstrap = ev.bootstrap
     selections = dict(selections or {})
+    ranker_energies = dict(ranker_energies or {})
     if ctx.settings.abduction.backend == "oracle" and "lamp" in energies:
         # the oracle abducer reads the truth: its row is a ceiling, named so everywhere it appears
-        energies = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in energies.items()}
-        selections = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in selections.items()}
-        extras = {(ORACLE_METHOD if k == "lamp" else k): v for k, v in (extras or {}).items()}
+        def rename(d):
+            return {(ORACLE_METHOD if k == "lamp" else k): v for k, v in (d or {}).items()}
+
+        energies, selections, extras, ranker_energies = (rename(d) for d in (energies, selections, extras,
+                                                                              ranker_energies))
     if ctx.task == "next_time":
         result, per_query = time_results(proposals["test"], queries["test"], energies, bootstrap, ctx.seed)
         name = "test_errors.npz"
@@ -75,6 +81,12 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
         name = "test_ranks.npz"
     for method, selection in selections.items():
         result[method]["selection"] = selection
+    unused = {m: e for m, e in ranker_energies.items() if (selections.get(m) or {}).get("used") == "proposer"}
+    if unused and ctx.task != "next_time":
+        own, own_ranks = rank_results(proposals["test"], unused, bootstrap, ctx.seed)
+        for method in unused:
+            result[method]["ranker_order"] = own[method]
+            per_query[f"{method}@ranker"] = own_ranks[method]
     for method, values in (extras or {}).items():
         if method in result:
             result[method].update(values)

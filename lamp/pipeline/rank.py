@@ -150,11 +150,12 @@ def load_ranker_params(path: str) -> np.ndarray:
 
 
 def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict, evidence: dict
-           ) -> tuple[dict, dict]:
+           ) -> tuple[dict, dict, dict]:
     """Energies (Q, M) of the test candidates for every method of ``evidence`` (``{method: {split: idx}}``),
-    and for each method the validation selection between the trained ranker and the proposer's order
-    (:func:`select_against_proposer`): a method whose ranker is not better on validation keeps the
-    proposer's order on test."""
+    for each method the validation selection between the trained ranker and the proposer's order
+    (:func:`select_against_proposer`: a method whose ranker is not better on validation keeps the
+    proposer's order on test), and the trained rankers' own energies (what each evidence gives when it is
+    trusted, reported beside the order used)."""
     from lamp.errors import ConfigError
     from lamp.rank import EnergyRanker
 
@@ -164,7 +165,7 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
     vocab = (ctx.store.num_entities, ctx.store.num_relations) if ctx.kind == "tkg" else (1, ctx.store.num_types)
     bootstrap = ctx.settings.evaluation.bootstrap
     init = load_ranker_params(ctx.resolve_path(r.init_from)) if r.init_from else None
-    energies, selections = {}, {}
+    energies, selections, own = {}, {}, {}
     for method, by_split in evidence.items():
         samples = {split: ranking_samples(ctx, world, q, proposals[split], by_split[split])
                    for split, q in queries.items()}
@@ -202,7 +203,7 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
                     "evidence": dict(by_split), "bootstrap": bootstrap}
         out = ctx.stage(f"ranker_{method}", settings, [proposals_fingerprint(proposals), fingerprint(ctx.task)],
                         compute)
-        energies[method], selections[method] = out["energies"], out["selection"]
+        energies[method], selections[method], own[method] = out["energies"], out["selection"], out["ranker_energies"]
         sel = out["selection"]
         key = "rmse" if ctx.task == "next_time" else "mr"
         valid_text = (f"validation {key.upper()} {sel[f'valid_{key}_ranker']:.4g} vs proposer "
@@ -210,4 +211,4 @@ def rerank(ctx: StageContext, world: EventWorld, queries: dict, proposals: dict,
                       f"{sel['valid_n']})" if "p_not_better" in sel else "no covered validation query")
         ctx.say(f"ranker[{method}]: best epoch {out['best_epoch']}; {valid_text}: test reranked by the "
                 f"{'trained ranker' if sel['used'] == 'ranker' else 'proposer order'}")
-    return energies, selections
+    return energies, selections, own
