@@ -164,13 +164,26 @@ def test_benchmarks_main_job_section_is_the_recorded_timings():
 
 
 def test_reproducing_cost_is_the_recorded_plan():
-    """The cost section is `lamp plan` of the page's own YAML, as recorded."""
-    recorded = _read("docs", "recorded", "reproducing_plan.txt")
+    """The cost section is `lamp plan` of the page's own YAML, as recorded: per candidate, per event type
+    (`--set lamp.abduction.unit=event_type`) and as a batch job (`--set lamp.abduction.batch=true`)."""
     page = _read("docs", "reproducing.md")
     config = re.search(r"```yaml\n(.*?)```", page, re.S).group(1)
-    assert _fold(config) in _fold(recorded)  # the plan was made from the YAML the page shows
-    block = re.search(r"```text\n(plan: .*?)```", page, re.S).group(1)
-    _lines_in("docs/recorded/reproducing_plan.txt", block.splitlines())
+    blocks = re.findall(r"```text\n(plan: .*?)```", page, re.S)
+    names = ["reproducing_plan.txt", "reproducing_plan_event_type.txt", "reproducing_plan_batch.txt"]
+    assert len(blocks) == len(names)
+    for name, block, option in zip(names, blocks, ["", "--set lamp.abduction.unit=event_type",
+                                                   "--set lamp.abduction.batch=true"]):
+        recorded = _read("docs", "recorded", name)
+        assert recorded.startswith(f"# lamp plan my_icews14.yaml {option}".rstrip())
+        assert _fold(config) in _fold(recorded)  # the plan was made from the YAML the page shows
+        _lines_in(f"docs/recorded/{name}", block.splitlines())
+    event_type, batch = (_read("docs", "recorded", n) for n in names[1:])
+    prompts = int(re.search(r"(\d+) prompts for every candidate", page)[1])
+    assert prompts == sum(int(x) for x in re.findall(r"^  \w+ +\d+ +\d+ +\d+ +\d+ +(\d+)$", event_type, re.M))
+    assert prompts <= 500 and float(re.search(r"cost: ~\$([\d.]+)", event_type)[1]) <= 0.50  # issue 22's targets
+    with_batch, without = (float(x.replace(",", "")) for x in re.search(r"cost: ~\$([\d,.]+) .* ~\$([\d,.]+) without",
+                                                                       batch).groups())
+    assert with_batch <= 0.5 * without
 
 
 # -- docs/ranker.md -----------------------------------------------------------------------------------
