@@ -43,6 +43,18 @@ abductor = Abductor(store, num_shots=4, seed=0)
 effect = query.copy(); effect[2] = ids[0][0]
 for message in abductor.build_prompt(effect)[-3:]:
     print(f"--- {message['role']}\\n{message['content']}")"""),
+    new_markdown_cell("""## 3b. The same question asked once per event type
+
+With `abduction.unit: event_type` (the main job's setting) the LLM is asked once per event type for its
+*cause patterns*, with demonstrations whose patterns are mined from the training split, and every
+candidate's causes are its type's patterns with the candidate's own entities in their roles."""),
+    new_code_cell("""from lamp.abduction import EventTypeAbductor, mine_split, instantiate
+from lamp.abduction.patterns import pattern_text
+mined = mine_split(store, "train", window_steps=30, min_support=5, max_patterns=5)
+typed_abductor = EventTypeAbductor(store, demos=mined, num_shots=4)
+print(typed_abductor.build_prompt(r)[-1]["content"])
+print("mined from the training split:", [pattern_text(p, typed_abductor.names) for p in mined.get(r, [])])
+print("instantiated for the first candidate:", instantiate(mined, effect[None], typed_abductor.texts)[0])"""),
     new_markdown_cell("## 4. The whole pipeline (proposals -> causes -> evidence -> ranker -> metrics)"),
     new_code_cell("""from lamp.pipeline import Pipeline
 cfg = lamp.config.load(os.path.join(os.path.dirname(lamp.__file__), "configs", "icews14_main.yaml"))
@@ -54,7 +66,11 @@ pipe = Pipeline(cfg, out=os.path.abspath("runs/quickstart"))
 metrics = pipe.run()"""),
     new_markdown_cell("## 5. What the LLM said, and the evidence it led to"),
     new_code_cell("""import json
-causes = json.load(open(os.path.join(pipe.run_dir.path, "abduction", "result.json")))["test_causes"]
+result = json.load(open(os.path.join(pipe.run_dir.path, "abduction", "result.json")))
+causes = result["test_causes"]
+print("SmolLM2's patterns for a few event types:")
+for name, patterns in list(result["patterns_text"].items())[:5]:
+    print(f"  {name}: {patterns}")
 proposals = np.load(os.path.join(pipe.run_dir.path, "proposals", "arrays.npz"))
 cands = proposals["test_candidates"]
 print("first test query, first candidate:", display_name(names[cands[0, 0]]))
