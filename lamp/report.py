@@ -138,14 +138,15 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
                 lines.append(f"  {method:18s} {m['rmse']:10.4g} {m['mae']:10.4g} {m['n']:5d}  {ci_text:>26s}")
             lines.append("  (error of the chosen candidate's time; best_of_m: the closest of the M candidates)")
             continue
-        lines.append(f"  {'method':18s} {'MR':>7s} {'MRR':>7s} {'H@1':>6s} {'H@3':>6s} {'cover':>6s} "
-                     f"{'n':>5s}  {'MR 95% CI (vs base)':>22s}")
         rows = [(method, m) for method, m in methods.items()]
         rows += [(f"{method}@ranker", m["ranker_order"]) for method, m in methods.items() if m.get("ranker_order")]
+        width = max(18, *(len(method) for method, _ in rows))
+        lines.append(f"  {'method':{width}s} {'MR':>7s} {'MRR':>7s} {'H@1':>6s} {'H@3':>6s} {'cover':>6s} "
+                     f"{'n':>5s}  {'MR 95% CI (vs base)':>22s}")
         for method, m in rows:
             ci = m.get("vs_base")
             ci_text = f"{ci['delta_mr']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]" if ci else ""
-            lines.append(f"  {method:18s} {m['mr']:7.3f} {m['mrr']:7.3f} {m['hits@1']:6.3f} {m['hits@3']:6.3f} "
+            lines.append(f"  {method:{width}s} {m['mr']:7.3f} {m['mrr']:7.3f} {m['hits@1']:6.3f} {m['hits@3']:6.3f} "
                          f"{m['coverage']:6.3f} {m['n']:5d}  {ci_text:>22s}")
         first = next(iter(methods.values()))
         lines.append(f"  (random order: MR {first['random_mr']:.1f}; MR/MRR/Hits over the {first['n']} queries "

@@ -286,16 +286,18 @@ def study_table(metrics: dict) -> str:
         lines.append(f"  (published: {lit['source']})")
     rows = metrics["rows"]
     if rows:
+        rw = max(10, *(len(r["run"]) for r in rows))
+        mw = max(16, *(len(r["method"]) for r in rows))
         lines += ["Reranking the proposer's top M (MR, MRR, Hits over the test queries whose truth is proposed; "
                   "paired bootstrap vs the run's base):",
-                  f"  {'run':10s} {'method':16s} {'M':>3s} {'MR':>6s} {'MRR':>6s} {'H@1':>6s} {'n':>5s} "
+                  f"  {'run':{rw}s} {'method':{mw}s} {'M':>3s} {'MR':>6s} {'MRR':>6s} {'H@1':>6s} {'n':>5s} "
                   f"{'MR vs base [95% CI]':>22s} {'order':>8s}  grounded causes % (all / true / others)"]
         for r in rows:
             ci = "" if r["delta_mr"] is None else f"{r['delta_mr']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
             grounded = "" if r["grounded"] is None else \
                 f"{_pct(r['grounded'])} / {_pct(r['grounded_true'])} / {_pct(r['grounded_other'])}"
             order = "" if r["method"] == "base" else (r["used"] or "")
-            lines.append(f"  {r['run']:10s} {r['method']:16s} {r['m']:3d} {r['mr']:6.3f} {r['mrr']:6.3f} "
+            lines.append(f"  {r['run']:{rw}s} {r['method']:{mw}s} {r['m']:3d} {r['mr']:6.3f} {r['mrr']:6.3f} "
                          f"{r['hits@1']:6.3f} {r['n']:5d} {ci:>22s} {order:>8s}  {grounded}")
         lines.append("  (order: what reranked the test candidates, the trained ranker or the proposer's order when "
                      "the ranker was not better on validation; <method>@ranker: that trained ranker's own order, not "

@@ -71,28 +71,43 @@ def _minutes(seconds):
     return f"{m} min {s} s" if m else f"{s} s"
 
 
+def _ci(row_or_metrics):
+    m = row_or_metrics.get("vs_base", row_or_metrics)
+    return f"{m['delta_mr']:+.2f} [{m['low']:+.2f}, {m['high']:+.2f}]"
+
+
+def _main_plan():
+    """The recorded `lamp plan` of the main job: per split the candidates asked and the prompts (one per event
+    type)."""
+    plan = _read("docs", "recorded", "main_job_plan.txt")
+    rows = re.findall(r"^  (\w+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+)$", plan, re.M)
+    return {"asked": sum(int(r[2]) for r in rows), "prompts": sum(int(r[3]) for r in rows)}
+
+
 def test_readme_quotes_the_recorded_main_job():
     job = _main_job()
     study, rows, cfg = job["study"], job["rows"], job["config"]
-    lamp_cfg, runs = cfg["lamp"], cfg["study"]["runs"]
+    lamp_cfg = cfg["lamp"]
     lit = study["literature"]
     kg, rc, pub = lit["measured"]["kg_hawkes"], lit["measured"]["recurrency"], lit["published"]
     head = study["runs"]["headroom"]["metrics"]["object"]
     smol = study["runs"]["smollm2"]["metrics"]["object"]
+    rules = study["runs"]["rules"]["metrics"]["object"]
     base, oracle, no_llm = rows["headroom", "base"], rows["headroom", "oracle_ceiling"], rows["headroom", "no_llm"]
     sel = head["no_llm"]["selection"]
     grounding, oracle_grounding = smol["lamp"]["cause_grounding"], head["oracle_ceiling"]["cause_grounding"]
+    versus = study["comparisons"][0]
+    plan = _main_plan()
     sec = job["seconds"]
-    smol_sel = smol["lamp"]["selection"]
-    covered_valid = {1: "one covered validation query"}.get(smol_sel["valid_n"],
-                                                            f"{smol_sel['valid_n']} covered validation queries")
+    queries = lamp_cfg["query_limit"] + lamp_cfg["train_query_limit"] + lamp_cfg["valid_query_limit"]
     claims = [
         f"ICEWS14 object task with M = {lamp_cfg['num_candidates']} proposals",
+        f"every run on the same {head['base']['n_queries']:,} test queries ({base['n']:,} of them with the truth among "
+        f"the proposals), the ranker trained on {lamp_cfg['train_query_limit']:,} queries and selected on "
+        f"{lamp_cfg['valid_query_limit']}",
         f"object and subject queries ({kg['n']:,})",
-        f"on {head['base']['n_queries']:,} test queries ({base['n']:,} of them with the truth among the "
-        f"proposals), the ranker trained on {runs['headroom']['train_query_limit']:,} queries",
-        f"as many test queries as fit the job's time ({smol['base']['n_queries']}, of which {smol['base']['n']} "
-        f"have the truth proposed; {job['prompts']} prompts)",
+        f"asked once per event type among the candidates ({job['prompts']} prompts for all {queries:,} queries, "
+        f"where asking per candidate would take {plan['asked']:,})",
         f"filtered MRR {_pct(kg['mrr'])} / Hits@10 {_pct(kg['hits@10'])} on the whole ICEWS14 test split "
         f"(TLogic {_pct(pub['TLogic']['mrr'])} / {_pct(pub['TLogic']['hits@10'])}, TiRGN "
         f"{_pct(pub['TiRGN']['mrr'])} / {_pct(pub['TiRGN']['hits@10'])})",
@@ -102,47 +117,52 @@ def test_readme_quotes_the_recorded_main_job():
         f"({oracle['delta_mr']:+.2f} [{oracle['low']:+.2f}, {oracle['high']:+.2f}])",
         f"(its ranker's validation MR {sel['valid_mr_ranker']:.2f} vs {sel['valid_mr_proposer']:.2f}, "
         f"p {sel['p_not_better']:.2f})",
-        f"{grounding['rate_true'] * 100:.0f}% of its causes for the true candidate",
+        f"the rules' evidence gains {_ci(rules['lamp']['ranker_order'])} — about what each candidate's own text "
+        f"gives ({_ci(head['no_llm']['ranker_order'])}) — and SmolLM2's {_ci(smol['lamp']['ranker_order'])}",
+        f"SmolLM2 minus rules {_ci(versus['rankers'])}",
+        f"{grounding['rate_true'] * 100:.0f}% of SmolLM2's causes for the true candidate",
         f"so do {grounding['rate_other'] * 100:.0f}% of its causes for the wrong candidates (the oracle: "
         f"{oracle_grounding['rate_true'] * 100:.0f}% and {oracle_grounding['rate_other'] * 100:.1f}%)",
-        f"With {lamp_cfg['query_limit']} test and {lamp_cfg['train_query_limit'] + lamp_cfg['valid_query_limit']} "
-        f"training/validation queries",
-        f"the ranker has {covered_valid} and keeps the proposer's order",
         f"`bash scripts/main.sh` took {_minutes(sec['setup'] + sec['total'])} in all: {_minutes(sec['setup'])} of "
         f"set-up, {sec['literature']:.0f} s for the literature rows, {sec['headroom']['total']:.0f} s for the "
-        f"headroom run and {_minutes(sec['smollm2']['total'])} for the SmolLM2 run "
-        f"({sec['smollm2']['abduce']:.0f} s of it the {job['prompts']} prompts, about "
+        f"headroom run, {sec['rules']['total']:.0f} s for the rules run and {_minutes(sec['smollm2']['total'])} for "
+        f"the SmolLM2 run ({sec['smollm2']['abduce']:.0f} s of it the {job['prompts']} prompts, about "
         f"{sec['smollm2']['abduce'] / job['prompts']:.1f} s each",
     ]
-    assert no_llm["used"] == "proposer" and no_llm["delta_mr"] == 0.0  # "LAMP keeps the proposer's order"
+    # "neither ... beat the proposer on validation, so both runs keep its order"; "LAMP keeps the proposer's order"
+    assert rules["lamp"]["selection"]["used"] == smol["lamp"]["selection"]["used"] == "proposer"
+    assert no_llm["used"] == "proposer" and no_llm["delta_mr"] == 0.0
+    assert plan["prompts"] == job["prompts"]  # one prompt per event type: the plan's count is the cache's
     _assert_says("README.md", claims)
     _assert_says("docs/quickstart.md", [
         f"without an LLM on {head['base']['n_queries']:,} test queries",
-        f"SmolLM2-135M-Instruct on {smol['base']['n_queries']} test queries ({job['prompts']} prompts)"])
+        f"SmolLM2-135M-Instruct asked once per event type ({job['prompts']} prompts)"])
     _assert_says("lamp/configs/icews14_main.yaml", [
-        f"{head['base']['n_queries']:,} test queries ({base['n']:,} of them with the truth proposed)"])
+        f"the same {head['base']['n_queries']:,} test queries ({base['n']:,} with the truth among the M = "
+        f"{lamp_cfg['num_candidates']} proposals"])
+    _assert_says("docs/abduction.md", [
+        f"main job asks {job['prompts']} prompts for its {lamp_cfg['query_limit']:,} test, "
+        f"{lamp_cfg['train_query_limit']:,} training and {lamp_cfg['valid_query_limit']} validation queries, where "
+        f"asking per candidate would be {plan['asked']:,}"])
 
 
 def test_reproducing_and_abduction_quote_the_recorded_main_job():
     job = _main_job()
     rows, sec = job["rows"], job["seconds"]
-    per_prompt = job["prompt_tokens"] / job["prompts"]
     spp = sec["smollm2"]["abduce"] / job["prompts"]
-    plan = _read("docs", "recorded", "reproducing_plan.txt")
-    test_prompts = int(re.search(r"^  test +\d+ +\d+ +(\d+) ", plan, re.M)[1])
     _assert_says("docs/reproducing.md", [
         f"the main job's base MR is {rows['headroom', 'base']['mr']:.2f} among "
         f"{job['config']['lamp']['num_candidates']} proposals over the {rows['headroom', 'base']['n']:,} "
         f"headroom queries whose truth is proposed",
         f"time-aware filtered MRR {job['study']['literature']['measured']['kg_hawkes']['mrr']:.3f}",
-        f"the recorded main job took {spp:.1f} s per prompt",
-        f"the {test_prompts:,} test prompts alone would take about {test_prompts * spp / 3600:.0f} hours",
+        f"the recorded main job's SmolLM2 run asked {job['prompts']} prompts, one per event type, in "
+        f"{sec['smollm2']['abduce']:.0f} s ({spp:.1f} s per prompt)",
     ])
     _assert_says("docs/abduction.md", [
-        f"the main job's SmolLM2 run sent {job['prompts']} prompts, {job['prompt_tokens']:,} prompt tokens and "
-        f"{job['completion_tokens']:,} completion tokens (about {per_prompt:,.0f} and "
-        f"{job['completion_tokens'] / job['prompts']:.0f} per prompt) and took "
-        f"{sec['smollm2']['abduce']:.1f} s for them, {sec['smollm2']['abduce'] / job['prompts']:.1f} s per prompt",
+        f"the main job's SmolLM2 run sent {job['prompts']} prompts (one per event type), "
+        f"{job['prompt_tokens']:,} prompt tokens and {job['completion_tokens']:,} completion tokens (about "
+        f"{job['prompt_tokens'] / job['prompts']:,.0f} and {job['completion_tokens'] / job['prompts']:.0f} per "
+        f"prompt) and took {sec['smollm2']['abduce']:.1f} s for them, {spp:.1f} s per prompt",
     ])
 
 
@@ -152,6 +172,8 @@ def test_benchmarks_main_job_section_is_the_recorded_timings():
     section = text[text.index("## The main job"):]
     for value in (sec["setup"], sec["data"], sec["literature"], sec["headroom"]["propose"], sec["headroom"]["abduce"],
                   sec["headroom"]["match"], sec["headroom"]["rank"] + sec["headroom"]["evaluate"],
+                  sec["rules"]["propose"], sec["rules"]["abduce"],
+                  sec["rules"]["match"] + sec["rules"]["rank"] + sec["rules"]["evaluate"],
                   sec["smollm2"]["propose"], sec["smollm2"]["abduce"],
                   sec["smollm2"]["match"] + sec["smollm2"]["rank"] + sec["smollm2"]["evaluate"]):
         cell = f"| {value:.1f} |" if not isinstance(value, int) else f"| {value} |"
@@ -305,3 +327,52 @@ def test_typed_results_are_what_the_commands_print(tmp_path):
     _assert_says("docs/typed.md", [
         f"the top-5 proposals hold the truth for {next_type['base']['n']} of them",
         f"on the {next_type['lamp']['selection']['valid_n']} validation queries whose truth is proposed"])
+
+
+# -- docs/abduction.md: abduction per event type ---------------------------------------------------------
+
+def _abduction_table():
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        import record_abduction_table
+    finally:
+        sys.path.pop(0)
+    return record_abduction_table
+
+
+def test_abduction_event_type_table_is_the_recorded_studies():
+    """The table is rendered from docs/recorded/abduction_event_types/ (the live studies), and the prose
+    quotes its numbers."""
+    module = _abduction_table()
+    page = _read("docs", "abduction.md")
+    table = page.split(module.START, 1)[1].split(module.END, 1)[0]
+    assert table.strip() == module.render().strip()
+    studies = {}
+    for name in module.EXPERIMENTS:
+        with open(os.path.join(RECORDED, "abduction_event_types", f"{name}.json"), encoding="utf-8") as f:
+            studies[name] = json.load(f)
+
+    def ci(study, run, method, own=False):
+        m = next(iter(studies[study]["runs"][run]["metrics"].values()))[method]
+        c = (m["ranker_order"] if own else m)["vs_base"]
+        return f"{c['delta_mr']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]"
+
+    def rankers(study):
+        r = studies[study]["comparisons"][0]["rankers"]
+        return f"{r['delta_mr']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
+
+    m10, m20 = "LAMP_icews14_m10", "LAMP_icews14_m20"
+    head10 = next(iter(studies[m10]["runs"]["headroom"]["metrics"].values()))
+    _assert_says("docs/abduction.md", [
+        f"rules ranker's own order gains {ci(m10, 'rules', 'lamp', True)} (M = 10) and "
+        f"{ci(m20, 'rules', 'lamp', True)} (M = 20)",
+        f"no_llm's own order gains {ci(m10, 'headroom', 'no_llm', True)} and {ci(m20, 'headroom', 'no_llm', True)}",
+        f"SmolLM2 minus rules {rankers(m10)} at M = 10, {rankers(m20)} at M = 20",
+        f"no better than rules on the knowledge graphs ({ci(m20, 'type_oracle', 'oracle_ceiling', True)} at M = 20",
+        f"takes MR from {head10['base']['mr']:.3f} to {head10['oracle_ceiling']['mr']:.3f} (M = 10)",
+        f"the event-type oracle does rerank ({ci('LAMP_icews14_actors_next_type', 'type_oracle', 'oracle_ceiling')})",
+        f"rules ranker's own order gains {ci('LAMP_icews14_actors_next_type', 'rules', 'lamp', True)}."])
+    for study in (m10, m20, "LAMP_gdelt_m20"):  # "nothing beats the proposer at the selection's bar"
+        for run, method in (("rules", "lamp"), ("smollm2", "lamp"), ("type_oracle", "oracle_ceiling")):
+            metrics = next(iter(studies[study]["runs"][run]["metrics"].values()))[method]
+            assert metrics["selection"]["used"] == "proposer", (study, run)

@@ -51,8 +51,13 @@ def test_study_table_json_csv_and_figure(study):
     assert lit["n"] == 2 * 7371 and 0.3 < lit["mrr"] < 0.45  # whole test split, both directions
     assert metrics["literature"]["published"]["TLogic"] == {"mrr": 0.425, "hits@10": 0.603}
     rows = {(r["run"], r["method"]): r for r in metrics["rows"]}
-    assert set(rows) == {("ceiling", "base"), ("ceiling", "oracle_ceiling"), ("ceiling", "no_llm"),
-                         ("few", "base"), ("few", "oracle_ceiling")}
+    assert {("ceiling", "base"), ("ceiling", "oracle_ceiling"), ("ceiling", "no_llm"), ("few", "base"),
+            ("few", "oracle_ceiling")} <= set(rows)
+    # and a row of a trained ranker's own order exactly where the selection kept the proposer's
+    kept = {(r["run"], r["method"]) for r in metrics["rows"] if r["used"] == "proposer"}
+    assert set(rows) - {("ceiling", "base"), ("ceiling", "oracle_ceiling"), ("ceiling", "no_llm"), ("few", "base"),
+                        ("few", "oracle_ceiling")} == {(run, f"{method}@ranker") for run, method in kept}
+    assert all(rows[key]["used"] == "not used" for key in rows if key[1].endswith("@ranker"))
     ceiling = rows[("ceiling", "oracle_ceiling")]
     assert ceiling["used"] == "ranker" and ceiling["mr"] < rows[("ceiling", "base")]["mr"]
     assert ceiling["delta_mr"] == pytest.approx(ceiling["mr"] - rows[("ceiling", "base")]["mr"])
