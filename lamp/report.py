@@ -13,7 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
+__all__ = ["replace_block", "truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
            "metrics_table", "write_report", "forest_plot"]
 
 
@@ -228,3 +228,14 @@ def forest_plot(ax, rows, key: str = "MR", title: str | None = None) -> None:
     ax.set_xlabel(f"{key} minus the base's {key}, 95% paired-bootstrap interval (left = better)")
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def replace_block(text: str, start: str, end: str, body: str, where: str = "the page") -> str:
+    """``text`` with what stands between the markers ``start`` and ``end`` replaced by ``body`` (a recorded
+    table written into a documentation page); ValueError when a marker is missing."""
+    if start not in text or end not in text:
+        raise ValueError(f"{where} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+

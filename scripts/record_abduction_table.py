@@ -84,15 +84,12 @@ def main(argv) -> int:
             with open(os.path.join(RECORDED, f"{experiment}.json"), "w", encoding="utf-8") as f:
                 json.dump(study, f, indent=2)
                 f.write("\n")
+    from lamp.report import replace_block
+
     with open(PAGE, encoding="utf-8") as f:
-        page = f.read()
-    if START not in page or END not in page:
-        print(f"{PAGE} has no {START} ... {END} block", file=sys.stderr)
-        return 1
-    head, rest = page.split(START, 1)
-    _, tail = rest.split(END, 1)
+        page = replace_block(f.read(), START, END, render(), PAGE)
     with open(PAGE, "w", encoding="utf-8") as f:
-        f.write(f"{head}{START}\n{render()}\n{END}{tail}")
+        f.write(page)
     print(f"wrote the table into {PAGE}")
     return 0
 

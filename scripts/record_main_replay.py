@@ -74,6 +74,7 @@ def replay_config(study: bool):
 
 def main() -> int:
     from lamp.pipeline import Pipeline
+    from lamp.report import replace_block
     from lamp.study import run_study, study_rows, study_table
 
     if len(sys.argv) > 1:
@@ -98,16 +99,11 @@ def main() -> int:
             json.dump(value, f, indent=2)
             f.write("\n")
     readme_path = os.path.join(ROOT, "README.md")
-    with open(readme_path, encoding="utf-8") as f:
-        readme = f.read()
-    if START not in readme or END not in readme:
-        print(f"README.md has no {START} ... {END} block", file=sys.stderr)
-        return 1
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
     table = "\n".join(line.rstrip() for line in study_table(study).splitlines())
+    with open(readme_path, encoding="utf-8") as f:
+        readme = replace_block(f.read(), START, END, f"```text\n{table}\n```", "README.md")
     with open(readme_path, "w", encoding="utf-8") as f:
-        f.write(f"{head}{START}\n```text\n{table}\n```\n{END}{tail}")
+        f.write(readme)
     print(f"recorded {REPLAY}/icews14_main_study.json, icews14_main_metrics.json and the README table")
     return 0
 

@@ -48,8 +48,6 @@ def reference_markdown() -> str:
 
 def replace_reference(page: str) -> str:
     """``page`` with the text between the reference markers replaced by :func:`reference_markdown`."""
-    if START not in page or END not in page:
-        raise ValueError(f"the page has no {START} ... {END} block")
-    head, rest = page.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{reference_markdown()}\n{END}{tail}"
+    from lamp.report import replace_block
+
+    return replace_block(page, START, END, reference_markdown())
