@@ -376,3 +376,14 @@ def test_abduction_event_type_table_is_the_recorded_studies():
         for run, method in (("rules", "lamp"), ("smollm2", "lamp"), ("type_oracle", "oracle_ceiling")):
             metrics = next(iter(studies[study]["runs"][run]["metrics"].values()))[method]
             assert metrics["selection"]["used"] == "proposer", (study, run)
+
+
+def test_readme_test_tiers_are_the_recorded_ones():
+    lines = _read("docs", "recorded", "test_tiers.txt").splitlines()
+    total = re.search(r"^bash \.ci/run: (\d+) s in all", lines[1])[1]
+    full = re.search(r"(\d+) passed, (\d+) skipped, \d+ warnings in ([\d.]+)s", lines[2]).groups()
+    fast = re.search(r"(\d+) passed, (\d+) skipped, (\d+) deselected in ([\d.]+)s", lines[3]).groups()
+    _assert_says("README.md", [f"{total} s in all, the pytest part {full[0]} passed, {full[1]} skipped in {full[2]}s",
+                               f"{fast[0]} passed, {fast[1]} skipped, {fast[2]} deselected in {fast[3]}s"])
+    assert float(fast[3]) < 180  # issue 23: the fast tier under 3 minutes here
+
