@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from typing import Any, Callable
 
@@ -30,9 +31,14 @@ from lamp._version import __version__
 __all__ = ["fingerprint", "RunDirectory", "StageOutput"]
 
 
+_URL_USER = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
+
+
 def _canonical(value: Any) -> Any:
     if hasattr(value, "model_dump"):  # a validated settings section: its values
         value = value.model_dump()
+    if isinstance(value, str) and "@" in value:  # a URL's user information may hold a password: never kept
+        return _URL_USER.sub(r"\1", value)
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):

@@ -48,9 +48,9 @@ from typing import Callable, Sequence
 from lamp import _core
 from lamp.errors import BatchAPIError, LLMError
 from lamp.llm.cache import AnswerCache
-from lamp.llm.client import (ChatResult, RunStats, _check_common, _check_url, _duration, _env_name_shown,
-                             _parse_reply, _response_format, _shown_url, answer_row, auth_headers, cached_results,
-                             check_requests, request_body, with_format)
+from lamp.llm.client import (ChatResult, Redactor, RunStats, _check_common, _check_url, _duration,
+                             _env_name_shown, _parse_reply, _response_format, _shown_url, _usage_malformed, answer_row,
+                             auth_headers, cached_results, check_requests, request_body, with_format)
 
 try:
     import fcntl
@@ -202,10 +202,13 @@ class BatchClient:
             print(line, file=sys.stderr, flush=True)
             self._last_line = now
 
-    def _redact(self, text: str) -> str:
-        """The text without the API key (a server may echo a header)."""
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        return text.replace(key, "[key]") if key else text
+    def _redact(self, text: str, count: bool = False) -> str:
+        """The text without the API key or the base URL's user information (a server may echo a header);
+        ``count``: a reply, counted in ``stats.redacted`` when it held one."""
+        redact = Redactor(self.api_key_env, [self.base_url])
+        text = redact(text)
+        self.stats.redacted += redact.count if count else 0
+        return text
 
     # --- HTTP -----------------------------------------------------------------------------------------------
     def _http(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json",
@@ -409,9 +412,11 @@ class BatchClient:
             response = line.get("response") or {}
             status = response.get("status_code", 0) if isinstance(response, dict) else 0
             reply = json.dumps(response.get("body"), ensure_ascii=False) if isinstance(response, dict) else "null"
+            reply = self._redact(reply, count=True)
             if status == 200:
                 answer, usage, problem = _parse_reply(reply.encode("utf-8"))
                 if problem is None:
+                    self.stats.unknown_usage += _usage_malformed(reply.encode("utf-8"), usage)
                     answers[key] = ChatResult(answer, None, False, usage)
                     failures.pop(key, None)
                     if key in known:

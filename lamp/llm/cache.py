@@ -13,9 +13,10 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from typing import Any, Iterable
 
-__all__ = ["AnswerCache", "request_key"]
+__all__ = ["AnswerCache", "request_key", "token_count", "MAX_TOKENS_REPORTED"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -29,6 +30,20 @@ CREATE TABLE IF NOT EXISTS answers (
     created REAL NOT NULL
 )
 """
+
+
+#: the largest token count a reply may report (larger, or not a whole number >= 0: recorded as unknown)
+MAX_TOKENS_REPORTED = 10 ** 9
+
+
+def token_count(value) -> int | None:
+    """A token count as kept: an int in ``[0, MAX_TOKENS_REPORTED]``, else None (unknown): ``"12"``,
+    ``"n/a"``, ``10**20``, ``-1``, ``1.5`` and ``true`` are unknown."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value <= MAX_TOKENS_REPORTED else None
 
 
 def request_key(model: str, messages: list, sampling: dict) -> str:
@@ -69,23 +84,35 @@ class AnswerCache:
         return db
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
-        """Rows of the keys present: ``{key: {"text", "reply", "usage"}}``."""
+        """Rows of the keys present: ``{key: {"text", "reply", "usage"}}``.  A row that cannot be read back (its
+        text or reply not a string: written by something else, or damaged) is treated as missing — asked
+        again and replaced — with a warning; a token count that is not a whole number in range is unknown
+        (None)."""
         keys = list(keys)
-        out = {}
+        out, unreadable = {}, 0
         db = self._connect()
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             rows = db.execute(f"SELECT key, text, reply, prompt_tokens, completion_tokens FROM answers WHERE key IN "
                               f"({','.join('?' * len(chunk))})", chunk).fetchall()
             for key, text, reply, pt, ct in rows:
+                if not isinstance(text, str) or not isinstance(reply, str):
+                    unreadable += 1
+                    continue
                 out[key] = {"text": text, "reply": reply,
-                            "usage": {"prompt_tokens": pt, "completion_tokens": ct}}
+                            "usage": {"prompt_tokens": token_count(pt), "completion_tokens": token_count(ct)}}
+        if unreadable:
+            warnings.warn(f"{self.path}: {unreadable} cached answer(s) cannot be read back; they are asked again",
+                          RuntimeWarning, stacklevel=2)
         return out
 
     def put_many(self, rows: Iterable[tuple[str, str, Any, str, str | None, dict | None]]) -> int:
-        """Insert ``(key, model, request, reply, text, usage)`` rows in one short transaction."""
-        rows = [(k, m, json.dumps(req, ensure_ascii=False), reply, text, (u or {}).get("prompt_tokens"),
-                 (u or {}).get("completion_tokens"), time.time()) for k, m, req, reply, text, u in rows]
+        """Insert ``(key, model, request, reply, text, usage)`` rows in one short transaction; any error rolls it
+        back (the connection stays usable), and a token count that is not a whole number in range is stored as
+        unknown (NULL)."""
+        rows = [(k, m, json.dumps(req, ensure_ascii=False), reply, text,
+                 token_count((u or {}).get("prompt_tokens")), token_count((u or {}).get("completion_tokens")),
+                 time.time()) for k, m, req, reply, text, u in rows]
         if not rows:
             return 0
         db = self._connect()
@@ -95,12 +122,12 @@ class AnswerCache:
                 db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 db.execute("COMMIT")
                 return len(rows)
-            except sqlite3.OperationalError as exc:  # "database is locked" beyond busy_timeout
+            except BaseException as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                if "locked" not in str(exc) or attempt == 19:
+                if not isinstance(exc, sqlite3.OperationalError) or "locked" not in str(exc) or attempt == 19:
                     raise
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(0.05 * (attempt + 1))  # "database is locked" beyond busy_timeout: try again
         return 0
 
     def __len__(self) -> int:

@@ -87,7 +87,7 @@ from urllib.parse import urlsplit
 
 from lamp import _core
 from lamp.errors import LLMError, ReplayMissError
-from lamp.llm.cache import AnswerCache, request_key
+from lamp.llm.cache import AnswerCache, request_key, token_count
 
 __all__ = ["ChatClient", "ChatResult", "EndpointStats", "LLMError", "ReplayMissError", "RunStats"]
 
@@ -138,6 +138,8 @@ class RunStats:
     completion_tokens: int = 0
     price_per_million: tuple[float, float] = (0.0, 0.0)
     endpoints: list[EndpointStats] = field(default_factory=list)
+    redacted: int = 0
+    unknown_usage: int = 0
 
     @property
     def cost(self) -> float:
@@ -149,6 +151,11 @@ class RunStats:
                 f"{self.prompt_tokens:,} in / {self.completion_tokens:,} out; est. cost ${self.cost:.4f}")
         if len(self.endpoints) > 1:
             text += "; endpoints: " + "; ".join(str(e) for e in self.endpoints)
+        if self.redacted:
+            text += f"; {self.redacted} replies held a secret (the API key or the base URL's user information), " \
+                    "redacted before anything was stored"
+        if self.unknown_usage:
+            text += f"; {self.unknown_usage} replies had a malformed token count (recorded as unknown)"
         return text
 
 
@@ -224,15 +231,77 @@ class _Progress:
 
 
 def _parse_reply(body: bytes) -> tuple[str | None, dict, str | None]:
+    """``(text, usage, problem)`` of a 200 reply: every field is checked before anything is kept (a malformed
+    ``usage`` gives unknown token counts, None, never an exception)."""
     try:
         data = json.loads(body)
         text = data["choices"][0]["message"]["content"]
         if not isinstance(text, str):
             raise TypeError("content is not a string")
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         return None, {}, f"malformed reply ({type(exc).__name__})"
-    usage = data.get("usage") or {}
-    return text, {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}, None
+    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    return text, {"prompt_tokens": token_count(usage.get("prompt_tokens")),
+                  "completion_tokens": token_count(usage.get("completion_tokens"))}, None
+
+
+def _usage_malformed(body: bytes, usage: dict) -> bool:
+    """Whether the reply reported a token count that :func:`token_count` could not take."""
+    try:
+        reported = json.loads(body).get("usage")
+    except (ValueError, AttributeError, RecursionError):
+        return False
+    if not isinstance(reported, dict):
+        return reported is not None
+    return any(reported.get(k) is not None and usage.get(k) is None for k in ("prompt_tokens", "completion_tokens"))
+
+
+REDACTED = "[redacted]"
+
+
+class Redactor:
+    """Removes the secrets a server could echo from what it sent, before anything is stored, returned or shown:
+    the API key (the value of the variable named by ``api_key_env``, read now) and the user information of
+    the base URLs (``http://user:secret@host/v1``: the user information, its password, and the Basic
+    credentials libcurl derives from them).  ``count`` says how many texts held one."""
+
+    def __init__(self, api_key_env: str | None, base_urls: Sequence[str] = ()):
+        import base64
+        from urllib.parse import unquote
+
+        found = set()
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if key:
+            found.add(key)
+        for url in base_urls:
+            info = urlsplit(url).netloc.rpartition("@")[0]
+            if not info:
+                continue
+            user, _, password = info.partition(":")
+            for value in (info, unquote(info), password, unquote(password)):
+                if len(value) >= 3:
+                    found.add(value)
+            found.add(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode())
+        self.secrets = sorted(found, key=len, reverse=True)
+        self.count = 0
+
+    def __call__(self, text: str, count: bool = True) -> str:
+        hit = False
+        for secret in self.secrets:
+            if secret in text:
+                text, hit = text.replace(secret, REDACTED), True
+        self.count += hit and count
+        return text
+
+    def body(self, raw: bytes | None, count: bool = True) -> bytes | None:
+        """A reply body with every secret replaced (the body is read as UTF-8 only when it holds one);
+        ``count=False`` for a second look at a body already counted."""
+        if raw is None or not self.secrets:
+            return raw
+        if not any(s.encode("utf-8") in raw for s in self.secrets):
+            return raw
+        return self(raw.decode("utf-8", errors="replace"), count).encode("utf-8")
 
 
 def _response_format(value: dict | None) -> dict | None:
@@ -464,6 +533,8 @@ class ChatClient:
 
     def _send(self, requests, keys, todo, results) -> None:
         progress = _Progress(self.stats, len(todo), self._progress_mode(len(todo)), self.progress_interval)
+        redact = Redactor(self.api_key_env, self.base_urls)
+        unknown_usage = set()
         pending = list(todo)
         tries = {i: 0 for i in todo}
         most_tries = (self.max_retries + 1) * len(self.base_urls)
@@ -482,6 +553,7 @@ class ChatClient:
                 def store_now(j, body, chunk=chunk, stored=stored):
                     # each answer is in the cache as soon as it arrives: a kill -9 loses none of them
                     i = chunk[j]
+                    body = redact.body(body, count=False)  # counted when the chunk's replies are read
                     text, usage, problem = _parse_reply(body)
                     if problem is None:
                         self.cache.put_many([cache_row(i, body, text, usage)])
@@ -496,9 +568,12 @@ class ChatClient:
                     tries[i] += max(attempts, 0)
                     if not done:
                         continue
+                    body = redact.body(body)
                     if ok:
                         text, usage, problem = _parse_reply(body)
                         if problem is None:
+                            if _usage_malformed(body, usage):
+                                unknown_usage.add(i)
                             results[i] = ChatResult(text, None, False, usage, tries[i])
                             if i not in stored:
                                 rows.append(cache_row(i, body, text, usage))
@@ -512,8 +587,10 @@ class ChatClient:
                             continue
                     detail = ""
                     if body and not ok:
-                        detail = ": " + body[:200].decode("utf-8", errors="replace").replace("\n", " ")
-                    results[i] = ChatResult(None, f"{error} after {tries[i]} attempt(s){detail}", False, {}, tries[i])
+                        detail = ": " + redact(body[:200].decode("utf-8", errors="replace"), False).replace(
+                            "\n", " ")
+                    results[i] = ChatResult(None, f"{redact(str(error), False)} after {tries[i]} attempt(s){detail}", False, {},
+                                            tries[i])
                     self.stats.failures += 1
                 if self.cache is not None and rows:
                     self.cache.put_many(rows)
@@ -522,6 +599,8 @@ class ChatClient:
                     raise KeyboardInterrupt
                 pending = retry + pending
         finally:
+            self.stats.redacted += redact.count
+            self.stats.unknown_usage += len(unknown_usage)
             progress.close()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -11,7 +11,9 @@ status; 429 carries ``Retry-After: retry_after``), ``malformed`` (first N get
 invalid JSON), ``truncated`` (first N get a body shorter than its
 Content-Length), ``reset`` (first N connections are closed without a reply),
 ``status_400_share`` (that share of the prompts, chosen by a hash of the request, get 400 every time),
-``drip`` (seconds between the bytes of a reply).  ``server.counts`` says how
+``drip`` (seconds between the bytes of a reply), and two faults of a hostile server: ``echo_headers``
+(every request header appended to the reply text, an ``Authorization`` key included) and ``usage`` (the
+reply's ``usage`` object replaced by the given value, e.g. ``{"prompt_tokens": "n/a"}``).  ``server.counts`` says how
 many requests each prompt received; ``server.total`` how many in all;
 ``server.answered`` how many successful (200, valid) replies each prompt got.
 ``server.kill()`` stops it abruptly, as a crashed server: open connections are
@@ -186,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with server.lock:
             server.requests.append(request)
-        status, reply = chat_answer(server, request, raw)
+        status, reply = chat_answer(server, request, raw, dict(self.headers))
         if status != 200:
             self._reply(status, json.dumps(reply).encode())
             return

@@ -128,9 +128,12 @@ def schema_instance(node: dict, k: int = 0, name: str = "", depth: int = 0):
     return {"number": 0.0, "integer": 0, "boolean": False, "null": None}[kind]
 
 
-def chat_answer(server, request: dict, raw: bytes) -> tuple[int, dict]:
-    """The chat endpoint's answer to a parsed request (``raw``: its bytes): ``(status, JSON reply)``; a
-    batch line is answered by the same function."""
+def chat_answer(server, request: dict, raw: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    """The chat endpoint's answer to a parsed request (``raw``: its bytes; ``headers``: the request's):
+    ``(status, JSON reply)``; a batch line is answered by the same function.  Faults of a hostile server:
+    ``echo_headers`` appends every request header to the reply text (a key in ``Authorization`` too);
+    ``usage`` replaces the reply's ``usage`` object with the given value (malformed token counts)."""
+    faults = getattr(server, "faults", None) or {}
     fmt = request.get("response_format") if isinstance(request, dict) else None
     if isinstance(request, dict) and "response_format" in request:
         problem = response_format_problem(fmt)
@@ -145,7 +148,11 @@ def chat_answer(server, request: dict, raw: bytes) -> tuple[int, dict]:
                                           "object_name": c["object"], "time": c["time"]} for c in CANNED_CAUSES]})
     else:
         content = server.reply
+    if faults.get("echo_headers") and headers:
+        content = f"{content}\n(the request's headers: " + "; ".join(f"{k}: {v}" for k, v in headers.items()) + ")"
+    usage = faults["usage"] if "usage" in faults else {"prompt_tokens": len(raw) // 4,
+                                                        "completion_tokens": len(content) // 4}
     return 200, {"id": "test", "object": "chat.completion", "model": request.get("model"),
                  "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                               "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": len(raw) // 4, "completion_tokens": len(content) // 4}}
+                 "usage": usage}
