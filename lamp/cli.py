@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from lamp import __version__
@@ -70,11 +71,11 @@ def _cmd_run(args) -> int:
 
             raise ConfigError(f"--limit: experiment {cfg.experiment_id!r} is a study; its runs set their own "
                               "query_limit (change it with --set on the run, or in the config's study.runs)")
-        study.run_study(cfg, out=args.out, resume=not args.fresh)
+        study.run_study(cfg, out=args.out, resume=not args.fresh, wait=not args.no_wait)
         return 0
     from lamp.pipeline import Pipeline
 
-    pipeline = Pipeline(cfg, out=args.out, limit=limit, resume=not args.fresh)
+    pipeline = Pipeline(cfg, out=args.out, limit=limit, resume=not args.fresh, wait=not args.no_wait)
     pipeline.run()
     return 0
 
@@ -104,10 +105,16 @@ def _cmd_plan(args) -> int:
 
     cfg, limit = _load(args)
     if study.is_study(cfg):
-        study.plan_study(cfg, out=args.out)
+        study.plan_study(cfg, out=args.out, wait=not args.no_wait)
         return 0
-    Pipeline(cfg, out=args.out, limit=limit).plan()
+    Pipeline(cfg, out=args.out, limit=limit, wait=not args.no_wait).plan()
     return 0
+
+
+def _add_no_wait(parser) -> None:
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when another lamp process is running in the same run directory, stop at once (exit 2, "
+                             "naming its PID) instead of waiting for it")
 
 
 def _add_set(parser) -> None:
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reuse the finished stages of an earlier run in the same directory (the default)")
     run.add_argument("--fresh", action="store_true",
                      help="recompute every stage (the LLM cache still answers requests it has seen)")
+    _add_no_wait(run)
     _add_set(run)
     run.set_defaults(func=_cmd_run)
 
@@ -138,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--experiment", help="experiment block (default: the only lamp block)")
     plan.add_argument("--limit", metavar="N", help="evaluate N test queries (as lamp run --limit)")
     plan.add_argument("--out", help="run directory (default: lamp.run_dir/<experiment>); its finished stages are reused")
+    _add_no_wait(plan)
     _add_set(plan)
     plan.set_defaults(func=_cmd_plan)
 
@@ -160,14 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_lines(exc: BaseException) -> list[str]:
+    """What ``lamp: error:`` says: a lamp error's own lines; for a file-system, SQLite or memory failure no lamp
+    code named, one line with the path and the problem."""
+    from lamp.errors import LampError
+
+    if isinstance(exc, LampError):
+        return str(exc).splitlines() or [type(exc).__name__]
+    if isinstance(exc, MemoryError):
+        return [f"out of memory{': ' + str(exc) if str(exc) else ''} (use a smaller data set, --limit, or a machine "
+                "with more memory; finished stages are kept)"]
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        from lamp.errors import storage_error
+
+        return [str(storage_error(exc, exc.filename, "cannot read or write it"))]
+    return [" ".join(str(exc).split()) or type(exc).__name__]
+
+
 def main(argv=None) -> int:
     from lamp.errors import LampError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LampError, FileNotFoundError) as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:  # a ConfigError: one line per problem
+    except (LampError, OSError, sqlite3.Error, MemoryError) as exc:
+        for line in _error_lines(exc):  # a ConfigError: one line per problem
             print(f"lamp: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

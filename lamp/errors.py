@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["LampError", "ConfigError", "DataError", "LLMError", "ReplayMissError", "BatchAPIError", "EmbedderError"]
+__all__ = ["LampError", "ConfigError", "DataError", "LLMError", "ReplayMissError", "BatchAPIError", "EmbedderError",
+           "RunLockedError", "StorageError", "storage_error"]
 
 
 class LampError(Exception):
@@ -58,3 +59,38 @@ class BatchAPIError(LLMError):
 
 class EmbedderError(LampError, RuntimeError):
     """An embedder could not be built or asked (missing model files, packages or endpoint)."""
+
+
+class RunLockedError(LampError, RuntimeError):
+    """Another process is running in this run folder (``lamp run --no-wait``): the message names its PID."""
+
+
+class StorageError(LampError, OSError):
+    """A file or database lamp writes or reads failed (disk full, read-only, not a directory, not an answer
+    cache): the message names the path and the problem; nothing finished is lost."""
+
+
+_HINTS = {
+    "ENOSPC": "the disk is full; finished stages and cached answers are kept: free some space and run again",
+    "EDQUOT": "the disk quota is exhausted; finished stages and cached answers are kept: free some space and run again",
+    "EROFS": "the file system is read-only; give a writable folder (--out, llm.cache)",
+    "EACCES": "permission denied; give a folder you can write to (--out, llm.cache)",
+    "EPERM": "permission denied; give a folder you can write to (--out, llm.cache)",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "EEXIST": "a file of that name is in the way of a folder",
+}
+
+
+def storage_error(exc: BaseException, path: str | os.PathLike, doing: str) -> StorageError:
+    """A :class:`StorageError` for an ``OSError`` or ``sqlite3.Error`` met while ``doing`` something with
+    ``path``: one line naming the path, what was being done, the problem and what to do."""
+    import errno
+
+    code = errno.errorcode.get(getattr(exc, "errno", None) or 0, "")
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    text = str(exc).lower()
+    if not code and ("disk is full" in text or "disk full" in text):
+        code = "ENOSPC"
+    where = getattr(exc, "filename", None) or path
+    hint = _HINTS.get(code)
+    return StorageError(f"{os.fspath(where)}: {doing}: {reason}" + (f" ({hint})" if hint else ""))

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamp import _core
+from lamp.arrays import as_int64
 from lamp.checkpoint import load_checkpoint, save_checkpoint
 from lamp.config import names
 from lamp.config.schema import Ranker
+from lamp.errors import DataError
 
 __all__ = ["RankingSamples", "EnergyRanker", "IdentityRanker", "EvidenceCountRanker", "mean_rank"]
 
@@ -118,10 +120,10 @@ class RankingSamples:
                              f"-1 is padding; no other negative id)")
         if not np.all(np.isfinite(self.evidence_times[used])):
             raise ValueError("evidence_times has a NaN or infinite value at a non-padding position")
-        self.labels = np.ascontiguousarray(self.labels)
+        self.labels = np.asarray(self.labels)
         if self.labels.dtype.kind not in "iu":
             raise TypeError(f"labels must hold integers, got {self.labels.dtype}")
-        self.labels = self.labels.astype(np.int64)
+        self.labels = as_int64(self.labels, "labels")
         if self.labels.shape != (q,):
             raise ValueError(f"labels must have shape ({q},), got {self.labels.shape}")
         if np.any((self.labels < -1) | (self.labels >= m)):
@@ -164,7 +166,7 @@ def _int_array(x, name: str, ndim: int) -> np.ndarray:
         raise TypeError(f"{name} must hold integer ids, got {arr.dtype}")
     if arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return as_int64(arr, name)
 
 
 def mean_rank(energies: np.ndarray, labels: np.ndarray) -> float:
@@ -416,7 +418,12 @@ class EnergyRanker:
                              f"agreement {config['agreement']}, aux {config['aux']}, "
                              f"{config['num_entities']} entities, {config['num_relations']} relations) needs "
                              f"{model.params.shape}")
-        model.params = params.astype(np.float64)
+        params = np.asarray(params, dtype=np.float64)
+        if not np.all(np.isfinite(params)):
+            bad = int(np.size(params) - np.isfinite(params).sum())
+            raise DataError(f"{bad} of the {params.size} parameters are NaN or infinite (a damaged checkpoint, or one "
+                            "saved after training diverged); every energy would be NaN", path=path)
+        model.params = params
         return model
 
 

@@ -6,6 +6,7 @@ is not among the proposals (a *miss*: the proposer did not cover it).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -13,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["replace_block", "truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
+__all__ = ["write_json_atomic", "set_aside_metrics", "replace_block", "truth_ranks", "rank_metrics", "paired_bootstrap", "time_metrics", "paired_bootstrap_errors",
            "metrics_table", "write_report", "forest_plot"]
 
 
@@ -160,12 +161,13 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]]) -> s
     return "\n".join(lines)
 
 
-def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, float]]], plot: bool = True) -> dict:
-    """Write ``metrics.json``, ``metrics.csv`` and (optionally) ``metrics.png`` into ``folder``."""
+def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, float]]], plot: bool = True,
+                 provenance: dict | None = None) -> dict:
+    """Write ``metrics.csv``, (optionally) ``metrics.png`` and, last and atomically, ``metrics.json`` into
+    ``folder``; ``provenance`` (the fingerprints of the stages the metrics come from and the resolved
+    settings) is kept in ``metrics.json`` under ``"provenance"``."""
     os.makedirs(folder, exist_ok=True)
     paths = {"json": os.path.join(folder, "metrics.json"), "csv": os.path.join(folder, "metrics.csv")}
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2, allow_nan=True)
     keys = ["mr", "mrr", "hits@1", "hits@3", "coverage", "n", "n_queries", "mr_all", "mrr_all", "rmse", "mae"]
     with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -178,7 +180,33 @@ def write_report(folder: str, metrics: Mapping[str, Mapping[str, Mapping[str, fl
     if plot:
         paths["png"] = os.path.join(folder, "metrics.png")
         _plot(metrics, paths["png"])
+    write_json_atomic(paths["json"], {**metrics, **({"provenance": provenance} if provenance else {})})
     return paths
+
+
+def write_json_atomic(path: str, value) -> None:
+    """Write ``value`` as JSON to ``path`` through a temporary file, fsynced and renamed: readers see the old
+    file or the new one, never a part."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def set_aside_metrics(folder: str) -> None:
+    """Rename ``metrics.json`` / ``.csv`` / ``.png`` of an earlier run to ``metrics.previous.*`` (replacing older
+    ones): until this run writes its own, the folder holds no metrics that may disagree with its stages."""
+    for ext in ("json", "csv", "png"):
+        path = os.path.join(folder, f"metrics.{ext}")
+        if os.path.exists(path):
+            os.replace(path, os.path.join(folder, f"metrics.previous.{ext}"))
 
 
 def _plot(metrics, path: str) -> None:

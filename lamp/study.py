@@ -32,6 +32,7 @@ from lamp import config as lamp_config
 from lamp.config.names import LLM_BACKENDS
 from lamp.config.registry import proposer_names, proposer_spec, resolve
 from lamp.errors import ConfigError
+from lamp.report import set_aside_metrics, write_json_atomic
 from lamp.runs import RunDirectory, data_fingerprint
 
 __all__ = ["LITERATURE", "LITERATURE_SOURCE", "is_study", "parse_study", "run_study", "plan_study", "study_table"]
@@ -164,19 +165,28 @@ def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings
     return dict(out["proposers"])
 
 
-def run_study(config: lamp_config.Config, out: str | None = None, resume: bool = True) -> dict:
-    """Run the study of ``config``'s experiment (see the module docstring) and return its metrics."""
-    from lamp.pipeline import Pipeline
+def run_study(config: lamp_config.Config, out: str | None = None, resume: bool = True, wait: bool = True) -> dict:
+    """Run the study of ``config``'s experiment (see the module docstring) and return its metrics.
 
+    The study holds its folder's lock throughout (and each run its own folder's): another process running in
+    it is waited for, or with ``wait=False`` is a :class:`~lamp.errors.RunLockedError`."""
     study, folder, run_configs = _prepare(config, out)
-    name = _study_name(config)
     run_dir = RunDirectory(folder)
-    started = time.time()
 
     def say(message):
         run_dir.log.info(message)
         print(f"[lamp] {message}", flush=True)
 
+    with run_dir.locked(wait, say):
+        set_aside_metrics(run_dir.path)
+        return _run_study(config, study, run_dir, run_configs, resume, wait, say)
+
+
+def _run_study(config, study, run_dir, run_configs, resume, wait, say) -> dict:
+    from lamp.pipeline import Pipeline
+
+    name = _study_name(config)
+    started = time.time()
     say(f"study {name}: literature rows {study['literature'] or 'none'}, runs {list(run_configs)}; results in "
         f"{run_dir.path}")
     store = config.load_data()
@@ -194,7 +204,7 @@ def run_study(config: lamp_config.Config, out: str | None = None, resume: bool =
     for run_name, cfg in run_configs.items():
         clock = time.time()
         say(f"study run {run_name!r}: " + ", ".join(f"{k}={v}" for k, v in study["runs"][run_name].items()))
-        pipe = Pipeline(cfg, out=os.path.join(run_dir.path, run_name), resume=resume)
+        pipe = Pipeline(cfg, out=os.path.join(run_dir.path, run_name), resume=resume, wait=wait)
         pipe.load_data(store)
         runs[run_name] = {"metrics": pipe.run(), "settings": study["runs"][run_name],
                           "backend": cfg.lamp.abduction.backend, "m": pipe.m, "task": pipe.task}
@@ -225,7 +235,7 @@ def _prepare(config: lamp_config.Config, out: str | None) -> tuple[dict, str, di
     return study, folder, {name: _run_config(config, sets, folder) for name, sets in study["runs"].items()}
 
 
-def plan_study(config: lamp_config.Config, out: str | None = None) -> dict:
+def plan_study(config: lamp_config.Config, out: str | None = None, wait: bool = True) -> dict:
     """The abduction plan of every run of the study (``lamp plan``): no LLM is asked."""
     from lamp.pipeline import Pipeline
 
@@ -233,7 +243,7 @@ def plan_study(config: lamp_config.Config, out: str | None = None) -> dict:
     store, plans = None, {}
     for run_name, cfg in run_configs.items():
         print(f"[lamp] study run {run_name!r}:", flush=True)
-        pipe = Pipeline(cfg, out=os.path.join(folder, run_name))
+        pipe = Pipeline(cfg, out=os.path.join(folder, run_name), wait=wait)
         store = pipe.load_data(store)
         if cfg.lamp.abduction.backend not in LLM_BACKENDS:
             print(f"  abduction backend {cfg.lamp.abduction.backend!r}: no LLM is asked", flush=True)
@@ -321,8 +331,6 @@ def study_table(metrics: dict) -> str:
 def write_study(folder: str, metrics: dict) -> dict:
     """``metrics.json``, ``metrics.csv`` (one row per run and method) and ``metrics.png``."""
     paths = {k: os.path.join(folder, f"metrics.{k}") for k in ("json", "csv", "png")}
-    with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
     keys = ["run", "task", "method", "backend", "m", "mr", "mrr", "hits@1", "hits@3", "n", "delta_mr", "low",
             "high", "used", "grounded", "grounded_true", "grounded_other"]
     with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
@@ -334,6 +342,7 @@ def write_study(folder: str, metrics: dict) -> dict:
             writer.writerow(["literature", "object+subject", f"lamp {name}", "", "", "", r["mrr"], r["hits@1"],
                              r["hits@3"], r["n"], "", "", "", "", "", "", ""])
     _study_figure(metrics, paths["png"])
+    write_json_atomic(paths["json"], metrics)  # last: a study stopped early leaves no metrics.json
     return paths
 
 

@@ -294,6 +294,7 @@ def test_runner_id_dotted_path_end_to_end(trained, tmp_path):
     # the LAMP pipeline ran on the model's proposals: base, lamp and the ablations on the same test queries
     with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
         pipeline = json.load(f)
+    assert set(pipeline.pop("provenance")) == {"stages", "settings"}  # on disk, not in the runner's result
     assert pipeline == result["pipeline"]
     assert {"base", "lamp", "no_llm", "random_evidence"} <= set(pipeline["next_type"])
     assert len({m["n_queries"] for m in pipeline["next_type"].values()}) == 1

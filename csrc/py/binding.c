@@ -26,6 +26,24 @@ PyArrayObject *lamp_array_from(PyObject *obj, int typenum, int ndim, const char 
     if (arr == NULL) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
+        if (type != NULL && PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+            /* the copy into a contiguous array of the kernel's dtype did not fit in memory (a broadcast view
+               of a huge shape, say): say how much was asked for */
+            double bytes = -1.0;
+            if (PyArray_Check(obj))
+                bytes = (double)PyArray_SIZE((PyArrayObject *)obj) * (typenum == NPY_FLOAT32 ? 4.0 : 8.0);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            if (bytes >= 0) {
+                char message[256];
+                snprintf(message, sizeof message, "argument '%s': out of memory making a contiguous copy of "
+                         "%.0f bytes (%.1f GiB)", name, bytes, bytes / 1073741824.0);
+                PyErr_SetString(PyExc_MemoryError, message);
+            } else
+                PyErr_Format(PyExc_MemoryError, "argument '%s': out of memory reading it as an array", name);
+            return NULL;
+        }
         PyErr_Format(PyExc_TypeError, "argument '%s' cannot be read as an array of %s: %S", name,
                      typenum == NPY_FLOAT64 ? "float64" : typenum == NPY_INT64 ? "int64"
                      : typenum == NPY_FLOAT32 ? "float32" : "the required dtype",

@@ -213,11 +213,38 @@ MAX_CONFIG_BYTES = 1 << 20   # a config file (or string) larger than 1 MiB is re
 MAX_OVERRIDE_CHARS = 64 << 10  # one --set value
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing a mapping with the same key twice (PyYAML keeps the last silently), while a
+    merge (``<<: *base``) may still be overridden by the mapping's own keys."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise _DuplicateKey(f"key {key!r} appears twice in one mapping, on line {first} and line "
+                                        f"{key_node.start_mark.line + 1}; keep one (lamp would not guess which)")
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load`` whose every failure is a :class:`ConfigError`, bounded by :func:`lamp.config.bounds.check_tree`
-    (expanded size, depth, no recursion: a YAML alias bomb fails at once)."""
+    """``yaml.safe_load`` (with duplicate keys refused) whose every failure is a :class:`ConfigError`, bounded by
+    :func:`lamp.config.bounds.check_tree` (expanded size, depth, no recursion: a YAML alias bomb fails at once)."""
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_StrictLoader)
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML: {exc}") from None
     except RecursionError:

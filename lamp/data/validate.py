@@ -62,12 +62,18 @@ def _short(value: Any, limit: int = 40) -> str:
 
 
 def read_text(path: str) -> list[str]:
-    """The lines of a UTF-8 text file (``.gz``: gzipped), without line ends; a leading BOM is dropped."""
+    """The lines of a UTF-8 text file (``.gz``: gzipped), without line ends; a leading BOM is dropped.  Memory
+    running out at any step is a :class:`DataError` naming the file and its size."""
+    try:
+        return _read_text(path)
+    except MemoryError:
+        raise DataError(f"is too big to read into memory ({file_size(path):,} bytes on disk)", path=path) from None
+
+
+def _read_text(path: str) -> list[str]:
     try:
         with open(path, "rb") as f:
             raw = f.read()
-    except MemoryError:
-        raise DataError("is too big to read into memory", path=path) from None
     except OSError as exc:
         raise DataError(f"cannot be read ({exc.strerror or exc})", path=path) from None
     if str(path).lower().endswith(".gz"):
@@ -274,6 +280,8 @@ def load_pickle(path: str) -> Any:
             raw = f.read()
     except OSError as exc:
         raise DataError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+    except MemoryError:
+        raise DataError(f"is too big to read into memory ({file_size(path):,} bytes on disk)", path=path) from None
     try:
         return _RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except _Refused as exc:

@@ -7,6 +7,7 @@ requests and replies only: no URL, no header, no key.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ import threading
 import time
 import warnings
 from typing import Any, Iterable
+
+from lamp.errors import StorageError, storage_error
 
 __all__ = ["AnswerCache", "request_key", "token_count", "MAX_TOKENS_REPORTED"]
 
@@ -67,12 +70,38 @@ class AnswerCache:
     def __init__(self, path: str | os.PathLike, timeout: float = 60.0):
         self.path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
         self._local = threading.local()
         self.timeout = timeout
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
+        with self._storage("cannot open the answer cache"):
+            os.makedirs(folder, exist_ok=True)
+            if os.path.isdir(self.path):
+                raise IsADirectoryError(21, "Is a directory", self.path)
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(_SCHEMA)
+                db.execute("SELECT key, model, request, reply, text, prompt_tokens, completion_tokens, created "
+                           "FROM answers LIMIT 0")
+
+    @contextlib.contextmanager
+    def _storage(self, doing: str):
+        """SQLite and file-system failures as a :class:`~lamp.errors.StorageError` naming the cache file."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                raise  # a fault of the caller (a value SQLite cannot store), not of the file
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                reason = "another process holds its write lock for too long"
+            elif isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
+                    or "malformed" in str(exc) or "no such column" in str(exc) or "no such table" in str(exc):
+                reason = f"{exc}: it is not a lamp answer cache, or it is damaged; move it aside (lamp starts a new " \
+                         "one) or give another llm.cache"
+            else:
+                reason = None
+            error = storage_error(exc, self.path, doing)
+            if reason:
+                error = StorageError(f"{self.path}: {doing}: {reason}")
+            raise error from exc
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -84,6 +113,10 @@ class AnswerCache:
         return db
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
+        with self._storage("cannot read the answer cache"):
+            return self._get_many(keys)
+
+    def _get_many(self, keys: Iterable[str]) -> dict[str, dict]:
         """Rows of the keys present: ``{key: {"text", "reply", "usage"}}``.  A row that cannot be read back (its
         text or reply not a string: written by something else, or damaged) is treated as missing — asked
         again and replaced — with a warning; a token count that is not a whole number in range is unknown
@@ -107,6 +140,10 @@ class AnswerCache:
         return out
 
     def put_many(self, rows: Iterable[tuple[str, str, Any, str, str | None, dict | None]]) -> int:
+        with self._storage("cannot store answers in the answer cache (the answers stored before are kept)"):
+            return self._put_many(rows)
+
+    def _put_many(self, rows: Iterable[tuple[str, str, Any, str, str | None, dict | None]]) -> int:
         """Insert ``(key, model, request, reply, text, usage)`` rows in one short transaction; any error rolls it
         back (the connection stays usable), and a token count that is not a whole number in range is stored as
         unknown (NULL)."""
@@ -131,7 +168,8 @@ class AnswerCache:
         return 0
 
     def __len__(self) -> int:
-        return self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        with self._storage("cannot read the answer cache"):
+            return self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -17,6 +17,7 @@ from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
 from lamp.pipeline.tasks import StageContext
+from lamp.report import set_aside_metrics
 from lamp.runs import RunDirectory, data_fingerprint
 from lamp.tpp.contract import check_proposer
 
@@ -36,10 +37,13 @@ class Pipeline:
         Overrides ``lamp.query_limit`` (number of test queries).
     resume : bool
         Reuse finished stages of an earlier run in the same directory (default).
+    wait : bool
+        When another process is running in the same directory: wait for it (default), or raise
+        :class:`~lamp.errors.RunLockedError` naming its PID.
     """
 
     def __init__(self, config: lamp_config.Config, out: str | None = None, limit: int | None = None,
-                 resume: bool = True):
+                 resume: bool = True, wait: bool = True):
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
                 raise ConfigError(f"limit must be a positive number of queries, got {limit!r}")
@@ -51,7 +55,7 @@ class Pipeline:
         name = config.experiment_id or config.dataset_id or "lamp"
         out = out or os.path.join(config.resolve_path(self.settings.run_dir) or "runs", name)
         self.run_dir = RunDirectory(out)
-        self.resume = resume
+        self.resume, self.wait = resume, wait
         self.store: EventStore | None = None
         self.context: StageContext | None = None
 
@@ -97,17 +101,26 @@ class Pipeline:
     def plan(self, proposer=None) -> dict:
         """The abduction cost plan (:func:`lamp.pipeline.abduce.plan`): runs (or reuses) the stages up to
         the proposals, asks no LLM, prints the plan and returns it."""
-        self.load_data()
-        queries, _, proposals = self._proposals(proposer)
-        result = plan(self.context, queries, proposals, make_abductor(self.context))
+        with self.run_dir.locked(self.wait, self.say):
+            self.load_data()
+            queries, _, proposals = self._proposals(proposer)
+            result = plan(self.context, queries, proposals, make_abductor(self.context))
         print(plan_text(result), flush=True)
         return result
 
     def run(self, proposer=None) -> dict:
         """Run every stage (reusing finished ones) and return ``{task: {method: metrics}}``.
 
-        ``proposer`` replaces ``lamp.proposer`` (any proposer of :mod:`lamp.tpp.contract`).
+        ``proposer`` replaces ``lamp.proposer`` (any proposer of :mod:`lamp.tpp.contract`).  The run holds the
+        folder's lock throughout; a ``metrics.json`` of an earlier run is set aside as
+        ``metrics.previous.json`` until this run writes its own, so a run that stops early leaves no metrics
+        that disagree with the folder's stages.
         """
+        with self.run_dir.locked(self.wait, self.say):
+            set_aside_metrics(self.run_dir.path)
+            return self._run(proposer)
+
+    def _run(self, proposer=None) -> dict:
         started = time.time()
         self.timings = {}
         clock = [started]
@@ -167,7 +180,11 @@ def run_typed(store: EventStore, proposer, config: lamp_config.Config, out: str 
     return pipe.run(proposer=proposer)
 
 
-def load_metrics(run_dir: str) -> dict:
-    """The ``metrics.json`` of a finished run."""
+def load_metrics(run_dir: str, provenance: bool = False) -> dict:
+    """The ``metrics.json`` of a finished run: ``{task: {method: metrics}}``; with ``provenance=True`` also its
+    ``"provenance"`` (the fingerprint of every stage the metrics come from, and the resolved settings)."""
     with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
-        return json.load(f)
+        metrics = json.load(f)
+    if not provenance:
+        metrics.pop("provenance", None)
+    return metrics

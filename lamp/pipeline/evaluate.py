@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamp.pipeline.tasks import Queries, StageContext
+from lamp.runs import _canonical
 from lamp.report import (
     metrics_table,
     paired_bootstrap,
@@ -93,7 +94,8 @@ def evaluate(ctx: StageContext, queries: dict[str, Queries], proposals: dict, en
     if ORACLE_METHOD in result:
         result[ORACLE_METHOD]["note"] = ORACLE_NOTE
     metrics = {ctx.task: result}
-    paths = write_report(ctx.run_dir.path, metrics, plot=ev.plot)
+    provenance = {"stages": dict(ctx.run_dir.used), "settings": _canonical(ctx.settings)}
+    paths = write_report(ctx.run_dir.path, metrics, plot=ev.plot, provenance=provenance)
     np.savez(ctx.path(name), **per_query)
     print(metrics_table(metrics), flush=True)
     ctx.say(f"metrics written to {paths['json']}")

@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 
 from lamp.config.registry import proposer_spec, resolve
-from lamp.errors import ConfigError
+from lamp.errors import ConfigError, storage_error
 from lamp.pipeline.tasks import Queries, StageContext
 from lamp.report import rank_metrics, truth_ranks
 from lamp.runs import fingerprint
@@ -60,9 +60,12 @@ def fit_proposer(ctx: StageContext):
     def compute():
         model = build()
         folder = ctx.run_dir.stage_dir("proposer")
-        with tempfile.TemporaryDirectory(dir=os.path.dirname(folder)) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".proposer.tmp-", dir=os.path.dirname(folder)) as tmp:
             path = os.path.join(tmp, "model.npz")
-            resolve(spec.save)(model, path)
+            try:
+                resolve(spec.save)(model, path)
+            except OSError as exc:
+                raise storage_error(exc, path, f"could not save the fitted {name} proposer") from exc
             with np.load(path, allow_pickle=False) as saved:
                 out = {k: saved[k] for k in saved.files}
         report = getattr(model, "fit_report", None) or getattr(model, "fit_result", None)

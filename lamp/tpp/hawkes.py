@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from lamp import _core
+from lamp.arrays import as_int64
 
 __all__ = ["HawkesProcess", "hawkes_intensity", "hawkes_loglik", "hawkes_loglik_grad", "hawkes_loglik_batch"]
 
@@ -64,7 +65,7 @@ def _events(times, marks):
         raise ValueError(f"times and marks must be 1-D of the same length, got {times.shape} and {marks.shape}")
     if len(times) == 0:
         raise ValueError("the sequence is empty: times and marks have no events")
-    return np.ascontiguousarray(times, dtype=np.float64), np.ascontiguousarray(marks, dtype=np.int64)
+    return np.ascontiguousarray(times, dtype=np.float64), as_int64(marks, "marks")
 
 
 def hawkes_intensity(times, marks, mu, alpha, beta, query_times) -> np.ndarray:
@@ -107,7 +108,7 @@ def hawkes_loglik_batch(data, mu, alpha, beta, end_times=None, grad: bool = Fals
     if not (hasattr(data, "offsets") and hasattr(data, "times") and hasattr(data, "marks")):
         raise TypeError(f"data must be EventSequences (times, marks, offsets), got {type(data).__name__}")
     mu, alpha, beta_matrix, scalar = _params(mu, alpha, beta)
-    offsets = np.asarray(data.offsets, dtype=np.int64)
+    offsets = as_int64(data.offsets, "data.offsets", whole_floats=True)
     if end_times is None:
         lengths = np.diff(offsets)
         end_times = np.where(lengths > 0, data.times[np.maximum(offsets[1:] - 1, 0)], 0.0)
@@ -248,7 +249,7 @@ class HawkesProcess:
         """``n`` independent draws of the next event after the history: (times (n,), marks (n,))."""
         self._require_fitted()
         times = np.ascontiguousarray(times, dtype=np.float64)
-        marks = np.ascontiguousarray(marks, dtype=np.int64)
+        marks = as_int64(marks, "marks")
         start = float(times[-1]) if t_start is None and len(times) else float(t_start or 0.0)
         return _core.hawkes_sample_next(times, marks, self.mu, self.alpha, self.beta, start, int(n), int(seed))
 
@@ -359,7 +360,7 @@ class HawkesProcess:
         self._require_fitted()
         times = np.asarray(times, dtype=np.float64)
         out = np.zeros(len(queries))
-        for row, (s, i) in enumerate(np.asarray(queries, dtype=np.int64)):
+        for row, (s, i) in enumerate(as_int64(queries, "queries")):
             hist_times, marks, origin = self._history(seqs, int(s), int(i))
             t = float(times[row]) - origin
             last = float(hist_times[-1])
