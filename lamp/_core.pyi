@@ -104,8 +104,9 @@ def http_post_endpoints(
     connect_timeout: float, max_retries: int, backoff_base: float, backoff_max: float, max_response: int,
     verify_tls: bool, seed: int, progress: Callable[[int, int], object] | None = ..., take_out_after: int = ...,
     health: Sequence[tuple[float, int, int, int]] | None = ..., answer: Callable[[int, bytes], object] | None = ...,
+    rate: tuple[float, float, int, float, float] | None = ...,
 ) -> tuple[list[tuple[int, bytes | None, bool, bool, int, str, int]], list[tuple[int, int, int, int, int]],
-           list[tuple[float, int, int, int]], bool]: ...
+           list[tuple[float, int, int, int]], bool, tuple[float, float]]: ...
 def http_request(
     method: str, url: str, headers: list[str], body: bytes | None, timeout: float, connect_timeout: float,
     max_retries: int, backoff_base: float, backoff_max: float, max_response: int, verify_tls: bool, seed: int,

@@ -16,9 +16,9 @@ def _post(url, headers=(), bodies=(b"{}",)):
 
 def _post_endpoints(urls, headers=(), bodies=(b"{}",)):
     # urls, path, bodies, headers, concurrency, timeout, connect_timeout, max_retries, backoff_base, backoff_max,
-    # max_response, verify_tls, seed, progress, progress_every, health, answer
+    # max_response, verify_tls, seed, progress, take_out_after, health, answer, rate
     return _core.http_post_endpoints(list(urls), "/chat/completions", list(bodies), list(headers), 1, 2.0, 1.0, 0,
-                                     0.01, 0.02, 1 << 20, True, 0, None, 0, None, None)
+                                     0.01, 0.02, 1 << 20, True, 0, None, 0, None, None, None)
 
 
 def test_endpoints_refuse_file_urls_and_cr_lf_headers(tmp_path):
@@ -33,7 +33,7 @@ def test_endpoints_refuse_file_urls_and_cr_lf_headers(tmp_path):
         with pytest.raises(ValueError, match="header 'Authorization'") as info:
             _post_endpoints(["http://127.0.0.1:9/v1"], ["Authorization: " + bad])
         assert SECRET not in str(info.value)
-    results, counts, health, interrupted = _post_endpoints(["http://127.0.0.1:9/v1"])  # well-formed: sent, fails
+    results, counts, health, interrupted, pace = _post_endpoints(["http://127.0.0.1:9/v1"])  # well-formed: sent, fails
     assert not interrupted and results[0][2] is False
 
 

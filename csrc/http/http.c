@@ -17,19 +17,190 @@ double lamp_http_backoff(int attempt, double retry_after, double base, double ma
     return wait < max ? wait : max;
 }
 
-double lamp_http_parse_retry_after(const char *value)
+/* Skips spaces and tabs. */
+static const char *skip_blanks(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* 1 when only spaces, tabs, CR and LF are left. */
+static int only_blanks(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    return *s == '\0';
+}
+
+/* A non-negative decimal number at the start of s (digits, at most one point): its value and *end, or -1. */
+static double leading_number(const char *s, const char **end)
+{
+    const char *c = s;
+    int digits = 0;
+    while (isdigit((unsigned char)*c))
+        c++, digits++;
+    if (*c == '.') {
+        c++;
+        while (isdigit((unsigned char)*c))
+            c++, digits++;
+    }
+    if (!digits)
+        return -1.0;
+    char tmp[64];
+    size_t n = (size_t)(c - s) < sizeof tmp - 1 ? (size_t)(c - s) : sizeof tmp - 1;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    *end = c;
+    double v = strtod(tmp, NULL);
+    return isfinite(v) ? v : -1.0;
+}
+
+double lamp_http_parse_retry_after_at(const char *value, double now_epoch)
 {
     if (!value)
         return -1.0;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (!isdigit((unsigned char)*value))
+    value = skip_blanks(value);
+    if (isdigit((unsigned char)*value)) {
+        const char *end;
+        double seconds = leading_number(value, &end);
+        return seconds >= 0.0 && only_blanks(end) ? seconds : -1.0;
+    }
+    /* an HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime forms curl also reads) */
+    char date[64];
+    size_t n = 0;
+    while (value[n] && value[n] != '\r' && value[n] != '\n' && n < sizeof date - 1)
+        n++;
+    memcpy(date, value, n);
+    date[n] = '\0';
+    if (!isalpha((unsigned char)date[0]))
         return -1.0;
-    char *end;
-    double seconds = strtod(value, &end);
-    while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-        end++;
-    return (*end == '\0' && isfinite(seconds)) ? seconds : -1.0;
+    time_t at = curl_getdate(date, NULL);
+    if (at == (time_t)-1)
+        return -1.0;
+    double left = (double)at - now_epoch;
+    return left > 0.0 ? left : 0.0;
+}
+
+double lamp_http_parse_retry_after(const char *value)
+{
+    return lamp_http_parse_retry_after_at(value, (double)time(NULL));
+}
+
+double lamp_http_parse_duration(const char *value)
+{
+    if (!value)
+        return -1.0;
+    const char *c = skip_blanks(value);
+    double total = 0.0;
+    int parts = 0;
+    while (!only_blanks(c)) {
+        const char *end;
+        double v = leading_number(c, &end);
+        if (v < 0.0)
+            return -1.0;
+        c = end;
+        double unit;
+        if (c[0] == 'h')
+            unit = 3600.0, c += 1;
+        else if (c[0] == 'm' && c[1] == 's')
+            unit = 1e-3, c += 2;
+        else if (c[0] == 'm')
+            unit = 60.0, c += 1;
+        else if (c[0] == 's')
+            unit = 1.0, c += 1;
+        else if (c[0] == 'u' && c[1] == 's')
+            unit = 1e-6, c += 2;
+        else if ((unsigned char)c[0] == 0xc2 && (unsigned char)c[1] == 0xb5 && c[2] == 's') /* UTF-8 micro sign */
+            unit = 1e-6, c += 3;
+        else if (c[0] == 'n' && c[1] == 's')
+            unit = 1e-9, c += 2;
+        else if (parts == 0 && only_blanks(c))
+            unit = 1.0; /* a plain number: seconds */
+        else
+            return -1.0;
+        total += v * unit;
+        parts++;
+    }
+    return parts ? total : -1.0;
+}
+
+void lamp_http_reply_info_clear(lamp_http_reply_info *info)
+{
+    info->retry_after = info->retry_after_ms = -1.0;
+    info->remaining_requests = info->reset_requests = -1.0;
+    info->remaining_tokens = info->reset_tokens = -1.0;
+}
+
+/* 1 when the line starts with `name` (lower case, with its ':'), any case; *value then points after it. */
+static int header_is(const char *line, size_t len, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+    if (len < n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)line[i]) != name[i])
+            return 0;
+    *value = line + n;
+    return 1;
+}
+
+void lamp_http_reply_info_line(lamp_http_reply_info *info, const char *line, size_t len)
+{
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        lamp_http_reply_info_clear(info); /* a new reply (after a 100 Continue, say) */
+        return;
+    }
+    static const char *const names[] = {"retry-after:", "retry-after-ms:", "x-ratelimit-remaining-requests:",
+                                        "x-ratelimit-reset-requests:", "x-ratelimit-remaining-tokens:",
+                                        "x-ratelimit-reset-tokens:"};
+    for (int k = 0; k < 6; k++) {
+        const char *start;
+        if (!header_is(line, len, names[k], &start))
+            continue;
+        char value[96];
+        size_t n = len - (size_t)(start - line);
+        n = n < sizeof value - 1 ? n : sizeof value - 1;
+        memcpy(value, start, n);
+        value[n] = '\0';
+        const char *v = skip_blanks(value), *end;
+        double number;
+        switch (k) {
+        case 0:
+            info->retry_after = lamp_http_parse_retry_after(v);
+            break;
+        case 1:
+            number = leading_number(v, &end);
+            info->retry_after_ms = number >= 0.0 && only_blanks(end) ? number / 1000.0 : -1.0;
+            break;
+        case 2:
+        case 4:
+            number = leading_number(v, &end);
+            *(k == 2 ? &info->remaining_requests : &info->remaining_tokens) =
+                number >= 0.0 && only_blanks(end) ? number : -1.0;
+            break;
+        default:
+            *(k == 3 ? &info->reset_requests : &info->reset_tokens) = lamp_http_parse_duration(v);
+        }
+        return;
+    }
+}
+
+double lamp_http_reply_retry_after(const lamp_http_reply_info *info)
+{
+    return info->retry_after_ms >= 0.0 ? info->retry_after_ms : info->retry_after;
+}
+
+double lamp_http_server_pause(const lamp_http_reply_info *info, long status)
+{
+    double pause = 0.0, asked = lamp_http_reply_retry_after(info);
+    if ((status == 429 || status == 503) && asked > LAMP_HTTP_PAUSE_AFTER)
+        pause = asked;
+    if (info->remaining_requests == 0.0 && info->reset_requests > pause)
+        pause = info->reset_requests;
+    if (info->remaining_tokens == 0.0 && info->reset_tokens > pause)
+        pause = info->reset_tokens;
+    return pause;
 }
 
 int lamp_http_retryable_status(long status)
@@ -101,7 +272,8 @@ typedef struct {
     char *buf;
     size_t len, cap, limit;
     int too_big;
-    double retry_after;
+    size_t reply_bytes; /* bytes of a reply received (status line, headers, body) */
+    lamp_http_reply_info info;
     char *url;
     size_t url_cap;
 } transfer;
@@ -111,8 +283,8 @@ typedef struct {
     const char *prefix; /* "" without endpoints */
     size_t prefix_len;
     double out_until;   /* taken out until then */
-    int outs;           /* take-outs since its last success: > 0 means half-open once out_until passed */
-    int consecutive;    /* failed attempts since its last success */
+    int outs;           /* take-outs for want of a reply since its last reply: > 0 means half-open once back */
+    int hung;           /* timeouts in a row without a byte of a reply */
     int unreachable;    /* take-outs in a row for a connection that could not be made; any HTTP reply resets it */
     int in_flight;
 } endpoint_state;
@@ -121,6 +293,7 @@ static size_t on_body(char *data, size_t size, size_t count, void *arg)
 {
     transfer *t = arg;
     size_t n = size * count;
+    t->reply_bytes += n;
     if (t->len + n > t->limit) {
         t->too_big = 1;
         return 0;
@@ -145,19 +318,8 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
 {
     transfer *t = arg;
     size_t n = size * count;
-    static const char name[] = "retry-after:";
-    if (n > sizeof name - 1) {
-        size_t i = 0;
-        while (i < sizeof name - 1 && tolower((unsigned char)data[i]) == name[i])
-            i++;
-        if (i == sizeof name - 1) {
-            char value[64];
-            size_t len = n - i < sizeof value - 1 ? n - i : sizeof value - 1;
-            memcpy(value, data + i, len);
-            value[len] = '\0';
-            t->retry_after = lamp_http_parse_retry_after(value);
-        }
-    }
+    t->reply_bytes += n;
+    lamp_http_reply_info_line(&t->info, data, n);
     return n;
 }
 
@@ -218,7 +380,8 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
     t->endpoint = endpoint;
     t->len = 0;
     t->too_big = 0;
-    t->retry_after = -1.0;
+    t->reply_bytes = 0;
+    lamp_http_reply_info_clear(&t->info);
     t->limit = o->max_response;
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->url);
@@ -230,10 +393,10 @@ static int start(CURLM *multi, transfer *t, const lamp_http_request *req, const 
 }
 
 /* How many more requests endpoint `ep` may take now: none while out, one probe at a time while
- * half-open (taken out and not yet answered since), else up to `concurrency` in flight.  When every
- * endpoint is out or half-open (`all_out`: one endpoint, or all of them failing) there is nowhere better to
- * send a request: once its cool-down is over an endpoint takes up to `concurrency` again, so a dead server
- * fails a batch after each request's own attempts instead of one probe per cool-down. */
+ * half-open (taken out for want of a reply, and no reply since), else up to `concurrency` in flight.  When
+ * every endpoint is out or half-open (`all_out`: one endpoint, or all of them unreachable) there is nowhere
+ * better to send a request: once its cool-down is over an endpoint takes up to `concurrency` again, so a
+ * dead server fails a batch after each request's own attempts instead of one probe per cool-down. */
 enum { LAMP_HTTP_DOWN_AFTER = 4 };
 
 static int room(const endpoint_state *ep, double now, int concurrency, int all_out)
@@ -259,6 +422,56 @@ static int64_t pick(int e, int E, double now, int max_retries, const int *tries,
     return *next_new < n ? (*next_new)++ : -1;
 }
 
+/* The client-side rate limits, one generic cell rate algorithm per limit: `due` is when the next start is
+ * due; a start is allowed from due - LAMP_HTTP_PACE_SLACK on, and moves due to max(due, now) + its cost *
+ * 60 / rate (cost 1 request, or body_len / 4 + tokens_per_request tokens).  So in any window of w seconds
+ * at most 1 + (w + slack) * rate / 60 requests (tokens) start. */
+#define LAMP_HTTP_PACE_SLACK 0.05
+
+typedef struct {
+    double requests_per_minute, tokens_per_minute;
+    int64_t tokens_per_request;
+    double due_requests, due_tokens;
+} pacer;
+
+/* The time from which the next start is allowed (-inf without limits). */
+static double pace_allowed_at(const pacer *p)
+{
+    double at = -INFINITY;
+    if (p->requests_per_minute > 0.0)
+        at = p->due_requests - LAMP_HTTP_PACE_SLACK;
+    if (p->tokens_per_minute > 0.0 && p->due_tokens - LAMP_HTTP_PACE_SLACK > at)
+        at = p->due_tokens - LAMP_HTTP_PACE_SLACK;
+    return at;
+}
+
+static void pace_take(pacer *p, double now, size_t body_len)
+{
+    if (p->requests_per_minute > 0.0)
+        p->due_requests = (p->due_requests > now ? p->due_requests : now) + 60.0 / p->requests_per_minute;
+    if (p->tokens_per_minute > 0.0) {
+        double tokens = (double)(body_len / 4) + (double)p->tokens_per_request;
+        p->due_tokens = (p->due_tokens > now ? p->due_tokens : now) + tokens * 60.0 / p->tokens_per_minute;
+    }
+}
+
+/* The server asked endpoint `ep` to pause for `pause` seconds (at most `max`): it is out until then. */
+static void pause_endpoint(endpoint_state *ep, double now, double pause, double max, lamp_http_endpoint_stats *stats)
+{
+    double until = now + (pause < max ? pause : max);
+    if (!(pause > 0.0) || until <= ep->out_until)
+        return;
+    if (stats && now >= ep->out_until)
+        stats->taken_out++;
+    ep->out_until = until;
+}
+
+static double seconds_left(double until, double now)
+{
+    double left = until - now;
+    return left > 0.0 && left < 1e9 ? left : 0.0;
+}
+
 int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_http_options *o,
                     lamp_http_response *responses, lamp_error *err)
 {
@@ -266,6 +479,9 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
         return lamp_error_set(err, LAMP_EVALUE, "concurrency must be at least 1");
     if (o->max_retries < 0 || !(o->timeout > 0.0) || !(o->connect_timeout > 0.0))
         return lamp_error_set(err, LAMP_EVALUE, "max_retries must be >= 0 and timeouts positive");
+    if (!(o->requests_per_minute >= 0.0) || !(o->tokens_per_minute >= 0.0) || !isfinite(o->requests_per_minute) ||
+        !isfinite(o->tokens_per_minute) || o->tokens_per_request < 0)
+        return lamp_error_set(err, LAMP_EVALUE, "rate limits must be finite and >= 0 (0: none)");
     if (o->endpoints && (o->n_endpoints < 1 || o->n_endpoints > 1024))
         return lamp_error_set(err, LAMP_EVALUE, "there must be 1 to 1024 endpoints, got %d", o->n_endpoints);
     const int E = o->endpoints ? o->n_endpoints : 1;
@@ -308,13 +524,18 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
     int64_t n_waiting = 0, next_new = 0, finished = 0, n_ok = 0, n_failed = 0, reported = -1;
     int free_slots = slots, turn = 0;
     double last_report = now_seconds();
+    double began = now_seconds();
+    pacer pace = {o->requests_per_minute, o->tokens_per_minute, o->tokens_per_request, began, began};
+    if (o->pace) {
+        pace.due_requests += seconds_left(began + o->pace->request_wait, began);
+        pace.due_tokens += seconds_left(began + o->pace->token_wait, began);
+    }
     if (!multi || !pool || !eps || !ready || !tries || !last_failed || !waiting) {
         rc = lamp_error_set(err, LAMP_ENOMEM, "out of memory starting the HTTP batch");
         goto finally;
     }
     for (int64_t i = 0; i < n; i++)
         last_failed[i] = -1;
-    double began = now_seconds();
     for (int e = 0; e < E; e++) {
         eps[e].prefix = o->endpoints ? o->endpoints[e] : "";
         eps[e].prefix_len = strlen(eps[e].prefix);
@@ -322,7 +543,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             double out_for = o->health[e].out_for;
             eps[e].out_until = out_for > 0.0 && out_for < 1e9 ? began + out_for : 0.0;
             eps[e].outs = o->health[e].outs > 0 ? o->health[e].outs : 0;
-            eps[e].consecutive = o->health[e].consecutive > 0 ? o->health[e].consecutive : 0;
+            eps[e].hung = o->health[e].consecutive > 0 ? o->health[e].consecutive : 0;
             eps[e].unreachable = o->health[e].unreachable > 0 ? o->health[e].unreachable : 0;
         }
     }
@@ -368,10 +589,11 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             }
             break;
         }
-        /* dispatch: one request per endpoint in turn while any endpoint has room and a request for it */
-        for (int started = 1; started && free_slots > 0;) {
+        /* dispatch: one request per endpoint in turn while any endpoint has room and a request for it, and the
+         * client-side rate limits allow a start */
+        for (int started = 1; started && free_slots > 0 && now >= pace_allowed_at(&pace);) {
             started = 0;
-            for (int k = 0; k < E && free_slots > 0; k++) {
+            for (int k = 0; k < E && free_slots > 0 && now >= pace_allowed_at(&pace); k++) {
                 int e = (turn + k) % E;
                 if (room(&eps[e], now, o->concurrency, all_out) <= 0)
                     continue;
@@ -385,6 +607,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                     rc = lamp_error_set(err, LAMP_ERUNTIME, "curl could not start a transfer");
                     goto finally;
                 }
+                pace_take(&pace, now, requests[i].body_len);
                 free_slots--;
                 eps[e].in_flight++;
                 responses[i].attempts++;
@@ -410,13 +633,9 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             transfer *t = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
             CURLcode code = msg->data.result;
-            long status = 0;
+            long status = 0, request_size = 0;
             curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-            curl_off_t connect_us = 0;
-            curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-            /* no connection was made (refused, no such host, connect timed out): the one failure that says the
-             * server is not there; a reply of any kind, or a reset after connecting, says it is */
-            int unreached = code != CURLE_OK && status == 0 && connect_us == 0;
+            curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
             curl_multi_remove_handle(multi, t->easy);
             int64_t i = t->index;
             int e = t->endpoint;
@@ -428,6 +647,13 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             ep->in_flight--;
             r->status = status;
             now = now_seconds();
+            if (t->reply_bytes > 0) {
+                /* the endpoint replied: it is reachable (fully back in after a take-out); the server may ask
+                 * for a pause all the same (a long Retry-After, a rate limit used up) */
+                ep->outs = ep->hung = ep->unreachable = 0;
+                pause_endpoint(ep, now, lamp_http_server_pause(&t->info, status), o->backoff_max,
+                               stats ? &stats[e] : NULL);
+            }
             if (code == CURLE_OK && status >= 200 && status < 300) {
                 r->body = malloc(t->len + 1);
                 if (!r->body) {
@@ -438,7 +664,6 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                 r->body[t->len] = '\0';
                 r->body_len = t->len;
                 r->ok = r->done = 1;
-                ep->outs = ep->consecutive = ep->unreachable = 0;
                 if (stats)
                     stats[e].answered++;
                 finished++;
@@ -456,26 +681,30 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             else
                 snprintf(r->error, sizeof r->error, "HTTP %ld", status);
             int retryable = !t->too_big && (code != CURLE_OK ? 1 : lamp_http_retryable_status(status));
-            if (!retryable) {
-                /* the endpoint answered (a 4xx, or a reply over the size limit): it is alive */
-                ep->outs = ep->consecutive = ep->unreachable = 0;
-            } else {
-                ep->consecutive++;
-                if (!unreached)
-                    ep->unreachable = 0;
-                int at_once = status == 429 || t->retry_after >= 0.0 || code == CURLE_COULDNT_CONNECT ||
-                              ep->outs > 0;
-                if ((at_once || ep->consecutive >= take_out_after) && now >= ep->out_until) {
-                    ep->outs++;
-                    if (unreached)
-                        ep->unreachable++;
-                    ep->out_until = now + lamp_http_backoff(ep->outs, t->retry_after, o->backoff_base,
-                                                            o->backoff_max, lamp_rng_uniform(&rng));
-                    if (stats)
-                        stats[e].taken_out++;
+            if (retryable) {
+                if (t->reply_bytes == 0) {
+                    /* no reply: no connection was made (refused, no such host, connect timeout: nothing was sent),
+                     * or the connection was closed before a byte of a reply, or the attempt timed out waiting */
+                    int unreached = request_size == 0;
+                    int timed_out = !unreached && code == CURLE_OPERATION_TIMEDOUT;
+                    if (timed_out)
+                        ep->hung++;
+                    if (!unreached)
+                        ep->unreachable = 0;
+                    if ((!timed_out || ep->hung >= take_out_after) && now >= ep->out_until) {
+                        ep->outs++;
+                        if (unreached)
+                            ep->unreachable++;
+                        ep->out_until = now + lamp_http_backoff(ep->outs, -1.0, o->backoff_base, o->backoff_max,
+                                                                lamp_rng_uniform(&rng));
+                        if (stats)
+                            stats[e].taken_out++;
+                    }
                 }
-                ready[i * E + e] = now + lamp_http_backoff(tries[i * E + e], t->retry_after, o->backoff_base,
-                                                           o->backoff_max, lamp_rng_uniform(&rng));
+                /* the request's own backoff on this endpoint: the server's retry-after-ms or Retry-After, else
+                 * exponential in its attempts there; another endpoint may take it at once */
+                ready[i * E + e] = now + lamp_http_backoff(tries[i * E + e], lamp_http_reply_retry_after(&t->info),
+                                                           o->backoff_base, o->backoff_max, lamp_rng_uniform(&rng));
                 last_failed[i] = e;
                 int queued = 0;
                 for (int f = 0; f < E && !queued; f++)
@@ -509,7 +738,7 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
             break;
         if (freed)
             continue; /* fill the freed slots at once rather than after the next socket event */
-        /* sleep until a socket is ready, a backoff or a take-out ends, or 100 ms (Ctrl-C) */
+        /* sleep until a socket is ready, a backoff, a take-out or the pace's wait ends, or 100 ms (Ctrl-C) */
         double next = now + 0.1;
         for (int e = 0; e < E; e++)
             if (eps[e].out_until > now && eps[e].out_until < next)
@@ -520,19 +749,27 @@ int lamp_http_batch(const lamp_http_request *requests, int64_t n, const lamp_htt
                 if (tries[waiting[w] * E + e] <= o->max_retries && at > now && at < next)
                     next = at;
             }
+        double paced = pace_allowed_at(&pace);
+        if (free_slots > 0 && (n_waiting > 0 || next_new < n) && paced > now && paced < next)
+            next = paced;
         double until = (next - now) * 1000.0;
-        int wait_ms = until < 1.0 ? 1 : until > 100.0 ? 100 : (int)until;
+        int wait_ms = until < 1.0 ? 1 : until > 100.0 ? 100 : (int)ceil(until);
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
 finally:
     if (eps && o->health) {
         double now = now_seconds();
         for (int e = 0; e < E; e++) {
-            o->health[e].out_for = eps[e].out_until > now ? eps[e].out_until - now : 0.0;
+            o->health[e].out_for = seconds_left(eps[e].out_until, now);
             o->health[e].outs = eps[e].outs;
-            o->health[e].consecutive = eps[e].consecutive;
+            o->health[e].consecutive = eps[e].hung;
             o->health[e].unreachable = eps[e].unreachable;
         }
+    }
+    if (o->pace) {
+        double now = now_seconds();
+        o->pace->request_wait = o->requests_per_minute > 0.0 ? seconds_left(pace.due_requests, now) : 0.0;
+        o->pace->token_wait = o->tokens_per_minute > 0.0 ? seconds_left(pace.due_tokens, now) : 0.0;
     }
     for (int s = 0; pool && s < slots; s++) {
         if (pool[s].easy) {
@@ -616,7 +853,7 @@ int lamp_http_single(const char *method, const char *url, const char *body, size
     int rc = LAMP_OK;
     uint64_t rng = o->seed ? o->seed : 0x5eed;
     struct curl_slist *headers = NULL;
-    transfer t = {.index = -1, .retry_after = -1.0};
+    transfer t = {.index = -1};
     CURLM *multi = curl_multi_init();
     t.easy = curl_easy_init();
     if (!multi || !t.easy) {
@@ -629,7 +866,8 @@ int lamp_http_single(const char *method, const char *url, const char *body, size
         curl_easy_reset(t.easy);
         t.len = 0;
         t.too_big = 0;
-        t.retry_after = -1.0;
+        t.reply_bytes = 0;
+        lamp_http_reply_info_clear(&t.info);
         t.limit = o->max_response;
         curl_easy_setopt(t.easy, CURLOPT_URL, url);
         if (get) {
@@ -647,7 +885,7 @@ int lamp_http_single(const char *method, const char *url, const char *body, size
         curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
         r->status = status;
         r->attempts = attempt;
-        *retry_after = t.retry_after;
+        *retry_after = lamp_http_reply_retry_after(&t.info);
         int ok = code == CURLE_OK && status >= 200 && status < 300;
         if (!ok) {
             if (t.too_big)
@@ -659,8 +897,12 @@ int lamp_http_single(const char *method, const char *url, const char *body, size
         }
         int retryable = !ok && !t.too_big && (code != CURLE_OK || lamp_http_retryable_status(status));
         if (retryable && attempt <= o->max_retries) {
-            if (wait_or_stop(lamp_http_backoff(attempt, t.retry_after, o->backoff_base, o->backoff_max,
-                                               lamp_rng_uniform(&rng)), o)) {
+            /* its own backoff (or the server's retry-after), and at least the pause the server asks for */
+            double wait = lamp_http_backoff(attempt, *retry_after, o->backoff_base, o->backoff_max,
+                                            lamp_rng_uniform(&rng));
+            double pause = lamp_http_server_pause(&t.info, status);
+            pause = pause < o->backoff_max ? pause : o->backoff_max;
+            if (wait_or_stop(wait > pause ? wait : pause, o)) {
                 rc = lamp_error_set(err, LAMP_EINTR, "interrupted");
                 goto finally;
             }

@@ -2,6 +2,7 @@
  * requests (the control calls of a batch API). */
 #include "py/binding.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -89,11 +90,13 @@ static int header_strings(PyObject *hseq, const char **headers)
 }
 
 /* Posts bodies to `url` (endpoints == NULL) or to each of `endpoints` + `url`; returns
- * (results, endpoint stats or None, interrupted) or NULL with an exception set. */
+ * (results, interrupted) without endpoints, (results, endpoint stats, health, interrupted, pace) with them,
+ * or NULL with an exception set. */
 static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies, PyObject *headers_obj,
                       int concurrency, double timeout, double connect_timeout, int max_retries, double backoff_base,
                       double backoff_max, long long max_response, int verify_tls, unsigned long long seed,
-                      PyObject *progress, int take_out_after, PyObject *health_obj, PyObject *answer)
+                      PyObject *progress, int take_out_after, PyObject *health_obj, PyObject *answer,
+                      PyObject *rate_obj)
 {
     PyObject *result = NULL, *list = NULL, *stats_list = NULL, *eseq = NULL;
     if (concurrency < 1 || concurrency > 1024) {
@@ -110,6 +113,25 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     if (answer && answer != Py_None && !PyCallable_Check(answer)) {
         PyErr_SetString(PyExc_TypeError, "argument 'answer' must be callable or None");
         return NULL;
+    }
+    double requests_per_minute = 0.0, tokens_per_minute = 0.0;
+    long long tokens_per_request = 0;
+    lamp_http_pace pace = {0.0, 0.0};
+    if (rate_obj && rate_obj != Py_None) {
+        if (!PyTuple_Check(rate_obj) ||
+            !PyArg_ParseTuple(rate_obj, "ddLdd", &requests_per_minute, &tokens_per_minute, &tokens_per_request,
+                              &pace.request_wait, &pace.token_wait)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "argument 'rate' must be None or a (requests_per_minute, "
+                                             "tokens_per_minute, tokens_per_request, request_wait, token_wait) tuple");
+            return NULL;
+        }
+        if (!(requests_per_minute >= 0.0) || !(tokens_per_minute >= 0.0) || !isfinite(requests_per_minute) ||
+            !isfinite(tokens_per_minute) || tokens_per_request < 0 || !(pace.request_wait >= 0.0) ||
+            !(pace.token_wait >= 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "rate limits must be finite and >= 0 (0: none), waits >= 0");
+            return NULL;
+        }
     }
     Py_ssize_t n_endpoints = 0;
     if (endpoints_obj) {
@@ -194,6 +216,8 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
         .take_out_after = take_out_after, .endpoint_stats = stats, .health = health,
         .on_progress = ctx.progress ? report_progress : NULL, .progress_arg = &ctx,
         .on_answer = ctx.answer ? report_answer : NULL,
+        .requests_per_minute = requests_per_minute, .tokens_per_minute = tokens_per_minute,
+        .tokens_per_request = (int64_t)tokens_per_request, .pace = &pace,
     };
     lamp_error err;
     lamp_error_clear(&err);
@@ -244,7 +268,8 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
             goto finally;
         PyList_SET_ITEM(stats_list, e, item);
     }
-    result = Py_BuildValue("OOOO", list, stats_list, health_list, interrupted ? Py_True : Py_False);
+    result = Py_BuildValue("OOOO(dd)", list, stats_list, health_list, interrupted ? Py_True : Py_False,
+                           pace.request_wait, pace.token_wait);
 finally:
     for (Py_ssize_t i = 0; resps && i < n; i++)
         lamp_http_response_clear(&resps[i]);
@@ -284,37 +309,42 @@ static PyObject *http_post_batch(PyObject *self, PyObject *args)
                           &max_retries, &backoff_base, &backoff_max, &max_response, &verify_tls, &seed))
         return NULL;
     return post(url, NULL, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries, backoff_base,
-                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL, NULL);
+                backoff_max, max_response, verify_tls, seed, NULL, 0, NULL, NULL, NULL);
 }
 
 PyDoc_STRVAR(http_post_endpoints_doc,
 "http_post_endpoints(endpoints, path, bodies, headers, concurrency, timeout, connect_timeout,\n"
 "                    max_retries, backoff_base, backoff_max, max_response, verify_tls, seed,\n"
-"                    progress=None, take_out_after=0, health=None, answer=None)\n--\n\n"
+"                    progress=None, take_out_after=0, health=None, answer=None, rate=None)\n--\n\n"
 "POST every body (bytes) to one of the endpoints (base URLs; each body goes to endpoint + path),\n"
-"`concurrency` in flight per endpoint, failing endpoints taken out (csrc/http/http.h says the rules),\n"
-"the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
-"finish.  take_out_after: consecutive failed attempts that take an endpoint out (0: 3).\n"
+"`concurrency` in flight per endpoint, each failed request retried after its own backoff, endpoints\n"
+"taken out only when unreachable or when the server asks for a pause (csrc/http/http.h says the\n"
+"rules), the GIL released.  progress(answered, failed) is called about every 100 ms while requests\n"
+"finish.  take_out_after: timeouts in a row without a reply that take an endpoint out (0: 3).\n"
 "health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
 "taken-out endpoint stays out across batches.  answer(index, body) is called as soon as request\n"
 "`index` is answered (2xx), so that its reply can be stored before the batch ends.\n"
-"Returns (results, endpoint_stats, health, interrupted): results[i] = (status, body or None, ok,\n"
+"rate: None or (requests_per_minute, tokens_per_minute, tokens_per_request, request_wait,\n"
+"token_wait): client-side rate limits over all endpoints (0: none; a request counts len(body) // 4\n"
+"+ tokens_per_request tokens) and the waits the previous batch left (the pace returned).\n"
+"Returns (results, endpoint_stats, health, interrupted, pace): results[i] = (status, body or None, ok,\n"
 "done, attempts, error, endpoint); endpoint_stats[e] = (sent, answered, failed,\n"
 "retried_elsewhere, taken_out); health[e] = (out_for seconds, outs, consecutive failures,\n"
-"take-outs in a row for want of a connection).");
+"take-outs in a row for want of a connection); pace = (request_wait, token_wait) seconds.");
 
 static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *path;
-    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None, *answer = Py_None;
+    PyObject *endpoints, *bodies, *headers_obj, *progress = Py_None, *health = Py_None, *answer = Py_None,
+             *rate = Py_None;
     int concurrency, max_retries, verify_tls, take_out_after = 0;
     double timeout, connect_timeout, backoff_base, backoff_max;
     long long max_response;
     unsigned long long seed;
-    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiOO", &endpoints, &path, &bodies, &headers_obj, &concurrency,
+    if (!PyArg_ParseTuple(args, "OsOOiddiddLpK|OiOOO", &endpoints, &path, &bodies, &headers_obj, &concurrency,
                           &timeout, &connect_timeout, &max_retries, &backoff_base, &backoff_max, &max_response,
-                          &verify_tls, &seed, &progress, &take_out_after, &health, &answer))
+                          &verify_tls, &seed, &progress, &take_out_after, &health, &answer, &rate))
         return NULL;
     if (PyUnicode_Check(endpoints)) {
         PyErr_SetString(PyExc_TypeError, "argument 'endpoints' must be a list of URLs, not a str");
@@ -322,7 +352,7 @@ static PyObject *http_post_endpoints(PyObject *self, PyObject *args)
     }
     return post(path, endpoints, bodies, headers_obj, concurrency, timeout, connect_timeout, max_retries,
                 backoff_base, backoff_max, max_response, verify_tls, seed, progress, take_out_after, health,
-                answer);
+                answer, rate);
 }
 
 PyDoc_STRVAR(http_request_doc,
@@ -330,10 +360,10 @@ PyDoc_STRVAR(http_request_doc,
 "             backoff_max, max_response, verify_tls, seed)\n--\n\n"
 "One GET or POST (body: bytes, or None for none) to a full http(s) URL with libcurl, the GIL\n"
 "released; transport errors, 408, 429 and 5xx are retried up to max_retries times after a backoff\n"
-"(the server's Retry-After when it sends one); other statuses are final at once.  Ctrl-C raises\n"
+"(the server's retry-after-ms or Retry-After when it sends one); other statuses are final at once.  Ctrl-C raises\n"
 "KeyboardInterrupt within about 100 ms.  Returns (status, body or None, ok, attempts, error,\n"
 "retry_after): the last reply's status (0: none), its body (on a final HTTP failure too), its\n"
-"Retry-After seconds (-1: none).");
+"retry-after-ms or Retry-After seconds (-1: none).");
 
 static PyObject *http_request(PyObject *self, PyObject *args)
 {

@@ -16,9 +16,82 @@ static void test_retry_after_parsing(void)
 {
     CHECK_CLOSE(lamp_http_parse_retry_after(" 120\r\n"), 120.0, 1e-12);
     CHECK_CLOSE(lamp_http_parse_retry_after("0"), 0.0, 1e-12);
-    CHECK(lamp_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") < 0);
+    CHECK_CLOSE(lamp_http_parse_retry_after("1.5"), 1.5, 1e-12);
     CHECK(lamp_http_parse_retry_after("12abc") < 0);
+    CHECK(lamp_http_parse_retry_after("-3") < 0);
+    CHECK(lamp_http_parse_retry_after("") < 0);
     CHECK(lamp_http_parse_retry_after(NULL) < 0);
+    /* an HTTP date: the seconds until then (1445412480 is Wed, 21 Oct 2015 07:28:00 GMT), 0 once passed */
+    CHECK_CLOSE(lamp_http_parse_retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT\r\n", 1445412480.0 - 90.0), 90.0, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_retry_after_at("Wednesday, 21-Oct-15 07:28:00 GMT", 1445412480.0 - 2.0), 2.0, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_retry_after_at("Wed Oct 21 07:28:00 2015", 1445412480.0 - 5.0), 5.0, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), 0.0, 1e-12);
+    CHECK(lamp_http_parse_retry_after("soon") < 0);
+}
+
+static void test_duration_parsing(void)
+{
+    CHECK_CLOSE(lamp_http_parse_duration("1s"), 1.0, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_duration("6m0s"), 360.0, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_duration(" 250ms\r\n"), 0.25, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_duration("1h2m3.5s"), 3723.5, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_duration("20us"), 20e-6, 1e-12);
+    CHECK_CLOSE(lamp_http_parse_duration("0.5"), 0.5, 1e-12); /* a plain number: seconds */
+    CHECK_CLOSE(lamp_http_parse_duration("0s"), 0.0, 1e-12);
+    CHECK(lamp_http_parse_duration("") < 0);
+    CHECK(lamp_http_parse_duration("5x") < 0);
+    CHECK(lamp_http_parse_duration("1.5 2") < 0);
+    CHECK(lamp_http_parse_duration("s") < 0);
+    CHECK(lamp_http_parse_duration(NULL) < 0);
+}
+
+static void reply_lines(lamp_http_reply_info *info, const char *const *lines)
+{
+    lamp_http_reply_info_clear(info);
+    for (; *lines; lines++)
+        lamp_http_reply_info_line(info, *lines, strlen(*lines));
+}
+
+static void test_reply_headers_and_server_pause(void)
+{
+    lamp_http_reply_info info;
+    const char *short_429[] = {"HTTP/1.1 429 Too Many Requests\r\n", "Retry-After: 2\r\n", "\r\n", NULL};
+    reply_lines(&info, short_429);
+    CHECK_CLOSE(lamp_http_reply_retry_after(&info), 2.0, 1e-12);
+    CHECK(lamp_http_server_pause(&info, 429) == 0.0); /* a short Retry-After is for the request only */
+    const char *long_429[] = {"HTTP/1.1 429 Too Many Requests\r\n", "retry-after: 30\r\n", NULL};
+    reply_lines(&info, long_429);
+    CHECK_CLOSE(lamp_http_server_pause(&info, 429), 30.0, 1e-12);
+    CHECK_CLOSE(lamp_http_server_pause(&info, 503), 30.0, 1e-12);
+    CHECK(lamp_http_server_pause(&info, 500) == 0.0);
+    const char *ms[] = {"HTTP/2 429\r\n", "Retry-After: 30\r\n", "retry-after-ms: 1500\r\n", NULL};
+    reply_lines(&info, ms); /* retry-after-ms is the more precise: it wins */
+    CHECK_CLOSE(lamp_http_reply_retry_after(&info), 1.5, 1e-12);
+    CHECK(lamp_http_server_pause(&info, 429) == 0.0);
+    const char *used_up[] = {"HTTP/1.1 200 OK\r\n", "x-ratelimit-limit-requests: 60\r\n",
+                             "X-RateLimit-Remaining-Requests: 0\r\n", "x-ratelimit-reset-requests: 6m0s\r\n",
+                             "x-ratelimit-remaining-tokens: 1000\r\n", "x-ratelimit-reset-tokens: 250ms\r\n", NULL};
+    reply_lines(&info, used_up);
+    CHECK_CLOSE(info.remaining_requests, 0.0, 1e-12);
+    CHECK_CLOSE(info.remaining_tokens, 1000.0, 1e-12);
+    CHECK_CLOSE(info.reset_tokens, 0.25, 1e-12);
+    CHECK_CLOSE(lamp_http_server_pause(&info, 200), 360.0, 1e-12);
+    const char *left[] = {"HTTP/1.1 200 OK\r\n", "x-ratelimit-remaining-requests: 3\r\n",
+                          "x-ratelimit-reset-requests: 1s\r\n", NULL};
+    reply_lines(&info, left);
+    CHECK(lamp_http_server_pause(&info, 200) == 0.0);
+    const char *tokens[] = {"HTTP/1.1 429 Too Many Requests\r\n", "x-ratelimit-remaining-tokens: 0\r\n",
+                            "x-ratelimit-reset-tokens: 1.5s\r\n", "Retry-After: 1\r\n", NULL};
+    reply_lines(&info, tokens);
+    CHECK_CLOSE(lamp_http_server_pause(&info, 429), 1.5, 1e-12);
+    /* a status line starts a new reply: what a 100 Continue said is forgotten */
+    const char *two[] = {"HTTP/1.1 100 Continue\r\n", "Retry-After: 60\r\n", "HTTP/1.1 200 OK\r\n", NULL};
+    reply_lines(&info, two);
+    CHECK(lamp_http_reply_retry_after(&info) < 0 && lamp_http_server_pause(&info, 200) == 0.0);
+    const char *bad[] = {"HTTP/1.1 429 x\r\n", "Retry-After: soon\r\n", "x-ratelimit-remaining-requests: none\r\n",
+                         "x-ratelimit-reset-requests: 0\r\n", NULL};
+    reply_lines(&info, bad);
+    CHECK(lamp_http_reply_retry_after(&info) < 0 && info.remaining_requests < 0 && lamp_http_server_pause(&info, 429) == 0.0);
 }
 
 static void test_backoff(void)
@@ -186,7 +259,8 @@ static void test_health_carries_a_take_out_to_the_next_batch(void)
     lamp_error err;
     CHECK(lamp_http_batch(&req, 1, &o, &resp, &err) == LAMP_OK && resp.done && !resp.ok);
     lamp_http_response_clear(&resp);
-    CHECK(health.outs == 1 && health.consecutive == 1 && health.out_for > 0.05 && health.out_for <= 0.4);
+    CHECK(health.outs == 1 && health.unreachable == 1 && health.consecutive == 0);
+    CHECK(health.out_for > 0.05 && health.out_for <= 0.4);
     /* the next batch waits for the cool-down before its first attempt */
     health.out_for = 0.3;
     double t0 = seconds_now();
@@ -200,9 +274,10 @@ static void test_health_carries_a_take_out_to_the_next_batch(void)
  * and records each request's method and body. */
 typedef struct {
     int fd, port, n_replies, served;
-    const char *replies[4];
-    char method[4][8];
-    char body[4][64];
+    const char *replies[6];
+    char method[6][8];
+    char body[6][64];
+    double at[6]; /* when each connection was accepted */
 } mini_server;
 
 static void *mini_serve(void *arg)
@@ -212,6 +287,7 @@ static void *mini_serve(void *arg)
         int c = accept(s->fd, NULL, NULL);
         if (c < 0)
             break;
+        s->at[k] = seconds_now();
         char buf[4096];
         size_t len = 0;
         char *end = NULL;
@@ -337,6 +413,104 @@ static int stop_at_once(void *arg)
     return 1;
 }
 
+static const char ok_reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+
+/* Posts n requests ("/x") to the mini server as one endpoint; returns lamp_http_batch's code. */
+static int mini_batch(mini_server *s, int n, lamp_http_options *o, lamp_http_response *resps,
+                      lamp_http_endpoint_stats *stats)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/v1", s->port);
+    const char *endpoints[] = {base};
+    lamp_http_request reqs[6];
+    for (int i = 0; i < n; i++)
+        reqs[i] = (lamp_http_request){"/x", "{\"p\": 0123456789}", 17};
+    o->endpoints = endpoints;
+    o->n_endpoints = 1;
+    o->endpoint_stats = stats;
+    lamp_error err;
+    lamp_error_clear(&err);
+    int rc = lamp_http_batch(reqs, n, o, resps, &err);
+    o->endpoints = NULL;
+    return rc;
+}
+
+static void test_requests_per_minute_paces_the_starts(void)
+{
+    mini_server s = {.n_replies = 4, .replies = {ok_reply, ok_reply, ok_reply, ok_reply}};
+    pthread_t thread;
+    CHECK(mini_start(&s, &thread) == 0);
+    lamp_http_pace pace = {0.0, 0.0};
+    lamp_http_options o = {.concurrency = 4, .timeout = 5.0, .connect_timeout = 2.0, .max_retries = 0,
+                           .backoff_base = 0.001, .backoff_max = 0.01, .max_response = 1024, .verify_tls = 1,
+                           .requests_per_minute = 600.0, .pace = &pace};
+    lamp_http_response resps[4];
+    lamp_http_endpoint_stats stats;
+    CHECK(mini_batch(&s, 4, &o, resps, &stats) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(s.fd);
+    for (int i = 0; i < 4; i++) {
+        CHECK(resps[i].ok);
+        lamp_http_response_clear(&resps[i]);
+    }
+    /* 600 a minute: one start every 0.1 s (0.05 s of slack), although 4 could be in flight at once */
+    CHECK(s.served == 4 && s.at[3] - s.at[0] >= 0.2);
+    CHECK(pace.request_wait > 0.0 && pace.request_wait <= 0.15 && pace.token_wait == 0.0);
+    /* tokens: each request counts 17 / 4 + 96 = 100 tokens; 60,000 a minute is 10 requests a second */
+    mini_server t = {.n_replies = 3, .replies = {ok_reply, ok_reply, ok_reply}};
+    CHECK(mini_start(&t, &thread) == 0);
+    o.requests_per_minute = 0.0;
+    o.tokens_per_minute = 60000.0;
+    o.tokens_per_request = 96;
+    pace = (lamp_http_pace){0.0, 0.0};
+    CHECK(mini_batch(&t, 3, &o, resps, &stats) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(t.fd);
+    for (int i = 0; i < 3; i++) {
+        CHECK(resps[i].ok);
+        lamp_http_response_clear(&resps[i]);
+    }
+    CHECK(t.served == 3 && t.at[2] - t.at[0] >= 0.1);
+    CHECK(pace.token_wait > 0.0 && pace.request_wait == 0.0);
+    o.tokens_per_minute = -1.0;
+    lamp_error err;
+    lamp_http_request req = {"http://127.0.0.1:9/v1", "{}", 2};
+    CHECK(lamp_http_batch(&req, 1, &o, resps, &err) == LAMP_EVALUE);
+}
+
+static void test_rate_limit_headers_pause_the_endpoint(void)
+{
+    /* a reply that says the requests are used up for 300 ms: the next request waits for the reset */
+    mini_server s = {.n_replies = 2, .replies = {
+        "HTTP/1.1 200 OK\r\nx-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: 300ms\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}", ok_reply}};
+    pthread_t thread;
+    CHECK(mini_start(&s, &thread) == 0);
+    lamp_http_options o = {.concurrency = 1, .timeout = 5.0, .connect_timeout = 2.0, .max_retries = 0,
+                           .backoff_base = 0.001, .backoff_max = 5.0, .max_response = 1024, .verify_tls = 1};
+    lamp_http_response resps[2];
+    lamp_http_endpoint_stats stats;
+    CHECK(mini_batch(&s, 2, &o, resps, &stats) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(s.fd);
+    CHECK(resps[0].ok && resps[1].ok && s.at[1] - s.at[0] >= 0.25);
+    CHECK(stats.taken_out == 1 && stats.answered == 2);
+    for (int i = 0; i < 2; i++)
+        lamp_http_response_clear(&resps[i]);
+    /* a 429 with Retry-After: 0, then a 500: the request retries on its own; the endpoint is never out */
+    mini_server t = {.n_replies = 3, .replies = {
+        "HTTP/1.1 429 Slow down\r\nRetry-After: 0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+        "HTTP/1.1 500 Oops\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", ok_reply}};
+    CHECK(mini_start(&t, &thread) == 0);
+    o.max_retries = 2;
+    o.backoff_max = 0.01;
+    CHECK(mini_batch(&t, 1, &o, resps, &stats) == LAMP_OK);
+    pthread_join(thread, NULL);
+    close(t.fd);
+    CHECK(resps[0].ok && resps[0].attempts == 3 && stats.taken_out == 0 && stats.failed == 2);
+    lamp_http_response_clear(&resps[0]);
+}
+
 static void test_single_request_stops_when_asked(void)
 {
     lamp_http_options o = {.timeout = 2.0, .connect_timeout = 1.0, .max_retries = 2, .backoff_base = 0.001,
@@ -353,6 +527,8 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(test_retry_after_parsing);
+    RUN(test_duration_parsing);
+    RUN(test_reply_headers_and_server_pause);
     RUN(test_backoff);
     RUN(test_retryable);
     RUN(test_connection_refused_is_reported_per_request);
@@ -365,6 +541,8 @@ int main(void)
     RUN(test_single_get_final_status_keeps_body_and_retry_after);
     RUN(test_single_request_refusals);
     RUN(test_single_request_stops_when_asked);
+    RUN(test_requests_per_minute_paces_the_starts);
+    RUN(test_rate_limit_headers_pause_the_endpoint);
     curl_global_cleanup();
     return CHECK_SUMMARY("test_http");
 }

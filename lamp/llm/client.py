@@ -444,7 +444,8 @@ class ChatClient:
                  seed: int | None = None, connect_timeout: float = 10.0, backoff_base: float = 0.5,
                  backoff_max: float = 30.0, max_response: int = 8 << 20, verify_tls: bool = True,
                  chunk_size: int | None = None, replay: bool = False, progress: bool | None = None,
-                 price_per_million: tuple[float, float] = (0.0, 0.0), response_format: dict | None = None):
+                 price_per_million: tuple[float, float] = (0.0, 0.0), response_format: dict | None = None,
+                 requests_per_minute: float | None = None, tokens_per_minute: float | None = None):
         urls = [base_url] if isinstance(base_url, str) else list(base_url) if isinstance(base_url, (list, tuple)) \
             else None
         if not urls:
@@ -454,6 +455,9 @@ class ChatClient:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         _check_common(max_retries, timeout, api_key_env)
+        for name, limit in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
+            if limit is not None and not 0 < limit < float("inf"):
+                raise ValueError(f"{name} must be None or a number > 0, got {limit!r}")
         self.base_urls = [url.rstrip("/") for url in urls]
         self.base_url = self.base_urls[0] if isinstance(base_url, str) else list(self.base_urls)
         self.model = model
@@ -462,6 +466,9 @@ class ChatClient:
         self.concurrency, self.max_retries, self.timeout = int(concurrency), int(max_retries), float(timeout)
         self.connect_timeout, self.backoff_base, self.backoff_max = connect_timeout, backoff_base, backoff_max
         self.max_response, self.verify_tls = int(max_response), bool(verify_tls)
+        self.requests_per_minute = None if requests_per_minute is None else float(requests_per_minute)
+        self.tokens_per_minute = None if tokens_per_minute is None else float(tokens_per_minute)
+        self._pace = (0.0, 0.0)  # time.monotonic() from which the next start is due by each limit
         self.sampling: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if seed is not None:
             self.sampling["seed"] = seed
@@ -487,19 +494,24 @@ class ChatClient:
     def _headers(self) -> list[str]:
         return ["Content-Type: application/json", "Accept: application/json", *auth_headers(self.api_key_env)]
 
-    def _post(self, path: str, bodies: list[bytes], progress=None, answer=None):
+    def _post(self, path: str, bodies: list[bytes], progress=None, answer=None, max_tokens: int = 0):
         """(results, interrupted), results[i] = (status, body, ok, done, attempts, error); adds the
-        per-endpoint counts to ``self.stats.endpoints``."""
+        per-endpoint counts to ``self.stats.endpoints``.  ``max_tokens``: what a request counts against
+        ``tokens_per_minute`` besides its body length / 4."""
+        now = time.monotonic()
         health = None
         if self._health is not None:  # taken-out endpoints stay out from one chunk (and call) to the next
-            now = time.monotonic()
             health = [(max(0.0, until - now), *rest) for until, *rest in self._health]
-        results, counts, health, interrupted = _core.http_post_endpoints(
+        # the client-side rate limits carry over too: a new chunk does not start with a fresh budget
+        rate = (self.requests_per_minute or 0.0, self.tokens_per_minute or 0.0, int(max_tokens),
+                *(max(0.0, due - now) for due in self._pace))
+        results, counts, health, interrupted, pace = _core.http_post_endpoints(
             self.base_urls, path, bodies, self._headers(), self.concurrency, self.timeout, self.connect_timeout,
             self.max_retries, self.backoff_base, self.backoff_max, self.max_response, self.verify_tls, 0x5eed,
-            progress, 0, health, answer)
+            progress, 0, health, answer, rate)
         now = time.monotonic()
         self._health = [(now + out_for, *rest) for out_for, *rest in health]
+        self._pace = tuple(now + wait for wait in pace)
         for mine, (sent, answered, failed, elsewhere, taken_out) in zip(self.stats.endpoints, counts):
             mine.sent += sent
             mine.answered += answered
@@ -561,7 +573,8 @@ class ChatClient:
 
                 replies, interrupted = self._post("/chat/completions", bodies,
                                                   progress.chunk_progress if progress.mode else None,
-                                                  store_now if self.cache is not None else None)
+                                                  store_now if self.cache is not None else None,
+                                                  self.sampling["max_tokens"])
                 answered_before, failed_before = self.stats.misses, self.stats.failures
                 rows, retry = [], []
                 for i, (status, body, ok, done, attempts, error) in zip(chunk, replies):

@@ -7,15 +7,26 @@ Use it as a context manager::
 
 ``faults`` (all optional): ``latency`` (seconds per reply), ``status_429`` /
 ``status_500`` / ``status_400`` (the first N requests of each prompt get that
-status; 429 carries ``Retry-After: retry_after``), ``malformed`` (first N get
-invalid JSON), ``truncated`` (first N get a body shorter than its
-Content-Length), ``reset`` (first N connections are closed without a reply),
-``status_400_share`` (that share of the prompts, chosen by a hash of the request, get 400 every time),
-``drip`` (seconds between the bytes of a reply), and two faults of a hostile server: ``echo_headers``
-(every request header appended to the reply text, an ``Authorization`` key included) and ``usage`` (the
-reply's ``usage`` object replaced by the given value, e.g. ``{"prompt_tokens": "n/a"}``).  ``server.counts`` says how
-many requests each prompt received; ``server.total`` how many in all;
-``server.answered`` how many successful (200, valid) replies each prompt got.
+status, in that order: ``{"status_429": 1, "status_500": 1}`` answers each new
+prompt 429, then 500, then 200; a 429 carries ``Retry-After: retry_after``),
+``status_429_share`` (that share of the prompts, chosen by a hash of the request,
+get a 429 with ``Retry-After: retry_after`` the first time they are seen),
+``malformed`` (first N get invalid JSON), ``truncated`` (first N get a body
+shorter than its Content-Length), ``reset`` (first N connections are closed
+without a reply), ``status_400_share`` (that share of the prompts, chosen by a
+hash of the request, get 400 every time), ``drip`` (seconds between the bytes
+of a reply), ``ratelimit_requests`` (a quota as OpenAI's: that many POSTs per
+window of ``ratelimit_window`` seconds (1), each reply carrying
+``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-requests`` and
+``x-ratelimit-reset-requests`` (e.g. ``250ms``); a POST over the quota gets a
+429 with ``x-ratelimit-remaining-requests: 0`` and no Retry-After), and two
+faults of a hostile server: ``echo_headers`` (every request header appended to
+the reply text, an ``Authorization`` key included) and ``usage`` (the reply's
+``usage`` object replaced by the given value, e.g. ``{"prompt_tokens": "n/a"}``).
+``server.counts`` says how many requests each prompt received; ``server.total``
+how many in all; ``server.answered`` how many successful (200, valid) replies
+each prompt got; ``server.arrivals`` one ``(time.monotonic(), status, key)`` per
+POST, in order of arrival, with the status it was answered (0: no reply).
 ``server.kill()`` stops it abruptly, as a crashed server: open connections are
 reset, requests being served get no reply, new connections are refused.
 
@@ -88,12 +99,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
+    extra_headers: dict = {}  # the rate-limit headers of the POST being answered
+    arrival = -1               # its index in server.arrivals
+
     def _reply(self, status: int, body: bytes, headers: dict | None = None, declared: int | None = None,
                content_type: str = "application/json"):
+        if self.arrival >= 0:
+            with self.server.lock:
+                self.server.arrivals[self.arrival] = (self.server.arrivals[self.arrival][0], status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(declared if declared is not None else len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in {**self.extra_headers, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         drip = self.server.faults.get("drip", 0)
@@ -106,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def do_GET(self):
+        self.extra_headers, self.arrival = {}, -1
         url = urlsplit(self.path)
         path = url.path.rstrip("/")
         batches = self.server.batches
@@ -151,26 +169,40 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         server = self.server
+        faults = server.faults
         with server.lock:
             server.total += 1
             server.headers_seen.append(dict(self.headers))
             key = hashlib.sha256(raw).hexdigest()
             n = server.counts.get(key, 0)
             server.counts[key] = n + 1
-        faults = server.faults
+            arrival = len(server.arrivals)
+            server.arrivals.append((time.monotonic(), 0))
+            over_quota, self.extra_headers = _quota(server, faults)
+        self.arrival = arrival
         if faults.get("latency"):
             time.sleep(faults["latency"])
         if server.killed or n < faults.get("reset", 0):
             self._reset()
             return
+        if over_quota:
+            self._reply(429, json.dumps({"error": {"message": "injected 429 (ratelimit_requests)"}}).encode())
+            return
         if int(key[:8], 16) < faults.get("status_400_share", 0) * 16 ** 8:  # the same prompts fail every time
             self._reply(400, json.dumps({"error": {"message": "injected 400 (status_400_share)"}}).encode())
             return
-        for status in (429, 500, 400):
-            if n < faults.get(f"status_{status}", 0):
-                headers = {"Retry-After": str(faults.get("retry_after", 0))} if status == 429 else {}
-                self._reply(status, json.dumps({"error": {"message": f"injected {status}"}}).encode(), headers)
+        retry_after = {"Retry-After": str(faults.get("retry_after", 0))}
+        if n == 0 and int(key[8:16], 16) < faults.get("status_429_share", 0) * 16 ** 8:
+            self._reply(429, json.dumps({"error": {"message": "injected 429 (status_429_share)"}}).encode(),
+                        retry_after)
+            return
+        first = n
+        for status in (429, 500, 400):  # in turn: the first status_429 requests get 429, the next status_500 ...
+            if first < faults.get(f"status_{status}", 0):
+                self._reply(status, json.dumps({"error": {"message": f"injected {status}"}}).encode(),
+                            retry_after if status == 429 else {})
                 return
+            first -= faults.get(f"status_{status}", 0)
         if self._batch_api(urlsplit(self.path).path.rstrip("/"), raw):
             return
         if n < faults.get("malformed", 0):
@@ -210,6 +242,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, body)
 
 
+def _quota(server, faults) -> tuple[bool, dict]:
+    """With the ``ratelimit_requests`` fault: (whether this POST is over the quota of its window, the
+    x-ratelimit headers of its reply); called under the server's lock."""
+    limit = faults.get("ratelimit_requests")
+    if not limit:
+        return False, {}
+    window = faults.get("ratelimit_window", 1.0)
+    now = time.monotonic()
+    start, used = server.quota
+    if now - start >= window:
+        start, used = start + (now - start) // window * window, 0
+    used += 1
+    server.quota = (start, used)
+    reset_ms = max(1, int(round((start + window - now) * 1000)))
+    return used > limit, {"x-ratelimit-limit-requests": str(limit),
+                          "x-ratelimit-remaining-requests": str(max(0, limit - used)),
+                          "x-ratelimit-reset-requests": f"{reset_ms}ms"}
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog of 5 drops concurrent connects (a 1 s SYN retry)
 
@@ -229,10 +280,12 @@ class TestServer:
         self.httpd.headers_seen = []
         self.httpd.requests = []
         self.httpd.answered = {}
+        self.httpd.arrivals = []
+        self.httpd.quota = (time.monotonic(), 0)  # the ratelimit_requests window: its start, the POSTs in it
         self.httpd.connections = set()
         self.httpd.killed = False
         self.httpd.stopped = False
-        self.httpd.lock = threading.Lock()
+        self.httpd.lock = threading.RLock()  # _reply takes it too, also when called under it
         self.httpd.batches = Batches(self.httpd)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -259,6 +312,13 @@ class TestServer:
     @property
     def answered(self) -> dict:
         return self.httpd.answered
+
+    @property
+    def arrivals(self) -> list[tuple[float, int]]:
+        """``(time.monotonic(), status)`` of every POST, in order of arrival (status 0: not answered yet or
+        reset)."""
+        with self.httpd.lock:
+            return list(self.httpd.arrivals)
 
     @property
     def batches_created(self) -> int:
