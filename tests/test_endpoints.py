@@ -151,7 +151,7 @@ def test_bad_base_urls():
         ChatClient(["http://127.0.0.1:9/v1", "ftp://x/v1"], "m")
     client = ChatClient(("http://127.0.0.1:9/v1/", "http://127.0.0.1:1/v1"), "m")
     assert client.base_urls == ["http://127.0.0.1:9/v1", "http://127.0.0.1:1/v1"]
-    assert client.chunk_size == 4 * 8 * 2
+    assert client.chunk_size == 16 * 8 * 2
     assert ChatClient("http://127.0.0.1:9/v1/", "m").base_url == "http://127.0.0.1:9/v1"
 
 

@@ -430,6 +430,7 @@ def test_every_setting_that_changes_answers_is_in_the_abduction_fingerprint():
     changes_answers = {"backend", "base_url", "model", "model_path", "num_shots", "temperature", "max_tokens",
                        "response_format", "unit", "domain", "max_causes", "window_steps", "min_support"}
     fetching_only = {"api_key_env", "concurrency", "max_retries", "timeout", "cache", "verify_tls",
-                     "max_failed_fraction", "price_per_mtok", "seconds_per_request", "batch", "batch_poll_seconds"}
+                     "max_failed_fraction", "price_per_mtok", "seconds_per_request", "batch", "batch_poll_seconds",
+                     "requests_per_minute", "tokens_per_minute"}
     assert set(Abduction.model_fields) == changes_answers | fetching_only
     assert set(ANSWER_SETTINGS) == changes_answers

@@ -188,6 +188,12 @@ class Abduction(_Block):
     max_tokens: int = _int(256, 1, 32768, doc="the longest reply, in tokens")
     concurrency: int = _int(8, 1, 1024, doc="requests in flight (per endpoint)")
     max_retries: int = _int(5, 0, 100, doc="retries of a request after timeouts, 429 and 5xx")
+    requests_per_minute: Optional[float] = _field(
+        None, "null (no limit) or a number > 0", "a client-side limit on the requests started per minute, over "
+        "all endpoints (retries count), to stay under a known quota instead of hitting it", gt=0)
+    tokens_per_minute: Optional[float] = _field(
+        None, "null (no limit) or a number > 0", "a client-side limit on the tokens sent per minute, over all "
+        "endpoints, a request counting its body length / 4 plus `max_tokens` (as a planner would)", gt=0)
     timeout: float = _num(60.0, 0, lo_open=True, doc="seconds per request")
     cache: Optional[str] = _text(None, "a file path", doc="the SQLite cache of answers (default "
                                  "`<run folder>/llm_cache.sqlite`)")

@@ -472,7 +472,9 @@ class ChatClient:
         self.sampling: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if seed is not None:
             self.sampling["seed"] = seed
-        self.chunk_size = chunk_size or max(4 * self.concurrency * len(self.base_urls), 16)
+        # a chunk ends when its last request does: 16 waves of requests a chunk keep the wait for its last
+        # backoffs (when no new request is left to send) a small part of its time
+        self.chunk_size = chunk_size or max(16 * self.concurrency * len(self.base_urls), 16)
         self.replay = replay
         self.response_format = _response_format(response_format)
         self.progress = progress

@@ -26,7 +26,8 @@ the reply text, an ``Authorization`` key included) and ``usage`` (the reply's
 ``server.counts`` says how many requests each prompt received; ``server.total``
 how many in all; ``server.answered`` how many successful (200, valid) replies
 each prompt got; ``server.arrivals`` one ``(time.monotonic(), status, key)`` per
-POST, in order of arrival, with the status it was answered (0: no reply).
+POST, in order of arrival, with the status it was answered (0: no reply) and
+the SHA-256 of its body (the key of ``counts``).
 ``server.kill()`` stops it abruptly, as a crashed server: open connections are
 reset, requests being served get no reply, new connections are refused.
 
@@ -83,6 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # a reply is written in two parts (headers, body): without TCP_NODELAY, Nagle's algorithm holds the body
+        # back until the client acknowledges the headers, up to its delayed-ACK time (40 ms) on a kept-alive
+        # connection; servers in use (vLLM's uvicorn, asyncio's transports) set it
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.lock:
             self.server.connections.add(self.connection)
 
@@ -106,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
                content_type: str = "application/json"):
         if self.arrival >= 0:
             with self.server.lock:
-                self.server.arrivals[self.arrival] = (self.server.arrivals[self.arrival][0], status)
+                at, _, key = self.server.arrivals[self.arrival]
+                self.server.arrivals[self.arrival] = (at, status, key)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(declared if declared is not None else len(body)))
@@ -177,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
             n = server.counts.get(key, 0)
             server.counts[key] = n + 1
             arrival = len(server.arrivals)
-            server.arrivals.append((time.monotonic(), 0))
+            server.arrivals.append((time.monotonic(), 0, key))
             over_quota, self.extra_headers = _quota(server, faults)
         self.arrival = arrival
         if faults.get("latency"):
@@ -314,9 +320,9 @@ class TestServer:
         return self.httpd.answered
 
     @property
-    def arrivals(self) -> list[tuple[float, int]]:
-        """``(time.monotonic(), status)`` of every POST, in order of arrival (status 0: not answered yet or
-        reset)."""
+    def arrivals(self) -> list[tuple[float, int, str]]:
+        """``(time.monotonic(), status, key)`` of every POST, in order of arrival (status 0: not answered yet
+        or reset; key: the SHA-256 of its body)."""
         with self.httpd.lock:
             return list(self.httpd.arrivals)
 

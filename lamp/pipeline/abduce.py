@@ -105,7 +105,8 @@ def make_client(ctx: StageContext, settings: dict, prompts: list):
     sampling = request_params(settings.temperature, settings.max_tokens, response_schema(ctx, settings))
     common = dict(cache=cache, concurrency=settings.concurrency, max_retries=settings.max_retries,
                   timeout=settings.timeout, temperature=settings.temperature, max_tokens=settings.max_tokens,
-                  verify_tls=settings.verify_tls, response_format=response_schema(ctx, settings))
+                  verify_tls=settings.verify_tls, response_format=response_schema(ctx, settings),
+                  requests_per_minute=settings.requests_per_minute, tokens_per_minute=settings.tokens_per_minute)
     if backend == "openai":
         if settings.batch:
             from lamp.llm import BatchClient

@@ -103,6 +103,15 @@ def plan(ctx: StageContext, queries: dict[str, Queries], proposals: dict, abduct
     seconds = float(settings.seconds_per_request or SECONDS_PER_REQUEST.get(backend, 2.0))
     out["wall_seconds"] = n * seconds / slots
     out["wall_basis"] = f"{seconds:g} s per request, {slots} at a time"
+    # the client-side rate limits pace the run when they are slower (a request counts its body / 4 + max_tokens)
+    rpm, tpm = settings.requests_per_minute, settings.tokens_per_minute
+    for limited, rate, what, key in ((n * 60 / rpm if rpm else 0.0, rpm, "requests", "requests_per_minute"),
+                                     ((prompt_tokens + n * settings.max_tokens) * 60 / tpm if tpm else 0.0, tpm,
+                                      "tokens", "tokens_per_minute")):
+        if limited > out["wall_seconds"]:
+            out["wall_seconds"] = limited
+            out["wall_basis"] = (f"{seconds:g} s per request, {slots} at a time, slowed to {rate:g} {what} per "
+                                 f"minute by abduction.{key}")
     return out
 
 
