@@ -8,12 +8,25 @@ most the chunk in flight and a rerun sends only what is missing.
 Retries (documented behaviour):
 
 - transport errors (connection refused or reset, timeouts, partial bodies),
-  HTTP 408, 429 and 5xx are retried up to ``max_retries`` times with
-  exponential backoff (``backoff_base * 2**(attempt-1)``, jitter x0.5-1.5,
-  capped at ``backoff_max``) or after the server's ``Retry-After`` seconds;
+  HTTP 408, 429 and 5xx are retried up to ``max_retries`` times (per
+  endpoint), each request on its own: after the server's ``retry-after-ms``
+  or ``Retry-After`` (seconds or an HTTP date) when it sends one, else after
+  ``backoff_base * 2**(attempt-1)`` (jitter x0.5-1.5), capped at
+  ``backoff_max``.  A request waiting for its backoff holds no slot: the
+  other requests keep flowing at full concurrency;
 - a 200 reply that is not valid JSON or has no message (a malformed or
   truncated reply) is retried the same number of times;
-- other 4xx statuses are final at once.
+- other 4xx statuses are final at once;
+- the endpoint as a whole pauses only when the server asks for it: a 429 or
+  503 whose ``Retry-After`` is over 5 s, or ``x-ratelimit-remaining-requests``
+  (or ``-tokens``) ``0`` on any reply, for that ``Retry-After`` or
+  ``x-ratelimit-reset-requests`` (``-tokens``: ``1s``, ``6m0s``, ``250ms``),
+  at most ``backoff_max``; or when it cannot be reached (below);
+- ``requests_per_minute`` / ``tokens_per_minute`` (None: no limit) pace the
+  starts of all attempts, over all endpoints, to stay under a known quota:
+  in any window of w seconds at most 1 + (w + 0.05) * limit / 60 start, a
+  request counting ``len(body) // 4 + max_tokens`` tokens.  The pace carries
+  over from chunk to chunk and call to call.
 
 Structured output: ``response_format=schema`` (a JSON schema, e.g.
 :func:`lamp.abduction.cause_list_schema`) sends ``"response_format": {"type":
@@ -33,19 +46,21 @@ local fallback; documented behaviour):
 - each endpoint has ``concurrency`` requests in flight; the requests of a
   chunk are handed to the endpoints that are in, one at a time to each in
   turn, so a faster endpoint (one that frees its slots sooner) takes more;
-- an endpoint is *taken out* at once on HTTP 429, on a ``Retry-After``
-  header, on a refused connection, or when its probe fails, and after 3
-  consecutive failed attempts (timeouts, resets, 5xx) otherwise.  It stays
-  out for the server's ``Retry-After`` seconds, else for ``backoff_base *
-  2**(k-1)`` (jitter x0.5-1.5, capped at ``backoff_max``; k counts its
-  take-outs since its last success), then takes one probe request at a time
-  until one succeeds, which puts it fully back in; when every endpoint is out
-  (one URL, or all failing) there is nowhere better to send, so each takes its
-  full concurrency after its cool-down, and once every endpoint has been taken
-  out 4 times in a row because no connection could be made to it (refused, no
-  such host, connect timeout) with nothing in flight, the requests still
-  waiting fail at once ("every endpoint is down") instead of waiting through
-  more cool-downs; a server that replies at all (429, 500, a reset after
+- an endpoint is *taken out* when it cannot be reached: a refused
+  connection, no such host, a connect timeout, a connection closed before a
+  byte of a reply, or 3 timeouts in a row without a byte of a reply.  It stays
+  out for ``backoff_base * 2**(k-1)`` (jitter x0.5-1.5, capped at
+  ``backoff_max``; k counts such take-outs since its last reply), then takes
+  one probe request at a time until one gets a reply (any status), which puts
+  it fully back in.  It is also taken out when the server asks for a pause
+  (above), for that long, then fully back.  A 429 or 5xx by itself never
+  takes an endpoint out.  When every endpoint is out (one URL, or all
+  unreachable) there is nowhere better to send, so each takes its full
+  concurrency after its cool-down, and once every endpoint has been taken out
+  4 times in a row because no connection could be made to it (refused, no such
+  host, connect timeout) with nothing in flight, the requests still waiting
+  fail at once ("every endpoint is down") instead of waiting through more
+  cool-downs; a server that replies at all (429, 500, a reset after
   connecting) is never "down": its requests use their own attempts;
 - a failed request is retried on another endpoint at once (counted as
   "retried elsewhere" for the endpoint that failed it), or on the same one
@@ -424,6 +439,8 @@ class ChatClient:
         The answer cache (a path makes one).
     concurrency, max_retries, timeout : int, int, float
         Requests in flight per endpoint; retries per request and endpoint; seconds per attempt.
+    requests_per_minute, tokens_per_minute : float, optional
+        Client-side rate limits over all endpoints (None: none); see the module docstring.
     temperature, max_tokens, seed : sampling parameters (seed only when given).
     replay : bool
         Answer from the cache only; missing answers raise :class:`ReplayMissError`.
