@@ -12,6 +12,12 @@ a plain client of as many threads (urllib, per-request exponential backoff from 
 server's Retry-After honoured), one after the other in one process, the median of --repeat runs each.
 
 python benchmarks/bench_llm.py --scenarios [--scenario-requests 200] [--concurrencies 16,64] [--repeat 3]
+
+With --pipeline: one whole `lamp run` (bundled ICEWS14, recurrency proposer, 10 candidates, about 500
+prompts, concurrency 16) against a healthy test server and against the first rate-limited one (429, then
+500, then 200 for every new prompt), side by side: prompts, the server's arrivals and the wall time.
+
+python benchmarks/bench_llm.py --pipeline
 """
 import argparse
 import asyncio
@@ -151,18 +157,64 @@ def scenarios(args):
                  "lamp / threads"], rows))
 
 
+PIPELINE_CONFIG = """\
+data:
+  icews14: {{data_format: tkg, data_dir: lamp://icews14}}
+E:
+  base_config: {{dataset_id: icews14}}
+  lamp:
+    task: object
+    num_candidates: 10
+    query_limit: 40
+    train_query_limit: 30
+    valid_query_limit: 10
+    proposer: {{model: recurrency}}
+    abduction: {{backend: openai, base_url: "{url}", model: test, num_shots: 2, concurrency: 16}}
+    ranker: {{epochs: 3, width: 16}}
+    evaluation: {{bootstrap: 200}}
+"""
+
+
+def pipeline_scenario():
+    from lamp.llm.testserver import TestServer
+    from lamp.pipeline import Pipeline
+
+    print(f"one lamp run: bundled ICEWS14, recurrency proposer, 10 candidates, concurrency 16, 50 ms server "
+          f"latency; {machine()}\n")
+    rows = []
+    for name, faults in SCENARIOS[:2]:
+        # in this process, for the server's log of arrivals (its threads wait on sockets; the client waits in C)
+        with TestServer(faults=faults) as server, tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "c.yaml")
+            with open(path, "w") as f:
+                f.write(PIPELINE_CONFIG.format(url=server.base_url))
+            t0 = time.perf_counter()
+            metrics = Pipeline.from_yaml(path, out=os.path.join(tmp, "run")).run()["object"]
+            wall = time.perf_counter() - t0
+            with open(os.path.join(tmp, "run", "abduction", "result.json")) as f:
+                stats = json.load(f)["stats"]
+            arrivals = server.arrivals
+        failed = sum(stats["failed_by_split"].values())
+        prompts = len({key for _, _, key in arrivals})
+        rows.append([name, prompts, len(arrivals), failed, f"{metrics['lamp']['mr']:.3f}", f"{wall:.1f}"])
+    print(table(["server", "prompts", "requests the server saw", "failed", "LAMP MR", "wall s"], rows))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--cache-rows", type=int, default=1_000_000)
     parser.add_argument("--scenarios", action="store_true", help="only the retry scenarios (see the docstring)")
+    parser.add_argument("--pipeline", action="store_true", help="only the pipeline run (see the docstring)")
     parser.add_argument("--scenario-requests", type=int, default=200)
     parser.add_argument("--concurrencies", default="16,64")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.scenarios:
         return scenarios(args)
+    if args.pipeline:
+        return pipeline_scenario()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "lamp.llm.testserver", "--port", str(port), "--faults",
                                '{"latency": 0.05}'], stdout=subprocess.PIPE, text=True)
