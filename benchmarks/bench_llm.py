@@ -165,8 +165,8 @@ E:
   lamp:
     task: object
     num_candidates: 10
-    query_limit: 40
-    train_query_limit: 30
+    query_limit: 60
+    train_query_limit: 60
     valid_query_limit: 10
     proposer: {{model: recurrency}}
     abduction: {{backend: openai, base_url: "{url}", model: test, num_shots: 2, concurrency: 16}}

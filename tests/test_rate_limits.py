@@ -180,7 +180,7 @@ def test_a_pipeline_run_through_429_then_500_then_200(tmp_path):
         path = tmp_path / "c.yaml"
         path.write_text(config.format(m=10, url=server.base_url).replace(
             "proposer: {model: kg_hawkes, params: {half_lives: [1, 30, 365]}}", "proposer: {model: recurrency}")
-            .replace("query_limit: 30\n", "query_limit: 40\n").replace(
+            .replace("query_limit: 30\n", "query_limit: 60\n").replace(
             "abduction: {backend: openai,", "abduction: {backend: openai, concurrency: 16,"))
         started = time.time()
         metrics = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["object"]

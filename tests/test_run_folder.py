@@ -331,6 +331,16 @@ def test_disk_full_while_saving_a_ranker_stage_patched(tmp_path, server, capsys,
     _intact(config, out, metrics, done, server)
 
 
+def _settled(server, quiet=0.5):
+    """The server's count of requests once no new one has arrived for `quiet` seconds."""
+    seen = server.total
+    while True:
+        time.sleep(quiet)
+        if server.total == seen:
+            return seen
+        seen = server.total
+
+
 def _abduction_after_disk_full(config, out, server, capsys, kept_before):
     from lamp.llm.cache import AnswerCache
 
@@ -339,7 +349,7 @@ def _abduction_after_disk_full(config, out, server, capsys, kept_before):
     kept = len(AnswerCache(out / "llm_cache.sqlite"))
     assert kept >= kept_before > 0  # the answers stored before the disk filled are there
     assert not (out / "abduction" / "DONE").exists() and (out / "proposals" / "DONE").exists()
-    sent = server.total
+    sent = _settled(server)  # the stopped batch's last requests may still be reaching the server
     assert main(["run", config, "--out", str(out)]) == 0
     assert server.total - sent == len(AnswerCache(out / "llm_cache.sqlite")) - kept  # only the missing ones
     _agree(out)
@@ -375,6 +385,38 @@ def test_disk_full_during_abduction_patched(tmp_path, server, capsys, monkeypatc
     assert main(["run", config, "--out", str(out)]) == 2
     monkeypatch.undo()
     _abduction_after_disk_full(config, out, server, capsys, 1)
+
+
+def test_an_answer_that_cannot_be_stored_stops_the_batch(tmp_path, monkeypatch):
+    """The cache fails on the third answer (the disk filled up): the transport starts no request after it and
+    the client raises the storage error itself (never an exception ignored inside the C loop while the batch
+    goes on paying for answers it cannot keep); the two answers stored before are kept."""
+    import warnings
+
+    from lamp.errors import StorageError
+    from lamp.llm import AnswerCache, ChatClient
+    from lamp.llm.testserver import TestServer
+
+    real, calls = AnswerCache._put_many, []
+
+    def full(self, rows):
+        calls.append(len(rows))
+        if len(calls) > 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, rows)
+
+    cache = AnswerCache(str(tmp_path / "cache.sqlite"))
+    monkeypatch.setattr(AnswerCache, "_put_many", full)
+    prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(200)]
+    with TestServer(faults={"latency": 0.02}) as srv, warnings.catch_warnings():
+        warnings.simplefilter("error")  # an exception ignored in a callback would be a warning here
+        client = ChatClient(srv.base_url, "test", cache=cache, concurrency=4, progress=False)
+        with pytest.raises(StorageError, match="disk is full"):
+            client.chat(prompts)
+        sent = srv.total
+    assert sent <= 3 + 4  # the third answer, and at most the others already in flight
+    monkeypatch.undo()
+    assert len(cache) == 2
 
 
 def test_read_only_run_folder(tmp_path, server, capsys):

@@ -9,17 +9,22 @@
 
 #include "http/http.h"
 
-/* What the C loop's callbacks need: the saved thread state and the Python progress callable (or NULL). */
+/* What the C loop's callbacks need: the saved thread state, the Python callables (or NULL) and the first
+ * exception raised by the answer callable (NULL: none), which stops the batch and is raised at its end. */
 typedef struct {
     PyThreadState *save;
     PyObject *progress;
     PyObject *answer;
+    PyObject *error_type, *error_value, *error_traceback;
 } batch_context;
 
-/* Re-takes the GIL briefly to run Python's signal handlers (Ctrl-C). */
+/* 1 when the batch must stop: the answer callable raised, or Python's signal handlers (run with the GIL
+ * re-taken briefly) raised (Ctrl-C). */
 static int check_signals(void *arg)
 {
     batch_context *ctx = arg;
+    if (ctx->error_type)
+        return 1;
     PyEval_RestoreThread(ctx->save);
     int interrupted = PyErr_CheckSignals() < 0;
     ctx->save = PyEval_SaveThread();
@@ -39,17 +44,20 @@ static void report_progress(void *arg, int64_t answered, int64_t failed)
     ctx->save = PyEval_SaveThread();
 }
 
-/* Re-takes the GIL to call answer(index, body) as soon as a request is answered; an exception there is
- * reported, not raised (the batch goes on, and the result list still holds the answer). */
+/* Re-takes the GIL to call answer(index, body) as soon as a request is answered.  An exception there (the
+ * answer could not be stored: a full disk) stops the batch: no request starts after it, and the binding
+ * raises it instead of returning, since answers that cannot be kept are not worth paying for. */
 static void report_answer(void *arg, int64_t index, const lamp_http_response *r)
 {
     batch_context *ctx = arg;
+    if (ctx->error_type)
+        return;
     PyEval_RestoreThread(ctx->save);
     PyObject *out = PyObject_CallFunction(ctx->answer, "Ly#", (long long)index, r->body, (Py_ssize_t)r->body_len);
     if (out)
         Py_DECREF(out);
     else
-        PyErr_WriteUnraisable(ctx->answer);
+        PyErr_Fetch(&ctx->error_type, &ctx->error_value, &ctx->error_traceback);
     ctx->save = PyEval_SaveThread();
 }
 
@@ -206,7 +214,7 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     if (header_strings(hseq, headers) < 0)
         goto finally;
     batch_context ctx = {.save = NULL, .progress = progress && progress != Py_None ? progress : NULL,
-                         .answer = answer && answer != Py_None ? answer : NULL};
+                         .answer = answer && answer != Py_None ? answer : NULL, .error_type = NULL};
     lamp_http_options opt = {
         .concurrency = concurrency, .timeout = timeout, .connect_timeout = connect_timeout,
         .max_retries = max_retries, .backoff_base = backoff_base, .backoff_max = backoff_max,
@@ -224,6 +232,11 @@ static PyObject *post(const char *url, PyObject *endpoints_obj, PyObject *bodies
     ctx.save = PyEval_SaveThread();
     int rc = lamp_http_batch(reqs, n, &opt, resps, &err);
     PyEval_RestoreThread(ctx.save);
+    if (ctx.error_type) { /* the answer callable raised: that exception, whatever the batch's return */
+        PyErr_Clear();
+        PyErr_Restore(ctx.error_type, ctx.error_value, ctx.error_traceback);
+        goto finally;
+    }
     int interrupted = rc == LAMP_EINTR;
     if (rc != LAMP_OK && !interrupted) {
         lamp_raise_kernel_error(&err);
@@ -323,7 +336,8 @@ PyDoc_STRVAR(http_post_endpoints_doc,
 "finish.  take_out_after: timeouts in a row without a reply that take an endpoint out (0: 3).\n"
 "health: None (every endpoint in) or the health returned by the previous batch, so that a\n"
 "taken-out endpoint stays out across batches.  answer(index, body) is called as soon as request\n"
-"`index` is answered (2xx), so that its reply can be stored before the batch ends.\n"
+"`index` is answered (2xx), so that its reply can be stored before the batch ends; an exception\n"
+"it raises stops the batch (no request starts after it) and is raised.\n"
 "rate: None or (requests_per_minute, tokens_per_minute, tokens_per_request, request_wait,\n"
 "token_wait): client-side rate limits over all endpoints (0: none; a request counts len(body) // 4\n"
 "+ tokens_per_request tokens) and the waits the previous batch left (the pace returned).\n"

@@ -65,6 +65,7 @@ import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -269,6 +270,11 @@ def _quota(server, faults) -> tuple[bool, dict]:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog of 5 drops concurrent connects (a 1 s SYN retry)
+
+    def handle_error(self, request, client_address):
+        # a client that went away (a stopped batch, a killed run) is no fault of the server: say nothing
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class TestServer:
