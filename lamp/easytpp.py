@@ -398,6 +398,137 @@ def build_runner_config(path, experiment_id: str):
     return runner_config
 
 
+# ---------------------------------------------------------------------- the `easytpp` proposer of `lamp run`
+
+_WEIGHT = "weight__"  # prefix of a model weight in the proposer stage's arrays
+
+
+def _runner_config_from(easytpp: dict, base_dir: str | None = None, stage: str | None = None):
+    """An EasyTPP runner config for EasyTPP's standard runner, built as ``Config.build_from_yaml_file`` builds one,
+    from ``easytpp`` (``experiment_id``, ``block``: the experiment's EasyTPP blocks, ``data``: its data section with
+    resolved paths), as :mod:`lamp.config` fills ``lamp.proposer.params.easytpp`` in."""
+    import copy
+
+    from omegaconf import OmegaConf
+
+    easytpp_layout()
+    from easy_tpp.config_factory import Config as EasyTPPConfig
+
+    experiment = easytpp["experiment_id"]
+    block = copy.deepcopy(easytpp["block"])
+    base = block.setdefault("base_config", {})
+    base["runner_id"] = "std_tpp"  # the training; lamp's stages follow
+    if base_dir is not None:
+        base["base_dir"] = base_dir
+    if stage is not None:
+        base["stage"] = stage
+    raw = {"pipeline_config_id": "runner_config", "data": {base["dataset_id"]: easytpp["data"]}, experiment: block}
+    return EasyTPPConfig.by_name("runner_config").parse_from_yaml_config(OmegaConf.create(raw),
+                                                                         experiment_id=experiment)
+
+
+def _time_scale(runner) -> float:
+    loader = getattr(runner, "_data_loader", None)
+    if loader is not None and getattr(loader, "rescale_time", False) and getattr(loader, "time_scale", None):
+        return float(loader.time_scale)
+    return 1.0
+
+
+def _proposer_from_runner(runner, params: dict) -> "EasyTPPProposer":
+    """The runner's model as a proposer (EasyTPP's ``time_scale`` when it rescaled time)."""
+    specs = runner.runner_config.data_config.data_specs
+    return EasyTPPProposer(runner.model, int(specs.num_event_types), int(specs.pad_token_id),
+                           time_scale=_time_scale(runner), **params)
+
+
+def _check_model_id(easytpp: dict) -> None:
+    model_id = (easytpp.get("block") or {}).get("base_config", {}).get("model_id")
+    base = easytpp_layout()["base_model"]
+    known = sorted(cls.__name__ for cls in _subclasses(base))
+    if model_id not in known:
+        from lamp.errors import ConfigError
+
+        raise ConfigError(f"{easytpp.get('experiment_id')}.base_config.model_id={model_id!r}: EasyTPP has no such "
+                          f"model; it has {', '.join(known)}")
+
+
+def _subclasses(cls) -> list:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def fit_easytpp(store, task: str, easytpp: dict | None = None, **params) -> "EasyTPPProposer":
+    """``lamp.proposer.model: easytpp``: the experiment's EasyTPP model, trained by EasyTPP's standard runner
+    exactly as ``LampRunner`` trains it (``stage: train``: training, then the best checkpoint), or read from
+    ``model_config.pretrained_model_dir`` (any other stage); ``params`` go to :class:`EasyTPPProposer`."""
+    from lamp.errors import ConfigError
+    from lamp.tpp.builders import check_params
+
+    if not easytpp:
+        raise ConfigError("lamp.proposer.model='easytpp' needs an EasyTPP experiment: a block with "
+                          "base_config.model_id (and runner_id: lamp.easytpp.LampRunner)")
+    check_params("easytpp", EasyTPPProposer, params, fixed=("model", "num_event_types", "pad_token_id", "time_scale"))
+    _check_model_id(easytpp)
+    from easy_tpp.runner import Runner
+    from easy_tpp.utils import RunnerPhase, get_stage
+
+    runner_config = _runner_config_from(easytpp)
+    if get_stage(runner_config.base_config.stage) != RunnerPhase.TRAIN \
+            and not runner_config.model_config.pretrained_model_dir:
+        raise ConfigError(f"{easytpp['experiment_id']}.base_config.stage={runner_config.base_config.stage!r} uses a "
+                          "trained model: set model_config.pretrained_model_dir (or stage: train)")
+    runner = Runner.build_from_config(runner_config)
+    if get_stage(runner_config.base_config.stage) == RunnerPhase.TRAIN:
+        runner.train()
+        best = runner_config.base_config.specs.get("saved_model_dir")
+        if best and os.path.exists(best):
+            runner._load_model(best)
+    proposer = _proposer_from_runner(runner, params)
+    proposer.easytpp = {"experiment": easytpp, "params": params, "time_scale": proposer.time_scale,
+                        "log_folder": runner_config.base_config.specs.get("log_folder")}
+    return proposer
+
+
+def save_easytpp(proposer: "EasyTPPProposer", path: str) -> None:
+    """The proposer's model weights and how to rebuild it, as arrays (``np.savez``; no pickle)."""
+    info = getattr(proposer, "easytpp", None)
+    if info is None:
+        raise TypeError("save_easytpp: the proposer was not made by fit_easytpp")
+    weights = {_WEIGHT + k: v.detach().cpu().numpy() for k, v in proposer.model.state_dict().items()}
+    np.savez(path, easytpp_json=np.array(json.dumps(info, sort_keys=True)), **weights)
+
+
+def load_easytpp(path: str, store) -> "EasyTPPProposer":
+    """A proposer saved by :func:`save_easytpp`: the model rebuilt from its EasyTPP settings, its weights read
+    back (no pickle), checked against ``store``'s number of event types."""
+    import tempfile
+
+    from lamp.errors import ConfigError
+
+    torch = _import_torch()
+    with np.load(path, allow_pickle=False) as saved:
+        info = json.loads(str(saved["easytpp_json"]))
+        weights = {k[len(_WEIGHT):]: torch.from_numpy(saved[k].copy()) for k in saved.files if k.startswith(_WEIGHT)}
+    base_model = easytpp_layout()["base_model"]
+    with tempfile.TemporaryDirectory(prefix="lamp-easytpp-") as tmp:  # EasyTPP writes a config copy there
+        runner_config = _runner_config_from(info["experiment"], base_dir=tmp, stage="eval")
+        model_config = runner_config.model_config
+        model_config.pretrained_model_dir = None
+        model = base_model.generate_model_from_config(model_config=model_config)
+    model.load_state_dict(weights)
+    model.eval()
+    specs = runner_config.data_config.data_specs
+    if int(specs.num_event_types) != store.num_types:
+        raise ConfigError(f"proposer {path}: the EasyTPP model has {specs.num_event_types} event types, the data "
+                          f"{store.num_types}")
+    proposer = EasyTPPProposer(model, int(specs.num_event_types), int(specs.pad_token_id),
+                               time_scale=float(info["time_scale"]), **info["params"])
+    proposer.easytpp = info
+    return proposer
+
+
 def _make_runner_class():
     """``LampRunner`` subclasses EasyTPP's ``TPPRunner``, so it exists only where easy-tpp does."""
     easytpp_layout()
@@ -445,12 +576,7 @@ def _make_runner_class():
             return folder
 
         def make_proposer(self, params: dict) -> EasyTPPProposer:
-            specs = self.runner_config.data_config.data_specs
-            loader = getattr(self, "_data_loader", None)
-            scale = loader.time_scale if loader is not None and getattr(loader, "rescale_time", False) \
-                and getattr(loader, "time_scale", None) else 1.0
-            return EasyTPPProposer(self.model, int(specs.num_event_types), int(specs.pad_token_id),
-                                   time_scale=float(scale), **params)
+            return _proposer_from_runner(self, params)
 
         def run_lamp(self) -> dict:
             cfg = _lamp_config_for(self.runner_config, _lamp_sections(self.runner_config))

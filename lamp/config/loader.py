@@ -76,6 +76,14 @@ DATA_SCHEMA = {
 DATA_FORMATS = tuple(FORMATS)  # the loaders of lamp.data, one module per format
 
 TOP_LEVEL = ("pipeline_config_id", "data", "lamp")
+TYPED_FORMATS = ("json", "pkl", "amazon_jsonl")  # data formats of typed event sequences (the rest: knowledge graphs)
+LAMP_RUNNER = "lamp.easytpp.LampRunner"
+
+
+def _is_lamp_runner(experiment: dict) -> bool:
+    """An EasyTPP experiment block that names a model and lamp's runner (``runner_id: lamp.easytpp.LampRunner``)."""
+    base = experiment.get("base_config") if isinstance(experiment, dict) else None
+    return isinstance(base, dict) and bool(base.get("model_id")) and base.get("runner_id") == LAMP_RUNNER
 
 
 def _suggest(key: str, valid) -> str:
@@ -108,6 +116,30 @@ def _check(mapping: Any, schema: dict, where: str, strict: bool, problems: list 
         sub = schema[key]
         if isinstance(sub, dict) and value is not None:
             _check(value, sub, f"{where}.{key}", strict, problems, types)
+
+
+def _easytpp_experiment(cfg: "Config") -> dict:
+    """The selected experiment's EasyTPP blocks (the keys EasyTPP reads) and its data section, paths resolved as
+    lamp resolves them (a Hugging Face id stays an id), for :func:`lamp.easytpp.fit_easytpp`."""
+    from lamp.data.easytpp import hub_source
+
+    block = {k: _known(v, EASYTPP_SCHEMA[k]) if isinstance(EASYTPP_SCHEMA[k], dict) else copy.deepcopy(v)
+             for k, v in cfg.experiment.items() if k in EASYTPP_SCHEMA and v is not None}
+    data = {k: (_known(v, DATA_SPECS) if k == "data_specs" else v) for k, v in copy.deepcopy(cfg.data).items()}
+    for key in ("train_dir", "valid_dir", "test_dir"):
+        value = data.get(key)
+        if isinstance(value, str) and hub_source(value, cfg.resolve_path) != value:
+            data[key] = cfg.resolve_path(value)
+    return {"experiment_id": cfg.experiment_id, "block": block, "data": data}
+
+
+def _easytpp_check(mapping: Any, schema: dict, where: str, problems: list, ignored: list) -> None:
+    """An EasyTPP block: a key EasyTPP does not read goes to ``ignored`` (EasyTPP's config classes ignore such
+    keys, and lamp warns of them once); a value that is not a mapping where one is needed to ``problems``."""
+    found: list[str] = []
+    _check(mapping, schema, where, True, found)
+    for message in found:
+        (ignored if message.startswith("unknown key ") else problems).append(message)
 
 
 def _known(mapping: Any, schema: dict) -> Any:
@@ -318,21 +350,17 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         raise ConfigError(f"{where}: a config must be a mapping at the top level")
     over = parse_overrides(overrides)
     problems: list[str] = []
+    ignored: list[str] = []  # keys of EasyTPP's own blocks that EasyTPP ignores: one warning
     data = raw.get("data") or {}
     if not isinstance(data, dict):
         problems.append("data: expected a mapping of dataset_id -> data section")
         data = {}
-    for dataset_id, section in data.items():
-        _check(section, DATA_SCHEMA, f"data.{dataset_id}", strict, problems)
-        if isinstance(section, dict) and section.get("data_format") not in DATA_FORMATS:
-            problems.append(f"data.{dataset_id}.data_format must be one of {DATA_FORMATS}, "
-                            f"got {schema.show(section.get('data_format'))}")
     lamp_schema = _lamp_schema()
     if "lamp" in raw and raw["lamp"] is not None:
         if not isinstance(raw["lamp"], dict):
             problems.append(f"lamp: {schema.show(raw['lamp'])} is not a mapping")
         _check(raw["lamp"], lamp_schema, "lamp", strict, problems, types=False)
-    experiment_schema = {**EASYTPP_SCHEMA, "lamp": lamp_schema, "study": ANY}  # study: checked by lamp.study
+    blocks = []
     for key, block in raw.items():
         if key in TOP_LEVEL:
             continue
@@ -340,8 +368,8 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
             problems.append(f"unknown top-level key '{key}': expected one of {list(TOP_LEVEL)} or an experiment "
                             f"block (a mapping with base_config or lamp){_suggest(key, TOP_LEVEL)}")
             continue
-        _check({k: v for k, v in block.items() if k != "lamp"}, experiment_schema, key, strict, problems)
-        if block.get("lamp") is not None:
+        blocks.append(key)
+        if block.get("lamp") is not None:  # lamp's own section: strict in every block
             if not isinstance(block["lamp"], dict):
                 problems.append(f"{key}.lamp: {schema.show(block['lamp'])} is not a mapping")
             _check(block["lamp"], lamp_schema, f"{key}.lamp", strict, problems, types=False)
@@ -363,6 +391,12 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
     elif experiment not in raw or experiment in TOP_LEVEL or not isinstance(raw[experiment], dict):
         fail(f"experiment {experiment!r} is not in the config; it has {experiments}"
              f"{_suggest(experiment, experiments) if experiments else ''}")
+    if experiment in blocks:
+        # the experiment being run: EasyTPP's blocks as EasyTPP reads them (its config classes ignore keys they
+        # do not know, so do we, with one warning); the other experiments are EasyTPP's business
+        block = raw[experiment]
+        _easytpp_check({k: v for k, v in block.items() if k not in ("lamp", "study")}, EASYTPP_SCHEMA, experiment,
+                       problems, ignored)
     cfg.experiment_id = experiment
     cfg.experiment = copy.deepcopy(raw.get(experiment, {})) if experiment else {}
     dataset_id = _as_dict(cfg.experiment.get("base_config")).get("dataset_id")
@@ -371,6 +405,25 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
     if dataset_id is not None and dataset_id not in data:
         fail(f"{experiment}.base_config.dataset_id={dataset_id!r} is not in data "
              f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
+    for name, section in data.items():
+        if name != dataset_id:  # a data set this experiment does not read
+            if not isinstance(section, dict):
+                problems.append(f"data.{name}: expected a mapping, got {type(section).__name__}")
+            continue
+        # lamp reads the data section (strict), EasyTPP its data_specs (ignored keys warned of)
+        _check({k: v for k, v in _as_dict(section).items() if k != "data_specs"}, DATA_SCHEMA, f"data.{name}",
+               strict, problems)
+        if not isinstance(section, dict):
+            problems.append(f"data.{name}: expected a mapping, got {type(section).__name__}")
+            continue
+        if section.get("data_specs") is not None:
+            _easytpp_check(section["data_specs"], DATA_SPECS, f"data.{name}.data_specs", problems, ignored)
+        if section.get("data_format") not in DATA_FORMATS:
+            problems.append(f"data.{name}.data_format must be one of {DATA_FORMATS}, "
+                            f"got {schema.show(section.get('data_format'))}")
+    if ignored:
+        warnings.warn(f"{path or 'config'}: EasyTPP ignores these keys, and so does lamp: "
+                      + "; ".join(m.replace("unknown key ", "", 1) for m in ignored), stacklevel=3)
     cfg.dataset_id = dataset_id
     cfg.data = copy.deepcopy(data.get(dataset_id, {})) if dataset_id else {}
     merged: dict = {}
@@ -384,6 +437,16 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         _check(section, DATA_SCHEMA, f"data.{dataset}", True, problems)
         cfg.data = _merge(cfg.data, _as_dict(section))
     cfg.overrides = list(overrides or ())
+    if "task" not in merged and cfg.data.get("data_format") in TYPED_FORMATS:
+        merged["task"] = "next_type"  # typed sequences: a knowledge-graph default never reaches them
+    proposer = _as_dict(merged.get("proposer"))
+    if proposer.get("model") is None and _is_lamp_runner(cfg.experiment):
+        proposer["model"] = "easytpp"  # an EasyTPP experiment run by lamp's runner: its model is the proposer
+    if proposer.get("model") == "easytpp" and _as_dict(cfg.experiment.get("base_config")).get("model_id"):
+        # what EasyTPP's runner needs to train it, as the settings of the proposer stage (a change retrains)
+        proposer["params"] = {**_as_dict(proposer.get("params")), "easytpp": _easytpp_experiment(cfg)}
+    if proposer:
+        merged["proposer"] = proposer
     lamp_section, lamp_problems = schema.validate_lamp(merged)
     problems += lamp_problems
     fail()

@@ -131,4 +131,8 @@ register_proposer("recurrency", "tkg", "lamp.tpp.builders:fit_recurrency", save=
 register_proposer("hawkes", "typed", "lamp.tpp.builders:fit_hawkes", save="lamp.tpp.builders:save_model",
                   load="lamp.tpp.builders:load_hawkes", description="a multivariate exponential Hawkes "
                   "process (lamp.tpp.HawkesProcess) for typed event sequences")
+register_proposer("easytpp", "typed", "lamp.easytpp:fit_easytpp", save="lamp.easytpp:save_easytpp",
+                  load="lamp.easytpp:load_easytpp", description="an EasyTPP model (NHP, THP, SAHP, ...) trained "
+                  "by EasyTPP's runner from the experiment's own blocks (model_id, trainer_config, model_config); "
+                  "the default of an experiment with runner_id: lamp.easytpp.LampRunner")
 _BUILTIN = frozenset(_REGISTRY)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from lamp.data.events import EventSequences, EventStore, _require_file
 from lamp.data.validate import as_int, as_time, file_size, load_json, load_pickle, read_text
 from lamp.errors import DataError
 
-__all__ = ["load_easytpp", "load_easytpp_splits", "save_easytpp_json"]
+__all__ = ["load_easytpp", "load_easytpp_splits", "save_easytpp_json", "hub_source", "load_hub_split"]
 
 # --------------------------------------------------------------------------
 # EasyTPP pickle and JSON
@@ -68,6 +69,11 @@ def load_easytpp_splits(train=None, valid=None, test=None, *, name: str = "easyt
             splits[key] = _from_pickle(data, path, pkl_key if several else None, num_types)
         else:
             splits[key] = load_easytpp(path, num_types=num_types)
+    return _store(splits, name)
+
+
+def _store(splits: dict, name: str) -> EventStore:
+    """The splits (None where absent) as one typed EventStore, every split with the largest number of types."""
     present = [s for s in splits.values() if s is not None]
     if not present:
         raise ValueError("load_easytpp_splits: give at least one of train, valid, test")
@@ -161,7 +167,11 @@ def _read_json_records(path: str) -> list[tuple[object, int | None]]:
 
 
 def _load_easytpp_json(path: str, num_types: int | None) -> EventSequences:
-    records = _read_json_records(path)
+    return _from_records(_read_json_records(path), path, num_types)
+
+
+def _from_records(records, path: str, num_types: int | None) -> EventSequences:
+    """Sequences from EasyTPP records (``(record, line or None)``), each field checked; ``path`` names the source."""
     times, dtimes, marks, ids, where_marks = [], [], [], [], []
     k = None if num_types is None else _num_types(num_types, "num_types", path)
     for i, (rec, line) in enumerate(records):
@@ -238,7 +248,79 @@ def save_easytpp_json(data: EventSequences, path) -> None:
 
 
 def load_section(section: dict, resolve, name: str | None = None) -> EventStore:
-    """An EasyTPP data section (``train_dir``/``valid_dir``/``test_dir``, ``data_specs.num_event_types``)."""
+    """An EasyTPP data section (``train_dir``/``valid_dir``/``test_dir``, ``data_specs.num_event_types``).
+
+    With ``data_format: json`` a ``*_dir`` may also name a Hugging Face data set, as in EasyTPP's own configs
+    (``easytpp/taxi``; see :func:`hub_source`): its split ``train``, ``validation`` or ``test`` is loaded with
+    ``datasets.load_dataset`` and checked like a JSON file."""
     specs = section.get("data_specs") or {}
-    return load_easytpp_splits(*(resolve(section.get(f"{k}_dir")) for k in ("train", "valid", "test")),
-                               name=name or "easytpp", num_types=specs.get("num_event_types"))
+    num_types = specs.get("num_event_types")
+    paths = {k: section.get(f"{k}_dir") for k in ("train", "valid", "test")}
+    hub = {k: hub_source(v, resolve) if section.get("data_format") == "json" else None for k, v in paths.items()}
+    if not any(hub.values()):
+        return load_easytpp_splits(*(resolve(paths[k]) for k in ("train", "valid", "test")),
+                                   name=name or "easytpp", num_types=num_types)
+    splits = {}
+    for key, value in paths.items():
+        if value is None:
+            splits[key] = None
+        elif hub[key]:
+            splits[key] = load_hub_split(hub[key], key, num_types, shown=value)
+        else:
+            splits[key] = load_easytpp(resolve(value), num_types=num_types)
+    return _store(splits, name or "easytpp")
+
+
+# --------------------------------------------------------------------------
+# Hugging Face data sets (EasyTPP's configs name them: train_dir: easytpp/taxi)
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HUB_SPLITS = {"train": "train", "valid": "validation", "test": "test"}  # EasyTPP's 'dev' is 'validation'
+
+
+def hub_source(value, resolve=lambda p: p) -> str | None:
+    """What ``datasets.load_dataset`` should read for a ``*_dir`` value, or None for a plain file: a local
+    directory (a data set folder, as ``datasets`` reads one), or an ``owner/name`` id with no such file or
+    folder (a data set on the Hugging Face Hub or in its local cache)."""
+    if not isinstance(value, str) or not value:
+        return None
+    path = resolve(value)
+    if path is not None and os.path.isdir(path):
+        return path
+    if _HUB_ID.fullmatch(value) and not value.lower().endswith((".json", ".jsonl", ".gz", ".pkl", ".pickle")) \
+            and (path is None or not os.path.exists(path)):
+        return value
+    return None
+
+
+def load_hub_split(source: str, split: str, num_types: int | None = None, shown: str | None = None) -> EventSequences:
+    """One split (``train``, ``valid`` or ``test``) of a Hugging Face data set of EasyTPP records, loaded as
+    EasyTPP loads it (``datasets.load_dataset(source, split=...)``; the local cache and ``HF_DATASETS_OFFLINE``
+    are honoured) and checked like a JSON file."""
+    shown = shown or source
+    hf_split = _HUB_SPLITS[split]
+    where = f"{shown} (Hugging Face data set, split {hf_split!r})"
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("reading a Hugging Face data set needs the datasets package: pip install 'lamp[easytpp]' "
+                        "(or pip install datasets), or point the data section at local JSON files",
+                        path=shown) from None
+    try:
+        data = datasets.load_dataset(source, split=hf_split)
+    except ValueError as exc:
+        if "split" in str(exc).lower():
+            raise DataError(f"has no split {hf_split!r}: {_first_line(exc)}", path=where) from None
+        raise DataError(f"cannot be loaded: {_first_line(exc)}", path=where) from None
+    except Exception as exc:  # noqa: BLE001 - datasets raises many kinds (ConnectionError, FileNotFoundError, ...)
+        raise DataError(
+            f"cannot be loaded: {type(exc).__name__}: {_first_line(exc)}.  Without a network, download it once "
+            f"where there is one (python -c \"import datasets; datasets.load_dataset('{source}')\") and copy the "
+            "Hugging Face cache (~/.cache/huggingface) here, then set HF_DATASETS_OFFLINE=1; or save its splits "
+            "as JSON files and point train_dir / valid_dir / test_dir at them", path=where) from None
+    return _from_records([(dict(record), None) for record in data], where, num_types)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
