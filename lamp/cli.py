@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+import warnings
 
 from lamp import __version__
 
@@ -186,10 +187,21 @@ def _error_lines(exc: BaseException) -> list[str]:
     return [" ".join(str(exc).split()) or type(exc).__name__]
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if issubclass(category, (UserWarning, RuntimeWarning)):
+        return f"lamp: warning: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
+_default_formatwarning = warnings.formatwarning
+
+
 def main(argv=None) -> int:
     from lamp.errors import LampError
 
     args = build_parser().parse_args(argv)
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _format_warning  # lamp's own warnings as one line each, not a source excerpt
     try:
         return args.func(args)
     except (LampError, OSError, sqlite3.Error, MemoryError) as exc:
@@ -200,3 +212,5 @@ def main(argv=None) -> int:
         print("lamp: interrupted; finished stages and every LLM answer received are kept (rerun to resume)",
               file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning

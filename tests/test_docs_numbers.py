@@ -387,3 +387,21 @@ def test_readme_test_tiers_are_the_recorded_ones():
                                f"{fast[0]} passed, {fast[1]} skipped, {fast[2]} deselected in {fast[3]}s"])
     assert float(fast[3]) < 180  # issue 23: the fast tier under 3 minutes here
 
+
+
+def test_easytpp_example_is_the_recorded_run():
+    """docs/easytpp.md's `lamp run` on an EasyTPP experiment config: the table between its markers is the one
+    docs/recorded/easytpp_example.txt recorded (scripts/easytpp_example.py --record), and the run it shows
+    trained the experiment's model and warned once of the key EasyTPP ignores."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import easytpp_example
+
+    page = _read("docs", "easytpp.md")
+    block = page.split(easytpp_example.START, 1)[1].split(easytpp_example.END, 1)[0].strip()
+    with open(easytpp_example.RECORDED, encoding="utf-8") as f:
+        recorded = f.read()
+    assert block == "```text\n" + easytpp_example.table(recorded) + "\n```"
+    assert "[lamp] proposer: easytpp (fitted)" in recorded
+    assert recorded.count("lamp: warning:") == 1 and "NHP_train.model_config.dropout" in recorded
+    for method in ("base", "oracle_ceiling", "no_llm"):
+        assert f"\n  {method} " in block

@@ -129,7 +129,7 @@ def _easytpp_experiment(cfg: "Config") -> dict:
     for key in ("train_dir", "valid_dir", "test_dir"):
         value = data.get(key)
         if isinstance(value, str) and hub_source(value, cfg.resolve_path) != value:
-            data[key] = cfg.resolve_path(value)
+            data[key] = os.path.normpath(cfg.resolve_path(value))
     return {"experiment_id": cfg.experiment_id, "block": block, "data": data}
 
 
