@@ -91,10 +91,16 @@ def _sequences(seed, n):
 
 
 def _hub_folder(root, splits=("train", "validation", "test")):
-    """A data set folder as ``datasets`` reads one (a local copy of a Hugging Face data set), at ``root``."""
+    """A data set built with ``datasets`` and saved as a folder ``datasets`` reads offline (a local copy of a
+    Hugging Face data set, one JSON file per split), at ``root``; also each split as lamp's own JSON beside it."""
+    import datasets
+
     root.mkdir(parents=True)
     for i, split in enumerate(splits):
-        save_easytpp_json(_sequences(i, 6 + i), root / f"{split}.json")
+        save_easytpp_json(_sequences(i, 6 + i), root.parent / f"{root.name}-{split}.json")
+        with open(root.parent / f"{root.name}-{split}.json") as f:
+            records = [json.loads(line) for line in f]
+        datasets.Dataset.from_list(records).to_json(str(root / f"{split}.json"))
     return root
 
 
@@ -106,9 +112,10 @@ def test_a_hugging_face_id_loads_through_datasets(tmp_path):
         "    test_dir: easytpp/toy\n    data_specs: {num_event_types: 3}\nE: {lamp: {num_candidates: 2}}\n")
     store = config.load(tmp_path / "c.yaml").load_data()
     for split, name in (("train", "train"), ("valid", "validation"), ("test", "test")):
-        expected = load_easytpp(tmp_path / "easytpp" / "toy" / f"{name}.json")
+        expected = load_easytpp(tmp_path / "easytpp" / f"toy-{name}.json")
         got = getattr(store, split)
-        assert np.array_equal(got.times, expected.times) and np.array_equal(got.marks, expected.marks)
+        # (datasets writes JSON floats with 10 significant digits)
+        assert np.allclose(got.times, expected.times, rtol=1e-9, atol=0) and np.array_equal(got.marks, expected.marks)
         assert np.array_equal(got.offsets, expected.offsets)
 
 
@@ -171,6 +178,23 @@ def test_lamp_run_and_easytpp_runner_agree_and_a_rerun_reuses_the_model(tmp_path
 
     assert main(["run", path, "--experiment", "NHP_train", "--out", "run"]) == 0
     assert "proposer: easytpp (reused)" in capsys.readouterr().out
+
+    # stage eval with the checkpoint EasyTPP saved: the same model, so the same proposals and metrics
+    (saved,) = [os.path.join(tmp_path, "checkpoints", d, "models", "saved_model")
+                for d in os.listdir(tmp_path / "checkpoints")]
+    with open(path) as f:
+        text = f.read()
+    block = text.split("NHP_train:", 1)[1]
+    eval_block = block.replace("    stage: train", "    stage: eval", 1).replace(
+        "    dropout: 0.0\n", f"    dropout: 0.0\n    pretrained_model_dir: {saved}\n", 1)
+    with open(tmp_path / "eval.yaml", "w") as f:
+        f.write(text.split("NHP_train:", 1)[0] + "NHP_train:" + eval_block)
+    with pytest.warns(UserWarning):
+        assert main(["run", str(tmp_path / "eval.yaml"), "--experiment", "NHP_train", "--out", "run_eval"]) == 0
+    with open(tmp_path / "run_eval" / "metrics.json") as f:
+        by_checkpoint = json.load(f)
+    by_checkpoint.pop("provenance")
+    assert by_checkpoint == by_lamp
 
     result = Runner.build_from_config(lamp.easytpp.build_runner_config(path, "NHP_train")).run()
     with open(os.path.join(result["output_dir"], "metrics.json")) as f:
