@@ -128,6 +128,9 @@ register_proposer("kg_hawkes", "tkg", "lamp.tpp.builders:fit_kg_hawkes", save="l
 register_proposer("recurrency", "tkg", "lamp.tpp.builders:fit_recurrency", save="lamp.tpp.builders:save_model",
                   load="lamp.tpp.builders:load_kg", description="the recurrency baseline (lamp.tpp."
                   "RecurrencyBaseline): the most frequent, then most recent, triple of the query")
+register_proposer("scores", "tkg", "lamp.tpp.scores:fit_scores", description="another model's saved scores "
+                  "(lamp.tpp.scores.ScoresProposer): proposer: {model: scores, path: FILE} with a lamp .npz, a "
+                  "Gastinger et al. evaluation .pkl or a .npy matrix with its query list")
 register_proposer("hawkes", "typed", "lamp.tpp.builders:fit_hawkes", save="lamp.tpp.builders:save_model",
                   load="lamp.tpp.builders:load_hawkes", description="a multivariate exponential Hawkes "
                   "process (lamp.tpp.HawkesProcess) for typed event sequences")

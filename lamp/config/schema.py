@@ -122,6 +122,10 @@ class Proposer(_Block):
         "keyword arguments of the proposer's factory (`kg_hawkes`: `half_lives`, `half_life_grid`, `l2`; "
         "`recurrency`: `half_life`; `hawkes`: `decay`, `l1`, `l2`, `relative_time` (default true))", factory=True)
     checkpoint: Optional[str] = _text(None, "a file path", doc="load a saved proposer instead of fitting one")
+    path: Optional[str] = _text(None, "a file path", doc="the score file the `scores` proposer reads (relative to "
+                                "the config file): a lamp `.npz`, a Gastinger et al. evaluation `.pkl` or a `.npy` "
+                                "matrix with its query list (docs/proposer.md); the factory of a proposer registered "
+                                "by you receives it as `path`")
 
     @field_validator("model")
     @classmethod
@@ -507,6 +511,9 @@ def _get(d: dict, *path: str) -> Any:
     return node
 
 
+_OWN_FITTED = ("kg_hawkes", "recurrency", "hawkes")
+
+
 def cross_problems(d: dict) -> list[str]:
     """The rules between keys of a raw (merged) section, checked where the keys involved have valid types;
     one line per broken rule."""
@@ -534,7 +541,12 @@ def cross_problems(d: dict) -> list[str]:
     if _get(d, "abduction", "batch") is True and backend != "openai":
         out.append(f"lamp.abduction.batch sends an OpenAI Batch job: it needs lamp.abduction.backend 'openai' (got "
                    f"{show(backend)})")
-    model = _get(d, "proposer", "model")
+    model, score_path = _get(d, "proposer", "model"), _get(d, "proposer", "path")
+    if model == "scores" and score_path is None:
+        out.append("lamp.proposer.model 'scores' needs lamp.proposer.path, the score file it reads")
+    if score_path is not None and (model is None or model in _OWN_FITTED):
+        out.append(f"lamp.proposer.path is read by the 'scores' proposer (and proposers registered to take a path); "
+                   f"lamp.proposer.model {show(model or 'null')} fits its own")
     if isinstance(model, str) and model in proposer_names() and task in names.TASKS:
         kind = names.task_kind(task)
         if proposer_spec(model).kind != kind:

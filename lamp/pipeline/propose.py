@@ -34,6 +34,10 @@ def fit_proposer(ctx: StageContext):
     name = ctx.settings.proposer_model
     spec = proposer_spec(name)
     params = dict(settings.params or {})
+    if settings.path is not None:
+        if "path" in params:
+            raise ConfigError("lamp.proposer.params.path: give the file once, as lamp.proposer.path")
+        params["path"] = ctx.resolve_path(settings.path)
     if settings.checkpoint:
         if not spec.persistent:
             raise ConfigError(f"lamp.proposer.checkpoint: proposer {name!r} was registered without save/load, so it "
