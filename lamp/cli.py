@@ -1,4 +1,5 @@
-"""Command line: ``lamp run CONFIG``, ``lamp plan CONFIG``, ``lamp config CONFIG``, ``lamp info``, ``lamp datasets``."""
+"""Command line: ``lamp run CONFIG``, ``lamp plan CONFIG``, ``lamp config CONFIG``, ``lamp export-scores CONFIG``,
+``lamp info``, ``lamp datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -112,6 +113,23 @@ def _cmd_plan(args) -> int:
     return 0
 
 
+def _cmd_export_scores(args) -> int:
+    from lamp import config as lamp_config
+    from lamp.errors import ConfigError
+    from lamp.export import export_scores
+
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+    top_k = None
+    if args.top_k is not None:
+        if not args.top_k.strip().isdigit() or not args.top_k.strip().isascii() or int(args.top_k) < 1:
+            raise ConfigError(f"--top-k {args.top_k!r}: must be a positive integer")
+        top_k = int(args.top_k)
+    cfg = lamp_config.load(args.config, args.experiment, overrides=args.set)
+    export_scores(cfg, out=args.out, fmt=args.format, splits=splits, top_k=top_k,
+                  both_directions=args.both_directions, say=lambda m: print(f"[lamp] {m}", flush=True))
+    return 0
+
+
 def _add_no_wait(parser) -> None:
     parser.add_argument("--no-wait", action="store_true",
                         help="when another lamp process is running in the same run directory, stop at once (exit 2, "
@@ -159,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--experiment", help="experiment block (default: the only lamp block)")
     _add_set(conf)
     conf.set_defaults(func=_cmd_config)
+
+    exp = sub.add_parser("export-scores", help="write the scores of a config's proposer (kg_hawkes, recurrency) "
+                                               "for its queries, for proposer: {model: scores, path: FILE}")
+    exp.add_argument("config", help="YAML config")
+    exp.add_argument("--experiment", help="experiment block (default: the only lamp block)")
+    exp.add_argument("--out", help="the score file (default: <proposer>_scores.<format> here)")
+    exp.add_argument("--format", choices=("npz", "npy", "pkl"),
+                     help="npz (lamp's), npy (with FILE.queries.txt) or pkl (Gastinger et al.'s evaluation dict); "
+                          "default: the extension of --out, else npz")
+    exp.add_argument("--splits", default="train,valid,test",
+                     help="the splits whose queries (as lamp run selects them) are written (default: all three)")
+    exp.add_argument("--top-k", metavar="K", help="npz only: write the top K candidates of each query, not all")
+    exp.add_argument("--both-directions", action="store_true",
+                     help="object task: add each query's inverse (subject) query, as the community evaluation asks")
+    _add_set(exp)
+    exp.set_defaults(func=_cmd_export_scores)
 
     info = sub.add_parser("info", help="summarise a bundled data set or the data of a config")
     info.add_argument("target", help="icews14 | gdelt_sample | amazon_reviews_sample | CONFIG.yaml")
