@@ -362,7 +362,7 @@ def test_a_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path, stor
     inner = pickle.dumps(_Evil(marker), protocol=2)
     blob = (b"\x80\x02ctorch.storage\n_load_from_bytes\nq\x00C" + bytes([len(inner)]) + inner + b"\x85R.")
     (tmp_path / "inner.pkl").write_bytes(blob)
-    with pytest.raises(DataError, match="inner.pkl: .*(posix|os)\\.system inside a tensor's storage|inner.pkl: "):
+    with pytest.raises(DataError, match=r"inner.pkl: global (posix|os|nt)\.system inside a tensor's storage"):
         load_pickle(str(tmp_path / "inner.pkl"))
     assert not marker.exists()
     for module, name in (("builtins", "eval"), ("builtins", "getattr"), ("torch", "load"), ("numpy", "load")):

@@ -114,13 +114,17 @@ def _proposer_allowed() -> str:
 
 class Proposer(_Block):
     model: Optional[str] = _field(None, _proposer_allowed, "the proposer of lamp's first stage: lamp's own "
-                                  "`kg_hawkes` or `recurrency` (knowledge graphs), `hawkes` (typed sequences), or "
-                                  "any proposer registered with `lamp.register_proposer`")
+                                  "`kg_hawkes` or `recurrency` (knowledge graphs), `hawkes` (typed sequences), "
+                                  "`scores` (another model's saved scores, read from `path`), or any proposer "
+                                  "registered with `lamp.register_proposer`")
     params: Optional[dict] = _field(
         dict, f"a mapping of the proposer's keyword arguments with string keys (at most {MAX_PARAMS_NODES:,} "
               f"values, nested at most {MAX_PARAMS_DEPTH} levels), or null",
         "keyword arguments of the proposer's factory (`kg_hawkes`: `half_lives`, `half_life_grid`, `l2`; "
-        "`recurrency`: `half_life`; `hawkes`: `decay`, `l1`, `l2`, `relative_time` (default true))", factory=True)
+        "`recurrency`: `half_life`; `hawkes`: `decay`, `l1`, `l2`, `relative_time` (default true); `scores`: "
+        "`fallback` (null: an error, or `kg_hawkes` / `recurrency`: answers the training and validation queries the "
+        "file lacks, with a warning), `log_scores` (null: the scores are logarithms iff one is negative))",
+        factory=True)
     checkpoint: Optional[str] = _text(None, "a file path", doc="load a saved proposer instead of fitting one")
     path: Optional[str] = _text(None, "a file path", doc="the score file the `scores` proposer reads (relative to "
                                 "the config file): a lamp `.npz`, a Gastinger et al. evaluation `.pkl` or a `.npy` "
