@@ -327,6 +327,10 @@ def test_missing_queries(tmp_path, store, queries, rec_scores):
         p.propose(queries, "object", 10)
     with pytest.raises(DataError, match="has no scores for a test query"):
         p.quality(queries, "object", 10)
+    bad = queries.copy()
+    bad[2, 1] = 2 * store.num_relations
+    with pytest.raises(ValueError, match=r"queries\[2\]: relation id .* out of range"):
+        p.propose(bad, "object", 10)
     train = store.train.quadruples()[:7]
     with pytest.raises(DataError, match="training or validation query.*fallback: kg_hawkes"):
         p.propose(train, "object", 10)

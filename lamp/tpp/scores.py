@@ -701,7 +701,13 @@ class ScoresProposer:
         if q.size and q.dtype.kind not in "iu":
             if q.dtype.kind != "f" or not np.all(q == np.round(q)):
                 raise TypeError("queries must be integers (subject, relation, object, time)")
-        return q.astype(np.int64)
+        q = q.astype(np.int64)
+        E, r_max = self.num_entities, (2 * self.num_relations if task == "object" else self.num_relations)
+        for col, hi, what in ((0, E, "subject"), (2, E, "object"), (1, r_max, "relation")):
+            bad = np.flatnonzero((q[:, col] < 0) | (q[:, col] >= hi))
+            if len(bad):
+                raise ValueError(f"queries[{bad[0]}]: {what} id {q[bad[0], col]} is out of range [0, {hi})")
+        return q
 
     def _rows_for(self, q: np.ndarray, allow_fallback: bool) -> np.ndarray:
         rows = self._lookup(q)
@@ -777,6 +783,18 @@ class ScoresProposer:
                           "another scale than the file's)", RuntimeWarning, stacklevel=2)
             ids[missing], scores[missing] = self._fallback_model().propose(q[missing], task=task, m=m)
         return ids, scores
+
+    def evaluate(self, store=None, split: str = "test", task: str | None = None, m: int = 20,
+                 both_directions: bool = True) -> dict:
+        """:meth:`quality` over every event of a split (object queries asked in both directions, as is standard;
+        the file must hold them all), as :meth:`lamp.tpp.KGHawkes.evaluate`."""
+        store = self._store if store is None else store
+        task = task or self.task
+        quads = getattr(store, split).quadruples()
+        if task == "object" and both_directions:
+            R = self.num_relations
+            quads = np.concatenate([quads, np.stack([quads[:, 2], quads[:, 1] + R, quads[:, 0], quads[:, 3]], axis=1)])
+        return self.quality(quads, task, m)
 
     def quality(self, queries, task: str | None = None, m: int = 20) -> dict:
         """Time-aware filtered MRR and Hits@1/3/10 over all candidates of the given queries (the filter: other
