@@ -20,6 +20,7 @@ proposers beside the published models) into ``<out>`` and prints the table.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -56,6 +57,25 @@ def is_study(config: lamp_config.Config) -> bool:
     return isinstance(config.experiment, dict) and config.experiment.get("study") is not None
 
 
+def _literature_entry_ok(entry) -> bool:
+    if isinstance(entry, str):
+        return entry in proposer_names("tkg")
+    return (isinstance(entry, dict) and set(entry) <= {"name", "model", "path", "params"}
+            and isinstance(entry.get("name"), str) and bool(entry["name"])
+            and entry.get("model") in proposer_names("tkg")
+            and isinstance(entry.get("path", ""), str) and isinstance(entry.get("params") or {}, dict))
+
+
+def _literature_label(name: str, row: dict) -> str:
+    """A measured literature row's label: ``lamp NAME`` for lamp's own proposers, else ``NAME (scores)`` etc."""
+    proposer = row.get("proposer", name)
+    return f"lamp {name}" if proposer == name else f"{name} ({proposer})"
+
+
+def _literature_name(entry) -> str:
+    return entry if isinstance(entry, str) else str(entry.get("name"))
+
+
 def parse_study(section: Any, where: str = "study") -> dict:
     """``{"literature": [proposer, ...], "runs": {name: {dotted lamp key: value}}}``, checked: one
     :class:`ConfigError` line per problem (run settings are checked again by the config schema)."""
@@ -66,9 +86,13 @@ def parse_study(section: Any, where: str = "study") -> dict:
     if unknown:
         problems.append(f"{where}: unknown keys {sorted(unknown)}; a study has 'literature', 'runs' and 'compare'")
     literature = section.get("literature") or []
-    if not isinstance(literature, list) or any(p not in proposer_names("tkg") for p in literature):
-        problems.append(f"{where}.literature: expected a list of knowledge-graph proposers, drawn from "
-                        f"{list(proposer_names('tkg'))}, got {literature!r}")
+    if not isinstance(literature, list) or not all(_literature_entry_ok(p) for p in literature):
+        problems.append(f"{where}.literature: expected a list of knowledge-graph proposers, each a name drawn from "
+                        f"{list(proposer_names('tkg'))} or a mapping {{name: ROW NAME, model: PROPOSER, path: FILE, "
+                        f"params: {{...}}}} (e.g. another model's scores: model: scores), got {literature!r}")
+    names = [_literature_name(p) for p in literature] if isinstance(literature, list) else []
+    if len(set(names)) != len(names):
+        problems.append(f"{where}.literature: row names must differ, got {names}")
     runs = section.get("runs") or {}
     if not isinstance(runs, dict):
         problems.append(f"{where}.runs: expected a mapping of run name -> settings")
@@ -141,26 +165,50 @@ def _run_config(config: lamp_config.Config, sets: dict, folder: str) -> lamp_con
 
 
 def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings: dict, resume: bool,
-                    say) -> dict:
-    """Time-aware filtered MRR and Hits@1/3/10 of lamp's proposers on the whole test split, object and
-    subject queries (``KGHawkes.evaluate(both_directions=True)``), as a stage of ``run_dir``."""
+                    say, resolve_path=lambda p: p) -> dict:
+    """Time-aware filtered MRR and Hits@1/3/10 of knowledge-graph proposers on the whole test split, object and
+    subject queries (their ``evaluate(store, split, task, m, both_directions=True)``), as a stage of ``run_dir``.
+    An entry is a proposer's name, or ``{name, model, path, params}``: e.g. another model's saved scores
+    (``model: scores``, ``path`` relative to the config)."""
+    def entry(item):
+        """(row name, proposer name, keyword arguments of its factory)."""
+        if isinstance(item, str):
+            return item, item, dict(seed_settings.get(item) or {})
+        params = dict(item.get("params") or {})
+        if item.get("path"):
+            params["path"] = resolve_path(item["path"])
+        return item["name"], item["model"], params
+
     def compute():
         out = {}
-        for name in proposers:
+        for item in proposers:
             started = time.time()
-            params = seed_settings.get(name) or {}
-            model = resolve(proposer_spec(name).factory)(store, "object", **params)
+            name, proposer, params = entry(item)
+            model = resolve(proposer_spec(proposer).factory)(store, "object", **params)
             if not hasattr(model, "evaluate"):
                 raise ConfigError(f"study.literature: proposer {name!r} has no evaluate(store, split, task, m, "
                                   "both_directions) method, which the literature rows need")
             result = model.evaluate(store, split="test", task="object", m=10, both_directions=True)
             result["seconds"] = round(time.time() - started, 2)
+            if proposer != name:
+                result["proposer"] = proposer
             say(f"literature: {name} on the whole test split, both directions ({result['n']} queries): MRR "
                 f"{result['mrr']:.3f}, Hits@10 {result['hits@10']:.3f} ({result['seconds']:.0f} s)")
             out[name] = result
         return {"proposers": out}
 
-    out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings},
+    files = {}  # a row read from a file is recomputed when the file changes
+    for item in proposers:
+        if isinstance(item, dict) and item.get("path"):
+            path = resolve_path(item["path"])
+            if not os.path.isfile(path):
+                raise ConfigError(f"study.literature: {item['name']}: {item['path']}: no such file")
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            files[item["name"]] = digest.hexdigest()
+    out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings, "files": files},
                         [data_fingerprint(store)], compute, resume=resume)
     return dict(out["proposers"])
 
@@ -198,7 +246,8 @@ def _run_study(config, study, run_dir, run_configs, resume, wait, say) -> dict:
                               "knowledge graph; the published rows are ICEWS14's")
         clock = time.time()
         params = {config.lamp.proposer_model: dict(config.lamp.proposer.params or {})}
-        literature = literature_rows(store, run_dir, study["literature"], params, resume, say)
+        literature = literature_rows(store, run_dir, study["literature"], params, resume, say,
+                                     resolve_path=config.resolve_path)
         timings["literature"] = round(time.time() - clock, 2)
     runs = {}
     for run_name, cfg in run_configs.items():
@@ -288,7 +337,7 @@ def study_table(metrics: dict) -> str:
                   "time-aware filtered (%):",
                   f"  {'model':34s} {'MRR':>6s} {'H@1':>6s} {'H@3':>6s} {'H@10':>6s}"]
         for name, r in lit["measured"].items():
-            lines.append(f"  {'lamp ' + name + ' (this run)':34s} {_pct(r['mrr']):>6s} {_pct(r['hits@1']):>6s} "
+            lines.append(f"  {_literature_label(name, r) + ' (this run)':34s} {_pct(r['mrr']):>6s} {_pct(r['hits@1']):>6s} "
                          f"{_pct(r['hits@3']):>6s} {_pct(r['hits@10']):>6s}")
         for name, r in lit["published"].items():
             lines.append(f"  {name + ' (published)':34s} {_pct(r['mrr']):>6s} {'':>6s} {'':>6s} "
@@ -339,7 +388,7 @@ def write_study(folder: str, metrics: dict) -> dict:
         for r in metrics["rows"]:
             writer.writerow([r[k] for k in keys])
         for name, r in metrics["literature"]["measured"].items():
-            writer.writerow(["literature", "object+subject", f"lamp {name}", "", "", "", r["mrr"], r["hits@1"],
+            writer.writerow(["literature", "object+subject", _literature_label(name, r), "", "", "", r["mrr"], r["hits@1"],
                              r["hits@3"], r["n"], "", "", "", "", "", "", ""])
     _study_figure(metrics, paths["png"])
     write_json_atomic(paths["json"], metrics)  # last: a study stopped early leaves no metrics.json

@@ -526,3 +526,95 @@ def test_lamp_run_on_each_exported_format_equals_the_recurrency_run(tmp_path, ca
             for key in ("mrr", "hits@1", "mean_rank"):
                 if key in ref_rows[method]:
                     assert rows[method][key] == ref_rows[method][key], (fmt, method, key)
+
+
+def test_the_filtered_rank_in_the_top_m_drops_other_true_answers():
+    from lamp.pipeline.evaluate import filtered_ranks_in_top
+
+    candidates = np.array([[7, 3, 9, 4], [1, 2, 3, 4], [5, 6, 7, 8]])
+    order = np.array([[0, 1, 2, 3], [3, 2, 1, 0], [0, 1, 2, 3]])   # query 1 reversed
+    truth = np.array([2, 0, -1])                                    # index into the candidates; -1: not proposed
+    offsets, ids = np.array([0, 2, 2, 3]), np.array([7, 4, 5])      # query 0: 7 and 4 are other true answers
+    # query 0: truth 9 third, 7 before it is another true answer: rank 2; query 1: truth 1 last of four: 4
+    assert filtered_ranks_in_top(candidates, order, truth, offsets, ids).tolist() == [2.0, 4.0, 0.0]
+
+
+def test_every_row_reports_its_metrics_over_all_test_queries(tmp_path, store, capsys):
+    """Tie-free scores: the base row over all test queries is the proposer's own quality (the top M in its
+    order, its ranks beyond); a row that reranks only moves ranks within the top M."""
+    cfg = _config(tmp_path, "{model: recurrency}", "rec.yaml")
+    code, _, err = _run_cli(["export-scores", cfg, "--out", str(tmp_path / "rec.npz")], capsys)
+    assert code == 0, err
+    with np.load(tmp_path / "rec.npz") as z:
+        q, scores = z["queries"], z["scores"]
+    noisy = scores + np.random.default_rng(1).random(scores.shape) * 1e-3 * (np.abs(scores).max() + 1)
+    save_scores(tmp_path / "noisy.npz", q, "object", scores=noisy)
+    run = _config(tmp_path, "{model: scores, path: noisy.npz}", "noisy.yaml")
+    code, out, err = _run_cli(["run", run, "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    quality = json.loads((tmp_path / "run" / "proposer_metrics.json").read_text())["object"]
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())["object"]
+    base = rows["base"]["all_queries"]
+    assert base["n"] == quality["n"] == 30
+    for key in ("mrr", "hits@1", "hits@3", "hits@10"):
+        assert base[key] == pytest.approx(quality[key], abs=1e-12), key
+    for method, row in rows.items():
+        every = row["all_queries"]
+        covered = row["coverage"] * every["n"]
+        # reranking the top M changes only the covered queries' ranks, each at most M: Hits@M is the coverage
+        assert every["hits@10"] >= row["coverage"] - 1e-12 and covered <= every["n"]
+    assert "over all 30 test queries" in out
+
+
+def _tiny_tkg(folder, seed=0, entities=30, relations=4):
+    """A small temporal knowledge graph in the ICEWS layout (recurring triples, so recurrency has signal)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    (folder / "entity2id.txt").write_text("".join(f"e{i}\t{i}\n" for i in range(entities)))
+    (folder / "relation2id.txt").write_text("".join(f"r{i}\t{i}\n" for i in range(relations)))
+    base = rng.integers(0, [entities, relations, entities], size=(40, 3))
+    for name, (lo, hi, n) in {"train": (0, 40, 400), "valid": (40, 45, 60), "test": (45, 50, 60)}.items():
+        rows = base[rng.integers(0, len(base), n)]
+        times = np.sort(rng.integers(lo, hi, n)) * 24
+        (folder / f"{name}.txt").write_text("".join(f"{s}\t{r}\t{o}\t{t}\n" for (s, r, o), t in zip(rows, times)))
+    return folder
+
+
+def test_a_study_lists_another_models_scores_beside_lamps_proposers(tmp_path):
+    """study.literature: [recurrency, {name, model: scores, path}]: the file of recurrency's own scores over the
+    whole test split, both directions, gives recurrency's literature row."""
+    from lamp import config as lamp_config
+    from lamp.study import run_study, study_table
+    from lamp.tpp import RecurrencyBaseline
+
+    _tiny_tkg(tmp_path / "tiny")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""
+        data:
+          tiny: {data_format: tkg, data_dir: tiny}
+        S:
+          base_config: {dataset_id: tiny}
+          lamp: {task: object, num_candidates: 5, proposer: {model: recurrency}}
+          study:
+            literature: [recurrency, {name: rec_file, model: scores, path: rec.npz}]
+    """))
+    cfg = lamp_config.load(tmp_path / "s.yaml")
+    store = cfg.load_data()
+    rec = RecurrencyBaseline().fit(store)
+    quads = store.test.quadruples()
+    both = np.concatenate([quads, np.stack([quads[:, 2], quads[:, 1] + store.num_relations, quads[:, 0],
+                                            quads[:, 3]], axis=1)])
+    both = np.unique(both, axis=0)
+    save_scores(tmp_path / "rec.npz", both, "object", scores=_full(rec, both, store.num_entities))
+    metrics = run_study(cfg, out=str(tmp_path / "out"))
+    measured = metrics["literature"]["measured"]
+    assert measured["rec_file"]["proposer"] == "scores" and "proposer" not in measured["recurrency"]
+    for key in ("mrr", "hits@1", "hits@3", "hits@10", "n"):
+        assert measured["rec_file"][key] == pytest.approx(measured["recurrency"][key], abs=1e-12), key
+    table = study_table(json.loads((tmp_path / "out" / "metrics.json").read_text()))
+    assert "rec_file (scores) (this run)" in table and "lamp recurrency (this run)" in table
+    from lamp.study import parse_study
+
+    for bad in ([{"name": "x", "model": "nonesuch"}], [{"model": "scores", "path": "a.npz"}], ["recurrency", {
+            "name": "recurrency", "model": "scores", "path": "a.npz"}]):
+        with pytest.raises(ConfigError, match="study.literature"):
+            parse_study({"literature": bad})

@@ -13,7 +13,7 @@ from lamp.pipeline.abduce import abduce, make_abductor
 from lamp.pipeline.evaluate import evaluate
 from lamp.pipeline.match import cause_grounding, evaluated_methods, gather_evidence, make_world
 from lamp.pipeline.plan import plan, plan_text
-from lamp.pipeline.propose import fit_proposer, propose, proposer_quality
+from lamp.pipeline.propose import fit_proposer, propose, proposer_quality, proposer_ranks
 from lamp.pipeline.queries import select_queries
 from lamp.pipeline.rank import rerank
 from lamp.pipeline.tasks import StageContext
@@ -136,6 +136,7 @@ class Pipeline:
         lap("data")
         queries, proposer, proposals = self._proposals(proposer)
         proposer_quality(ctx, proposer, queries, proposals)
+        full_ranks = proposer_ranks(ctx, proposer, queries)
         lap("propose")
         abductor = make_abductor(ctx)
         causes = None
@@ -159,7 +160,7 @@ class Pipeline:
         lap("match")
         energies, selections, own = rerank(ctx, world, queries, proposals, {k: evidence[k] for k in methods})
         lap("rank")
-        metrics = evaluate(ctx, queries, proposals, energies, selections, extras, own)
+        metrics = evaluate(ctx, queries, proposals, energies, selections, extras, own, proposer_ranks=full_ranks)
         lap("evaluate")
         self.say(f"finished in {time.time() - started:.0f} s; results in {self.run_dir.path}")
         return metrics

@@ -18,9 +18,9 @@ from lamp.errors import ConfigError, storage_error
 from lamp.pipeline.tasks import Queries, StageContext
 from lamp.report import rank_metrics, truth_ranks
 from lamp.runs import fingerprint
-from lamp.tpp.contract import SupportsDensity, SupportsQuality, SupportsTimes
+from lamp.tpp.contract import SupportsDensity, SupportsQuality, SupportsRanks, SupportsTimes
 
-__all__ = ["fit_proposer", "propose", "proposer_quality", "proposals_fingerprint"]
+__all__ = ["fit_proposer", "propose", "proposer_quality", "proposer_ranks", "proposals_fingerprint"]
 
 
 # ---------------------------------------------------------------------------- fitting
@@ -273,3 +273,16 @@ def proposer_quality(ctx: StageContext, proposer, queries: dict[str, Queries], p
     with open(ctx.path("proposer_metrics.json"), "w", encoding="utf-8") as f:
         json.dump({ctx.task: quality}, f, indent=2)
     return quality
+
+
+def proposer_ranks(ctx: StageContext, proposer, queries: dict[str, Queries]) -> np.ndarray | None:
+    """The proposer's time-aware filtered rank of each test query's truth among all candidates (a proposer
+    with ``filtered_ranks``, :class:`lamp.tpp.contract.SupportsRanks`; object and relation tasks), for the
+    metrics over all test queries; None otherwise."""
+    if ctx.kind != "tkg" or ctx.task not in ("object", "relation") or not isinstance(proposer, SupportsRanks):
+        return None
+    ranks = np.asarray(proposer.filtered_ranks(queries["test"].events, ctx.task), dtype=np.float64)
+    if ranks.shape != (len(queries["test"].events),):
+        raise ValueError(f"the proposer's filtered_ranks gave shape {ranks.shape} for {len(queries['test'].events)} "
+                         "test queries")
+    return ranks

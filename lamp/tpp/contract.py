@@ -57,7 +57,7 @@ proposals).
 In code
 -------
 The contracts are the runtime-checkable protocols :class:`KGProposer` and
-:class:`TypedProposer` (required methods), and :class:`SupportsQuality`,
+:class:`TypedProposer` (required methods), and :class:`SupportsQuality`, :class:`SupportsRanks`,
 :class:`SupportsTimes`, :class:`SupportsDensity` (optional ones): the pipeline
 checks a proposer with ``isinstance`` before it proposes.  A proposer becomes a
 ``lamp.proposer.model`` by one registration (:func:`lamp.register_proposer`,
@@ -74,7 +74,7 @@ import numpy as np
 
 from lamp.data import EventSequences
 
-__all__ = ["check_queries", "next_event_queries", "KGProposer", "TypedProposer", "SupportsQuality", "SupportsTimes",
+__all__ = ["check_queries", "next_event_queries", "KGProposer", "TypedProposer", "SupportsQuality", "SupportsRanks", "SupportsTimes",
            "SupportsDensity", "check_proposer"]
 
 
@@ -95,6 +95,16 @@ class SupportsQuality(Protocol):
 
     def quality(self, queries: np.ndarray, task: str, m: int) -> dict:
         """Time-aware filtered MRR, Hits@1/3/10 and the share with the truth in the top ``m``."""
+
+
+@runtime_checkable
+class SupportsRanks(Protocol):
+    """Optional for a :class:`KGProposer` (object and relation tasks): the time-aware filtered rank of each
+    query's true answer among all candidates, ties counting half.  With it, every reranking row also reports
+    its metrics over all test queries (the reranked top M, the proposer's ranks for the rest)."""
+
+    def filtered_ranks(self, queries: np.ndarray, task: str) -> np.ndarray:
+        """float64 (Q,): the rank of each query's truth; ``inf`` where the proposer cannot rank it."""
 
 
 @runtime_checkable

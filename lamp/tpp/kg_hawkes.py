@@ -318,6 +318,13 @@ class KGHawkes:
         q = np.asarray(queries)
         return _ranking_metrics(self._score(q, task, m, self.weights, want_ranks=True), q, task, m)
 
+    def filtered_ranks(self, queries, task: str | None = None) -> np.ndarray:
+        """The time-aware filtered rank of each query's true answer among all candidates (float64 (Q,), ties
+        counting half): the ranks :meth:`quality` averages."""
+        task = task or self.task
+        return np.asarray(self._score(np.asarray(queries), task, 1, self.weights, want_ranks=True)[2],
+                          dtype=np.float64)
+
     def summary(self) -> str:
         self._require_fitted()
         names = feature_names(self.task, self.half_lives)

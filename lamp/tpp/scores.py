@@ -796,17 +796,17 @@ class ScoresProposer:
             quads = np.concatenate([quads, np.stack([quads[:, 2], quads[:, 1] + R, quads[:, 0], quads[:, 3]], axis=1)])
         return self.quality(quads, task, m)
 
-    def quality(self, queries, task: str | None = None, m: int = 20) -> dict:
-        """Time-aware filtered MRR and Hits@1/3/10 over all candidates of the given queries (the filter: other
-        true answers of the same question at the same time among ``queries``), ties counting half, with
-        ``mrr_optimistic`` and ``mrr_pessimistic``, and the share whose truth is in the top ``m``.  Every query
-        must be in the file.  A top-k file knows only the listed candidates: a truth it does not list counts
-        as rank infinity (``mrr``, ``mrr_pessimistic``: lower bounds) and as just below the listed candidates
-        (``mrr_optimistic``)."""
+    def filtered_ranks(self, queries, task: str | None = None) -> np.ndarray:
+        """The time-aware filtered rank of each query's true answer among all candidates, ties counting half
+        (float64 (Q,); ``inf`` where a top-k file does not list the truth): the ranks :meth:`quality` averages."""
+        task = task or self.task
+        q = self._check_args(queries, task, 1)
+        return self._ranks(q, task)[2]["lamp"]
+
+    def _ranks(self, q: np.ndarray, task: str):
+        """(file rows, true answers, {"lamp", "optimistic", "pessimistic"}: per-query filtered ranks) of ``q``."""
         from lamp.tpp.kg_hawkes import time_aware_filter
 
-        task = task or self.task
-        q = self._check_args(queries, task, m)
         rows = self._rows_for(q, allow_fallback=False)
         col = 2 if task == "object" else 1
         truth = q[:, col]
@@ -848,6 +848,19 @@ class ScoresProposer:
             for key in ("lamp", "pessimistic"):
                 ranks[key][gone] = np.inf
             ranks["optimistic"][gone] = unlisted_opt[gone]
+        return rows, truth, ranks
+
+    def quality(self, queries, task: str | None = None, m: int = 20) -> dict:
+        """Time-aware filtered MRR and Hits@1/3/10 over all candidates of the given queries (the filter: other
+        true answers of the same question at the same time among ``queries``), ties counting half, with
+        ``mrr_optimistic`` and ``mrr_pessimistic``, and the share whose truth is in the top ``m``.  Every query
+        must be in the file.  A top-k file knows only the listed candidates: a truth it does not list counts
+        as rank infinity (``mrr``, ``mrr_pessimistic``: lower bounds) and as just below the listed candidates
+        (``mrr_optimistic``)."""
+        task = task or self.task
+        q = self._check_args(queries, task, m)
+        rows, truth, ranks = self._ranks(q, task)
+        t = self.table
         if t.dense:
             ids, _ = self._top(rows, m)
         else:
