@@ -405,3 +405,20 @@ def test_easytpp_example_is_the_recorded_run():
     assert recorded.count("lamp: warning:") == 1 and "NHP_train.model_config.dropout" in recorded
     for method in ("base", "oracle_ceiling", "no_llm"):
         assert f"\n  {method} " in block
+
+
+def test_scores_example_is_the_recorded_run():
+    """docs/proposer.md's worked example: the table between its markers is the recorded `scores` run's, and the
+    recorded `recurrency` run printed the same table."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import scores_example
+
+    page = _read("docs", "proposer.md")
+    block = page.split(scores_example.START, 1)[1].split(scores_example.END, 1)[0].strip()
+    with open(scores_example.RECORDED, encoding="utf-8") as f:
+        recorded = f.read()
+    first, second = recorded.split("$ lamp export-scores", 1)
+    assert "--set lamp.proposer.model=recurrency" in first and "--set lamp.proposer.model=scores" in second
+    assert block == "```text\n" + scores_example.table(second) + "\n```"
+    assert scores_example.table(first) == scores_example.table(second)
+    assert "over all 1000 test queries" in block
