@@ -58,7 +58,9 @@ def fit_proposer(ctx: StageContext):
     if not spec.persistent:
         model = build()
         _set_fingerprint(model, fingerprint(stage_settings, ctx.data_fingerprint))
-        ctx.say(f"proposer: {name} (fitted; registered without save/load, so it is fitted on every run)")
+        source = getattr(model, "path", None)
+        ctx.say(f"proposer: {name} (read from {source} on every run)" if isinstance(source, str) else
+                f"proposer: {name} (fitted; registered without save/load, so it is fitted on every run)")
         return model
 
     def compute():
