@@ -17,11 +17,12 @@ runs the same config, smaller, through ``lamp run`` and EasyTPP's ``Runner``.
 """
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 import sys
 import tempfile
+
+from recording import table, write_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDED = os.path.join(ROOT, "docs", "recorded", "easytpp_example.txt")
@@ -149,16 +150,6 @@ def write_config(folder: str, max_epoch: int = 5) -> str:
     return path
 
 
-def table(output: str) -> str:
-    """The metrics table of a ``lamp run`` output (from ``task:`` to the last note line)."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("task: "))
-    end = start + 1
-    while end < len(lines) and lines[end].startswith("  "):
-        end += 1
-    return "\n".join(lines[start:end])
-
-
 def main(argv: list[str]) -> int:
     record = "--record" in argv
     args = [a for a in argv if a != "--record"]
@@ -176,20 +167,8 @@ def main(argv: list[str]) -> int:
         print(run.stderr[-3000:], file=sys.stderr)
         return run.returncode
     if record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        with open(RECORDED, "w", encoding="utf-8") as f:
-            f.write(f"command: python scripts/easytpp_example.py --record (in it: {COMMAND})\n"
-                    f"date: {stamp}\ncommit: {commit}\n\n" + "\n".join(lamp_lines) + "\n")
-        from lamp.report import replace_block
-
-        with open(PAGE, encoding="utf-8") as f:
-            page = f.read()
-        page = replace_block(page, START, END, "```text\n" + table(run.stdout) + "\n```", "docs/easytpp.md")
-        with open(PAGE, "w", encoding="utf-8") as f:
-            f.write(page)
-        print(f"recorded: {os.path.relpath(RECORDED, ROOT)}; docs/easytpp.md updated")
+        write_record(RECORDED, f"python scripts/easytpp_example.py --record (in it: {COMMAND})", lamp_lines, PAGE,
+                     (START, END), table(run.stdout))
     return 0
 
 

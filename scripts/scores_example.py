@@ -16,14 +16,13 @@ docs/proposer.md are rewritten from it (``tests/test_docs_numbers.py`` checks th
 """
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
-from easytpp_example import table  # the metrics table of a lamp run's output
+from recording import table, write_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDED = os.path.join(ROOT, "docs", "recorded", "scores_example.txt")
@@ -75,20 +74,8 @@ def main(argv: list[str]) -> int:
     if not same:
         return 1
     if record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        with open(RECORDED, "w", encoding="utf-8") as f:
-            f.write(f"command: python scripts/scores_example.py --record\ndate: {stamp}\ncommit: {commit}\n\n"
-                    + "\n".join(log))
-        from lamp.report import replace_block
-
-        with open(PAGE, encoding="utf-8") as f:
-            page = f.read()
-        body = "```text\n" + table(outputs["scores"]) + "\n```"
-        with open(PAGE, "w", encoding="utf-8") as f:
-            f.write(replace_block(page, START, END, body, "docs/proposer.md"))
-        print(f"recorded: {os.path.relpath(RECORDED, ROOT)}; docs/proposer.md updated")
+        write_record(RECORDED, "python scripts/scores_example.py --record", log, PAGE, (START, END),
+                     table(outputs["scores"]))
     return 0
 
 
