@@ -170,7 +170,7 @@ class RunDirectory:
             return "damaged: fingerprint.json is missing or does not match"
         for file, digest in (record.get("files") or {}).items():
             try:
-                actual = _sha256(os.path.join(folder, file))
+                actual = file_sha256(os.path.join(folder, file))
             except OSError:
                 return f"damaged: {file} is missing"
             if actual != digest:
@@ -268,7 +268,8 @@ class _LogFile(logging.FileHandler):
         pass
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -282,7 +283,7 @@ def _write(path: str, write: Callable) -> str:
         write(f)
         f.flush()
         os.fsync(f.fileno())
-    return _sha256(path)
+    return file_sha256(path)
 
 
 def _fsync_dir(path: str) -> None:

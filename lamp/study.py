@@ -20,7 +20,6 @@ proposers beside the published models) into ``<out>`` and prints the table.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import time
@@ -34,7 +33,7 @@ from lamp.config.names import LLM_BACKENDS
 from lamp.config.registry import proposer_names, proposer_spec, resolve
 from lamp.errors import ConfigError
 from lamp.report import set_aside_metrics, write_json_atomic
-from lamp.runs import RunDirectory, data_fingerprint
+from lamp.runs import RunDirectory, data_fingerprint, file_sha256
 
 __all__ = ["LITERATURE", "LITERATURE_SOURCE", "is_study", "parse_study", "run_study", "plan_study", "study_table"]
 
@@ -203,11 +202,7 @@ def literature_rows(store, run_dir: RunDirectory, proposers: list, seed_settings
             path = resolve_path(item["path"])
             if not os.path.isfile(path):
                 raise ConfigError(f"study.literature: {item['name']}: {item['path']}: no such file")
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            files[item["name"]] = digest.hexdigest()
+            files[item["name"]] = file_sha256(path)
     out = run_dir.stage("literature", {"proposers": proposers, "params": seed_settings, "files": files},
                         [data_fingerprint(store)], compute, resume=resume)
     return dict(out["proposers"])

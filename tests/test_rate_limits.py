@@ -170,18 +170,27 @@ def test_a_pipeline_run_through_429_then_500_then_200(tmp_path):
     # the issue's server: every new prompt is answered 429 (Retry-After: 0), then 500, then 200.  Under the
     # old rules (each 429 or 5xx took the one endpoint out, for longer and longer) a 460-prompt run did not
     # finish in 25 minutes; now each prompt costs its own short backoff and the run takes seconds
-    from pathlib import Path
-
     from lamp.pipeline import Pipeline
 
-    config = Path(__file__).with_name("test_pipeline.py").read_text().split('CONFIG = textwrap.dedent("""')[1]
-    config = textwrap.dedent(config.split('""")')[0])
+    config = textwrap.dedent("""
+        data:
+          icews14: {{data_format: tkg, data_dir: lamp://icews14}}
+        E:
+          base_config: {{dataset_id: icews14}}
+          lamp:
+            task: object
+            num_candidates: 10
+            query_limit: 60
+            train_query_limit: 60
+            valid_query_limit: 10
+            proposer: {{model: recurrency}}
+            abduction: {{backend: openai, concurrency: 16, base_url: "{url}", model: test, num_shots: 2}}
+            ranker: {{epochs: 3, width: 16}}
+            evaluation: {{bootstrap: 200}}
+    """)
     with TestServer(faults={"latency": 0.02, "status_429": 1, "status_500": 1, "retry_after": 0}) as server:
         path = tmp_path / "c.yaml"
-        path.write_text(config.format(m=10, url=server.base_url).replace(
-            "proposer: {model: kg_hawkes, params: {half_lives: [1, 30, 365]}}", "proposer: {model: recurrency}")
-            .replace("query_limit: 30\n", "query_limit: 60\n").replace(
-            "abduction: {backend: openai,", "abduction: {backend: openai, concurrency: 16,"))
+        path.write_text(config.format(url=server.base_url))
         started = time.time()
         metrics = Pipeline.from_yaml(path, out=str(tmp_path / "run")).run()["object"]
         elapsed = time.time() - started

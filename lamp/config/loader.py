@@ -406,16 +406,13 @@ def loads(text: str, experiment: str | None = None, *, strict: bool = True, path
         fail(f"{experiment}.base_config.dataset_id={dataset_id!r} is not in data "
              f"(it has {list(data)}){_suggest(dataset_id, list(data))}")
     for name, section in data.items():
-        if name != dataset_id:  # a data set this experiment does not read
-            if not isinstance(section, dict):
-                problems.append(f"data.{name}: expected a mapping, got {type(section).__name__}")
-            continue
-        # lamp reads the data section (strict), EasyTPP its data_specs (ignored keys warned of)
-        _check({k: v for k, v in _as_dict(section).items() if k != "data_specs"}, DATA_SCHEMA, f"data.{name}",
-               strict, problems)
         if not isinstance(section, dict):
             problems.append(f"data.{name}: expected a mapping, got {type(section).__name__}")
             continue
+        if name != dataset_id:  # a data set this experiment does not read: only a mapping
+            continue
+        # lamp reads the data section (strict), EasyTPP its data_specs (ignored keys warned of)
+        _check({k: v for k, v in section.items() if k != "data_specs"}, DATA_SCHEMA, f"data.{name}", strict, problems)
         if section.get("data_specs") is not None:
             _easytpp_check(section["data_specs"], DATA_SPECS, f"data.{name}.data_specs", problems, ignored)
         if section.get("data_format") not in DATA_FORMATS:

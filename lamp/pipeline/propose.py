@@ -7,7 +7,6 @@ Knowledge graphs use :class:`~lamp.tpp.KGHawkes` or
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 
@@ -17,7 +16,7 @@ from lamp.config.registry import proposer_spec, resolve
 from lamp.errors import ConfigError, storage_error
 from lamp.pipeline.tasks import Queries, StageContext
 from lamp.report import rank_metrics, truth_ranks
-from lamp.runs import fingerprint
+from lamp.runs import file_sha256, fingerprint
 from lamp.tpp.contract import SupportsDensity, SupportsQuality, SupportsRanks, SupportsTimes
 
 __all__ = ["fit_proposer", "propose", "proposer_quality", "proposer_ranks", "proposals_fingerprint"]
@@ -46,8 +45,7 @@ def fit_proposer(ctx: StageContext):
         if not os.path.isfile(path):
             raise ConfigError(f"lamp.proposer.checkpoint {settings.checkpoint}: no such file")
         model = resolve(spec.load)(path, ctx.store)
-        with open(path, "rb") as f:
-            _set_fingerprint(model, fingerprint(name, hashlib.sha256(f.read()).hexdigest()))
+        _set_fingerprint(model, fingerprint(name, file_sha256(path)))
         ctx.say(f"proposer: loaded {settings.checkpoint}")
         return model
 

@@ -55,6 +55,7 @@ import zipfile
 import numpy as np
 
 from lamp.errors import ConfigError, DataError
+from lamp.runs import file_sha256
 
 __all__ = ["ScoresProposer", "ScoreTable", "save_scores", "read_scores", "load_pickle", "write_pickle",
            "sidecar_path", "fit_scores", "tie_ranks", "DIRECTIONS"]
@@ -492,14 +493,6 @@ def _metrics(ranks: dict, in_top: np.ndarray, m: int) -> dict:
 # ------------------------------------------------------------------------------------------ the proposer
 
 
-def _file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class ScoresProposer:
     """A knowledge-graph proposer answering from a saved score file (see the module docstring).
 
@@ -546,7 +539,7 @@ class ScoresProposer:
         self._validate()
         self.log_scores = self._check_scores(log_scores)
         self.fingerprint = "scores:" + hashlib.sha256(repr((
-            _file_sha256(self.path), task, fallback, self.log_scores)).encode()).hexdigest()
+            file_sha256(self.path), task, fallback, self.log_scores)).encode()).hexdigest()
 
     # ---------------------------------------------------------------------- keys and validation
 
